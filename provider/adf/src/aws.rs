@@ -1,0 +1,175 @@
+//! AWS clients, built once per configured provider from the provider block and the standard
+//! `AWS_*` environment (including `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`).
+
+use std::collections::BTreeMap;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::Credentials;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use tfplug::{Diagnostic, Diagnostics};
+
+/// The services the `endpoints` block accepts.
+pub const SERVICES: [&str; 10] =
+    ["apigatewayv2", "cloudformation", "cloudwatch", "dynamodb", "ecr", "iam", "lambda", "s3", "sqs", "sts"];
+
+/// Connection settings read from the provider block.
+#[derive(Debug, Default)]
+pub struct AwsSettings {
+    /// Region, else the environment's.
+    pub region: Option<String>,
+    /// Named profile.
+    pub profile: Option<String>,
+    /// Access key id and secret.
+    pub static_credentials: Option<(String, String)>,
+    /// Session token for the static credentials.
+    pub token: Option<String>,
+    /// Extra shared config files.
+    pub shared_config_files: Vec<String>,
+    /// Extra shared credentials files.
+    pub shared_credentials_files: Vec<String>,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Explicit S3 path-style choice.
+    pub s3_use_path_style: Option<bool>,
+    /// Endpoint URL per service.
+    pub endpoints: BTreeMap<&'static str, String>,
+}
+
+/// The clients resources use, sharing one connection pool and credentials cache.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// STS.
+    pub sts: aws_sdk_sts::Client,
+    /// The shared SDK configuration, for clients of services added later.
+    pub sdk: SdkConfig,
+    /// Endpoint overrides from the `endpoints` block.
+    pub endpoints: BTreeMap<&'static str, String>,
+    /// Whether S3 requests use path-style addressing.
+    pub s3_force_path_style: bool,
+}
+
+impl AwsClients {
+    /// Loads the SDK configuration and builds the clients. No request is sent.
+    pub async fn new(s: AwsSettings) -> Result<Self, Diagnostics> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts.max(1)));
+        if let Some(r) = &s.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &s.profile {
+            loader = loader.profile_name(p);
+        }
+        if !s.shared_config_files.is_empty() || !s.shared_credentials_files.is_empty() {
+            let mut files = EnvConfigFiles::builder();
+            for f in &s.shared_config_files {
+                files = files.with_file(EnvConfigFileKind::Config, f);
+            }
+            for f in &s.shared_credentials_files {
+                files = files.with_file(EnvConfigFileKind::Credentials, f);
+            }
+            if s.shared_config_files.is_empty() {
+                files = files.include_default_config_file(true);
+            }
+            if s.shared_credentials_files.is_empty() {
+                files = files.include_default_credentials_file(true);
+            }
+            loader = loader.profile_files(files.build());
+        }
+        if let Some((key, secret)) = &s.static_credentials {
+            let creds = Credentials::new(key, secret, s.token.clone(), None, "terraform-provider-adf");
+            loader = loader.credentials_provider(creds);
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(Diagnostic::error(
+                "No AWS region",
+                "Set region in the provider block, or AWS_REGION in the environment.",
+            )
+            .into());
+        }
+
+        let ep = |service: &str| s.endpoints.get(service).cloned();
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if let Some(u) = ep("dynamodb") {
+            ddb = ddb.endpoint_url(u);
+        }
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
+        if let Some(u) = ep("sqs") {
+            sqs = sqs.endpoint_url(u);
+        }
+        let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
+        if let Some(u) = ep("sts") {
+            sts = sts.endpoint_url(u);
+        }
+        let s3_custom = s.endpoints.contains_key("s3")
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        Ok(Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            sdk,
+            s3_force_path_style: s.s3_use_path_style.unwrap_or(s3_custom),
+            endpoints: s.endpoints,
+        })
+    }
+
+    /// Checks the credentials with STS `GetCallerIdentity`; returns the account id.
+    pub async fn check_credentials(&self) -> Result<String, String> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| error_text(&e))?;
+        Ok(out.account.unwrap_or_default())
+    }
+}
+
+/// An SDK error with its causes, for diagnostics.
+pub fn error_text<E: std::error::Error>(e: &E) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoints: &[(&'static str, &str)]) -> AwsSettings {
+        AwsSettings {
+            region: Some("us-east-1".into()),
+            static_credentials: Some(("AKIDEXAMPLE".into(), "secret".into())),
+            max_attempts: 3,
+            endpoints: endpoints.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
+            ..AwsSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_s3_endpoint_turns_on_path_style_unless_told_otherwise() {
+        if std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+            return; // the environment decides; nothing to compare against
+        }
+        let plain = AwsClients::new(settings(&[])).await.expect("clients");
+        assert!(!plain.s3_force_path_style);
+        let custom = AwsClients::new(settings(&[("s3", "http://127.0.0.1:4566")])).await.expect("clients");
+        assert!(custom.s3_force_path_style);
+        let mut s = settings(&[("s3", "http://127.0.0.1:4566")]);
+        s.s3_use_path_style = Some(false);
+        assert!(!AwsClients::new(s).await.expect("clients").s3_force_path_style);
+    }
+
+    #[tokio::test]
+    async fn endpoint_overrides_reach_the_clients() {
+        let c = AwsClients::new(settings(&[("sqs", "http://127.0.0.1:1")])).await.expect("clients");
+        let err = c.sqs.list_queues().send().await.expect_err("nothing listens on port 1");
+        assert!(
+            error_text(&err).contains("dispatch failure") || error_text(&err).contains("connect"),
+            "{}",
+            error_text(&err)
+        );
+        assert_eq!(c.endpoints.get("sqs").map(String::as_str), Some("http://127.0.0.1:1"));
+    }
+}

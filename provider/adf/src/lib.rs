@@ -1,0 +1,44 @@
+//! terraform-provider-adf: ActiveDataFlow's Terraform and OpenTofu provider.
+//!
+//! [`AdfProvider`] wires the provider block ([`config`]) to the resources ([`resources`]);
+//! `main` hands it to [`tfplug::run`].
+
+pub mod aws;
+pub mod config;
+pub mod docs;
+pub mod resources;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplug::{ConfigureRequest, Diagnostics, Dynamic, Provider, Resource, Schema};
+
+use crate::config::AdfData;
+
+/// The provider's source address in the registries.
+pub const ADDRESS: &str = "registry.terraform.io/activedataflow/adf";
+
+/// The ActiveDataFlow provider.
+#[derive(Debug, Default)]
+pub struct AdfProvider;
+
+#[async_trait]
+impl Provider for AdfProvider {
+    type Data = AdfData;
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+        config::validate(config)
+    }
+
+    async fn configure(&self, req: ConfigureRequest) -> Result<AdfData, Diagnostics> {
+        config::configure(&req.config).await
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<AdfData>>> {
+        vec![Arc::new(resources::workflow_tables::WorkflowTables)]
+    }
+}

@@ -1,0 +1,4 @@
+//! Managed resources, one per module.
+
+pub mod common;
+pub mod workflow_tables;

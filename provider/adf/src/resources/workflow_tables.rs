@@ -1,0 +1,813 @@
+//! `adf_workflow_tables`: the SQS job queue (with its dead-letter queue) and the DynamoDB
+//! contexts, statuses and coordination tables that the workflow worker runs on.
+
+mod policy;
+mod queues;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::QueueAttributeName as QA;
+use tfplug::{
+    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting,
+    ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
+};
+
+use self::queues::{QueueSpec, QueueState};
+use self::tables::{Billing, IndexSpec, TableSpec, TableState};
+use super::common::{
+    Op, failed, merge_tags, own_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
+    validate_timeouts, within,
+};
+use crate::config::AdfData;
+
+const TYPE: &str = "adf_workflow_tables";
+/// Tag that marks the queues and tables this resource owns; its value is `name`. Only
+/// resources carrying it are adopted when a create is retried.
+pub(crate) const OWNER_TAG: &str = "adf:workflow-tables";
+/// The statuses table's sparse index of in-flight runs, ordered by `lastUpdated`.
+pub const STALLED_INDEX: &str = "stalled-runs";
+/// SQS queue names are at most 80 characters; ours add `-jobs-dlq` (and `.fifo`).
+const MAX_QUEUE_NAME: usize = 80;
+const DLQ_SUFFIX: &str = "-jobs-dlq";
+/// The dead-letter queue keeps failed jobs as long as SQS allows: 14 days.
+const DLQ_RETENTION_SECONDS: i64 = 1_209_600;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+const DEFAULT_MAX_RECEIVE_COUNT: i64 = 5;
+const DEFAULT_VISIBILITY_TIMEOUT: i64 = 60;
+const DEFAULT_RETENTION: i64 = 345_600;
+
+/// Why an AWS step of this resource failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// An AWS call failed.
+    #[error("{op} {target}: {cause}")]
+    Call {
+        /// The API operation.
+        op: &'static str,
+        /// The queue or table.
+        target: String,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// A request could not be built (a required field was missing).
+    #[error("building request: {0}")]
+    Build(String),
+    /// A queue or table of that name exists but another owner made it.
+    #[error(
+        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {OWNER_TAG}={owner}); \
+         delete it, import it with `terraform import`, or choose another name"
+    )]
+    NotOwned {
+        /// "SQS queue" or "DynamoDB table".
+        kind: &'static str,
+        /// Its name.
+        target: String,
+        /// The expected owner tag value.
+        owner: String,
+    },
+    /// It disappeared while being converged.
+    #[error("{kind} {target} disappeared while being configured; apply again")]
+    Vanished {
+        /// "SQS queue" or "DynamoDB table".
+        kind: &'static str,
+        /// Its name.
+        target: String,
+    },
+}
+
+impl AwsError {
+    fn build(e: aws_sdk_dynamodb::error::BuildError) -> Self {
+        AwsError::Build(e.to_string())
+    }
+}
+
+/// The names of everything this resource manages, derived from `name` and `fifo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The job queue.
+    pub queue: String,
+    /// The dead-letter queue.
+    pub dlq: String,
+    /// The contexts table.
+    pub contexts: String,
+    /// The statuses table.
+    pub statuses: String,
+    /// The coordination table.
+    pub coordination: String,
+}
+
+impl Names {
+    /// Names for prefix `name`.
+    pub fn new(name: &str, fifo: bool) -> Self {
+        let fifo = if fifo { ".fifo" } else { "" };
+        Self {
+            queue: format!("{name}-jobs{fifo}"),
+            dlq: format!("{name}{DLQ_SUFFIX}{fifo}"),
+            contexts: format!("{name}-contexts"),
+            statuses: format!("{name}-statuses"),
+            coordination: format!("{name}-coordination"),
+        }
+    }
+}
+
+/// The longest `name` that keeps every derived name within AWS limits.
+fn max_name_len(fifo: bool) -> usize {
+    MAX_QUEUE_NAME - DLQ_SUFFIX.len() - if fifo { ".fifo".len() } else { 0 }
+}
+
+/// What the configuration (or plan) asks for.
+#[derive(Clone, Debug, PartialEq)]
+struct Spec {
+    name: String,
+    fifo: bool,
+    max_receive_count: i64,
+    visibility_timeout: i64,
+    retention: i64,
+    billing: Billing,
+    pitr: bool,
+    kms_key_arn: Option<String>,
+    tags_all: BTreeMap<String, String>,
+}
+
+impl Spec {
+    /// Reads a wholly known planned state.
+    fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
+        let o = ObjectReader::new(v);
+        let billing = match o.get::<String>("billing_mode")?.as_str() {
+            "PROVISIONED" => Billing::Provisioned { read: o.get("read_capacity")?, write: o.get("write_capacity")? },
+            _ => Billing::PayPerRequest,
+        };
+        Ok(Self {
+            name: o.get("name")?,
+            fifo: o.get("fifo")?,
+            max_receive_count: o.get("max_receive_count")?,
+            visibility_timeout: o.get("visibility_timeout_seconds")?,
+            retention: o.get("message_retention_seconds")?,
+            billing,
+            pitr: o.get("point_in_time_recovery")?,
+            kms_key_arn: o.get::<Value<String>>("kms_key_arn")?.into_known(),
+            tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
+        })
+    }
+
+    fn names(&self) -> Names {
+        Names::new(&self.name, self.fifo)
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        let mut t = self.tags_all.clone();
+        t.insert(OWNER_TAG.to_string(), self.name.clone());
+        t
+    }
+
+    fn sse_attributes(&self) -> BTreeMap<QA, String> {
+        let mut a = BTreeMap::new();
+        match &self.kms_key_arn {
+            Some(k) => {
+                a.insert(QA::KmsMasterKeyId, k.clone());
+            }
+            None => {
+                a.insert(QA::SqsManagedSseEnabled, "true".into());
+            }
+        }
+        a
+    }
+
+    fn dlq(&self) -> QueueSpec {
+        let mut attributes = self.sse_attributes();
+        attributes.insert(QA::MessageRetentionPeriod, DLQ_RETENTION_SECONDS.to_string());
+        QueueSpec { name: self.names().dlq, fifo: self.fifo, attributes, tags: self.tags() }
+    }
+
+    fn queue(&self, dlq_arn: &str) -> QueueSpec {
+        let mut attributes = self.sse_attributes();
+        attributes.insert(QA::VisibilityTimeout, self.visibility_timeout.to_string());
+        attributes.insert(QA::MessageRetentionPeriod, self.retention.to_string());
+        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count });
+        attributes.insert(QA::RedrivePolicy, redrive.to_string());
+        QueueSpec { name: self.names().queue, fifo: self.fifo, attributes, tags: self.tags() }
+    }
+
+    fn tables(&self) -> [TableSpec; 3] {
+        let n = self.names();
+        let table = |name: String, hash_key, range_key, index, ttl_attribute| TableSpec {
+            name,
+            hash_key,
+            range_key,
+            index,
+            ttl_attribute,
+            billing: self.billing.clone(),
+            kms_key_arn: self.kms_key_arn.clone(),
+            pitr: self.pitr,
+            tags: self.tags(),
+        };
+        [
+            table(n.contexts, "runId", Some("key"), None, None),
+            table(
+                n.statuses,
+                "runId",
+                None,
+                Some(IndexSpec { name: STALLED_INDEX, hash_key: "active", range_key: "lastUpdated" }),
+                None,
+            ),
+            table(n.coordination, "key", None, None, Some("ttl")),
+        ]
+    }
+}
+
+/// Everything this resource manages, as AWS describes it.
+#[derive(Clone, Debug)]
+struct Observed {
+    queue: QueueState,
+    dlq: QueueState,
+    tables: [TableState; 3],
+}
+
+/// The `adf_workflow_tables` resource.
+#[derive(Debug, Default)]
+pub struct WorkflowTables;
+
+fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    Schema::new(
+        0,
+        Block::new(
+            "Everything the ActiveDataFlow workflow worker needs: an SQS job queue with a dead-letter queue, and \
+             DynamoDB tables for run contexts, run statuses (with a sparse index of in-flight runs for the \
+             reconciler) and join coordination (with TTL). Encryption at rest is always on.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Prefix of every name: `<name>-jobs`, `<name>-jobs-dlq`, `<name>-contexts`, `<name>-statuses`, \
+             `<name>-coordination`. Letters, digits, `-` and `_`; at most 71 characters (66 with `fifo`). \
+             Changing it replaces everything.",
+            )
+            .requires_replace(),
+        )
+        .attribute(
+            Attribute::with_default(
+                "fifo",
+                Type::Bool,
+                "Make the queues FIFO (`.fifo` names, ordered per message group). Changing it replaces everything. \
+                 Default `false`.",
+                false.into_dynamic(),
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::with_default(
+            "max_receive_count",
+            Type::Number,
+            "Deliveries of a job before SQS moves it to the dead-letter queue, 1 to 1000. Default `5`.",
+            DEFAULT_MAX_RECEIVE_COUNT.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "visibility_timeout_seconds",
+            Type::Number,
+            "Seconds a received job stays hidden from other workers, 0 to 43200 (12 h). The worker extends it \
+             while a node runs. Default `60`.",
+            DEFAULT_VISIBILITY_TIMEOUT.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "message_retention_seconds",
+            Type::Number,
+            "Seconds SQS keeps an unprocessed job, 60 to 1209600 (14 days). Default `345600` (4 days). The \
+             dead-letter queue always keeps jobs 14 days.",
+            DEFAULT_RETENTION.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "billing_mode",
+            Type::String,
+            "`PAY_PER_REQUEST` (default) or `PROVISIONED` for the three tables.",
+            "PAY_PER_REQUEST".into(),
+        ))
+        .attribute(Attribute::optional(
+            "read_capacity",
+            Type::Number,
+            "Read capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
+        ))
+        .attribute(Attribute::optional(
+            "write_capacity",
+            Type::Number,
+            "Write capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
+        ))
+        .attribute(Attribute::with_default(
+            "point_in_time_recovery",
+            Type::Bool,
+            "Enable DynamoDB point-in-time recovery on the three tables. Default `false`.",
+            false.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "kms_key_arn",
+            Type::String,
+            "ARN of a customer managed KMS key for the queues and tables. When null, SQS-managed and AWS owned \
+             keys encrypt at rest.",
+        ))
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("queue_name", "Job queue name."))
+        .attribute(out("queue_url", "Job queue URL."))
+        .attribute(out("queue_arn", "Job queue ARN."))
+        .attribute(out("dlq_name", "Dead-letter queue name."))
+        .attribute(out("dlq_url", "Dead-letter queue URL."))
+        .attribute(out("dlq_arn", "Dead-letter queue ARN."))
+        .attribute(out("contexts_table_name", "Contexts table name (hash key `runId`, range key `key`)."))
+        .attribute(out("contexts_table_arn", "Contexts table ARN."))
+        .attribute(out("statuses_table_name", "Statuses table name (hash key `runId`)."))
+        .attribute(out("statuses_table_arn", "Statuses table ARN."))
+        .attribute(out(
+            "stalled_runs_index_name",
+            "Keys-only index of the statuses table over in-flight runs: hash key `active` (string, set only \
+             while a run is in flight), range key `lastUpdated` (number, epoch milliseconds). The reconciler \
+             queries it instead of scanning.",
+        ))
+        .attribute(out("coordination_table_name", "Coordination table name (hash key `key`, TTL on `ttl`)."))
+        .attribute(out("coordination_table_arn", "Coordination table ARN."))
+        .attribute(out(
+            "worker_policy_json",
+            "Least-privilege IAM policy for a worker: the SQS and DynamoDB actions it needs on exactly these \
+             queues, tables and index (and the KMS key, when set).",
+        ))
+        .block("timeouts", Nesting::Single, timeouts_block("10m")),
+    )
+}
+
+fn validate_config(config: &Dynamic) -> Diagnostics {
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    let mut d = Diagnostics::new();
+    let fifo = d.take(o.get::<Value<bool>>("fifo")).unwrap_or_default().known_or(false);
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name")) {
+        let max = max_name_len(fifo);
+        if name.is_empty() || name.len() > max {
+            d.error_at(
+                root.attr("name"),
+                "Invalid name",
+                format!(
+                    "name must be 1 to {max} characters so that the queue name {:?} fits SQS's 80; got {}.",
+                    Names::new(&name, fifo).dlq,
+                    name.len()
+                ),
+            );
+        }
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+            d.error_at(
+                root.attr("name"),
+                "Invalid name",
+                format!("name may hold only letters, digits, '-' and '_'; found {c:?}."),
+            );
+        }
+    }
+    let mut range = |attr: &str, lo: i64, hi: i64, what: &str| {
+        if let Some(Value::Known(n)) = d.take(o.get::<Value<i64>>(attr))
+            && !(lo..=hi).contains(&n)
+        {
+            d.error_at(root.attr(attr), format!("Invalid {attr}"), format!("{what} must be {lo} to {hi}; got {n}."));
+        }
+    };
+    range("max_receive_count", 1, 1000, "max_receive_count");
+    range("visibility_timeout_seconds", 0, 43_200, "The visibility timeout (at most 12 hours)");
+    range("message_retention_seconds", 60, 1_209_600, "Retention (60 seconds to 14 days)");
+    range("read_capacity", 1, 40_000, "read_capacity");
+    range("write_capacity", 1, 40_000, "write_capacity");
+
+    let mode = d.take(o.get::<Value<String>>("billing_mode")).unwrap_or_default();
+    let read = d.take(o.get::<Value<i64>>("read_capacity")).unwrap_or_default();
+    let write = d.take(o.get::<Value<i64>>("write_capacity")).unwrap_or_default();
+    match mode.known().map(String::as_str) {
+        Some("PROVISIONED") => {
+            for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
+                if v.is_null() {
+                    d.error_at(
+                        root.attr(attr),
+                        format!("Missing {attr}"),
+                        "PROVISIONED billing needs read_capacity and write_capacity.",
+                    );
+                }
+            }
+        }
+        Some("PAY_PER_REQUEST") | None => {
+            for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
+                if !v.is_null() {
+                    d.error_at(
+                        root.attr(attr),
+                        format!("Unexpected {attr}"),
+                        format!("{attr} applies only to billing_mode = \"PROVISIONED\"."),
+                    );
+                }
+            }
+        }
+        Some(other) => d.error_at(
+            root.attr("billing_mode"),
+            "Invalid billing_mode",
+            format!("Expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got {other:?}."),
+        ),
+    }
+    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
+        && !(k.starts_with("arn:") && k.contains(":kms:"))
+    {
+        d.error_at(
+            root.attr("kms_key_arn"),
+            "Invalid kms_key_arn",
+            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}. Aliases and key ids would show as drift."),
+        );
+    }
+    if let Some(Value::Known(tags)) = d.take(o.get::<Value<BTreeMap<String, String>>>("tags")) {
+        d.extend(validate_tags(&tags, &root.attr("tags")));
+    }
+    d.extend(validate_timeouts(config));
+    d
+}
+
+/// The value of `prior` unless one of `observed` differs from it; then that one, so that the
+/// plan shows drift on any of the queues or tables.
+fn drifted<T: PartialEq + Clone>(prior: Option<&T>, observed: &[T]) -> Option<T> {
+    match prior {
+        Some(p) => observed.iter().find(|v| *v != p).or(Some(p)).cloned(),
+        None => observed.first().cloned(),
+    }
+}
+
+fn without_owner(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter().filter(|(k, _)| k.as_str() != OWNER_TAG).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Sets every computed output from what AWS reported.
+fn set_outputs(state: &mut Dynamic, names: &Names, o: &Observed, kms_key_arn: Option<&str>) {
+    let [contexts, statuses, coordination] = &o.tables;
+    let s = |v: &str| Dynamic::String(v.to_string());
+    for (k, v) in [
+        ("queue_name", s(&names.queue)),
+        ("queue_url", s(&o.queue.url)),
+        ("queue_arn", s(&o.queue.arn)),
+        ("dlq_name", s(&names.dlq)),
+        ("dlq_url", s(&o.dlq.url)),
+        ("dlq_arn", s(&o.dlq.arn)),
+        ("contexts_table_name", s(&names.contexts)),
+        ("contexts_table_arn", s(&contexts.arn)),
+        ("statuses_table_name", s(&names.statuses)),
+        ("statuses_table_arn", s(&statuses.arn)),
+        ("stalled_runs_index_name", s(STALLED_INDEX)),
+        ("coordination_table_name", s(&names.coordination)),
+        ("coordination_table_arn", s(&coordination.arn)),
+    ] {
+        state.set(k, v);
+    }
+    let arns = policy::Arns {
+        queue: &o.queue.arn,
+        tables: [&contexts.arn, &statuses.arn, &coordination.arn],
+        kms_key: kms_key_arn,
+    };
+    state.set("worker_policy_json", Dynamic::String(policy::worker_policy(&arns)));
+}
+
+/// The state Read reports: prior identity and settings replaced by what AWS shows.
+fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String, String>) -> Dynamic {
+    let p = ObjectReader::new(prior);
+    let name: String = p.get::<Value<String>>("name").ok().and_then(Value::into_known).unwrap_or_default();
+    let fifo = p.get::<Value<bool>>("fifo").ok().and_then(Value::into_known).unwrap_or(false);
+    let names = Names::new(&name, fifo);
+    let num = |k: &str| p.get::<Value<i64>>(k).ok().and_then(Value::into_known);
+    let prior_billing = match p.get::<Value<String>>("billing_mode").ok().and_then(Value::into_known).as_deref() {
+        Some("PROVISIONED") => {
+            num("read_capacity").zip(num("write_capacity")).map(|(read, write)| Billing::Provisioned { read, write })
+        }
+        Some(_) => Some(Billing::PayPerRequest),
+        None => None,
+    };
+    let billing =
+        drifted(prior_billing.as_ref(), &o.tables.clone().map(|t| t.billing)).unwrap_or(Billing::PayPerRequest);
+    let pitr = p.get::<Value<bool>>("point_in_time_recovery").ok().and_then(Value::into_known);
+    let pitr = drifted(pitr.as_ref(), &o.tables.clone().map(|t| t.pitr)).unwrap_or(false);
+    let kms_prior = p.get::<Value<String>>("kms_key_arn").ok().map(Value::into_known);
+    let mut kms_seen: Vec<Option<String>> = o.tables.iter().map(|t| t.kms_key_arn.clone()).collect();
+    kms_seen.extend([o.queue.kms_key.clone(), o.dlq.kms_key.clone()]);
+    let kms = drifted(kms_prior.as_ref(), &kms_seen).flatten();
+    let tags_seen: Vec<BTreeMap<String, String>> =
+        [&o.queue.tags, &o.dlq.tags].into_iter().chain(o.tables.iter().map(|t| &t.tags)).map(without_owner).collect();
+    let prior_all = p.get::<Value<BTreeMap<String, String>>>("tags_all").ok().and_then(Value::into_known);
+    let tags_all = drifted(prior_all.as_ref(), &tags_seen).unwrap_or_default();
+    let prior_tags: Value<BTreeMap<String, String>> = p.get("tags").unwrap_or_default();
+    let tags = if merge_tags(default_tags, &prior_tags) == tags_all.clone().into_dynamic() {
+        prior_tags
+    } else {
+        let own = own_tags(&tags_all, default_tags);
+        if own.is_empty() { Value::Null } else { Value::Known(own) }
+    };
+
+    let (read, write) = match &billing {
+        Billing::Provisioned { read, write } => (Some(*read), Some(*write)),
+        Billing::PayPerRequest => (None, None),
+    };
+    let mut state = Dynamic::object([
+        ("id", name.clone().into_dynamic()),
+        ("name", name.into_dynamic()),
+        ("fifo", fifo.into_dynamic()),
+        ("max_receive_count", o.queue.max_receive_count.into_dynamic()),
+        ("visibility_timeout_seconds", o.queue.visibility_timeout.into_dynamic()),
+        ("message_retention_seconds", o.queue.retention.into_dynamic()),
+        (
+            "billing_mode",
+            match billing {
+                Billing::PayPerRequest => "PAY_PER_REQUEST",
+                Billing::Provisioned { .. } => "PROVISIONED",
+            }
+            .into(),
+        ),
+        ("read_capacity", read.into_dynamic()),
+        ("write_capacity", write.into_dynamic()),
+        ("point_in_time_recovery", pitr.into_dynamic()),
+        ("kms_key_arn", kms.clone().into_dynamic()),
+        ("tags", tags.into_dynamic()),
+        ("tags_all", tags_all.into_dynamic()),
+        ("timeouts", prior.get("timeouts").clone()),
+    ]);
+    set_outputs(&mut state, &names, o, kms.as_deref());
+    state
+}
+
+async fn observe(aws: &crate::aws::AwsClients, names: &Names) -> Result<Option<Observed>, AwsError> {
+    let queue = async {
+        match queues::find(&aws.sqs, &names.queue).await? {
+            Some(url) => queues::describe(&aws.sqs, &names.queue, &url).await,
+            None => Ok(None),
+        }
+    };
+    let dlq = async {
+        match queues::find(&aws.sqs, &names.dlq).await? {
+            Some(url) => queues::describe(&aws.sqs, &names.dlq, &url).await,
+            None => Ok(None),
+        }
+    };
+    let (queue, dlq, contexts, statuses, coordination) = tokio::try_join!(
+        queue,
+        dlq,
+        tables::describe(&aws.dynamodb, &names.contexts),
+        tables::describe(&aws.dynamodb, &names.statuses),
+        tables::describe(&aws.dynamodb, &names.coordination),
+    )?;
+    Ok(match (queue, dlq, contexts, statuses, coordination) {
+        (Some(queue), Some(dlq), Some(c), Some(s), Some(k)) => Some(Observed { queue, dlq, tables: [c, s, k] }),
+        _ => None,
+    })
+}
+
+/// Creates or adopts, then converges, every queue and table to `spec`.
+async fn converge(aws: &crate::aws::AwsClients, spec: &Spec) -> Result<Observed, AwsError> {
+    let owner = spec.name.as_str();
+    let dlq = queues::ensure(&aws.sqs, &spec.dlq(), owner).await?;
+    let queue = queues::ensure(&aws.sqs, &spec.queue(&dlq.arn), owner).await?;
+    let [c, s, k] = spec.tables();
+    let (c, s, k) = tokio::try_join!(
+        tables::ensure(&aws.dynamodb, &c, owner),
+        tables::ensure(&aws.dynamodb, &s, owner),
+        tables::ensure(&aws.dynamodb, &k, owner),
+    )?;
+    Ok(Observed { queue, dlq, tables: [c, s, k] })
+}
+
+impl WorkflowTables {
+    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        let spec = Spec::read(&req.planned)?;
+        let limit = timeout(&req.planned, op, DEFAULT_TIMEOUT);
+        let observed = within(limit, op, TYPE, &spec.name, async {
+            converge(&data.aws, &spec).await.map_err(|e| failed(op.verb(), TYPE, &spec.name, e))
+        })
+        .await?;
+        let mut state = req.planned.clone();
+        state.set("id", spec.name.clone().into_dynamic());
+        set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());
+        Ok(State::new(state))
+    }
+}
+
+#[async_trait]
+impl Resource<AdfData> for WorkflowTables {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+        validate_config(config)
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
+        let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
+        let tags: Value<BTreeMap<String, String>> = ObjectReader::new(&req.config).get("tags").unwrap_or_default();
+        plan.planned.set("tags_all", merge_tags(&default_tags, &tags));
+
+        let o = ObjectReader::new(&plan.planned);
+        let name = o.get::<Value<String>>("name").unwrap_or_default();
+        let fifo = o.get::<Value<bool>>("fifo").unwrap_or_default();
+        if let (Value::Known(name), Value::Known(fifo)) = (name, fifo) {
+            let n = Names::new(&name, fifo);
+            for (k, v) in [
+                ("id", name.clone()),
+                ("queue_name", n.queue),
+                ("dlq_name", n.dlq),
+                ("contexts_table_name", n.contexts),
+                ("statuses_table_name", n.statuses),
+                ("coordination_table_name", n.coordination),
+                ("stalled_runs_index_name", STALLED_INDEX.to_string()),
+            ] {
+                plan.planned.set(k, v.into_dynamic());
+            }
+        }
+        // The policy names ARNs: known once they exist, recomputed when the KMS key changes.
+        let arn = |k: &str| match plan.planned.get(k) {
+            Dynamic::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        let kms = match plan.planned.get("kms_key_arn") {
+            Dynamic::Unknown => None,
+            Dynamic::String(s) => Some(Some(s.clone())),
+            _ => Some(None),
+        };
+        if let (Some(q), Some(c), Some(s), Some(k), Some(kms)) =
+            (arn("queue_arn"), arn("contexts_table_arn"), arn("statuses_table_arn"), arn("coordination_table_arn"), kms)
+        {
+            let arns = policy::Arns { queue: &q, tables: [&c, &s, &k], kms_key: kms.as_deref() };
+            plan.planned.set("worker_policy_json", policy::worker_policy(&arns).into_dynamic());
+        } else {
+            plan.planned.set("worker_policy_json", Dynamic::Unknown);
+        }
+        Diagnostics::new()
+    }
+
+    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Create).await
+    }
+
+    async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
+        let data = ctx.data()?;
+        let o = ObjectReader::new(&state.value);
+        let name: String = o.get("name")?;
+        let fifo = o.get::<Value<bool>>("fifo")?.known_or(false);
+        match observe(&data.aws, &Names::new(&name, fifo)).await {
+            Ok(Some(observed)) => Ok(Some(State {
+                value: observed_state(&state.value, &observed, &data.default_tags),
+                private: state.private,
+            })),
+            Ok(None) => {
+                tracing::info!(name, "some of the queues or tables are gone; removing {TYPE} from state");
+                Ok(None)
+            }
+            Err(e) => Err(failed("reading", TYPE, &name, e)),
+        }
+    }
+
+    async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Update).await
+    }
+
+    async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
+        let data = ctx.data()?;
+        let o = ObjectReader::new(&state.value);
+        let name: String = o.get("name")?;
+        let names = Names::new(&name, o.get::<Value<bool>>("fifo")?.known_or(false));
+        let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
+        within(limit, Op::Delete, TYPE, &name, async {
+            let aws = &data.aws;
+            tokio::try_join!(
+                queues::delete(&aws.sqs, &names.queue),
+                queues::delete(&aws.sqs, &names.dlq),
+                tables::delete(&aws.dynamodb, &names.contexts),
+                tables::delete(&aws.dynamodb, &names.statuses),
+                tables::delete(&aws.dynamodb, &names.coordination),
+            )
+            .map(|_| ())
+            .map_err(|e| failed(Op::Delete.verb(), TYPE, &name, e))
+        })
+        .await
+    }
+
+    async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        let probe = Dynamic::object([("name", id.into())]);
+        let bad = validate_config(&probe);
+        if bad.has_errors() {
+            return Err(Diagnostic::error(
+                format!("importing {TYPE} ({id}): invalid id"),
+                format!("The import id is the resource's name. {bad}"),
+            )
+            .into());
+        }
+        let mut fifo = None;
+        for f in [false, true] {
+            let q = Names::new(id, f).queue;
+            if queues::find(&data.aws.sqs, &q).await.map_err(|e| failed("importing", TYPE, id, e))?.is_some() {
+                fifo = Some(f);
+                break;
+            }
+        }
+        let Some(fifo) = fifo else {
+            return Err(failed(
+                "importing",
+                TYPE,
+                id,
+                format!("no job queue {} or {} exists", Names::new(id, false).queue, Names::new(id, true).queue),
+            ));
+        };
+        Ok(State::new(Dynamic::object([("id", id.into()), ("name", id.into()), ("fifo", fifo.into_dynamic())])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(attrs: Vec<(&'static str, Dynamic)>) -> Dynamic {
+        Dynamic::object(attrs)
+    }
+
+    fn errors_at(d: &Diagnostics) -> Vec<String> {
+        d.0.iter().map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn names_fit_sqs_limits_at_the_maximum_length() {
+        for fifo in [false, true] {
+            let name = "n".repeat(max_name_len(fifo));
+            assert_eq!(Names::new(&name, fifo).dlq.len(), MAX_QUEUE_NAME);
+            assert!(
+                validate_config(&config(vec![("name", name.as_str().into()), ("fifo", fifo.into_dynamic())]))
+                    .is_empty()
+            );
+            let long = format!("{name}x");
+            let d = validate_config(&config(vec![("name", long.as_str().into()), ("fifo", fifo.into_dynamic())]));
+            assert_eq!(errors_at(&d), vec!["name"]);
+        }
+    }
+
+    #[test]
+    fn bad_values_point_at_their_attributes() {
+        let d = validate_config(&config(vec![
+            ("name", "orders.v1".into()),
+            ("max_receive_count", 0i64.into_dynamic()),
+            ("visibility_timeout_seconds", 43_201i64.into_dynamic()),
+            ("message_retention_seconds", 59i64.into_dynamic()),
+            ("kms_key_arn", "alias/x".into()),
+        ]));
+        assert_eq!(
+            errors_at(&d),
+            vec!["name", "max_receive_count", "visibility_timeout_seconds", "message_retention_seconds", "kms_key_arn"]
+        );
+    }
+
+    #[test]
+    fn capacities_follow_the_billing_mode() {
+        let d = validate_config(&config(vec![("name", "a".into()), ("billing_mode", "PROVISIONED".into())]));
+        assert_eq!(errors_at(&d), vec!["read_capacity", "write_capacity"]);
+        let d = validate_config(&config(vec![("name", "a".into()), ("read_capacity", 5i64.into_dynamic())]));
+        assert_eq!(errors_at(&d), vec!["read_capacity"]);
+        let d = validate_config(&config(vec![("name", "a".into()), ("billing_mode", "ONDEMAND".into())]));
+        assert_eq!(errors_at(&d), vec!["billing_mode"]);
+    }
+
+    #[test]
+    fn unknown_values_pass_validation() {
+        let d = validate_config(&config(vec![("name", Dynamic::Unknown), ("max_receive_count", Dynamic::Unknown)]));
+        assert!(d.is_empty(), "{d}");
+    }
+
+    #[test]
+    fn drift_on_any_component_is_reported() {
+        assert_eq!(drifted(Some(&1), &[1, 2, 1]), Some(2));
+        assert_eq!(drifted(Some(&1), &[1, 1]), Some(1));
+        assert_eq!(drifted(None, &[3, 4]), Some(3));
+    }
+
+    #[test]
+    fn the_job_queue_redrives_to_the_dlq_and_tables_carry_the_owner_tag() {
+        let planned = config(vec![
+            ("name", "orders".into()),
+            ("fifo", true.into_dynamic()),
+            ("max_receive_count", 3i64.into_dynamic()),
+            ("visibility_timeout_seconds", 30i64.into_dynamic()),
+            ("message_retention_seconds", 600i64.into_dynamic()),
+            ("billing_mode", "PAY_PER_REQUEST".into()),
+            ("point_in_time_recovery", false.into_dynamic()),
+        ]);
+        let spec = Spec::read(&planned).expect("spec");
+        let q = spec.queue("arn:aws:sqs:us-east-1:1:orders-jobs-dlq.fifo");
+        assert_eq!(q.name, "orders-jobs.fifo");
+        assert!(q.attributes[&QA::RedrivePolicy].contains("\"maxReceiveCount\":3"));
+        assert_eq!(q.attributes[&QA::SqsManagedSseEnabled], "true");
+        let [contexts, statuses, coordination] = spec.tables();
+        assert_eq!(contexts.range_key, Some("key"));
+        assert_eq!(statuses.index.as_ref().map(|i| i.name), Some(STALLED_INDEX));
+        assert_eq!(coordination.ttl_attribute, Some("ttl"));
+        assert_eq!(coordination.tags.get(OWNER_TAG).map(String::as_str), Some("orders"));
+    }
+}

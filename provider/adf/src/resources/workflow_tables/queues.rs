@@ -1,0 +1,199 @@
+//! SQS queues converged to a spec: created when missing, adopted only when they carry the
+//! owner tag, then their attributes and tags set to what the spec says.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::QueueAttributeName as A;
+
+use super::{AwsError, OWNER_TAG};
+use crate::aws::error_text;
+
+/// What a queue should be.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Queue name (with `.fifo` for FIFO queues).
+    pub name: String,
+    /// FIFO queue.
+    pub fifo: bool,
+    /// Managed attributes, set on create and on every converge.
+    pub attributes: BTreeMap<A, String>,
+    /// Tags, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A queue as SQS describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueState {
+    /// Queue URL.
+    pub url: String,
+    /// Queue ARN.
+    pub arn: String,
+    /// `VisibilityTimeout`.
+    pub visibility_timeout: Option<i64>,
+    /// `MessageRetentionPeriod`.
+    pub retention: Option<i64>,
+    /// `maxReceiveCount` of the redrive policy.
+    pub max_receive_count: Option<i64>,
+    /// `KmsMasterKeyId`, when set.
+    pub kms_key: Option<String>,
+    /// Tags, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+fn call<E>(op: &'static str, target: &str, e: &aws_sdk_sqs::error::SdkError<E>) -> AwsError
+where
+    E: std::error::Error + 'static,
+{
+    AwsError::Call { op, target: target.to_string(), cause: error_text(e) }
+}
+
+fn is_missing<E: ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(e.code(), Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist"))
+}
+
+/// The URL of queue `name`, or None when it does not exist.
+pub async fn find(sqs: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match sqs.get_queue_url().queue_name(name).send().await {
+        Ok(out) => Ok(out.queue_url),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(None),
+        Err(e) => Err(call("GetQueueUrl", name, &e)),
+    }
+}
+
+/// Describes the queue at `url`; None when it was deleted meanwhile.
+pub async fn describe(sqs: &Client, name: &str, url: &str) -> Result<Option<QueueState>, AwsError> {
+    let attrs = match sqs.get_queue_attributes().queue_url(url).attribute_names(A::All).send().await {
+        Ok(out) => out.attributes.unwrap_or_default(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(call("GetQueueAttributes", name, &e)),
+    };
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(url)
+        .send()
+        .await
+        .map_err(|e| call("ListQueueTags", name, &e))?
+        .tags
+        .unwrap_or_default();
+    Ok(Some(parse(url, &attrs, tags)))
+}
+
+fn parse(url: &str, attrs: &HashMap<A, String>, tags: HashMap<String, String>) -> QueueState {
+    let num = |k: &A| attrs.get(k).and_then(|v| v.parse::<i64>().ok());
+    let max_receive_count = attrs
+        .get(&A::RedrivePolicy)
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .and_then(|p| match &p["maxReceiveCount"] {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+    QueueState {
+        url: url.to_string(),
+        arn: attrs.get(&A::QueueArn).cloned().unwrap_or_default(),
+        visibility_timeout: num(&A::VisibilityTimeout),
+        retention: num(&A::MessageRetentionPeriod),
+        max_receive_count,
+        kms_key: attrs.get(&A::KmsMasterKeyId).filter(|k| !k.is_empty()).cloned(),
+        tags: tags.into_iter().collect(),
+    }
+}
+
+/// Creates the queue or adopts the one this resource owns, then converges it to `spec`.
+pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &str) -> Result<QueueState, AwsError> {
+    let url = match find(sqs, &spec.name).await? {
+        Some(url) => {
+            let current = describe(sqs, &spec.name, &url).await?.unwrap_or_default();
+            if current.tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+                return Err(AwsError::NotOwned {
+                    kind: "SQS queue",
+                    target: spec.name.clone(),
+                    owner: owner.to_string(),
+                });
+            }
+            sqs.set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(spec.attributes.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| call("SetQueueAttributes", &spec.name, &e))?;
+            sync_tags(sqs, &spec.name, &url, &current.tags, &spec.tags).await?;
+            url
+        }
+        None => {
+            let mut attributes: HashMap<A, String> = spec.attributes.clone().into_iter().collect();
+            if spec.fifo {
+                attributes.insert(A::FifoQueue, "true".into());
+            }
+            sqs.create_queue()
+                .queue_name(&spec.name)
+                .set_attributes(Some(attributes))
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| call("CreateQueue", &spec.name, &e))?
+                .queue_url
+                .unwrap_or_default()
+        }
+    };
+    describe(sqs, &spec.name, &url)
+        .await?
+        .ok_or_else(|| AwsError::Vanished { kind: "SQS queue", target: spec.name.clone() })
+}
+
+async fn sync_tags(
+    sqs: &Client,
+    name: &str,
+    url: &str,
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+    if !stale.is_empty() {
+        sqs.untag_queue()
+            .queue_url(url)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| call("UntagQueue", name, &e))?;
+    }
+    let changed: HashMap<String, String> =
+        wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !changed.is_empty() {
+        sqs.tag_queue().queue_url(url).set_tags(Some(changed)).send().await.map_err(|e| call("TagQueue", name, &e))?;
+    }
+    Ok(())
+}
+
+/// Deletes queue `name`; a queue already gone is fine.
+pub async fn delete(sqs: &Client, name: &str) -> Result<(), AwsError> {
+    let Some(url) = find(sqs, name).await? else { return Ok(()) };
+    match sqs.delete_queue().queue_url(url).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(()),
+        Err(e) => Err(call("DeleteQueue", name, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrive_policy_count_is_read_as_number_or_string() {
+        let mut attrs = HashMap::new();
+        attrs.insert(A::RedrivePolicy, r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":"7"}"#.to_string());
+        attrs.insert(A::VisibilityTimeout, "45".to_string());
+        attrs.insert(A::KmsMasterKeyId, String::new());
+        let q = parse("u", &attrs, HashMap::new());
+        assert_eq!(q.max_receive_count, Some(7));
+        assert_eq!(q.visibility_timeout, Some(45));
+        assert_eq!(q.kms_key, None);
+        attrs.insert(A::RedrivePolicy, r#"{"maxReceiveCount":3}"#.to_string());
+        assert_eq!(parse("u", &attrs, HashMap::new()).max_receive_count, Some(3));
+    }
+}

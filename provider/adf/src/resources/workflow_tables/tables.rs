@@ -1,0 +1,368 @@
+//! DynamoDB tables converged to a spec: created when missing, adopted only when they carry the
+//! owner tag, then billing, encryption, point-in-time recovery, TTL and tags set.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType, ProvisionedThroughput,
+    ScalarAttributeType, SseSpecification, SseType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    UpdateGlobalSecondaryIndexAction,
+};
+
+use super::{AwsError, OWNER_TAG};
+use crate::aws::error_text;
+
+/// How long one table may take to become active or to disappear, per wait.
+const TABLE_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// The billing mode and, when provisioned, capacities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Billing {
+    /// On-demand.
+    PayPerRequest,
+    /// Provisioned read and write capacity units.
+    Provisioned {
+        /// Read capacity units.
+        read: i64,
+        /// Write capacity units.
+        write: i64,
+    },
+}
+
+/// A global secondary index keyed by a string hash key and a number range key.
+#[derive(Clone, Debug)]
+pub struct IndexSpec {
+    /// Index name.
+    pub name: &'static str,
+    /// Hash key attribute (string).
+    pub hash_key: &'static str,
+    /// Range key attribute (number).
+    pub range_key: &'static str,
+}
+
+/// What a table should be.
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    /// Table name.
+    pub name: String,
+    /// Hash key attribute (string).
+    pub hash_key: &'static str,
+    /// Range key attribute (string), if any.
+    pub range_key: Option<&'static str>,
+    /// A keys-only global secondary index, if any.
+    pub index: Option<IndexSpec>,
+    /// TTL attribute, if any.
+    pub ttl_attribute: Option<&'static str>,
+    /// Billing.
+    pub billing: Billing,
+    /// KMS key ARN; None means the AWS owned key.
+    pub kms_key_arn: Option<String>,
+    /// Point-in-time recovery.
+    pub pitr: bool,
+    /// Tags, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A table as DynamoDB describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableState {
+    /// Table ARN.
+    pub arn: String,
+    /// Billing.
+    pub billing: Billing,
+    /// KMS key ARN when encrypted with a customer key.
+    pub kms_key_arn: Option<String>,
+    /// Point-in-time recovery enabled.
+    pub pitr: bool,
+    /// Tags, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+fn call<E>(op: &'static str, target: &str, e: &aws_sdk_dynamodb::error::SdkError<E>) -> AwsError
+where
+    E: std::error::Error + 'static,
+{
+    AwsError::Call { op, target: target.to_string(), cause: error_text(e) }
+}
+
+fn throughput(b: &Billing) -> Option<ProvisionedThroughput> {
+    match b {
+        Billing::PayPerRequest => None,
+        Billing::Provisioned { read, write } => {
+            ProvisionedThroughput::builder().read_capacity_units(*read).write_capacity_units(*write).build().ok()
+        }
+    }
+}
+
+fn billing_mode(b: &Billing) -> BillingMode {
+    match b {
+        Billing::PayPerRequest => BillingMode::PayPerRequest,
+        Billing::Provisioned { .. } => BillingMode::Provisioned,
+    }
+}
+
+/// Describes table `name`; None when it does not exist.
+pub async fn describe(ddb: &Client, name: &str) -> Result<Option<TableState>, AwsError> {
+    let table = match ddb.describe_table().table_name(name).send().await {
+        Ok(out) => match out.table {
+            Some(t) => t,
+            None => return Ok(None),
+        },
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(call("DescribeTable", name, &e)),
+    };
+    let arn = table.table_arn.clone().unwrap_or_default();
+    let provisioned =
+        table.billing_mode_summary.as_ref().and_then(|s| s.billing_mode.as_ref()) != Some(&BillingMode::PayPerRequest);
+    let billing = match (&table.provisioned_throughput, provisioned) {
+        (Some(t), true) => Billing::Provisioned {
+            read: t.read_capacity_units.unwrap_or_default(),
+            write: t.write_capacity_units.unwrap_or_default(),
+        },
+        _ => Billing::PayPerRequest,
+    };
+    let kms_key_arn = table
+        .sse_description
+        .as_ref()
+        .filter(|s| s.sse_type.as_ref() == Some(&SseType::Kms))
+        .and_then(|s| s.kms_master_key_arn.clone());
+    let backups = ddb
+        .describe_continuous_backups()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| call("DescribeContinuousBackups", name, &e))?;
+    let pitr = backups
+        .continuous_backups_description
+        .and_then(|d| d.point_in_time_recovery_description)
+        .and_then(|p| p.point_in_time_recovery_status)
+        == Some(PointInTimeRecoveryStatus::Enabled);
+    let tags = list_tags(ddb, name, &arn).await?;
+    Ok(Some(TableState { arn, billing, kms_key_arn, pitr, tags }))
+}
+
+async fn list_tags(ddb: &Client, name: &str, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+    let mut tags = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let out = ddb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| call("ListTagsOfResource", name, &e))?;
+        tags.extend(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)));
+        token = out.next_token;
+        if token.is_none() {
+            return Ok(tags);
+        }
+    }
+}
+
+fn sse(kms: Option<&String>) -> SseSpecification {
+    match kms {
+        Some(k) => SseSpecification::builder().enabled(true).sse_type(SseType::Kms).kms_master_key_id(k).build(),
+        None => SseSpecification::builder().enabled(false).build(),
+    }
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, AwsError> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(AwsError::build)
+}
+
+fn attr(name: &str, ty: ScalarAttributeType) -> Result<AttributeDefinition, AwsError> {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(AwsError::build)
+}
+
+async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
+    let mut req = ddb
+        .create_table()
+        .table_name(&spec.name)
+        .billing_mode(billing_mode(&spec.billing))
+        .set_provisioned_throughput(throughput(&spec.billing))
+        .attribute_definitions(attr(spec.hash_key, ScalarAttributeType::S)?)
+        .key_schema(key(spec.hash_key, KeyType::Hash)?);
+    if let Some(range) = spec.range_key {
+        req = req.attribute_definitions(attr(range, ScalarAttributeType::S)?).key_schema(key(range, KeyType::Range)?);
+    }
+    if let Some(ix) = &spec.index {
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(ix.name)
+            .key_schema(key(ix.hash_key, KeyType::Hash)?)
+            .key_schema(key(ix.range_key, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .set_provisioned_throughput(throughput(&spec.billing))
+            .build()
+            .map_err(AwsError::build)?;
+        req = req
+            .attribute_definitions(attr(ix.hash_key, ScalarAttributeType::S)?)
+            .attribute_definitions(attr(ix.range_key, ScalarAttributeType::N)?)
+            .global_secondary_indexes(gsi);
+    }
+    if spec.kms_key_arn.is_some() {
+        req = req.sse_specification(sse(spec.kms_key_arn.as_ref()));
+    }
+    for (k, v) in &spec.tags {
+        req = req.tags(Tag::builder().key(k).value(v).build().map_err(AwsError::build)?);
+    }
+    match req.send().await {
+        Ok(_) => Ok(()),
+        // Created by a concurrent apply between our describe and create: converge it instead.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e) => Err(call("CreateTable", &spec.name, &e)),
+    }
+}
+
+async fn wait_active(ddb: &Client, name: &str) -> Result<(), AwsError> {
+    ddb.wait_until_table_exists().table_name(name).wait(TABLE_WAIT).await.map(|_| ()).map_err(|e| AwsError::Call {
+        op: "waiting for ACTIVE",
+        target: name.to_string(),
+        cause: error_text(&e),
+    })
+}
+
+/// Creates the table or adopts the one this resource owns, then converges it to `spec`.
+pub async fn ensure(ddb: &Client, spec: &TableSpec, owner: &str) -> Result<TableState, AwsError> {
+    let current = match describe(ddb, &spec.name).await? {
+        Some(t) => {
+            if t.tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+                return Err(AwsError::NotOwned {
+                    kind: "DynamoDB table",
+                    target: spec.name.clone(),
+                    owner: owner.to_string(),
+                });
+            }
+            wait_active(ddb, &spec.name).await?;
+            t
+        }
+        None => {
+            create(ddb, spec).await?;
+            wait_active(ddb, &spec.name).await?;
+            describe(ddb, &spec.name)
+                .await?
+                .ok_or_else(|| AwsError::Vanished { kind: "DynamoDB table", target: spec.name.clone() })?
+        }
+    };
+    converge(ddb, spec, &current).await?;
+    describe(ddb, &spec.name)
+        .await?
+        .ok_or_else(|| AwsError::Vanished { kind: "DynamoDB table", target: spec.name.clone() })
+}
+
+async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Result<(), AwsError> {
+    let name = spec.name.as_str();
+    if current.billing != spec.billing {
+        let mut req = ddb
+            .update_table()
+            .table_name(name)
+            .billing_mode(billing_mode(&spec.billing))
+            .set_provisioned_throughput(throughput(&spec.billing));
+        if let (Some(ix), Some(t)) = (&spec.index, throughput(&spec.billing)) {
+            let update = UpdateGlobalSecondaryIndexAction::builder()
+                .index_name(ix.name)
+                .provisioned_throughput(t)
+                .build()
+                .map_err(AwsError::build)?;
+            req = req.global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().update(update).build());
+        }
+        req.send().await.map_err(|e| call("UpdateTable (billing)", name, &e))?;
+        wait_active(ddb, name).await?;
+    }
+    if current.kms_key_arn != spec.kms_key_arn {
+        ddb.update_table()
+            .table_name(name)
+            .sse_specification(sse(spec.kms_key_arn.as_ref()))
+            .send()
+            .await
+            .map_err(|e| call("UpdateTable (encryption)", name, &e))?;
+        wait_active(ddb, name).await?;
+    }
+    if current.pitr != spec.pitr {
+        let pitr = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(spec.pitr)
+            .build()
+            .map_err(AwsError::build)?;
+        ddb.update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(pitr)
+            .send()
+            .await
+            .map_err(|e| call("UpdateContinuousBackups", name, &e))?;
+    }
+    if let Some(ttl) = spec.ttl_attribute {
+        ensure_ttl(ddb, name, ttl).await?;
+    }
+    sync_tags(ddb, name, &current.arn, &current.tags, &spec.tags).await
+}
+
+async fn ensure_ttl(ddb: &Client, name: &str, attribute: &str) -> Result<(), AwsError> {
+    let out =
+        ddb.describe_time_to_live().table_name(name).send().await.map_err(|e| call("DescribeTimeToLive", name, &e))?;
+    let d = out.time_to_live_description;
+    let on = d.as_ref().is_some_and(|d| {
+        matches!(d.time_to_live_status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
+            && d.attribute_name.as_deref() == Some(attribute)
+    });
+    if on {
+        return Ok(());
+    }
+    let spec =
+        TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build().map_err(AwsError::build)?;
+    ddb.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| call("UpdateTimeToLive", name, &e))?;
+    Ok(())
+}
+
+async fn sync_tags(
+    ddb: &Client,
+    name: &str,
+    arn: &str,
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+    if !stale.is_empty() {
+        ddb.untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| call("UntagResource", name, &e))?;
+    }
+    let mut changed = Vec::new();
+    for (k, v) in wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
+        changed.push(Tag::builder().key(k).value(v).build().map_err(AwsError::build)?);
+    }
+    if !changed.is_empty() {
+        ddb.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(|e| call("TagResource", name, &e))?;
+    }
+    Ok(())
+}
+
+/// Deletes table `name` and waits until it is gone; a table already gone is fine.
+pub async fn delete(ddb: &Client, name: &str) -> Result<(), AwsError> {
+    match ddb.delete_table().table_name(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
+        Err(e) => return Err(call("DeleteTable", name, &e)),
+    }
+    ddb.wait_until_table_not_exists().table_name(name).wait(TABLE_WAIT).await.map(|_| ()).map_err(|e| AwsError::Call {
+        op: "waiting for deletion",
+        target: name.to_string(),
+        cause: error_text(&e),
+    })
+}

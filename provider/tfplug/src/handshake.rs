@@ -1,0 +1,366 @@
+//! The go-plugin handshake and the gRPC server Terraform talks to: magic cookie, protocol
+//! version, unix socket (TCP as a fallback), AutoMTLS, the handshake line, the controller,
+//! stdio and health services, and the `--debug` reattach mode.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, watch};
+use tonic::transport::server::Connected;
+use tonic::{Request, Response, Status};
+
+use crate::proto::plugin as gp;
+use crate::provider::Provider;
+use crate::server::ProviderService;
+use crate::tls::{ServerTls, TlsError, server_tls};
+
+/// go-plugin's magic cookie key and value for Terraform providers.
+pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
+/// The value Terraform sets for [`MAGIC_COOKIE_KEY`].
+pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+/// The plugin protocol major version we speak.
+pub const PROTOCOL_VERSION: u32 = 6;
+
+/// Why the plugin could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Terraform offered no protocol version we speak.
+    #[error(
+        "Terraform offers plugin protocol versions {0:?}; this provider speaks only version 6 (Terraform >= 1.0, OpenTofu)"
+    )]
+    Protocol(String),
+    /// No socket could be opened.
+    #[error("opening the plugin socket: {0}")]
+    Listen(std::io::Error),
+    /// AutoMTLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Writing the handshake line failed.
+    #[error("writing the handshake: {0}")]
+    Stdout(std::io::Error),
+}
+
+/// The environment the handshake reads, taken from the process or given by a test.
+#[derive(Clone, Debug, Default)]
+pub struct HandshakeEnv {
+    /// `PLUGIN_PROTOCOL_VERSIONS`, comma separated.
+    pub protocol_versions: Option<String>,
+    /// `PLUGIN_CLIENT_CERT`: Terraform's PEM certificate; absent when TLS is disabled.
+    pub client_cert: Option<String>,
+    /// `PLUGIN_UNIX_SOCKET_DIR`, else the temp dir.
+    pub socket_dir: Option<PathBuf>,
+    /// `PLUGIN_MIN_PORT` / `PLUGIN_MAX_PORT`, for the TCP fallback.
+    pub port_range: Option<(u16, u16)>,
+    /// Serve TCP even where unix sockets work.
+    pub force_tcp: bool,
+}
+
+impl HandshakeEnv {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let port = |k: &str| var(k).and_then(|v| v.parse::<u16>().ok());
+        Self {
+            protocol_versions: var("PLUGIN_PROTOCOL_VERSIONS"),
+            client_cert: var("PLUGIN_CLIENT_CERT"),
+            socket_dir: var("PLUGIN_UNIX_SOCKET_DIR").map(PathBuf::from),
+            port_range: port("PLUGIN_MIN_PORT").zip(port("PLUGIN_MAX_PORT")),
+            force_tcp: false,
+        }
+    }
+}
+
+/// Runs a provider binary's `main`: the hint when started by hand, `--debug`, or the
+/// handshake and server that Terraform expects. `address` is the provider's source address,
+/// such as `registry.terraform.io/activedataflow/adf`.
+pub async fn run<P: Provider>(provider: P, address: &str) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.iter().any(|a| a == "--debug") {
+        serve_debug(provider, address).await
+    } else if std::env::var(MAGIC_COOKIE_KEY).as_deref() != Ok(MAGIC_COOKIE_VALUE) {
+        eprintln!(
+            "This binary is a plugin for Terraform and OpenTofu, not a program to run by hand.\n\
+             Terraform starts it when a configuration uses the provider {address}.\n\
+             To develop against it, run it with --debug and export the TF_REATTACH_PROVIDERS it prints."
+        );
+        return ExitCode::from(1);
+    } else {
+        let mut stdout = std::io::stdout();
+        serve(provider, HandshakeEnv::from_process(), &mut stdout, shutdown_on_terminate()).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terraform-provider error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Resolves when the process gets SIGTERM. SIGINT is ignored, as go-plugin servers do:
+/// Terraform handles Ctrl-C and tells the provider through `StopProvider`.
+async fn shutdown_on_terminate() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => tracing::debug!("ignoring SIGINT; waiting for Terraform's StopProvider"),
+        }
+    }
+}
+
+/// Does the handshake for `env`, writes the handshake line to `out`, and serves until
+/// Terraform calls `GRPCController.Shutdown` or `stop` resolves.
+pub async fn serve<P: Provider>(
+    provider: P,
+    env: HandshakeEnv,
+    out: &mut (dyn Write + Send),
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let offered = env.protocol_versions.clone().unwrap_or_else(|| PROTOCOL_VERSION.to_string());
+    if !offered.split(',').any(|v| v.trim() == PROTOCOL_VERSION.to_string()) {
+        return Err(ServeError::Protocol(offered));
+    }
+    let tls = env.client_cert.as_deref().map(server_tls).transpose()?;
+    let listener = Listener::bind(&env).map_err(ServeError::Listen)?;
+    let cert = tls.as_ref().map(|t| base64::engine::general_purpose::STANDARD_NO_PAD.encode(&t.cert_der));
+    let line = format!(
+        "1|{PROTOCOL_VERSION}|{}|{}|grpc|{}\n",
+        listener.network(),
+        listener.address(),
+        cert.unwrap_or_default()
+    );
+    out.write_all(line.as_bytes()).and_then(|()| out.flush()).map_err(ServeError::Stdout)?;
+    serve_on(provider, listener, tls, stop).await
+}
+
+async fn serve_debug<P: Provider>(provider: P, address: &str) -> Result<(), ServeError> {
+    let listener = Listener::bind(&HandshakeEnv::default()).map_err(ServeError::Listen)?;
+    let reattach = serde_json::json!({
+        address: {
+            "Protocol": "grpc",
+            "ProtocolVersion": PROTOCOL_VERSION,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": { "Network": listener.network(), "String": listener.address() },
+        }
+    });
+    println!(
+        "Provider started in debug mode. To attach Terraform, set this in the shell that runs it:\n\n\
+         \tTF_REATTACH_PROVIDERS='{reattach}'\n\nPress Ctrl-C to stop."
+    );
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve_on(provider, listener, None, ctrl_c).await
+}
+
+async fn serve_on<P: Provider>(
+    provider: P,
+    listener: Listener,
+    tls: Option<ServerTls>,
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+
+    let (conn_tx, conn_rx) = mpsc::channel::<std::io::Result<Conn>>(16);
+    let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+    let socket_path = listener.socket_path();
+    let accept = tokio::spawn(listener.accept_loop(acceptor, conn_tx));
+
+    let shutdown = async move {
+        tokio::select! {
+            () = stop => {},
+            _ = shutdown_rx.wait_for(|s| *s) => {},
+        }
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(ProviderService::new(provider).into_server())
+        .add_service(gp::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown_tx }))
+        .add_service(gp::grpc_stdio_server::GrpcStdioServer::new(Stdio))
+        .add_service(health_service)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::ReceiverStream::new(conn_rx), shutdown)
+        .await;
+    accept.abort();
+    if let Some(p) = socket_path {
+        let _ = std::fs::remove_file(p);
+    }
+    result.map_err(ServeError::from)
+}
+
+/// `plugin.GRPCController`: Terraform's request to exit.
+struct Controller {
+    shutdown: watch::Sender<bool>,
+}
+
+#[tonic::async_trait]
+impl gp::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _req: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
+        let _ = self.shutdown.send(true);
+        Ok(Response::new(gp::Empty {}))
+    }
+}
+
+/// `plugin.GRPCStdio`: we log to stderr ourselves, so the stream carries nothing.
+struct Stdio;
+
+#[tonic::async_trait]
+impl gp::grpc_stdio_server::GrpcStdio for Stdio {
+    type StreamStdioStream = futures::stream::Empty<Result<gp::StdioData, Status>>;
+
+    async fn stream_stdio(&self, _req: Request<()>) -> Result<Response<Self::StreamStdioStream>, Status> {
+        Ok(Response::new(futures::stream::empty()))
+    }
+}
+
+enum Listener {
+    Unix(tokio::net::UnixListener, PathBuf),
+    Tcp(tokio::net::TcpListener, std::net::SocketAddr),
+}
+
+impl Listener {
+    fn bind(env: &HandshakeEnv) -> std::io::Result<Self> {
+        if !env.force_tcp {
+            let dir = env.socket_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default();
+            let path = dir.join(format!("plugin-adf-{}-{nanos:x}.sock", std::process::id()));
+            match tokio::net::UnixListener::bind(&path) {
+                Ok(l) => return Ok(Listener::Unix(l, path)),
+                Err(e) => tracing::warn!(error = %e, path = %path.display(), "unix socket failed; falling back to TCP"),
+            }
+        }
+        let (min, max) = env.port_range.unwrap_or((0, 0));
+        let mut last = None;
+        for port in min..=max {
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => {
+                    l.set_nonblocking(true)?;
+                    let addr = l.local_addr()?;
+                    return Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?, addr));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no port in PLUGIN_MIN_PORT..PLUGIN_MAX_PORT")))
+    }
+
+    fn network(&self) -> &'static str {
+        match self {
+            Listener::Unix(..) => "unix",
+            Listener::Tcp(..) => "tcp",
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Listener::Unix(_, p) => p.display().to_string(),
+            Listener::Tcp(_, a) => a.to_string(),
+        }
+    }
+
+    fn socket_path(&self) -> Option<PathBuf> {
+        match self {
+            Listener::Unix(_, p) => Some(p.clone()),
+            Listener::Tcp(..) => None,
+        }
+    }
+
+    /// Accepts connections, finishing each TLS handshake in its own task so that a slow
+    /// client does not hold up the others.
+    async fn accept_loop(self, tls: Option<tokio_rustls::TlsAcceptor>, tx: mpsc::Sender<std::io::Result<Conn>>) {
+        loop {
+            let accepted = match &self {
+                Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Conn(Box::new(s))),
+                Listener::Tcp(l, _) => l.accept().await.map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    Conn(Box::new(s))
+                }),
+            };
+            let conn = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a plugin connection");
+                    continue;
+                }
+            };
+            let tx = tx.clone();
+            match &tls {
+                None => {
+                    if tx.send(Ok(conn)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        match acceptor.accept(conn).await {
+                            Ok(s) => {
+                                let _ = tx.send(Ok(Conn(Box::new(s)))).await;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "TLS handshake with Terraform failed"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// One accepted connection: unix or TCP, plain or TLS.
+struct Conn(Box<dyn Io>);
+
+impl Connected for Conn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}

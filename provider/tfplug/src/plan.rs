@@ -1,0 +1,115 @@
+//! Schema-driven planning, applied to every resource before [`crate::Resource::modify_plan`]:
+//! defaults, unknown computed values, and `requires_replace`.
+
+use crate::diag::AttributePath;
+use crate::schema::{Mode, Schema};
+use crate::value::Dynamic;
+
+/// The planned state and replace paths derived from the schema alone.
+pub(crate) fn plan_from_schema(
+    schema: &Schema,
+    prior: &Dynamic,
+    proposed: &Dynamic,
+    config: &Dynamic,
+) -> (Dynamic, Vec<AttributePath>) {
+    if proposed.is_null() {
+        return (Dynamic::Null, Vec::new());
+    }
+    let creating = prior.is_null();
+    let mut planned = proposed.clone();
+    let attrs = &schema.block.attributes;
+
+    for a in attrs {
+        if !config.get(&a.name).is_null() {
+            continue;
+        }
+        if let Some(default) = &a.default {
+            planned.set(&a.name, default.clone());
+        } else if creating && a.is_computed() {
+            planned.set(&a.name, Dynamic::Unknown);
+        }
+    }
+    if creating {
+        return (planned, Vec::new());
+    }
+
+    let replace: Vec<AttributePath> = attrs
+        .iter()
+        .filter(|a| a.requires_replace && planned.get(&a.name) != prior.get(&a.name))
+        .map(|a| AttributePath::root().attr(&a.name))
+        .collect();
+    let changed = attrs.iter().filter(|a| a.mode != Mode::Computed).any(|a| planned.get(&a.name) != prior.get(&a.name));
+    for a in attrs.iter().filter(|a| a.mode == Mode::Computed) {
+        if !replace.is_empty() || (changed && !a.stable) {
+            planned.set(&a.name, Dynamic::Unknown);
+        }
+    }
+    (planned, replace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Attribute, Block, Type};
+    use crate::value::IntoDynamic;
+
+    fn schema() -> Schema {
+        Schema::new(
+            0,
+            Block::new("r")
+                .attribute(Attribute::required("name", Type::String, "").requires_replace())
+                .attribute(Attribute::with_default("size", Type::Number, "", 5i64.into_dynamic()))
+                .attribute(Attribute::computed("arn", Type::String, "").stable())
+                .attribute(Attribute::computed("version", Type::String, "")),
+        )
+    }
+
+    fn obj(name: &str, size: Option<i64>) -> Dynamic {
+        Dynamic::object([("name", name.into()), ("size", size.into_dynamic())])
+    }
+
+    #[test]
+    fn create_fills_defaults_and_marks_outputs_unknown() {
+        let cfg = obj("a", None);
+        let (p, r) = plan_from_schema(&schema(), &Dynamic::Null, &cfg, &cfg);
+        assert_eq!(p.get("size"), &5i64.into_dynamic());
+        assert_eq!(p.get("arn"), &Dynamic::Unknown);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn no_change_keeps_the_prior_state() {
+        let mut prior = obj("a", Some(5));
+        prior.set("arn", "arn:x".into());
+        prior.set("version", "1".into());
+        let cfg = obj("a", None);
+        let mut proposed = prior.clone();
+        proposed.set("size", Dynamic::Null);
+        let (p, r) = plan_from_schema(&schema(), &prior, &proposed, &cfg);
+        assert_eq!(p, prior);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn drift_from_a_default_is_planned_back_and_unstable_outputs_become_unknown() {
+        let mut prior = obj("a", Some(9));
+        prior.set("arn", "arn:x".into());
+        prior.set("version", "1".into());
+        let (p, r) = plan_from_schema(&schema(), &prior, &prior.clone(), &obj("a", None));
+        assert_eq!(p.get("size"), &5i64.into_dynamic());
+        assert_eq!(p.get("arn"), &"arn:x".into());
+        assert_eq!(p.get("version"), &Dynamic::Unknown);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_replacing_change_marks_every_output_unknown() {
+        let mut prior = obj("a", Some(5));
+        prior.set("arn", "arn:x".into());
+        let mut proposed = obj("b", Some(5));
+        proposed.set("arn", "arn:x".into());
+        let (p, r) = plan_from_schema(&schema(), &prior, &proposed, &obj("b", None));
+        assert_eq!(r, vec![AttributePath::root().attr("name")]);
+        assert_eq!(p.get("arn"), &Dynamic::Unknown);
+    }
+}

@@ -1,0 +1,343 @@
+//! Schemas: attribute types, attributes, nested blocks, and their wire form.
+//!
+//! Besides what Terraform sees, an attribute can carry two planning hints that the server
+//! applies for every resource: a `default` (used when the configuration leaves it null) and
+//! `requires_replace` (a change to it replaces the resource).
+
+use std::collections::BTreeMap;
+
+use crate::proto::tfplugin6 as pb;
+use crate::value::Dynamic;
+
+/// A cty type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Type {
+    /// `bool`
+    Bool,
+    /// `number`
+    Number,
+    /// `string`
+    String,
+    /// `list(T)`
+    List(Box<Type>),
+    /// `set(T)`
+    Set(Box<Type>),
+    /// `map(T)`
+    Map(Box<Type>),
+    /// `object({...})`
+    Object(BTreeMap<String, Type>),
+}
+
+impl Type {
+    /// `list(el)`
+    pub fn list(el: Type) -> Self {
+        Type::List(Box::new(el))
+    }
+
+    /// `set(el)`
+    pub fn set(el: Type) -> Self {
+        Type::Set(Box::new(el))
+    }
+
+    /// `map(el)`
+    pub fn map(el: Type) -> Self {
+        Type::Map(Box::new(el))
+    }
+
+    /// `object({...})`
+    pub fn object<I: IntoIterator<Item = (&'static str, Type)>>(attrs: I) -> Self {
+        Type::Object(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    /// The JSON type constraint Terraform expects in schemas.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Type::Bool => json!("bool"),
+            Type::Number => json!("number"),
+            Type::String => json!("string"),
+            Type::List(t) => json!(["list", t.to_json()]),
+            Type::Set(t) => json!(["set", t.to_json()]),
+            Type::Map(t) => json!(["map", t.to_json()]),
+            Type::Object(attrs) => {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                json!(["object", m])
+            }
+        }
+    }
+
+    /// A short name for documentation: `string`, `map(string)`, ...
+    pub fn friendly(&self) -> String {
+        match self {
+            Type::Bool => "bool".into(),
+            Type::Number => "number".into(),
+            Type::String => "string".into(),
+            Type::List(t) => format!("list({})", t.friendly()),
+            Type::Set(t) => format!("set({})", t.friendly()),
+            Type::Map(t) => format!("map({})", t.friendly()),
+            Type::Object(_) => "object".into(),
+        }
+    }
+}
+
+/// Whether the user must, may, or cannot set an attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The user must set it.
+    Required,
+    /// The user may set it; null otherwise.
+    Optional,
+    /// The user may set it; the provider fills it otherwise.
+    OptionalComputed,
+    /// Only the provider sets it.
+    Computed,
+}
+
+/// One attribute of a block.
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: Type,
+    /// Markdown description; also the documentation.
+    pub description: String,
+    /// Who sets it.
+    pub mode: Mode,
+    /// Hidden in plans and logs.
+    pub sensitive: bool,
+    /// Planned when the configuration leaves the attribute null.
+    pub default: Option<Dynamic>,
+    /// A change replaces the resource.
+    pub requires_replace: bool,
+    /// Computed value that stays as in prior state when other attributes change.
+    pub stable: bool,
+    /// Deprecated.
+    pub deprecated: bool,
+}
+
+impl Attribute {
+    fn new(name: &str, ty: Type, description: &str, mode: Mode) -> Self {
+        Self {
+            name: name.to_string(),
+            ty,
+            description: description.to_string(),
+            mode,
+            sensitive: false,
+            default: None,
+            requires_replace: false,
+            stable: false,
+            deprecated: false,
+        }
+    }
+
+    /// A required attribute.
+    pub fn required(name: &str, ty: Type, description: &str) -> Self {
+        Self::new(name, ty, description, Mode::Required)
+    }
+
+    /// An optional attribute.
+    pub fn optional(name: &str, ty: Type, description: &str) -> Self {
+        Self::new(name, ty, description, Mode::Optional)
+    }
+
+    /// A computed attribute (an output).
+    pub fn computed(name: &str, ty: Type, description: &str) -> Self {
+        Self::new(name, ty, description, Mode::Computed)
+    }
+
+    /// An optional attribute with a default value (optional + computed for Terraform).
+    pub fn with_default(name: &str, ty: Type, description: &str, default: Dynamic) -> Self {
+        let mut a = Self::new(name, ty, description, Mode::OptionalComputed);
+        a.default = Some(default);
+        a
+    }
+
+    /// Marks it sensitive.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// A change to it replaces the resource.
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+
+    /// A computed value that only changes when the resource is replaced.
+    pub fn stable(mut self) -> Self {
+        self.stable = true;
+        self
+    }
+
+    /// True when Terraform may see a value the user did not write.
+    pub fn is_computed(&self) -> bool {
+        matches!(self.mode, Mode::Computed | Mode::OptionalComputed)
+    }
+
+    fn to_proto(&self) -> pb::schema::Attribute {
+        pb::schema::Attribute {
+            name: self.name.clone(),
+            r#type: self.ty.to_json().to_string().into_bytes(),
+            nested_type: None,
+            description: self.description.clone(),
+            required: self.mode == Mode::Required,
+            optional: matches!(self.mode, Mode::Optional | Mode::OptionalComputed),
+            computed: self.is_computed(),
+            sensitive: self.sensitive,
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: self.deprecated,
+            write_only: false,
+        }
+    }
+}
+
+/// How a nested block repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one block; null when absent.
+    Single,
+    /// A list of blocks.
+    List,
+}
+
+/// A nested block type.
+#[derive(Clone, Debug)]
+pub struct NestedBlock {
+    /// The block's name.
+    pub name: String,
+    /// How it repeats.
+    pub nesting: Nesting,
+    /// Its content.
+    pub block: Block,
+}
+
+/// A block: attributes and nested blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Markdown description.
+    pub description: String,
+    /// Attributes, in documentation order.
+    pub attributes: Vec<Attribute>,
+    /// Nested blocks.
+    pub blocks: Vec<NestedBlock>,
+}
+
+impl Block {
+    /// An empty block with a description.
+    pub fn new(description: &str) -> Self {
+        Self { description: description.to_string(), ..Self::default() }
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(mut self, a: Attribute) -> Self {
+        self.attributes.push(a);
+        self
+    }
+
+    /// Adds a nested block.
+    pub fn block(mut self, name: &str, nesting: Nesting, block: Block) -> Self {
+        self.blocks.push(NestedBlock { name: name.to_string(), nesting, block });
+        self
+    }
+
+    /// The object type that values of this block have.
+    pub fn implied_type(&self) -> Type {
+        let mut attrs: BTreeMap<String, Type> =
+            self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect();
+        for b in &self.blocks {
+            let t = b.block.implied_type();
+            attrs.insert(
+                b.name.clone(),
+                match b.nesting {
+                    Nesting::Single => t,
+                    Nesting::List => Type::list(t),
+                },
+            );
+        }
+        Type::Object(attrs)
+    }
+
+    /// The attribute named `name`.
+    pub fn find(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    fn to_proto(&self, version: i64) -> pb::schema::Block {
+        pb::schema::Block {
+            version,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self
+                .blocks
+                .iter()
+                .map(|b| pb::schema::NestedBlock {
+                    type_name: b.name.clone(),
+                    block: Some(b.block.to_proto(0)),
+                    nesting: match b.nesting {
+                        Nesting::Single => pb::schema::nested_block::NestingMode::Single,
+                        Nesting::List => pb::schema::nested_block::NestingMode::List,
+                    } as i32,
+                    min_items: 0,
+                    max_items: 0,
+                })
+                .collect(),
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: false,
+        }
+    }
+}
+
+/// A versioned schema of a provider, resource or data source.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    /// Bumped when stored state needs upgrading.
+    pub version: i64,
+    /// The top-level block.
+    pub block: Block,
+}
+
+impl Schema {
+    /// A schema at `version`.
+    pub fn new(version: i64, block: Block) -> Self {
+        Self { version, block }
+    }
+
+    /// The object type of values of this schema.
+    pub fn value_type(&self) -> Type {
+        self.block.implied_type()
+    }
+
+    pub(crate) fn to_proto(&self) -> pb::Schema {
+        pb::Schema { version: self.version, block: Some(self.block.to_proto(self.version)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_encode_as_terraform_type_constraints() {
+        assert_eq!(Type::map(Type::String).to_json().to_string(), r#"["map","string"]"#);
+        let o = Type::object([("a", Type::Number)]);
+        assert_eq!(o.to_json().to_string(), r#"["object",{"a":"number"}]"#);
+    }
+
+    #[test]
+    fn block_type_includes_nested_blocks() {
+        let b = Block::new("x").attribute(Attribute::required("name", Type::String, "n")).block(
+            "timeouts",
+            Nesting::Single,
+            Block::new("t").attribute(Attribute::optional("create", Type::String, "c")),
+        );
+        let Type::Object(attrs) = b.implied_type() else { panic!("object") };
+        assert_eq!(attrs["timeouts"], Type::object([("create", Type::String)]));
+        let p = Schema::new(2, b).to_proto();
+        let block = p.block.expect("block");
+        assert_eq!(block.version, 2);
+        assert!(block.attributes[0].required);
+    }
+}

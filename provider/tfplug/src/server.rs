@@ -1,0 +1,590 @@
+//! The `tfplugin6.Provider` gRPC service over a [`Provider`]: decoding, dispatch, schema-driven
+//! planning, cancellation on `StopProvider`, and panics turned into diagnostics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::plan::plan_from_schema;
+use crate::proto::tfplugin6 as pb;
+use crate::provider::{
+    ApplyRequest, ConfigureRequest, Ctx, DataSource, Function, Plan, PlanRequest, Provider, Resource, State,
+};
+use crate::schema::{Schema, Type};
+use crate::value::Dynamic;
+
+/// Serves one [`Provider`] as `tfplugin6.Provider`.
+pub struct ProviderService<P: Provider> {
+    inner: Arc<Inner<P>>,
+}
+
+impl<P: Provider> Clone for ProviderService<P> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+struct Typed<T: ?Sized> {
+    handler: Arc<T>,
+    schema: Schema,
+    ty: Type,
+}
+
+impl<T: ?Sized> Typed<T> {
+    fn new(handler: Arc<T>, schema: Schema) -> Self {
+        let ty = schema.value_type();
+        Self { handler, schema, ty }
+    }
+}
+
+struct Inner<P: Provider> {
+    provider: P,
+    schema: Schema,
+    resources: BTreeMap<&'static str, Typed<dyn Resource<P::Data>>>,
+    data_sources: BTreeMap<&'static str, Typed<dyn DataSource<P::Data>>>,
+    functions: BTreeMap<&'static str, Arc<dyn Function>>,
+    data: RwLock<Option<Arc<P::Data>>>,
+    stop: Mutex<CancellationToken>,
+}
+
+impl<P: Provider> ProviderService<P> {
+    /// Wraps `provider`, reading its schemas once.
+    pub fn new(provider: P) -> Self {
+        let resources =
+            provider.resources().into_iter().map(|r| (r.type_name(), Typed::new(Arc::clone(&r), r.schema()))).collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| (d.type_name(), Typed::new(Arc::clone(&d), d.schema())))
+            .collect();
+        let functions = provider.functions().into_iter().map(|f| (f.name(), f)).collect();
+        let schema = provider.schema();
+        Self {
+            inner: Arc::new(Inner {
+                provider,
+                schema,
+                resources,
+                data_sources,
+                functions,
+                data: RwLock::new(None),
+                stop: Mutex::new(CancellationToken::new()),
+            }),
+        }
+    }
+
+    /// The gRPC server for this service, accepting messages up to 256 MiB.
+    pub fn into_server(self) -> pb::provider_server::ProviderServer<Self> {
+        const MAX_MESSAGE: usize = 256 << 20;
+        pb::provider_server::ProviderServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    fn ctx(&self) -> Ctx<P::Data> {
+        let data = self.inner.data.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let token = self.inner.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Ctx::new(data, token)
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&Typed<dyn Resource<P::Data>>, Diagnostics> {
+        self.inner.resources.get(type_name).ok_or_else(|| unknown_type("resource", type_name))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&Typed<dyn DataSource<P::Data>>, Diagnostics> {
+        self.inner.data_sources.get(type_name).ok_or_else(|| unknown_type("data source", type_name))
+    }
+}
+
+fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+    Diagnostic::error(format!("Unknown {kind} type"), format!("This provider has no {kind} named {name:?}.")).into()
+}
+
+/// Runs `fut`, stopping it when `token` is cancelled and turning a panic into a diagnostic.
+async fn guarded<T, F>(token: &CancellationToken, fut: F) -> Result<T, Diagnostics>
+where
+    F: Future<Output = Result<T, Diagnostics>>,
+{
+    tokio::select! {
+        r = AssertUnwindSafe(fut).catch_unwind() => r.unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::error!(panic = %msg, "provider handler panicked");
+            Err(Diagnostic::error(
+                "Provider internal error",
+                format!("The provider panicked: {msg}. This is a bug; please report it. The provider is still running."),
+            )
+            .into())
+        }),
+        () = token.cancelled() => Err(Diagnostic::error(
+            "Operation cancelled",
+            "Terraform asked the provider to stop (StopProvider) while this operation was in progress.",
+        )
+        .into()),
+    }
+}
+
+fn decode(v: Option<&pb::DynamicValue>, ty: &Type) -> Result<Dynamic, Diagnostics> {
+    let Some(v) = v else { return Ok(Dynamic::Null) };
+    let r = if !v.msgpack.is_empty() {
+        Dynamic::from_msgpack(&v.msgpack)
+    } else if !v.json.is_empty() {
+        Dynamic::from_json(&v.json, ty)
+    } else {
+        Ok(Dynamic::Null)
+    };
+    r.map_err(|e| Diagnostic::error("Invalid value from Terraform", e.to_string()).into())
+}
+
+fn encode(v: &Dynamic, ty: &Type) -> Result<pb::DynamicValue, Diagnostics> {
+    v.to_msgpack(ty)
+        .map(|msgpack| pb::DynamicValue { msgpack, json: Vec::new() })
+        .map_err(|e| Diagnostic::error("Provider produced an invalid value", e.to_string()).into())
+}
+
+fn diags_of<T>(r: &Result<T, Diagnostics>) -> Vec<pb::Diagnostic> {
+    r.as_ref().err().map(Diagnostics::to_proto).unwrap_or_default()
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: true, move_resource_state: false }
+}
+
+fn function_to_proto(f: &dyn Function) -> pb::Function {
+    let sig = f.signature();
+    let param = |p: &crate::provider::Parameter| pb::function::Parameter {
+        name: p.name.clone(),
+        r#type: p.ty.to_json().to_string().into_bytes(),
+        allow_null_value: p.allow_null,
+        allow_unknown_values: false,
+        description: p.description.clone(),
+        description_kind: pb::StringKind::Markdown as i32,
+    };
+    pb::Function {
+        parameters: sig.parameters.iter().map(param).collect(),
+        variadic_parameter: None,
+        r#return: Some(pb::function::Return { r#type: sig.returns.to_json().to_string().into_bytes() }),
+        summary: sig.summary,
+        description: sig.description,
+        description_kind: pb::StringKind::Markdown as i32,
+        deprecation_message: String::new(),
+    }
+}
+
+const NO_EPHEMERAL: &str = "This provider has no ephemeral resources.";
+
+#[tonic::async_trait]
+impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
+    async fn get_metadata(
+        &self,
+        _req: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
+        use pb::get_metadata as m;
+        Ok(Response::new(m::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: self
+                .inner
+                .data_sources
+                .keys()
+                .map(|t| m::DataSourceMetadata { type_name: (*t).to_string() })
+                .collect(),
+            resources: self
+                .inner
+                .resources
+                .keys()
+                .map(|t| m::ResourceMetadata { type_name: (*t).to_string() })
+                .collect(),
+            functions: self.inner.functions.keys().map(|n| m::FunctionMetadata { name: (*n).to_string() }).collect(),
+            ephemeral_resources: Vec::new(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _req: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        let i = &self.inner;
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(i.schema.to_proto()),
+            resource_schemas: i.resources.iter().map(|(k, r)| ((*k).to_string(), r.schema.to_proto())).collect(),
+            data_source_schemas: i.data_sources.iter().map(|(k, d)| ((*k).to_string(), d.schema.to_proto())).collect(),
+            functions: i.functions.iter().map(|(k, f)| ((*k).to_string(), function_to_proto(f.as_ref()))).collect(),
+            ephemeral_resource_schemas: HashMap::new(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        req: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        let req = req.into_inner();
+        let token = self.ctx().cancellation().clone();
+        let r = guarded(&token, async {
+            let config = decode(req.config.as_ref(), &self.inner.schema.value_type())?;
+            self.inner.provider.validate(&config).await.into_result().map(|()| Diagnostics::new())
+        })
+        .await;
+        let diagnostics = match &r {
+            Ok(d) => d.to_proto(),
+            Err(d) => d.to_proto(),
+        };
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let token = self.ctx().cancellation().clone();
+        let r = guarded(&token, async {
+            let r = self.resource(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &r.ty)?;
+            Ok(r.handler.validate(&config).await)
+        })
+        .await;
+        let diagnostics = r.unwrap_or_else(|d| d).to_proto();
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let token = self.ctx().cancellation().clone();
+        let r = guarded(&token, async {
+            let d = self.data_source(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &d.ty)?;
+            Ok(d.handler.validate(&config).await)
+        })
+        .await;
+        let diagnostics = r.unwrap_or_else(|d| d).to_proto();
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let token = self.ctx().cancellation().clone();
+        let r = guarded(&token, async {
+            let r = self.resource(&req.type_name)?;
+            let raw = req.raw_state.unwrap_or_default();
+            if raw.json.is_empty() {
+                return Err(Diagnostic::error(
+                    "Unsupported state format",
+                    "This provider reads JSON state only; the legacy flatmap format is not supported.",
+                )
+                .into());
+            }
+            let mut json: serde_json::Value = serde_json::from_slice(&raw.json)
+                .map_err(|e| Diagnostics::from(Diagnostic::error("Invalid stored state", e.to_string())))?;
+            let mut version = req.version;
+            if version > r.schema.version {
+                return Err(Diagnostic::error(
+                    "State from a newer provider",
+                    format!(
+                        "The state was written by schema version {version}, newer than this provider's {}. Upgrade the provider.",
+                        r.schema.version
+                    ),
+                )
+                .into());
+            }
+            while version < r.schema.version {
+                json = r.handler.upgrade_state(version, json).await?;
+                version += 1;
+            }
+            let value = Dynamic::from_json_value(&json, &r.ty)
+                .map_err(|e| Diagnostics::from(Diagnostic::error("Invalid stored state", e.to_string())))?;
+            encode(&value, &r.ty)
+        })
+        .await;
+        Ok(Response::new(pb::upgrade_resource_state::Response { diagnostics: diags_of(&r), upgraded_state: r.ok() }))
+    }
+
+    async fn configure_provider(
+        &self,
+        req: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let req = req.into_inner();
+        let token = self.ctx().cancellation().clone();
+        let r = guarded(&token, async {
+            let config = decode(req.config.as_ref(), &self.inner.schema.value_type())?;
+            let data = self
+                .inner
+                .provider
+                .configure(ConfigureRequest { terraform_version: req.terraform_version, config })
+                .await?;
+            *self.inner.data.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(data));
+            Ok(())
+        })
+        .await;
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags_of(&r) }))
+    }
+
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = req.into_inner();
+        let ctx = self.ctx();
+        let r = guarded(ctx.cancellation(), async {
+            let r = self.resource(&req.type_name)?;
+            let value = decode(req.current_state.as_ref(), &r.ty)?;
+            if value.is_null() {
+                return Ok((pb::DynamicValue::default(), Vec::new()));
+            }
+            let current = State { value, private: req.private.clone() };
+            match r.handler.read(&ctx, current).await? {
+                Some(s) => Ok((encode(&s.value, &r.ty)?, s.private)),
+                None => Ok((encode(&Dynamic::Null, &r.ty)?, Vec::new())),
+            }
+        })
+        .await;
+        let diagnostics = diags_of(&r);
+        let (new_state, private) = match r {
+            Ok((s, p)) => (Some(s), p),
+            // Keep what Terraform had: a failed read must not drop the resource.
+            Err(_) => (req.current_state, req.private),
+        };
+        Ok(Response::new(pb::read_resource::Response { new_state, diagnostics, private, deferred: None }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let ctx = self.ctx();
+        let r = guarded(ctx.cancellation(), async {
+            let r = self.resource(&req.type_name)?;
+            let prior = decode(req.prior_state.as_ref(), &r.ty)?;
+            let proposed = decode(req.proposed_new_state.as_ref(), &r.ty)?;
+            let config = decode(req.config.as_ref(), &r.ty)?;
+            let (planned, requires_replace) = plan_from_schema(&r.schema, &prior, &proposed, &config);
+            let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone() };
+            if !plan.planned.is_null() {
+                let preq = PlanRequest { config, prior, prior_private: req.prior_private.clone() };
+                r.handler.modify_plan(&ctx, &preq, &mut plan).await.into_result()?;
+            }
+            Ok(pb::plan_resource_change::Response {
+                planned_state: Some(encode(&plan.planned, &r.ty)?),
+                requires_replace: plan.requires_replace.iter().map(crate::diag::AttributePath::to_proto).collect(),
+                planned_private: plan.private,
+                diagnostics: Vec::new(),
+                legacy_type_system: false,
+                deferred: None,
+            })
+        })
+        .await;
+        Ok(Response::new(r.unwrap_or_else(|d| pb::plan_resource_change::Response {
+            diagnostics: d.to_proto(),
+            ..Default::default()
+        })))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let ctx = self.ctx();
+        let prior_private = req.planned_private.clone();
+        let r = guarded(ctx.cancellation(), async {
+            let r = self.resource(&req.type_name)?;
+            let prior = decode(req.prior_state.as_ref(), &r.ty)?;
+            let planned = decode(req.planned_state.as_ref(), &r.ty)?;
+            let config = decode(req.config.as_ref(), &r.ty)?;
+            let h = &r.handler;
+            let state = if planned.is_null() {
+                h.delete(&ctx, State { value: prior, private: req.planned_private.clone() }).await?;
+                State::default()
+            } else {
+                let creating = prior.is_null();
+                let areq = ApplyRequest {
+                    config,
+                    planned,
+                    prior: State { value: prior, private: req.planned_private.clone() },
+                    planned_private: req.planned_private.clone(),
+                };
+                if creating { h.create(&ctx, areq).await? } else { h.update(&ctx, areq).await? }
+            };
+            Ok((encode(&state.value, &r.ty)?, state.private))
+        })
+        .await;
+        let diagnostics = diags_of(&r);
+        let (new_state, private) = match r {
+            Ok((s, p)) => (Some(s), p),
+            // Create: nothing saved (create is idempotent). Update / delete: keep the prior state.
+            Err(_) => (req.prior_state, prior_private),
+        };
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state,
+            private,
+            diagnostics,
+            legacy_type_system: false,
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let ctx = self.ctx();
+        let r = guarded(ctx.cancellation(), async {
+            let r = self.resource(&req.type_name)?;
+            let s = r.handler.import(&ctx, &req.id).await?;
+            Ok(pb::import_resource_state::ImportedResource {
+                type_name: req.type_name.clone(),
+                state: Some(encode(&s.value, &r.ty)?),
+                private: s.private,
+            })
+        })
+        .await;
+        Ok(Response::new(pb::import_resource_state::Response {
+            diagnostics: diags_of(&r),
+            imported_resources: r.into_iter().collect(),
+            deferred: None,
+        }))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _req: Request<pb::move_resource_state::Request>,
+    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        let d = Diagnostic::error(
+            "Move not supported",
+            "This provider does not support moving state between resource types.",
+        );
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: vec![d.to_proto()], ..Default::default() }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = req.into_inner();
+        let ctx = self.ctx();
+        let r = guarded(ctx.cancellation(), async {
+            let d = self.data_source(&req.type_name)?;
+            let config = decode(req.config.as_ref(), &d.ty)?;
+            let value = d.handler.read(&ctx, config).await?;
+            encode(&value, &d.ty)
+        })
+        .await;
+        Ok(Response::new(pb::read_data_source::Response { diagnostics: diags_of(&r), state: r.ok(), deferred: None }))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        _req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+        let d = Diagnostic::error("Unknown ephemeral resource type", NO_EPHEMERAL);
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: vec![d.to_proto()] }))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        _req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+        let d = Diagnostic::error("Unknown ephemeral resource type", NO_EPHEMERAL);
+        Ok(Response::new(pb::open_ephemeral_resource::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        }))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _req: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+        let d = Diagnostic::error("Unknown ephemeral resource type", NO_EPHEMERAL);
+        Ok(Response::new(pb::renew_ephemeral_resource::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        }))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _req: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+        let d = Diagnostic::error("Unknown ephemeral resource type", NO_EPHEMERAL);
+        Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: vec![d.to_proto()] }))
+    }
+
+    async fn get_functions(
+        &self,
+        _req: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: self
+                .inner
+                .functions
+                .iter()
+                .map(|(k, f)| ((*k).to_string(), function_to_proto(f.as_ref())))
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
+        let req = req.into_inner();
+        let fail = |text: String, argument: Option<i64>| {
+            Ok(Response::new(pb::call_function::Response {
+                result: None,
+                error: Some(pb::FunctionError { text, function_argument: argument }),
+            }))
+        };
+        let Some(f) = self.inner.functions.get(req.name.as_str()) else {
+            return fail(format!("This provider has no function named {:?}.", req.name), None);
+        };
+        let sig = f.signature();
+        let mut args = Vec::with_capacity(req.arguments.len());
+        for (i, (a, p)) in req.arguments.iter().zip(&sig.parameters).enumerate() {
+            match decode(Some(a), &p.ty) {
+                Ok(v) => args.push(v),
+                Err(d) => return fail(d.to_string(), i64::try_from(i).ok()),
+            }
+        }
+        let token = self.ctx().cancellation().clone();
+        let call = guarded(&token, async { Ok(f.call(args).await) }).await;
+        match call {
+            Ok(Ok(v)) => match encode(&v, &sig.returns) {
+                Ok(result) => Ok(Response::new(pb::call_function::Response { result: Some(result), error: None })),
+                Err(d) => fail(d.to_string(), None),
+            },
+            Ok(Err(e)) => fail(e.text, e.argument),
+            Err(d) => fail(d.to_string(), None),
+        }
+    }
+
+    async fn stop_provider(
+        &self,
+        _req: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
+        let mut token = self.inner.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        token.cancel();
+        // Work that starts after the stop is not cancelled: only in-flight calls are.
+        *token = CancellationToken::new();
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}
