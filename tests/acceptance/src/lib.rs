@@ -1,1 +1,43 @@
+//! Acceptance-test harness: a moto server the project installed itself (or the endpoint in
+//! `ADF_TEST_ENDPOINT`), the real `terraform` (or `tofu`) binary driving the real provider
+//! binary through a `dev_overrides` CLI config, and AWS SDK clients to check the results.
 
+pub mod emulator;
+pub mod terraform;
+
+pub use emulator::Emulator;
+pub use terraform::{TfOutput, Workspace};
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// A name no other test (or earlier run against a shared endpoint) uses: `<prefix>-<unique>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{:x}{:x}{}", std::process::id() % 0xfff, nanos % 0xffff, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Region the tests use.
+pub const REGION: &str = "us-east-1";
+
+/// SDK clients pointed at `endpoint`, with the static test credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "acceptance"))
+        .load()
+        .await
+}

@@ -1,0 +1,52 @@
+# Quickstart: the queue and tables a workflow worker runs on.
+#
+#   cargo xtask demo     # builds the provider, starts moto, applies this, shows the outputs
+#
+# Against AWS, drop the endpoints (or AWS_ENDPOINT_URL) and use your usual credentials.
+
+terraform {
+  required_providers {
+    adf = {
+      source = "activedataflow/adf"
+    }
+  }
+}
+
+variable "name" {
+  description = "Prefix of every queue and table."
+  type        = string
+  default     = "quickstart"
+}
+
+provider "adf" {
+  default_tags {
+    tags = {
+      project = "adf-quickstart"
+    }
+  }
+}
+
+resource "adf_workflow_tables" "flow" {
+  name              = var.name
+  max_receive_count = 3
+
+  tags = {
+    stage = "demo"
+  }
+}
+
+output "queue_url" {
+  value = adf_workflow_tables.flow.queue_url
+}
+
+output "tables" {
+  value = {
+    contexts     = adf_workflow_tables.flow.contexts_table_name
+    statuses     = adf_workflow_tables.flow.statuses_table_name
+    coordination = adf_workflow_tables.flow.coordination_table_name
+  }
+}
+
+output "worker_policy_json" {
+  value = adf_workflow_tables.flow.worker_policy_json
+}

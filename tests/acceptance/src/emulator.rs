@@ -1,0 +1,164 @@
+//! The local AWS emulator: moto server 5.2.5 in the project's own virtualenv, started on a
+//! free loopback port and stopped on drop; or an external endpoint (LocalStack, real AWS
+//! through a proxy) named by `ADF_TEST_ENDPOINT`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The moto version the constraints file pins.
+pub const MOTO_VERSION: &str = "5.2.5";
+/// How long moto may take to answer `/moto-api/` after starting.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pinned requirements, kept in the repository.
+pub fn constraints_file(root: &Path) -> PathBuf {
+    root.join("tests/acceptance/emulator/moto-constraints.txt")
+}
+
+/// The virtualenv the project installs moto into (`ADF_MOTO_VENV` overrides).
+pub fn venv_dir(root: &Path) -> PathBuf {
+    std::env::var_os("ADF_MOTO_VENV").map_or_else(|| root.join(".cache/moto-venv"), PathBuf::from)
+}
+
+fn moto_server(root: &Path) -> PathBuf {
+    venv_dir(root).join("bin/moto_server")
+}
+
+/// Installs moto into the virtualenv unless the pinned version is already there.
+pub fn install(root: &Path) -> Result<PathBuf> {
+    let venv = venv_dir(root);
+    let constraints = constraints_file(root);
+    let pins = std::fs::read_to_string(&constraints).with_context(|| format!("reading {}", constraints.display()))?;
+    let marker = venv.join(".adf-installed");
+    if moto_server(root).exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(pins.as_str()) {
+        return Ok(moto_server(root));
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python).arg("-m").arg("venv").arg(&venv), "creating the moto virtualenv")?;
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-c"])
+            .arg(&constraints)
+            .arg(format!("moto[server]=={MOTO_VERSION}")),
+        "installing moto from PyPI",
+    )?;
+    std::fs::write(&marker, pins)?;
+    Ok(moto_server(root))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("{what}: starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    endpoint: String,
+    child: Option<Child>,
+    log: Option<PathBuf>,
+}
+
+impl Emulator {
+    /// `ADF_TEST_ENDPOINT` when set; otherwise a new moto server on a free port.
+    pub fn start() -> Result<Self> {
+        if let Ok(endpoint) = std::env::var("ADF_TEST_ENDPOINT")
+            && !endpoint.is_empty()
+        {
+            return Ok(Self { endpoint, child: None, log: None });
+        }
+        let root = crate::repo_root();
+        let server = moto_server(&root);
+        if !server.exists() {
+            bail!(
+                "moto server is not installed at {}: run `cargo xtask emulator install` \
+                 (`cargo xtask test` does it), or set ADF_TEST_ENDPOINT",
+                server.display()
+            );
+        }
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::spawn(&server) {
+                Ok(e) => return Ok(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("moto did not start")))
+    }
+
+    fn spawn(server: &Path) -> Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::env::temp_dir().join(format!("adf-moto-{port}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", server.display()))?;
+        let mut emulator = Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child), log: Some(log) };
+        let start = Instant::now();
+        while start.elapsed() < READY_TIMEOUT {
+            if ready(port) {
+                return Ok(emulator);
+            }
+            if let Some(Some(status)) = emulator.child.as_mut().map(|c| c.try_wait().ok().flatten()) {
+                bail!("moto exited at start ({status}); log: {}", emulator.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("moto did not answer on port {port} within {READY_TIMEOUT:?}; log: {}", emulator.log_text())
+    }
+
+    /// The endpoint URL, such as `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// What the emulator printed so far (empty for an external endpoint).
+    pub fn log_text(&self) -> String {
+        self.log.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+
+    /// AWS requests the emulator served so far, counted from its access log (moto only).
+    pub fn request_count(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| {
+                l.contains("\"POST ") || l.contains("\"GET ") || l.contains("\"PUT ") || l.contains("\"DELETE ")
+            })
+            .count()
+    }
+}
+
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(log) = self.log.take() {
+            let _ = std::fs::remove_file(log);
+        }
+    }
+}

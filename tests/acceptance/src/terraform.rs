@@ -1,0 +1,175 @@
+//! Runs the real `terraform` (or `tofu`) in a temporary directory against the provider binary
+//! this workspace built, through a `dev_overrides` CLI config (no `init`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The Terraform CLI to run: `ADF_TF_BINARY`, else `terraform`, else `tofu` on PATH.
+pub fn cli() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ADF_TF_BINARY") {
+        return Ok(PathBuf::from(p));
+    }
+    for name in ["terraform", "tofu"] {
+        if let Some(p) = find_on_path(name) {
+            return Ok(p);
+        }
+    }
+    bail!("neither terraform nor tofu is on PATH: install one (or set ADF_TF_BINARY); acceptance tests need it")
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The directory holding the `terraform-provider-adf` binary: `ADF_PROVIDER_DIR`, else the
+/// cargo target directory these tests were built in.
+pub fn provider_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os("ADF_PROVIDER_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            // target/<profile>/deps/<test binary>
+            let exe = std::env::current_exe()?;
+            exe.parent().and_then(Path::parent).map(Path::to_path_buf).context("locating the target directory")?
+        }
+    };
+    let bin = dir.join("terraform-provider-adf");
+    if !bin.is_file() {
+        bail!(
+            "{} is missing: run `cargo build -p terraform-provider-adf` first (`cargo xtask test` does it)",
+            bin.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// What one command printed, and how it ended.
+#[derive(Debug)]
+pub struct TfOutput {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl TfOutput {
+    /// Fails with both outputs unless the exit code is 0.
+    pub fn ok(self) -> Result<Self> {
+        if self.code != 0 {
+            bail!("terraform exited {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
+        }
+        Ok(self)
+    }
+}
+
+/// A Terraform working directory wired to the provider and an AWS endpoint.
+#[derive(Debug)]
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    cli: PathBuf,
+    endpoint: String,
+}
+
+impl Workspace {
+    /// A new empty working directory for `endpoint`.
+    pub fn new(endpoint: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
+        let provider = provider_dir()?;
+        let rc = format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"activedataflow/adf\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+            provider.display()
+        );
+        std::fs::write(dir.path().join("cli.tfrc"), rc)?;
+        Ok(Self { dir, cli: cli()?, endpoint: endpoint.to_string() })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces `main.tf`.
+    pub fn write(&self, hcl: &str) -> Result<()> {
+        std::fs::write(self.dir.path().join("main.tf"), hcl)?;
+        Ok(())
+    }
+
+    /// Runs the CLI with `args`, returning whatever happened.
+    pub fn run(&self, args: &[&str]) -> Result<TfOutput> {
+        let out = Command::new(&self.cli)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", crate::REGION)
+            .env_remove("AWS_PROFILE")
+            .output()
+            .with_context(|| format!("running {}", self.cli.display()))?;
+        Ok(TfOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// `apply -auto-approve`, which must succeed.
+    pub fn apply(&self) -> Result<TfOutput> {
+        self.run(&["apply", "-auto-approve", "-no-color"])?.ok()
+    }
+
+    /// `plan -detailed-exitcode`: 0 when empty, 2 when there are changes.
+    pub fn plan_code(&self) -> Result<TfOutput> {
+        let out = self.run(&["plan", "-detailed-exitcode", "-no-color"])?;
+        if out.code == 1 {
+            bail!("plan failed\n{}\n{}", out.stdout, out.stderr);
+        }
+        Ok(out)
+    }
+
+    /// Fails unless a plan is empty.
+    pub fn assert_empty_plan(&self) -> Result<()> {
+        let out = self.plan_code()?;
+        if out.code != 0 {
+            bail!("expected an empty plan, got changes:\n{}", out.stdout);
+        }
+        Ok(())
+    }
+
+    /// `destroy -auto-approve`, which must succeed.
+    pub fn destroy(&self) -> Result<TfOutput> {
+        self.run(&["destroy", "-auto-approve", "-no-color"])?.ok()
+    }
+
+    /// The `values` of resource `address` in `terraform show -json`.
+    pub fn state_values(&self, address: &str) -> Result<serde_json::Value> {
+        let out = self.run(&["show", "-json"])?.ok()?;
+        let v: serde_json::Value = serde_json::from_str(&out.stdout)?;
+        let resources = v["values"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+        resources
+            .into_iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["values"].clone())
+            .with_context(|| format!("{address} is not in the state"))
+    }
+
+    /// Addresses in the state.
+    pub fn state_list(&self) -> Result<Vec<String>> {
+        let out = self.run(&["state", "list"])?;
+        Ok(out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
+    }
+
+    /// The machine-readable plan (`plan -json` lines) as JSON values.
+    pub fn plan_json(&self) -> Result<(i32, Vec<serde_json::Value>)> {
+        let out = self.run(&["plan", "-json", "-detailed-exitcode"])?;
+        let lines = out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        Ok((out.code, lines))
+    }
+}

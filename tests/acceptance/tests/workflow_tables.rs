@@ -1,0 +1,329 @@
+//! `adf_workflow_tables` against the emulator with the real terraform and provider binaries:
+//! lifecycle (apply, empty plan, refresh, import, update, replace, destroy), drift, disappears,
+//! a create that fails half way, default tags, and plan-time diagnostics.
+
+use adf_acceptance::{Emulator, Workspace, repo_root, sdk_config, unique_name};
+use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::types::BillingMode;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+const PROVIDER: &str = r#"
+terraform {
+  required_providers {
+    adf = { source = "activedataflow/adf" }
+  }
+}
+
+provider "adf" {}
+"#;
+
+const ADDRESS: &str = "adf_workflow_tables.example";
+
+fn example_resource(name: &str) -> Result<String> {
+    let path = repo_root().join("examples/terraform/resources/adf_workflow_tables/resource.tf");
+    let hcl = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    Ok(hcl.replace("\"orders\"", &format!("\"{name}\"")))
+}
+
+/// The import command of the example `import.sh`, for `name`.
+fn example_import(name: &str) -> Result<Vec<String>> {
+    let path = repo_root().join("examples/terraform/resources/adf_workflow_tables/import.sh");
+    let script = std::fs::read_to_string(&path)?;
+    let line = script.lines().find(|l| l.starts_with("terraform import")).context("no import line")?;
+    Ok(line.split_whitespace().skip(1).map(|w| if w == "orders" { name.to_string() } else { w.to_string() }).collect())
+}
+
+struct Aws {
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+}
+
+impl Aws {
+    async fn new(endpoint: &str) -> Self {
+        let c = sdk_config(endpoint).await;
+        Self { sqs: aws_sdk_sqs::Client::new(&c), ddb: aws_sdk_dynamodb::Client::new(&c) }
+    }
+
+    async fn queue_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let out = self.sqs.list_queues().queue_name_prefix(prefix).send().await?;
+        let mut names: Vec<String> =
+            out.queue_urls().iter().filter_map(|u| u.rsplit('/').next().map(str::to_string)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn table_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let out = self.ddb.list_tables().send().await?;
+        Ok(out.table_names().iter().filter(|t| t.starts_with(&format!("{prefix}-"))).cloned().collect())
+    }
+
+    async fn queue_attribute(&self, name: &str, attr: QueueAttributeName) -> Result<String> {
+        let url = self.sqs.get_queue_url().queue_name(name).send().await?.queue_url.unwrap_or_default();
+        let out = self.sqs.get_queue_attributes().queue_url(url).attribute_names(attr.clone()).send().await?;
+        out.attributes.and_then(|a| a.get(&attr).cloned()).context("attribute missing")
+    }
+
+    async fn set_visibility(&self, name: &str, seconds: u32) -> Result<()> {
+        let url = self.sqs.get_queue_url().queue_name(name).send().await?.queue_url.unwrap_or_default();
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(url)
+            .attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string())
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// The example resource named `name`, with `settings` (`key = value` lines) set or overridden.
+fn config(name: &str, settings: &[&str]) -> Result<String> {
+    let mut lines: Vec<String> = example_resource(name)?.lines().map(str::to_string).collect();
+    for setting in settings {
+        let key = setting.split('=').next().unwrap_or_default().trim();
+        match lines.iter_mut().find(|l| l.trim_start().split([' ', '=']).next() == Some(key)) {
+            Some(line) => *line = format!("  {setting}"),
+            None => lines.insert(1, format!("  {setting}")),
+        }
+    }
+    Ok(format!("{PROVIDER}\n{}\n", lines.join("\n")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_apply_import_update_replace_destroy() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    let name = unique_name("life");
+    let ws = Workspace::new(emu.endpoint())?;
+
+    // 1. apply
+    ws.write(&config(&name, &[])?)?;
+    ws.apply()?;
+    assert_eq!(aws.queue_names(&name).await?, vec![format!("{name}-jobs"), format!("{name}-jobs-dlq")]);
+    assert_eq!(aws.table_names(&name).await?.len(), 3);
+    let applied = ws.state_values(ADDRESS)?;
+    assert_eq!(applied["max_receive_count"], 5);
+    assert_eq!(applied["visibility_timeout_seconds"], 120);
+    assert_eq!(applied["tags_all"]["team"], "data");
+    assert!(applied["worker_policy_json"].as_str().unwrap_or_default().contains(&format!("{name}-statuses")));
+    let ttl = aws.ddb.describe_time_to_live().table_name(format!("{name}-coordination")).send().await?;
+    assert_eq!(ttl.time_to_live_description().and_then(|d| d.attribute_name()), Some("ttl"));
+
+    // 2. a second plan is empty; 3. so is one after a refresh
+    ws.assert_empty_plan()?;
+    ws.run(&["apply", "-refresh-only", "-auto-approve", "-no-color"])?.ok()?;
+    ws.assert_empty_plan()?;
+
+    // 4. state rm + import (the example import.sh) gives the same state
+    ws.run(&["state", "rm", ADDRESS])?.ok()?;
+    let import = example_import(&name)?;
+    let mut args: Vec<&str> = import.iter().map(String::as_str).collect();
+    args.push("-no-color");
+    ws.run(&args)?.ok()?;
+    let imported = ws.state_values(ADDRESS)?;
+    assert_eq!(imported, applied, "imported state differs from the applied state");
+    ws.assert_empty_plan()?;
+
+    // 5a. update in place: queue settings, billing, recovery, tags
+    ws.write(&config(
+        &name,
+        &[
+            "max_receive_count = 9",
+            "message_retention_seconds = 600",
+            "billing_mode = \"PROVISIONED\"",
+            "read_capacity = 2",
+            "write_capacity = 3",
+            "point_in_time_recovery = true",
+        ],
+    )?)?;
+    let plan = ws.plan_code()?;
+    assert!(plan.stdout.contains("1 to change, 0 to destroy"), "{}", plan.stdout);
+    ws.apply()?;
+    let redrive = aws.queue_attribute(&format!("{name}-jobs"), QueueAttributeName::RedrivePolicy).await?;
+    assert!(redrive.contains('9'), "{redrive}");
+    let table = aws.ddb.describe_table().table_name(format!("{name}-statuses")).send().await?;
+    let table = table.table().context("table")?;
+    assert_eq!(table.billing_mode_summary().and_then(|b| b.billing_mode()), Some(&BillingMode::Provisioned));
+    assert_eq!(table.provisioned_throughput().and_then(|t| t.write_capacity_units()), Some(3));
+    ws.assert_empty_plan()?;
+
+    // 5b. replace: fifo cannot change in place
+    ws.write(&config(&name, &["fifo = true"])?)?;
+    let plan = ws.plan_code()?;
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    ws.apply()?;
+    assert_eq!(
+        aws.queue_names(&name).await?,
+        vec![format!("{name}-jobs-dlq.fifo"), format!("{name}-jobs.fifo")],
+        "old queues must be gone, FIFO ones present"
+    );
+    ws.assert_empty_plan()?;
+
+    // 6. destroy removes every queue and table
+    ws.destroy()?;
+    assert!(aws.queue_names(&name).await?.is_empty());
+    assert!(aws.table_names(&name).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_planned_and_repaired() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    let name = unique_name("drift");
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&config(&name, &[])?)?;
+    ws.apply()?;
+
+    aws.set_visibility(&format!("{name}-jobs"), 7).await?;
+    let plan = ws.plan_code()?;
+    assert_eq!(plan.code, 2, "drift must show in the plan:\n{}", plan.stdout);
+    assert!(plan.stdout.contains("visibility_timeout_seconds") && plan.stdout.contains("7 -> 120"), "{}", plan.stdout);
+    ws.apply()?;
+    assert_eq!(aws.queue_attribute(&format!("{name}-jobs"), QueueAttributeName::VisibilityTimeout).await?, "120");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disappears_then_apply_recreates() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    let name = unique_name("gone");
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&config(&name, &[])?)?;
+    ws.apply()?;
+
+    aws.ddb.delete_table().table_name(format!("{name}-statuses")).send().await?;
+    let (code, lines) = ws.plan_json()?;
+    assert_eq!(code, 2);
+    let planned_create = lines.iter().any(|l| {
+        l["type"] == "planned_change" && l["change"]["resource"]["addr"] == ADDRESS && l["change"]["action"] == "create"
+    });
+    assert!(planned_create, "the plan must create {ADDRESS} again: {lines:?}");
+    ws.apply()?;
+    assert_eq!(aws.table_names(&name).await?.len(), 3);
+    assert_eq!(aws.queue_names(&name).await?.len(), 2, "queues are adopted, not duplicated");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_fails_half_way_is_completed_by_the_next_apply() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    let name = unique_name("half");
+    // A table of the same name that this resource does not own stops the create half way.
+    let foreign = format!("{name}-coordination");
+    let key = aws_sdk_dynamodb::types::KeySchemaElement::builder()
+        .attribute_name("pk")
+        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+        .build()?;
+    let attr = aws_sdk_dynamodb::types::AttributeDefinition::builder()
+        .attribute_name("pk")
+        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+        .build()?;
+    aws.ddb
+        .create_table()
+        .table_name(&foreign)
+        .key_schema(key)
+        .attribute_definitions(attr)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await?;
+
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&config(&name, &[])?)?;
+    let failed = ws.run(&["apply", "-auto-approve", "-no-color"])?;
+    assert_eq!(failed.code, 1);
+    assert!(
+        failed.stderr.contains(&format!("creating adf_workflow_tables ({name})"))
+            && failed.stderr.contains("not managed"),
+        "{}",
+        failed.stderr
+    );
+    assert!(ws.state_list()?.is_empty(), "a failed create saves nothing");
+
+    aws.ddb.delete_table().table_name(&foreign).send().await?;
+    ws.apply()?;
+    assert_eq!(aws.queue_names(&name).await?.len(), 2, "nothing duplicated");
+    assert_eq!(aws.table_names(&name).await?.len(), 3);
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    assert!(aws.table_names(&name).await?.is_empty(), "nothing orphaned");
+    assert!(aws.queue_names(&name).await?.is_empty(), "nothing orphaned");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_tags_reach_every_queue_and_table() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    let name = unique_name("tags");
+    let ws = Workspace::new(emu.endpoint())?;
+    let provider = PROVIDER.replace(
+        "provider \"adf\" {}",
+        &format!(
+            "provider \"adf\" {{\n  endpoints {{\n    dynamodb = \"{e}\"\n    sqs = \"{e}\"\n    sts = \"{e}\"\n  }}\n  \
+             default_tags {{\n    tags = {{ owner = \"platform\", team = \"default\" }}\n  }}\n}}",
+            e = emu.endpoint()
+        ),
+    );
+    ws.write(&format!("{provider}\n{}", example_resource(&name)?))?;
+    ws.apply()?;
+    let state = ws.state_values(ADDRESS)?;
+    assert_eq!(state["tags_all"], serde_json::json!({ "owner": "platform", "team": "data" }));
+    let arn = state["contexts_table_arn"].as_str().context("arn")?.to_string();
+    let tags = aws.ddb.list_tags_of_resource().resource_arn(arn).send().await?;
+    let owner = tags.tags().iter().find(|t| t.key() == "owner").map(|t| t.value().to_string());
+    assert_eq!(owner.as_deref(), Some("platform"));
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}
+
+#[test]
+fn invalid_attributes_fail_at_plan_with_the_attribute_path() -> Result<()> {
+    // No emulator needed: validation runs before any AWS call.
+    let ws = Workspace::new("http://127.0.0.1:9")?;
+    let hcl = format!(
+        "{PROVIDER}\nresource \"adf_workflow_tables\" \"bad\" {{\n  name = \"ok\"\n  visibility_timeout_seconds = 50000\n  \
+         max_receive_count = 0\n}}\n"
+    );
+    let count_line = hcl.lines().position(|l| l.contains("max_receive_count")).context("line")? + 1;
+    ws.write(&hcl)?;
+    let out = ws.run(&["plan", "-json", "-no-color"])?;
+    assert_eq!(out.code, 1);
+    let diags: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
+        .map(|l| l["diagnostic"].clone())
+        .collect();
+    let find = |summary: &str| diags.iter().find(|d| d["summary"] == summary).cloned();
+    let Some(visibility) = find("Invalid visibility_timeout_seconds") else {
+        bail!("no visibility diagnostic: {diags:?}")
+    };
+    assert!(visibility["detail"].as_str().unwrap_or_default().contains("at most 12 hours"));
+    assert!(visibility["snippet"]["code"].as_str().unwrap_or_default().contains("visibility_timeout_seconds = 50000"));
+    let Some(count) = find("Invalid max_receive_count") else { bail!("no max_receive_count diagnostic: {diags:?}") };
+    assert!(count["snippet"]["code"].as_str().unwrap_or_default().contains("max_receive_count = 0"));
+    assert_eq!(count["range"]["start"]["line"], count_line);
+    Ok(())
+}
+
+#[test]
+fn bad_credentials_are_a_configure_diagnostic_that_says_what_to_set() -> Result<()> {
+    let ws = Workspace::new("http://127.0.0.1:9")?;
+    ws.write(&format!(
+        "{}\nresource \"adf_workflow_tables\" \"t\" {{\n  name = \"creds\"\n}}\n",
+        PROVIDER.replace("provider \"adf\" {}", "provider \"adf\" {\n  max_retries = 0\n}")
+    ))?;
+    let out = ws.run(&["plan", "-no-color"])?;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("No valid AWS credentials"), "{}", out.stderr);
+    assert!(out.stderr.contains("skip_credentials_validation"), "{}", out.stderr);
+    Ok(())
+}
