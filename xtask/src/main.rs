@@ -1,1 +1,138 @@
-fn main() {}
+//! Developer tasks. `cargo xtask --help` lists them.
+
+mod bench;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "terraform-provider-adf developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the provider, start moto, apply the quickstart, exercise it, show the result, destroy.
+    Demo {
+        /// Keep the resources and the emulator until Enter is pressed.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Install what the tests need (moto), build the provider, run every test.
+    Test {
+        /// Extra arguments for `cargo test`, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// The local AWS emulator.
+    Emulator {
+        #[command(subcommand)]
+        action: EmulatorAction,
+    },
+    /// Regenerate docs/ from the schemas (or, with --check, fail when they are stale).
+    Docs {
+        /// Only check.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Measure start-up cost, binary size and peak memory against plain Terraform.
+    Bench {
+        /// Runs per measurement.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmulatorAction {
+    /// Install moto server (pinned) into .cache/moto-venv.
+    Install,
+    /// Start moto on a free port and wait for Ctrl-C.
+    Start,
+}
+
+fn main() -> Result<()> {
+    let root = adf_acceptance::repo_root();
+    match Cli::parse().task {
+        Task::Demo { keep } => demo::run(&root, keep),
+        Task::Test { args } => test(&root, &args),
+        Task::Emulator { action: EmulatorAction::Install } => {
+            let server = adf_acceptance::emulator::install(&root)?;
+            println!("moto server: {}", server.display());
+            Ok(())
+        }
+        Task::Emulator { action: EmulatorAction::Start } => {
+            adf_acceptance::emulator::install(&root)?;
+            let emu = adf_acceptance::Emulator::start()?;
+            println!("moto is serving at {}\nexport AWS_ENDPOINT_URL={}\nPress Enter to stop.", emu.endpoint(), emu.endpoint());
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Ok(())
+        }
+        Task::Docs { check } => docs(&root, check),
+        Task::Bench { runs } => bench::run(&root, runs),
+    }
+}
+
+/// Runs `cargo` with `args` in `root`, failing on a non-zero exit.
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(root)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let cli = adf_acceptance::terraform::cli()?;
+    println!("==> terraform CLI: {}", cli.display());
+    println!("==> installing the emulator (moto server, pinned)");
+    adf_acceptance::emulator::install(root)?;
+    println!("==> building the provider");
+    cargo(root, &["build", "--package", "terraform-provider-adf"])?;
+    println!("==> running every test");
+    let mut args = vec!["test", "--workspace"];
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(extra.iter().map(String::as_str));
+    }
+    cargo(root, &args)
+}
+
+fn docs(root: &Path, check: bool) -> Result<()> {
+    let mut stale = Vec::new();
+    for (path, content) in adf::docs::render_all(root)? {
+        let full = root.join(&path);
+        if std::fs::read_to_string(&full).ok().as_deref() == Some(content.as_str()) {
+            continue;
+        }
+        if check {
+            stale.push(path.display().to_string());
+        } else {
+            if let Some(dir) = full.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&full, content)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    if !stale.is_empty() {
+        bail!("stale docs, run `cargo xtask docs`: {}", stale.join(", "));
+    }
+    Ok(())
+}

@@ -70,13 +70,13 @@ fn first_line(s: &str) -> &str {
 
 fn render_block(out: &mut String, block: &Block, level: usize) {
     let h = "#".repeat(level);
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
-        ("Required", |a| a.mode == Mode::Required),
-        ("Optional", |a| matches!(a.mode, Mode::Optional | Mode::OptionalComputed)),
-        ("Read-Only", |a| a.mode == Mode::Computed),
+    let groups = [
+        ("Required", [Mode::Required, Mode::Required]),
+        ("Optional", [Mode::Optional, Mode::OptionalComputed]),
+        ("Read-Only", [Mode::Computed, Mode::Computed]),
     ];
-    for (title, pick) in groups {
-        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| pick(a)).collect();
+    for (title, modes) in groups {
+        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| modes.contains(&a.mode)).collect();
         let blocks = if title == "Optional" { block.blocks.as_slice() } else { &[] };
         if attrs.is_empty() && blocks.is_empty() {
             continue;

@@ -364,3 +364,209 @@ impl AsyncWrite for Conn {
         self.0.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use base64::Engine;
+    use hyper_util::rt::TokioIo;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+    use tonic::transport::{Channel, Endpoint};
+
+    use super::*;
+    use crate::proto::tfplugin6 as pb;
+    use crate::{Diagnostics, Resource, Schema};
+
+    struct Empty;
+
+    #[async_trait::async_trait]
+    impl Provider for Empty {
+        type Data = ();
+        fn schema(&self) -> Schema {
+            Schema::new(0, crate::Block::new("empty"))
+        }
+        async fn configure(&self, _req: crate::ConfigureRequest) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
+            Vec::new()
+        }
+    }
+
+    /// go-plugin's client side: trusts exactly the certificate from the handshake line.
+    #[derive(Debug)]
+    struct PinnedServer(Vec<u8>, rustls::crypto::WebPkiSupportedAlgorithms);
+
+    impl ServerCertVerifier for PinnedServer {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if end_entity.as_ref() == self.0.as_slice() {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(rustls::Error::General("unexpected server certificate".into()))
+            }
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.1)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.1)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.1.supported_schemes()
+        }
+    }
+
+    /// A client certificate like Terraform's: self-signed, CA-flagged, ECDSA P-521.
+    fn client_identity() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        let der = CertificateDer::from(cert.der().to_vec());
+        (cert.pem(), der, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+    }
+
+    struct Started {
+        line: String,
+        done: tokio::task::JoinHandle<Result<(), ServeError>>,
+    }
+
+    async fn start(env: HandshakeEnv) -> Started {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done = tokio::spawn(async move {
+            let mut out = LineCatcher(Vec::new(), Some(tx));
+            serve(Empty, env, &mut out, std::future::pending()).await
+        });
+        let line = rx.await.expect("handshake line");
+        Started { line, done }
+    }
+
+    struct LineCatcher(Vec<u8>, Option<tokio::sync::oneshot::Sender<String>>);
+
+    impl Write for LineCatcher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            if let Some(tx) = self.1.take() {
+                let _ = tx.send(String::from_utf8_lossy(&self.0).trim_end().to_string());
+            }
+            Ok(())
+        }
+    }
+
+    async fn channel(
+        line: &str,
+        identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let parts: Vec<String> = line.split('|').map(str::to_string).collect();
+        let (network, addr, cert) = (parts[2].clone(), parts[3].clone(), parts[5].clone());
+        let tls = identity.map(|(c, k)| {
+            let server = base64::engine::general_purpose::STANDARD_NO_PAD.decode(&cert).expect("cert");
+            let provider = crate::tls::crypto_provider();
+            let verifier = Arc::new(PinnedServer(server, provider.signature_verification_algorithms));
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_client_auth_cert(vec![c], k)
+                .expect("client cert");
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+        });
+        Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let (network, addr, tls) = (network.clone(), addr.clone(), tls.clone());
+                async move {
+                    let io: Box<dyn Io> = if network == "unix" {
+                        Box::new(tokio::net::UnixStream::connect(&addr).await?)
+                    } else {
+                        Box::new(tokio::net::TcpStream::connect(&addr).await?)
+                    };
+                    let io: Box<dyn Io> = match tls {
+                        Some(t) => Box::new(t.connect(ServerName::try_from("localhost").expect("name"), io).await?),
+                        None => io,
+                    };
+                    Ok::<_, std::io::Error>(TokioIo::new(io))
+                }
+            }))
+            .await
+    }
+
+    async fn schema_and_shutdown(ch: Channel, started: Started) {
+        let mut client = pb::provider_client::ProviderClient::new(ch.clone());
+        let schema = client.get_provider_schema(pb::get_provider_schema::Request {}).await.expect("schema");
+        assert!(schema.into_inner().provider.is_some());
+        let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest { service: "plugin".into() })
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(status.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        let mut ctl = gp::grpc_controller_client::GrpcControllerClient::new(ch);
+        ctl.shutdown(gp::Empty {}).await.expect("shutdown");
+        let served = tokio::time::timeout(std::time::Duration::from_secs(10), started.done).await;
+        assert!(matches!(served, Ok(Ok(Ok(())))), "server stops after Shutdown");
+    }
+
+    #[tokio::test]
+    async fn automtls_over_a_unix_socket_accepts_only_terraforms_certificate() {
+        let (pem, cert, key) = client_identity();
+        let env = HandshakeEnv { client_cert: Some(pem), protocol_versions: Some("5,6".into()), ..Default::default() };
+        let started = start(env).await;
+        let parts: Vec<&str> = started.line.split('|').collect();
+        assert_eq!(&parts[..3], ["1", "6", "unix"]);
+        assert_eq!(parts[4], "grpc");
+        assert!(!parts[5].is_empty() && !parts[5].ends_with('='), "base64 without padding");
+
+        let (_, other_cert, other_key) = client_identity();
+        let intruder = channel(&started.line, Some((other_cert, other_key))).await;
+        if let Ok(ch) = intruder {
+            let mut client = pb::provider_client::ProviderClient::new(ch);
+            assert!(client.get_provider_schema(pb::get_provider_schema::Request {}).await.is_err());
+        }
+        let ch = channel(&started.line, Some((cert, key))).await.expect("connect");
+        let socket = parts[3].to_string();
+        schema_and_shutdown(ch, started).await;
+        assert!(!std::path::Path::new(&socket).exists(), "socket removed on exit");
+    }
+
+    #[tokio::test]
+    async fn plaintext_when_tls_is_disabled_and_tcp_as_fallback() {
+        let env = HandshakeEnv { force_tcp: true, ..Default::default() };
+        let started = start(env).await;
+        assert!(started.line.starts_with("1|6|tcp|127.0.0.1:"), "{}", started.line);
+        assert!(started.line.ends_with("|grpc|"), "no certificate without PLUGIN_CLIENT_CERT");
+        let ch = channel(&started.line, None).await.expect("connect");
+        schema_and_shutdown(ch, started).await;
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_protocol_version_is_refused() {
+        let env = HandshakeEnv { protocol_versions: Some("4,5".into()), ..Default::default() };
+        let r = serve(Empty, env, &mut Vec::new(), std::future::pending()).await;
+        assert!(matches!(r, Err(ServeError::Protocol(_))));
+    }
+}

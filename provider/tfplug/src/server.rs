@@ -588,3 +588,393 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use pb::provider_server::Provider as _;
+
+    use super::*;
+    use crate::provider::{FunctionError, FunctionSignature, Parameter};
+    use crate::schema::{Attribute, Block};
+    use crate::value::IntoDynamic;
+    use crate::{AttributePath, ObjectReader};
+
+    /// A provider whose resources exercise the server: a plain one, one that panics, one
+    /// that blocks until cancelled, and a function.
+    struct TestProvider;
+
+    struct Thing;
+
+    fn thing_schema() -> Schema {
+        Schema::new(
+            1,
+            Block::new("thing")
+                .attribute(Attribute::required("name", Type::String, "n").requires_replace())
+                .attribute(Attribute::with_default("size", Type::Number, "s", 3i64.into_dynamic()))
+                .attribute(Attribute::computed("id", Type::String, "i").stable()),
+        )
+    }
+
+    #[async_trait]
+    impl Resource<String> for Thing {
+        fn type_name(&self) -> &'static str {
+            "test_thing"
+        }
+        fn schema(&self) -> Schema {
+            thing_schema()
+        }
+        async fn validate(&self, config: &Dynamic) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            if let Some(crate::Value::Known(n)) = d.take(ObjectReader::new(config).get::<crate::Value<i64>>("size"))
+                && n < 0
+            {
+                d.error_at(AttributePath::root().attr("size"), "Invalid size", "size must be positive");
+            }
+            d
+        }
+        async fn create(&self, ctx: &Ctx<String>, req: ApplyRequest) -> Result<State, Diagnostics> {
+            let mut v = req.planned;
+            v.set("id", ctx.data()?.clone().into_dynamic());
+            Ok(State { value: v, private: b"secret".to_vec() })
+        }
+        async fn read(&self, _ctx: &Ctx<String>, state: State) -> Result<Option<State>, Diagnostics> {
+            if state.value.get("name") == &Dynamic::from("gone") { Ok(None) } else { Ok(Some(state)) }
+        }
+        async fn update(&self, _ctx: &Ctx<String>, req: ApplyRequest) -> Result<State, Diagnostics> {
+            Ok(State::new(req.planned))
+        }
+        async fn delete(&self, _ctx: &Ctx<String>, _state: State) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        async fn upgrade_state(
+            &self,
+            version: i64,
+            mut state: serde_json::Value,
+        ) -> Result<serde_json::Value, Diagnostics> {
+            // Version 0 called `name` `title`.
+            assert_eq!(version, 0);
+            state["name"] = state["title"].take();
+            Ok(state)
+        }
+    }
+
+    struct Panics;
+
+    #[async_trait]
+    impl Resource<String> for Panics {
+        fn type_name(&self) -> &'static str {
+            "test_panics"
+        }
+        fn schema(&self) -> Schema {
+            thing_schema()
+        }
+        async fn create(&self, _ctx: &Ctx<String>, _req: ApplyRequest) -> Result<State, Diagnostics> {
+            panic!("boom")
+        }
+        async fn read(&self, _ctx: &Ctx<String>, _state: State) -> Result<Option<State>, Diagnostics> {
+            std::future::pending().await
+        }
+        async fn update(&self, _ctx: &Ctx<String>, _req: ApplyRequest) -> Result<State, Diagnostics> {
+            Err(Diagnostic::error("nope", "").into())
+        }
+        async fn delete(&self, _ctx: &Ctx<String>, _state: State) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+    }
+
+    struct Upper;
+
+    #[async_trait]
+    impl Function for Upper {
+        fn name(&self) -> &'static str {
+            "upper"
+        }
+        fn signature(&self) -> FunctionSignature {
+            FunctionSignature {
+                parameters: vec![Parameter {
+                    name: "s".into(),
+                    ty: Type::String,
+                    description: "text".into(),
+                    allow_null: false,
+                }],
+                returns: Type::String,
+                summary: "upper case".into(),
+                description: "Upper-cases a string.".into(),
+            }
+        }
+        async fn call(&self, args: Vec<Dynamic>) -> Result<Dynamic, FunctionError> {
+            match args.first() {
+                Some(Dynamic::String(s)) if !s.is_empty() => Ok(s.to_uppercase().into_dynamic()),
+                _ => Err(FunctionError { text: "empty".into(), argument: Some(0) }),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Provider for TestProvider {
+        type Data = String;
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("p").attribute(Attribute::optional("label", Type::String, "l")))
+        }
+        async fn configure(&self, req: ConfigureRequest) -> Result<String, Diagnostics> {
+            Ok(match req.config.get("label") {
+                Dynamic::String(s) => s.clone(),
+                _ => "unlabelled".into(),
+            })
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<String>>> {
+            vec![Arc::new(Thing), Arc::new(Panics)]
+        }
+        fn functions(&self) -> Vec<Arc<dyn Function>> {
+            vec![Arc::new(Upper)]
+        }
+    }
+
+    fn dv(v: &Dynamic) -> Option<pb::DynamicValue> {
+        Some(encode(v, &thing_schema().value_type()).expect("encode"))
+    }
+
+    fn undv(v: Option<pb::DynamicValue>) -> Dynamic {
+        decode(v.as_ref(), &thing_schema().value_type()).expect("decode")
+    }
+
+    async fn configured() -> ProviderService<TestProvider> {
+        let svc = ProviderService::new(TestProvider);
+        let config = Dynamic::object([("label", "L".into())]);
+        let ty = TestProvider.schema().value_type();
+        let r = svc
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                terraform_version: "1.11.4".into(),
+                config: Some(encode(&config, &ty).expect("encode")),
+                client_capabilities: None,
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics.is_empty());
+        svc
+    }
+
+    #[tokio::test]
+    async fn schema_and_metadata_list_everything() {
+        let svc = ProviderService::new(TestProvider);
+        let s = svc.get_provider_schema(Request::new(Default::default())).await.expect("rpc").into_inner();
+        assert_eq!(s.resource_schemas["test_thing"].version, 1);
+        assert!(s.functions.contains_key("upper"));
+        let m = svc.get_metadata(Request::new(Default::default())).await.expect("rpc").into_inner();
+        assert_eq!(m.resources.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn validation_diagnostics_carry_the_attribute_path() {
+        let svc = ProviderService::new(TestProvider);
+        let config = Dynamic::object([("name", "a".into()), ("size", (-1i64).into_dynamic())]);
+        let r = svc
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "test_thing".into(),
+                config: dv(&config),
+                client_capabilities: None,
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert_eq!(r.diagnostics.len(), 1);
+        let path = AttributePath::from_proto(r.diagnostics[0].attribute.as_ref().expect("path"));
+        assert_eq!(path, AttributePath::root().attr("size"));
+    }
+
+    #[tokio::test]
+    async fn plan_create_then_replace() {
+        let svc = configured().await;
+        let config = Dynamic::object([("name", "a".into())]);
+        let plan = |prior: Dynamic, config: Dynamic| {
+            let svc = svc.clone();
+            async move {
+                svc.plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                    type_name: "test_thing".into(),
+                    prior_state: dv(&prior),
+                    proposed_new_state: dv(&config),
+                    config: dv(&config),
+                    ..Default::default()
+                }))
+                .await
+                .expect("rpc")
+                .into_inner()
+            }
+        };
+        let p = plan(Dynamic::Null, config.clone()).await;
+        let planned = undv(p.planned_state);
+        assert_eq!(planned.get("size"), &3i64.into_dynamic());
+        assert_eq!(planned.get("id"), &Dynamic::Unknown);
+
+        let applied = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_thing".into(),
+                prior_state: dv(&Dynamic::Null),
+                planned_state: dv(&planned),
+                config: dv(&config),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert_eq!(applied.private, b"secret");
+        let state = undv(applied.new_state);
+        assert_eq!(state.get("id"), &Dynamic::from("L"), "create sees the configured data");
+
+        let p = plan(state.clone(), Dynamic::object([("name", "b".into())])).await;
+        assert_eq!(p.requires_replace.len(), 1);
+        assert_eq!(undv(p.planned_state).get("id"), &Dynamic::Unknown);
+    }
+
+    #[tokio::test]
+    async fn read_of_a_vanished_resource_returns_null() {
+        let svc = configured().await;
+        let gone = Dynamic::object([("name", "gone".into()), ("size", 3i64.into_dynamic()), ("id", "x".into())]);
+        let r = svc
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: "test_thing".into(),
+                current_state: dv(&gone),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics.is_empty());
+        assert!(undv(r.new_state).is_null());
+    }
+
+    #[tokio::test]
+    async fn old_state_is_upgraded_through_the_resource() {
+        let svc = ProviderService::new(TestProvider);
+        let r = svc
+            .upgrade_resource_state(Request::new(pb::upgrade_resource_state::Request {
+                type_name: "test_thing".into(),
+                version: 0,
+                raw_state: Some(pb::RawState {
+                    json: br#"{"title":"t","size":2,"id":"i"}"#.to_vec(),
+                    flatmap: HashMap::new(),
+                }),
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        let v = undv(r.upgraded_state);
+        assert_eq!(v.get("name"), &Dynamic::from("t"));
+        assert_eq!(v.get("size"), &2i64.into_dynamic());
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_diagnostic_and_the_server_lives_on() {
+        let svc = configured().await;
+        let planned = Dynamic::object([("name", "a".into()), ("size", 3i64.into_dynamic()), ("id", Dynamic::Unknown)]);
+        let r = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_panics".into(),
+                prior_state: dv(&Dynamic::Null),
+                planned_state: dv(&planned),
+                config: dv(&planned),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics[0].detail.contains("boom"), "{:?}", r.diagnostics);
+        assert!(undv(r.new_state).is_null(), "a failed create saves nothing");
+        let again = svc.get_metadata(Request::new(Default::default())).await;
+        assert!(again.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_keeps_the_prior_state() {
+        let svc = configured().await;
+        let prior = Dynamic::object([("name", "a".into()), ("size", 3i64.into_dynamic()), ("id", "x".into())]);
+        let mut planned = prior.clone();
+        planned.set("size", 4i64.into_dynamic());
+        let r = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_panics".into(),
+                prior_state: dv(&prior),
+                planned_state: dv(&planned),
+                config: dv(&planned),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert_eq!(r.diagnostics.len(), 1);
+        assert_eq!(undv(r.new_state), prior);
+    }
+
+    #[tokio::test]
+    async fn stop_provider_cancels_in_flight_work_only() {
+        let svc = configured().await;
+        let state = Dynamic::object([("name", "a".into()), ("size", 3i64.into_dynamic()), ("id", "x".into())]);
+        let reader = svc.clone();
+        let stuck = tokio::spawn(async move {
+            reader
+                .read_resource(Request::new(pb::read_resource::Request {
+                    type_name: "test_panics".into(),
+                    current_state: dv(&state),
+                    ..Default::default()
+                }))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        svc.stop_provider(Request::new(Default::default())).await.expect("stop");
+        let r = tokio::time::timeout(Duration::from_secs(5), stuck).await.expect("cancelled").expect("join");
+        let r = r.expect("rpc").into_inner();
+        assert!(r.diagnostics[0].summary.contains("cancelled"));
+        assert!(r.new_state.is_some(), "a cancelled read keeps the state");
+        // New work after the stop still runs.
+        let thing = Dynamic::object([("name", "a".into()), ("size", 3i64.into_dynamic()), ("id", "x".into())]);
+        let r = svc
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: "test_thing".into(),
+                current_state: dv(&thing),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics.is_empty());
+    }
+
+    #[tokio::test]
+    async fn functions_return_results_and_argument_errors() {
+        let svc = ProviderService::new(TestProvider);
+        let call = |arg: &str| {
+            let svc = svc.clone();
+            let arg = Dynamic::from(arg).to_msgpack(&Type::String).expect("encode");
+            async move {
+                svc.call_function(Request::new(pb::call_function::Request {
+                    name: "upper".into(),
+                    arguments: vec![pb::DynamicValue { msgpack: arg, json: Vec::new() }],
+                }))
+                .await
+                .expect("rpc")
+                .into_inner()
+            }
+        };
+        let ok = call("abc").await;
+        let v = Dynamic::from_msgpack(&ok.result.expect("result").msgpack).expect("decode");
+        assert_eq!(v, Dynamic::from("ABC"));
+        let err = call("").await.error.expect("error");
+        assert_eq!(err.function_argument, Some(0));
+    }
+
+    #[tokio::test]
+    async fn unknown_types_are_diagnostics_not_crashes() {
+        let svc = configured().await;
+        let r = svc
+            .read_resource(Request::new(pb::read_resource::Request { type_name: "nope".into(), ..Default::default() }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert!(r.diagnostics[0].detail.contains("nope"));
+    }
+}

@@ -74,10 +74,15 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// A new empty working directory for `endpoint`.
+    /// A new empty working directory for `endpoint`, using the provider binary next to the
+    /// test binaries (or in `ADF_PROVIDER_DIR`).
     pub fn new(endpoint: &str) -> Result<Self> {
+        Self::with_provider(endpoint, &provider_dir()?)
+    }
+
+    /// A new empty working directory for `endpoint`, using the provider binary in `provider`.
+    pub fn with_provider(endpoint: &str, provider: &Path) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
-        let provider = provider_dir()?;
         let rc = format!(
             "provider_installation {{\n  dev_overrides {{\n    \"activedataflow/adf\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
             provider.display()
@@ -89,6 +94,17 @@ impl Workspace {
     /// The directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Copies the `.tf` files of `dir` in.
+    pub fn copy_from(&self, dir: &Path) -> Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "tf") {
+                std::fs::copy(&path, self.dir.path().join(path.file_name().context("file name")?))?;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces `main.tf`.
