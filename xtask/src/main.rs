@@ -70,7 +70,11 @@ fn main() -> Result<()> {
         Task::Emulator { action: EmulatorAction::Start } => {
             adf_acceptance::emulator::install(&root)?;
             let emu = adf_acceptance::Emulator::start()?;
-            println!("moto is serving at {}\nexport AWS_ENDPOINT_URL={}\nPress Enter to stop.", emu.endpoint(), emu.endpoint());
+            println!(
+                "moto is serving at {}\nexport AWS_ENDPOINT_URL={}\nPress Enter to stop.",
+                emu.endpoint(),
+                emu.endpoint()
+            );
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             Ok(())

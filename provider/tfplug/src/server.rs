@@ -967,6 +967,17 @@ mod tests {
         assert_eq!(err.function_argument, Some(0));
     }
 
+    #[test]
+    fn fields_from_a_newer_protocol_minor_are_ignored() {
+        use prost::Message;
+        let req = pb::plan_resource_change::Request { type_name: "test_thing".into(), ..Default::default() };
+        let mut bytes = req.encode_to_vec();
+        // Field 99 (varint 1) and field 100 (bytes "new"), unknown to protocol 6.8.
+        bytes.extend_from_slice(&[0x98, 0x06, 0x01, 0xa2, 0x06, 0x03, b'n', b'e', b'w']);
+        let decoded = pb::plan_resource_change::Request::decode(bytes.as_slice()).expect("decode");
+        assert_eq!(decoded.type_name, "test_thing");
+    }
+
     #[tokio::test]
     async fn unknown_types_are_diagnostics_not_crashes() {
         let svc = configured().await;

@@ -18,6 +18,9 @@ provider "adf" {}
 "#;
 
 const ADDRESS: &str = "adf_workflow_tables.example";
+/// moto does not check that the key exists; it records it (at create time: its UpdateTable
+/// ignores a change of encryption key).
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/0b5b3c38-1f38-4c2b-9a54-3a1f2b6c9d10";
 
 fn example_resource(name: &str) -> Result<String> {
     let path = repo_root().join("examples/terraform/resources/adf_workflow_tables/resource.tf");
@@ -144,6 +147,7 @@ async fn lifecycle_apply_import_update_replace_destroy() -> Result<()> {
     let table = table.table().context("table")?;
     assert_eq!(table.billing_mode_summary().and_then(|b| b.billing_mode()), Some(&BillingMode::Provisioned));
     assert_eq!(table.provisioned_throughput().and_then(|t| t.write_capacity_units()), Some(3));
+
     ws.assert_empty_plan()?;
 
     // 5b. replace: fifo cannot change in place
@@ -257,7 +261,7 @@ async fn a_create_that_fails_half_way_is_completed_by_the_next_apply() -> Result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_tags_reach_every_queue_and_table() -> Result<()> {
+async fn default_tags_and_a_kms_key_reach_every_queue_and_table() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
     let name = unique_name("tags");
@@ -270,9 +274,16 @@ async fn default_tags_reach_every_queue_and_table() -> Result<()> {
             e = emu.endpoint()
         ),
     );
-    ws.write(&format!("{provider}\n{}", example_resource(&name)?))?;
+    let resource = example_resource(&name)?.replacen('\n', &format!("\n  kms_key_arn = \"{KMS_KEY}\"\n"), 1);
+    ws.write(&format!("{provider}\n{resource}"))?;
     ws.apply()?;
     let state = ws.state_values(ADDRESS)?;
+    assert!(state["worker_policy_json"].as_str().unwrap_or_default().contains(KMS_KEY));
+    let kms = aws.queue_attribute(&format!("{name}-jobs"), QueueAttributeName::KmsMasterKeyId).await?;
+    assert_eq!(kms, KMS_KEY);
+    let table = aws.ddb.describe_table().table_name(format!("{name}-coordination")).send().await?;
+    let sse = table.table().and_then(|t| t.sse_description()).and_then(|s| s.kms_master_key_arn());
+    assert_eq!(sse, Some(KMS_KEY));
     assert_eq!(state["tags_all"], serde_json::json!({ "owner": "platform", "team": "data" }));
     let arn = state["contexts_table_arn"].as_str().context("arn")?.to_string();
     let tags = aws.ddb.list_tags_of_resource().resource_arn(arn).send().await?;
