@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -115,7 +116,41 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
     }
-    cargo(root, &args)
+    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(&args)
+        .current_dir(root)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in std::io::BufReader::new(child.stdout.take().context("stdout")?).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    // One closing line for the whole run: the last binary cargo runs may have no tests.
+    println!("{passed} passed, {failed} failed");
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// The number before `label` in a `test result:` line ("ok. 7 passed; 0 failed; ...").
+fn count(line: &str, label: &str) -> u64 {
+    line.split(';')
+        .find_map(|part| {
+            part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(label.trim_start())
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn docs(root: &Path, check: bool) -> Result<()> {
@@ -139,4 +174,17 @@ fn docs(root: &Path, check: bool) -> Result<()> {
         bail!("stale docs, run `cargo xtask docs`: {}", stale.join(", "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn test_result_lines_are_summed() {
+        let line = "ok. 7 passed; 2 failed; 0 ignored; 0 measured; 1 filtered out; finished in 0.1s";
+        assert_eq!(count(line, " passed"), 7);
+        assert_eq!(count(line, " failed"), 2);
+        assert_eq!(count("FAILED. 3 passed; 1 failed; 0 ignored", " failed"), 1);
+    }
 }
