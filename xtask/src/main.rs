@@ -108,6 +108,9 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     println!("==> terraform CLI: {}", cli.display());
     println!("==> installing the emulator (moto server, pinned)");
     adf_acceptance::emulator::install(root)?;
+    println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
+    adf_acceptance::tools::ensure_languages()?;
+    let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
     cargo(root, &["build", "--package", "terraform-provider-adf"])?;
     println!("==> running every test");
@@ -119,6 +122,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(&args)
         .current_dir(root)
+        .env("PATH", adf_acceptance::tools::path_with(&build_tools))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("running cargo test")?;

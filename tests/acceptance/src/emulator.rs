@@ -15,48 +15,17 @@ pub const MOTO_VERSION: &str = "5.2.5";
 /// How long moto may take to answer `/moto-api/` after starting.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The pinned requirements, kept in the repository.
-pub fn constraints_file(root: &Path) -> PathBuf {
-    root.join("tests/acceptance/emulator/moto-constraints.txt")
-}
-
-/// The virtualenv the project installs moto into (`ADF_MOTO_VENV` overrides).
-pub fn venv_dir(root: &Path) -> PathBuf {
-    std::env::var_os("ADF_MOTO_VENV").map_or_else(|| root.join(".cache/moto-venv"), PathBuf::from)
-}
-
+/// The virtualenv moto lives in (`ADF_MOTO_VENV` overrides `.cache/moto-venv`).
 fn moto_server(root: &Path) -> PathBuf {
-    venv_dir(root).join("bin/moto_server")
+    crate::tools::venv_dir(root, "moto-venv", "ADF_MOTO_VENV").join("bin/moto_server")
 }
 
-/// Installs moto into the virtualenv unless the pinned version is already there.
+/// Installs moto server (pinned, with its dependencies constrained) unless it is there.
 pub fn install(root: &Path) -> Result<PathBuf> {
-    let venv = venv_dir(root);
-    let constraints = constraints_file(root);
-    let pins = std::fs::read_to_string(&constraints).with_context(|| format!("reading {}", constraints.display()))?;
-    let marker = venv.join(".adf-installed");
-    if moto_server(root).exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(pins.as_str()) {
-        return Ok(moto_server(root));
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).arg("-m").arg("venv").arg(&venv), "creating the moto virtualenv")?;
-    run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-c"])
-            .arg(&constraints)
-            .arg(format!("moto[server]=={MOTO_VERSION}")),
-        "installing moto from PyPI",
-    )?;
-    std::fs::write(&marker, pins)?;
+    let venv = crate::tools::venv_dir(root, "moto-venv", "ADF_MOTO_VENV");
+    let requirement = format!("moto[server]=={MOTO_VERSION}");
+    crate::tools::venv_install(root, &venv, &[&requirement], Some("moto-constraints.txt"))?;
     Ok(moto_server(root))
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("{what}: starting {:?}", cmd.get_program()))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
 }
 
 /// A running emulator.

@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod terraform;
+pub mod tools;
 
 pub use emulator::Emulator;
 pub use terraform::{TfOutput, Workspace};

@@ -1,0 +1,147 @@
+//! The files that make up a package's input: everything under the source directory except
+//! what `.gitignore` files, the built-in excludes (`target/`, `.git/`) and the user's excludes
+//! leave out.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use ignore::WalkBuilder;
+use ignore::overrides::OverrideBuilder;
+use sha2::{Digest, Sha256};
+
+use crate::PackageError;
+
+/// Always left out: build outputs and version control.
+const BUILTIN_EXCLUDES: [&str; 3] = ["target/", ".git/", ".terraform/"];
+
+/// One included file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path relative to the source directory, `/`-separated.
+    pub rel: String,
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Executable bit set.
+    pub executable: bool,
+}
+
+/// The included files, sorted by relative path.
+#[derive(Clone, Debug, Default)]
+pub struct SourceFiles {
+    /// The files.
+    pub files: Vec<SourceFile>,
+}
+
+impl SourceFiles {
+    /// Walks `dir`, honouring `.gitignore` files and `excludes` (`.gitignore` syntax).
+    pub fn collect(dir: &Path, excludes: &[String]) -> Result<Self, PackageError> {
+        let mut overrides = OverrideBuilder::new(dir);
+        for pattern in BUILTIN_EXCLUDES.iter().map(|p| (*p).to_string()).chain(excludes.iter().cloned()) {
+            overrides.add(&format!("!{pattern}")).map_err(|e| PackageError::Io {
+                context: format!("exclude pattern {pattern:?}"),
+                source: std::io::Error::other(e),
+            })?;
+        }
+        let overrides = overrides
+            .build()
+            .map_err(|e| PackageError::Io { context: "exclude patterns".into(), source: std::io::Error::other(e) })?;
+        let walker = WalkBuilder::new(dir)
+            .hidden(false)
+            .git_ignore(true)
+            .git_global(false)
+            .git_exclude(false)
+            .require_git(false)
+            .parents(false)
+            .overrides(overrides)
+            .build();
+        let mut files = Vec::new();
+        for entry in walker {
+            let entry = entry.map_err(|e| PackageError::Io {
+                context: format!("walking {}", dir.display()),
+                source: std::io::Error::other(e),
+            })?;
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = entry.path().to_path_buf();
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let mode = entry.metadata().map(|m| m.permissions().mode()).unwrap_or(0o644);
+            files.push(SourceFile { rel, path, executable: mode & 0o111 != 0 });
+        }
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(Self { files })
+    }
+
+    /// SHA-256 (hex) over `parts`, then each file's path, executable bit and content.
+    pub fn hash(&self, parts: &[&str]) -> String {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p.as_bytes());
+            h.update([0]);
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        for f in &self.files {
+            h.update(f.rel.as_bytes());
+            h.update(if f.executable { b"\0x\0" } else { b"\0-\0" });
+            // A file that vanished mid-walk hashes as empty; the build will notice.
+            if let Ok(mut file) = std::fs::File::open(&f.path) {
+                let mut content = Sha256::new();
+                while let Ok(n) = file.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    content.update(&buf[..n]);
+                }
+                h.update(content.finalize());
+            }
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tmp");
+        let w = |p: &str, c: &str| {
+            let path = dir.path().join(p);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, c).expect("write");
+        };
+        w("src/main.rs", "fn main() {}");
+        w("Cargo.toml", "[package]");
+        w("target/release/junk", "x");
+        w("notes/draft.md", "wip");
+        w(".gitignore", "*.log\n");
+        w("debug.log", "noise");
+        dir
+    }
+
+    #[test]
+    fn builtin_gitignore_and_user_excludes_are_left_out() {
+        let dir = tree();
+        let files = SourceFiles::collect(dir.path(), &["notes/".to_string()]).expect("collect");
+        let rels: Vec<&str> = files.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, [".gitignore", "Cargo.toml", "src/main.rs"]);
+    }
+
+    #[test]
+    fn the_hash_follows_content_not_timestamps() {
+        let dir = tree();
+        let h1 = SourceFiles::collect(dir.path(), &[]).expect("collect").hash(&["x"]);
+        // Touch: rewrite the same bytes.
+        std::fs::write(dir.path().join("src/main.rs"), "fn main() {}").expect("touch");
+        let h2 = SourceFiles::collect(dir.path(), &[]).expect("collect").hash(&["x"]);
+        assert_eq!(h1, h2);
+        std::fs::write(dir.path().join("src/main.rs"), "fn main() { }").expect("edit");
+        let h3 = SourceFiles::collect(dir.path(), &[]).expect("collect").hash(&["x"]);
+        assert_ne!(h1, h3);
+        assert_ne!(h3, SourceFiles::collect(dir.path(), &[]).expect("collect").hash(&["y"]), "flags count");
+        std::fs::write(dir.path().join("target/release/junk"), "changed").expect("build output");
+        assert_eq!(h3, SourceFiles::collect(dir.path(), &[]).expect("collect").hash(&["x"]));
+    }
+}

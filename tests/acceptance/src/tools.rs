@@ -1,0 +1,91 @@
+//! Installs what the tests and the demo need, from the pinned files in `tests/acceptance/tools`:
+//! Python tools into virtualenvs under `.cache/` (moto server, cargo-zigbuild + ziglang), and
+//! Go and Ruby from Debian when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// A virtualenv's directory: `$<env_var>` when set, else `<root>/.cache/<name>`.
+pub fn venv_dir(root: &Path, name: &str, env_var: &str) -> PathBuf {
+    std::env::var_os(env_var).map_or_else(|| root.join(".cache").join(name), PathBuf::from)
+}
+
+/// Makes `venv` hold exactly what `pins` (a file of `pkg==version` lines, relative to
+/// `tests/acceptance/tools`) asks for, unless it already does. `constraints` (same folder)
+/// pins the dependencies. Returns the venv's `bin` directory.
+pub fn venv_install(root: &Path, venv: &Path, requirements: &[&str], constraints: Option<&str>) -> Result<PathBuf> {
+    let tools = root.join("tests/acceptance/tools");
+    let mut wanted = requirements.join("\n");
+    if let Some(c) = constraints {
+        let path = tools.join(c);
+        wanted.push('\n');
+        wanted.push_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let marker = venv.join(".adf-installed");
+    let bin = venv.join("bin");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(bin);
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python).arg("-m").arg("venv").arg(venv), "creating a Python virtualenv")?;
+    let mut pip = Command::new(bin.join("pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check"]);
+    if let Some(c) = constraints {
+        pip.arg("-c").arg(tools.join(c));
+    }
+    pip.args(requirements);
+    run(&mut pip, &format!("pip install {}", requirements.join(" ")))?;
+    std::fs::write(&marker, wanted)?;
+    Ok(bin)
+}
+
+/// The pinned requirements in `tests/acceptance/tools/<file>`.
+pub fn pins(root: &Path, file: &str) -> Result<Vec<String>> {
+    let path = root.join("tests/acceptance/tools").join(file);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect())
+}
+
+/// cargo-zigbuild and ziglang, for glibc-pinned Rust Lambda builds. Returns their `bin`.
+pub fn install_build_tools(root: &Path) -> Result<PathBuf> {
+    let reqs = pins(root, "build-tools.txt")?;
+    let reqs: Vec<&str> = reqs.iter().map(String::as_str).collect();
+    venv_install(root, &venv_dir(root, "build-tools", "ADF_BUILD_TOOLS_VENV"), &reqs, None)
+}
+
+/// Go and Ruby, from Debian when missing (as root), else an error that says what to install.
+pub fn ensure_languages() -> Result<()> {
+    let missing: Vec<&str> = [("go", "golang-go"), ("ruby", "ruby")]
+        .into_iter()
+        .filter(|(tool, _)| {
+            Command::new(tool).arg("version").output().is_err() && Command::new(tool).arg("-v").output().is_err()
+        })
+        .map(|(_, pkg)| pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("install {} (Debian packages) to build Go and Ruby Lambda packages", missing.join(" "));
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing), "apt-get install")
+}
+
+/// `bin` prepended to PATH.
+pub fn path_with(bin: &Path) -> std::ffi::OsString {
+    let mut dirs = vec![bin.to_path_buf()];
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("{what}: starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
