@@ -47,6 +47,12 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     /// STS.
     pub sts: aws_sdk_sts::Client,
+    /// Lambda.
+    pub lambda: aws_sdk_lambda::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// CloudWatch Logs (the `cloudwatch` endpoint).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -108,6 +114,18 @@ impl AwsClients {
         if let Some(u) = ep("sts") {
             sts = sts.endpoint_url(u);
         }
+        let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk);
+        if let Some(u) = ep("lambda") {
+            lambda = lambda.endpoint_url(u);
+        }
+        let mut iam = aws_sdk_iam::config::Builder::from(&sdk);
+        if let Some(u) = ep("iam") {
+            iam = iam.endpoint_url(u);
+        }
+        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&sdk);
+        if let Some(u) = ep("cloudwatch") {
+            logs = logs.endpoint_url(u);
+        }
         let s3_custom = s.endpoints.contains_key("s3")
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some();
@@ -115,6 +133,9 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs.build()),
             sdk,
             s3_force_path_style: s.s3_use_path_style.unwrap_or(s3_custom),
             endpoints: s.endpoints,

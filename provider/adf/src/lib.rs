@@ -5,13 +5,14 @@
 
 pub mod aws;
 pub mod config;
+pub mod data_sources;
 pub mod docs;
 pub mod resources;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tfplug::{ConfigureRequest, Diagnostics, Dynamic, Provider, Resource, Schema};
+use tfplug::{ConfigureRequest, DataSource, Diagnostics, Dynamic, Provider, Resource, Schema};
 
 use crate::config::AdfData;
 
@@ -39,6 +40,14 @@ impl Provider for AdfProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<AdfData>>> {
-        vec![Arc::new(resources::workflow_tables::WorkflowTables)]
+        vec![
+            Arc::new(resources::workflow_tables::WorkflowTables),
+            Arc::new(resources::lambda_package::LambdaPackage),
+            Arc::new(resources::function::Function),
+        ]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<AdfData>>> {
+        vec![Arc::new(data_sources::lambda_package::LambdaPackageData)]
     }
 }

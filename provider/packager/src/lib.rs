@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use archive::{Entry, write_zip};
 pub use cache::default_cache_dir;
 pub use elf::elf_architecture;
+pub use ruby::DEFAULT_HANDLER as DEFAULT_RUBY_HANDLER;
 pub use sources::SourceFiles;
 pub use toolchain::Toolchain;
 

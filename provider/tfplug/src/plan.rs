@@ -2,7 +2,7 @@
 //! defaults, unknown computed values, and `requires_replace`.
 
 use crate::diag::AttributePath;
-use crate::schema::{Mode, Schema};
+use crate::schema::{Attribute, Mode, Schema};
 use crate::value::Dynamic;
 
 /// The planned state and replace paths derived from the schema alone.
@@ -15,12 +15,40 @@ pub(crate) fn plan_from_schema(
     if proposed.is_null() {
         return (Dynamic::Null, Vec::new());
     }
-    let creating = prior.is_null();
-    let mut planned = proposed.clone();
     let attrs = &schema.block.attributes;
+    let mut planned = proposed.clone();
+    plan_attributes(attrs, prior, &mut planned, config);
+    if prior.is_null() {
+        return (planned, Vec::new());
+    }
+    let replace: Vec<AttributePath> = attrs
+        .iter()
+        .filter(|a| a.requires_replace && planned.get(&a.name) != prior.get(&a.name))
+        .map(|a| AttributePath::root().attr(&a.name))
+        .collect();
+    if !replace.is_empty() {
+        for a in attrs.iter().filter(|a| a.mode == Mode::Computed) {
+            planned.set(&a.name, Dynamic::Unknown);
+        }
+    }
+    (planned, replace)
+}
 
+/// Applies defaults and unknowns to the attributes of one object, recursing into nested
+/// objects: defaults where the configuration is null; on create, computed values become
+/// unknown; on update, computed (not stable) values become unknown when something the user
+/// sets changed.
+fn plan_attributes(attrs: &[Attribute], prior: &Dynamic, planned: &mut Dynamic, config: &Dynamic) {
+    let creating = prior.is_null();
     for a in attrs {
-        if !config.get(&a.name).is_null() {
+        let cfg = config.get(&a.name);
+        if let (Some(inner), false) = (&a.nested, cfg.is_null() || *cfg == Dynamic::Unknown) {
+            let mut value = planned.get(&a.name).clone();
+            plan_attributes(inner, prior.get(&a.name), &mut value, cfg);
+            planned.set(&a.name, value);
+            continue;
+        }
+        if !cfg.is_null() {
             continue;
         }
         if let Some(default) = &a.default {
@@ -30,21 +58,14 @@ pub(crate) fn plan_from_schema(
         }
     }
     if creating {
-        return (planned, Vec::new());
+        return;
     }
-
-    let replace: Vec<AttributePath> = attrs
-        .iter()
-        .filter(|a| a.requires_replace && planned.get(&a.name) != prior.get(&a.name))
-        .map(|a| AttributePath::root().attr(&a.name))
-        .collect();
     let changed = attrs.iter().filter(|a| a.mode != Mode::Computed).any(|a| planned.get(&a.name) != prior.get(&a.name));
-    for a in attrs.iter().filter(|a| a.mode == Mode::Computed) {
-        if !replace.is_empty() || (changed && !a.stable) {
+    if changed {
+        for a in attrs.iter().filter(|a| a.mode == Mode::Computed && !a.stable) {
             planned.set(&a.name, Dynamic::Unknown);
         }
     }
-    (planned, replace)
 }
 
 #[cfg(test)]
@@ -100,6 +121,28 @@ mod tests {
         assert_eq!(p.get("arn"), &"arn:x".into());
         assert_eq!(p.get("version"), &Dynamic::Unknown);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn nested_objects_get_their_defaults_and_unknowns() {
+        let schema = Schema::new(
+            0,
+            Block::new("r").attribute(Attribute::nested(
+                "url",
+                "u",
+                vec![
+                    Attribute::with_default("auth", Type::String, "", "AWS_IAM".into()),
+                    Attribute::computed("endpoint", Type::String, ""),
+                ],
+            )),
+        );
+        let cfg = Dynamic::object([("url", Dynamic::object([("auth", Dynamic::Null)]))]);
+        let (p, _) = plan_from_schema(&schema, &Dynamic::Null, &cfg, &cfg);
+        assert_eq!(p.get("url").get("auth"), &Dynamic::from("AWS_IAM"));
+        assert_eq!(p.get("url").get("endpoint"), &Dynamic::Unknown);
+        let none = Dynamic::object([("url", Dynamic::Null)]);
+        let (p, _) = plan_from_schema(&schema, &Dynamic::Null, &none, &none);
+        assert!(p.get("url").is_null());
     }
 
     #[test]

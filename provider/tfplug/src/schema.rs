@@ -115,6 +115,9 @@ pub struct Attribute {
     pub stable: bool,
     /// Deprecated.
     pub deprecated: bool,
+    /// For a nested single object (`attr = { ... }`): its attributes, each optional,
+    /// computed or with a default of its own. `ty` is then their object type.
+    pub nested: Option<Vec<Attribute>>,
 }
 
 impl Attribute {
@@ -129,7 +132,17 @@ impl Attribute {
             requires_replace: false,
             stable: false,
             deprecated: false,
+            nested: None,
         }
+    }
+
+    /// An optional nested object attribute, written `name = { ... }`, whose own attributes
+    /// may be optional, computed or defaulted.
+    pub fn nested(name: &str, description: &str, attributes: Vec<Attribute>) -> Self {
+        let ty = Type::Object(attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect());
+        let mut a = Self::new(name, ty, description, Mode::Optional);
+        a.nested = Some(attributes);
+        a
     }
 
     /// A required attribute.
@@ -140,6 +153,11 @@ impl Attribute {
     /// An optional attribute.
     pub fn optional(name: &str, ty: Type, description: &str) -> Self {
         Self::new(name, ty, description, Mode::Optional)
+    }
+
+    /// An optional attribute the provider fills in when the user leaves it null.
+    pub fn optional_computed(name: &str, ty: Type, description: &str) -> Self {
+        Self::new(name, ty, description, Mode::OptionalComputed)
     }
 
     /// A computed attribute (an output).
@@ -178,10 +196,15 @@ impl Attribute {
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
+        let nested_type = self.nested.as_ref().map(|attrs| pb::schema::Object {
+            attributes: attrs.iter().map(Attribute::to_proto).collect(),
+            nesting: pb::schema::object::NestingMode::Single as i32,
+            ..Default::default()
+        });
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: self.ty.to_json().to_string().into_bytes(),
-            nested_type: None,
+            r#type: if nested_type.is_some() { Vec::new() } else { self.ty.to_json().to_string().into_bytes() },
+            nested_type,
             description: self.description.clone(),
             required: self.mode == Mode::Required,
             optional: matches!(self.mode, Mode::Optional | Mode::OptionalComputed),
@@ -324,6 +347,15 @@ mod tests {
         assert_eq!(Type::map(Type::String).to_json().to_string(), r#"["map","string"]"#);
         let o = Type::object([("a", Type::Number)]);
         assert_eq!(o.to_json().to_string(), r#"["object",{"a":"number"}]"#);
+    }
+
+    #[test]
+    fn nested_attributes_go_on_the_wire_as_objects() {
+        let a = Attribute::nested("url", "u", vec![Attribute::optional("auth", Type::String, "a")]);
+        assert_eq!(a.ty, Type::object([("auth", Type::String)]));
+        let p = a.to_proto();
+        assert!(p.r#type.is_empty());
+        assert_eq!(p.nested_type.expect("nested").attributes[0].name, "auth");
     }
 
     #[test]

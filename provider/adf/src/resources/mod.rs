@@ -1,4 +1,6 @@
 //! Managed resources, one per module.
 
 pub mod common;
+pub mod function;
+pub mod lambda_package;
 pub mod workflow_tables;

@@ -1,0 +1,3 @@
+//! Data sources, one per module.
+
+pub mod lambda_package;

@@ -1,0 +1,425 @@
+//! Lambda calls for `adf_function`: create (retried while IAM propagates), code and
+//! configuration updates one after the other with the waiters, concurrency, the Function URL,
+//! tags, and reading it all back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture as LambdaArch, Cors, Environment, FunctionCode, FunctionUrlAuthType, PackageType, Runtime,
+};
+
+use super::{Code, FnError, OWNER_TAG, Spec, UrlSpec};
+use crate::aws::error_text;
+
+/// How long Lambda may take to make a function active or finish an update.
+const STATE_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long to keep retrying a create while a new role propagates through IAM.
+const IAM_PROPAGATION: Duration = Duration::from_secs(120);
+/// The first pause between those retries; it doubles up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(500);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(10);
+/// The statement that opens a `NONE`-auth Function URL to the public.
+const PUBLIC_URL_STATEMENT: &str = "FunctionURLAllowPublicAccess";
+
+/// What Lambda reports about a function.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Function ARN (unqualified).
+    pub arn: String,
+    /// Execution role ARN.
+    pub role: String,
+    /// Runtime, when a zip function.
+    pub runtime: Option<String>,
+    /// Handler.
+    pub handler: Option<String>,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// MB.
+    pub memory: i64,
+    /// Seconds.
+    pub timeout: i64,
+    /// Environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// Base64 SHA-256 of the deployed code.
+    pub code_sha256: String,
+    /// Reserved concurrency, when set.
+    pub reserved_concurrency: Option<i64>,
+    /// The Function URL, when configured.
+    pub url: Option<ObservedUrl>,
+    /// Tags, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A Function URL as Lambda reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedUrl {
+    /// The URL.
+    pub url: String,
+    /// `AWS_IAM` or `NONE`.
+    pub auth_type: String,
+    /// CORS, when set.
+    pub cors: Option<CorsSpec>,
+}
+
+/// CORS settings of a Function URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsSpec {
+    /// Allowed origins.
+    pub allow_origins: Vec<String>,
+    /// Allowed methods.
+    pub allow_methods: Vec<String>,
+    /// Allowed headers.
+    pub allow_headers: Vec<String>,
+    /// Seconds browsers may cache the preflight.
+    pub max_age: Option<i64>,
+}
+
+fn call<E: std::error::Error + 'static>(
+    op: &'static str,
+    name: &str,
+    e: &aws_sdk_lambda::error::SdkError<E>,
+) -> FnError {
+    FnError::Call { op, target: format!("function {name}"), cause: error_text(e) }
+}
+
+/// Reads the function; None when it does not exist.
+pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, FnError> {
+    let out = match lambda.get_function().function_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(call("GetFunction", name, &e)),
+    };
+    let Some(c) = out.configuration else { return Ok(None) };
+    let url = match lambda.get_function_url_config().function_name(name).send().await {
+        Ok(u) => Some(ObservedUrl {
+            url: u.function_url,
+            auth_type: u.auth_type.as_str().to_string(),
+            cors: u.cors.map(|c| CorsSpec {
+                allow_origins: c.allow_origins.unwrap_or_default(),
+                allow_methods: c.allow_methods.unwrap_or_default(),
+                allow_headers: c.allow_headers.unwrap_or_default(),
+                max_age: c.max_age.map(i64::from),
+            }),
+        }),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
+        Err(e) => return Err(call("GetFunctionUrlConfig", name, &e)),
+    };
+    Ok(Some(Observed {
+        arn: c.function_arn.unwrap_or_default(),
+        role: c.role.unwrap_or_default(),
+        runtime: c.runtime.map(|r| r.as_str().to_string()),
+        handler: c.handler,
+        architecture: c
+            .architectures
+            .and_then(|a| a.first().map(|a| a.as_str().to_string()))
+            .unwrap_or_else(|| "x86_64".into()),
+        memory: i64::from(c.memory_size.unwrap_or(128)),
+        timeout: i64::from(c.timeout.unwrap_or(3)),
+        environment: c.environment.and_then(|e| e.variables).unwrap_or_default().into_iter().collect(),
+        code_sha256: c.code_sha256.unwrap_or_default(),
+        reserved_concurrency: out.concurrency.and_then(|c| c.reserved_concurrent_executions).map(i64::from),
+        url,
+        tags: out.tags.unwrap_or_default().into_iter().collect(),
+    }))
+}
+
+async fn code(spec: &Spec) -> Result<FunctionCode, FnError> {
+    Ok(match &spec.code {
+        Code::Zip(path) => {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| FnError::Build(format!("reading the package {}: {e}", path.display())))?;
+            FunctionCode::builder().zip_file(Blob::new(bytes)).build()
+        }
+        Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
+        Code::Image(uri) => FunctionCode::builder().image_uri(uri).build(),
+    })
+}
+
+fn environment(spec: &Spec) -> Environment {
+    Environment::builder().set_variables(Some(spec.environment.clone().into_iter().collect())).build()
+}
+
+fn is_iam_propagation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("cannot be assumed")
+        || m.contains("role") && (m.contains("not authorized") || m.contains("does not exist"))
+}
+
+/// Creates the function, retrying with backoff while the role propagates. Returns false when
+/// a function of that name already exists and this resource owns it (a retried create).
+pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool, FnError> {
+    let code = code(spec).await?;
+    let mut tags: HashMap<String, String> = spec.tags_all.clone().into_iter().collect();
+    tags.insert(OWNER_TAG.to_string(), spec.name.clone());
+    let started = std::time::Instant::now();
+    let mut pause = FIRST_RETRY_PAUSE;
+    loop {
+        let mut req = lambda
+            .create_function()
+            .function_name(&spec.name)
+            .role(role_arn)
+            .code(code.clone())
+            .memory_size(i32::try_from(spec.memory).unwrap_or(128))
+            .timeout(i32::try_from(spec.timeout).unwrap_or(3))
+            .environment(environment(spec))
+            .architectures(LambdaArch::from(spec.architecture.as_str()))
+            .publish(spec.publish)
+            .set_tags(Some(tags.clone()));
+        req = match &spec.code {
+            Code::Image(_) => req.package_type(PackageType::Image),
+            _ => req
+                .package_type(PackageType::Zip)
+                .set_runtime(spec.runtime.as_deref().map(Runtime::from))
+                .set_handler(spec.handler.clone()),
+        };
+        match req.send().await {
+            Ok(_) => return Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
+                let owner = observe(lambda, &spec.name).await?.and_then(|o| o.tags.get(OWNER_TAG).cloned());
+                if owner.as_deref() == Some(spec.name.as_str()) {
+                    return Ok(false);
+                }
+                return Err(FnError::NotOwned {
+                    kind: "Lambda function",
+                    target: spec.name.clone(),
+                    owner: spec.name.clone(),
+                });
+            }
+            Err(e) => {
+                let text = error_text(&e);
+                let retryable = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception())
+                    && is_iam_propagation(&text);
+                if !retryable || started.elapsed() > IAM_PROPAGATION {
+                    return Err(FnError::Call {
+                        op: "CreateFunction",
+                        target: format!("function {}", spec.name),
+                        cause: text,
+                    });
+                }
+                tracing::info!(function = %spec.name, "role not assumable yet; retrying while IAM propagates");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            }
+        }
+    }
+}
+
+/// Waits until the function is active and its last update finished.
+pub async fn wait_ready(lambda: &Client, name: &str) -> Result<(), FnError> {
+    lambda.wait_until_function_active_v2().function_name(name).wait(STATE_WAIT).await.map_err(|e| FnError::Call {
+        op: "waiting for Active",
+        target: format!("function {name}"),
+        cause: error_text(&e),
+    })?;
+    lambda.wait_until_function_updated_v2().function_name(name).wait(STATE_WAIT).await.map_err(|e| FnError::Call {
+        op: "waiting for the update",
+        target: format!("function {name}"),
+        cause: error_text(&e),
+    })?;
+    Ok(())
+}
+
+/// Deploys new code, then waits for it before anything else may change.
+pub async fn update_code(lambda: &Client, spec: &Spec) -> Result<(), FnError> {
+    let mut req = lambda
+        .update_function_code()
+        .function_name(&spec.name)
+        .architectures(LambdaArch::from(spec.architecture.as_str()))
+        .publish(spec.publish);
+    req = match code(spec).await? {
+        c if c.zip_file.is_some() => req.set_zip_file(c.zip_file),
+        c if c.image_uri.is_some() => req.set_image_uri(c.image_uri),
+        c => req.set_s3_bucket(c.s3_bucket).set_s3_key(c.s3_key),
+    };
+    req.send().await.map_err(|e| call("UpdateFunctionCode", &spec.name, &e))?;
+    wait_ready(lambda, &spec.name).await
+}
+
+/// Sets the configuration (never while a code update runs: callers wait first).
+pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<(), FnError> {
+    let mut req = lambda
+        .update_function_configuration()
+        .function_name(&spec.name)
+        .role(role_arn)
+        .memory_size(i32::try_from(spec.memory).unwrap_or(128))
+        .timeout(i32::try_from(spec.timeout).unwrap_or(3))
+        .environment(environment(spec));
+    if !matches!(spec.code, Code::Image(_)) {
+        req = req.set_runtime(spec.runtime.as_deref().map(Runtime::from)).set_handler(spec.handler.clone());
+    }
+    req.send().await.map_err(|e| call("UpdateFunctionConfiguration", &spec.name, &e))?;
+    wait_ready(lambda, &spec.name).await
+}
+
+/// Sets or clears reserved concurrency.
+pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>) -> Result<(), FnError> {
+    match reserved {
+        Some(n) => {
+            lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(i32::try_from(n).unwrap_or(0))
+                .send()
+                .await
+                .map_err(|e| call("PutFunctionConcurrency", name, &e))?;
+        }
+        None => {
+            lambda
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| call("DeleteFunctionConcurrency", name, &e))?;
+        }
+    }
+    Ok(())
+}
+
+fn cors(c: &CorsSpec) -> Cors {
+    Cors::builder()
+        .set_allow_origins(Some(c.allow_origins.clone()))
+        .set_allow_methods(Some(c.allow_methods.clone()))
+        .set_allow_headers(Some(c.allow_headers.clone()))
+        .set_max_age(c.max_age.and_then(|m| i32::try_from(m).ok()))
+        .build()
+}
+
+/// Makes the Function URL match `wanted` (creating, updating or deleting it); returns the URL.
+pub async fn sync_url(
+    lambda: &Client,
+    name: &str,
+    current: Option<&ObservedUrl>,
+    wanted: Option<&UrlSpec>,
+) -> Result<Option<String>, FnError> {
+    let Some(w) = wanted else {
+        if current.is_some() {
+            lambda
+                .delete_function_url_config()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| call("DeleteFunctionUrlConfig", name, &e))?;
+            remove_public_access(lambda, name).await?;
+        }
+        return Ok(None);
+    };
+    let auth = FunctionUrlAuthType::from(w.auth_type.as_str());
+    let url = match current {
+        Some(c) if c.auth_type == w.auth_type && c.cors == w.cors => c.url.clone(),
+        Some(_) => {
+            lambda
+                .update_function_url_config()
+                .function_name(name)
+                .auth_type(auth)
+                .set_cors(Some(w.cors.as_ref().map(cors).unwrap_or_else(|| Cors::builder().build())))
+                .send()
+                .await
+                .map_err(|e| call("UpdateFunctionUrlConfig", name, &e))?
+                .function_url
+        }
+        None => {
+            lambda
+                .create_function_url_config()
+                .function_name(name)
+                .auth_type(auth)
+                .set_cors(w.cors.as_ref().map(cors))
+                .send()
+                .await
+                .map_err(|e| call("CreateFunctionUrlConfig", name, &e))?
+                .function_url
+        }
+    };
+    if w.auth_type == "NONE" {
+        // A public URL also needs a resource policy that lets anyone invoke it through the URL.
+        let added = lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id(PUBLIC_URL_STATEMENT)
+            .action("lambda:InvokeFunctionUrl")
+            .principal("*")
+            .function_url_auth_type(FunctionUrlAuthType::None)
+            .send()
+            .await;
+        if let Err(e) = added
+            && !e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception())
+        {
+            return Err(call("AddPermission", name, &e));
+        }
+    } else {
+        remove_public_access(lambda, name).await?;
+    }
+    Ok(Some(url))
+}
+
+async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), FnError> {
+    match lambda.remove_permission().function_name(name).statement_id(PUBLIC_URL_STATEMENT).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(call("RemovePermission", name, &e)),
+    }
+}
+
+/// Makes the function's tags `wanted` plus the owner tag.
+pub async fn sync_tags(
+    lambda: &Client,
+    spec: &Spec,
+    arn: &str,
+    current: &BTreeMap<String, String>,
+) -> Result<(), FnError> {
+    let mut wanted = spec.tags_all.clone();
+    wanted.insert(OWNER_TAG.to_string(), spec.name.clone());
+    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+    if !stale.is_empty() {
+        lambda
+            .untag_resource()
+            .resource(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| call("UntagResource", &spec.name, &e))?;
+    }
+    let changed: HashMap<String, String> =
+        wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !changed.is_empty() {
+        lambda
+            .tag_resource()
+            .resource(arn)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(|e| call("TagResource", &spec.name, &e))?;
+    }
+    Ok(())
+}
+
+/// Publishes a version of the current code and configuration.
+pub async fn publish(lambda: &Client, name: &str) -> Result<String, FnError> {
+    let out =
+        lambda.publish_version().function_name(name).send().await.map_err(|e| call("PublishVersion", name, &e))?;
+    Ok(out.version.unwrap_or_else(|| "$LATEST".into()))
+}
+
+/// Deletes the function; one already gone is fine.
+pub async fn delete(lambda: &Client, name: &str) -> Result<(), FnError> {
+    match lambda.delete_function().function_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(call("DeleteFunction", name, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_propagation_errors_are_recognised() {
+        assert!(is_iam_propagation("The role defined for the function cannot be assumed by Lambda."));
+        assert!(!is_iam_propagation("Unzipped size must be smaller than 262144000 bytes"));
+    }
+}

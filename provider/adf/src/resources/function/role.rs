@@ -1,0 +1,158 @@
+//! The function's managed execution role: Lambda's trust policy, a least-privilege policy for
+//! its own log group, and the user's extra statements. No sleeps: Lambda's create is retried
+//! while IAM propagates.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use serde_json::json;
+
+use super::{FnError, OWNER_TAG};
+use crate::aws::error_text;
+
+/// The inline policy that lets the function write its logs.
+const LOGS_POLICY: &str = "adf-logs";
+/// The inline policy holding `policy_statements`.
+const EXTRA_POLICY: &str = "adf-extra";
+
+/// The managed role's name for function `name` (IAM role names are at most 64 characters).
+pub fn managed_role_name(name: &str) -> String {
+    format!("{}-role", &name[..name.len().min(59)])
+}
+
+fn trust_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+    .to_string()
+}
+
+/// The policy for writing to exactly this function's log group.
+pub fn logs_policy(log_group_arn: &str) -> String {
+    let group = log_group_arn.trim_end_matches(":*");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "FunctionLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [format!("{group}:*")]
+        }]
+    })
+    .to_string()
+}
+
+fn call<E: std::error::Error + 'static>(op: &'static str, role: &str, e: &aws_sdk_iam::error::SdkError<E>) -> FnError {
+    FnError::Call { op, target: format!("IAM role {role}"), cause: error_text(e) }
+}
+
+/// The role's ARN and owner tag, or None when it does not exist. Errors other than
+/// "no such entity" are errors.
+pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, Option<String>)>, FnError> {
+    match iam.get_role().role_name(role).send().await {
+        Ok(out) => Ok(out.role.map(|r| {
+            let owner = r.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string());
+            (r.arn, owner)
+        })),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(call("GetRole", role, &e)),
+    }
+}
+
+/// Creates (or adopts, when it carries our owner tag) the managed role and sets its policies.
+pub async fn ensure(
+    iam: &Client,
+    function: &str,
+    log_group_arn: &str,
+    extra_statements: Option<&str>,
+    tags: &BTreeMap<String, String>,
+) -> Result<String, FnError> {
+    let role = managed_role_name(function);
+    let arn = match find(iam, &role).await? {
+        Some((arn, Some(owner))) if owner == function => arn,
+        Some(_) => return Err(FnError::NotOwned { kind: "IAM role", target: role, owner: function.to_string() }),
+        None => {
+            let mut req = iam.create_role().role_name(&role).assume_role_policy_document(trust_policy()).description(
+                format!("Execution role of Lambda function {function}, managed by terraform-provider-adf"),
+            );
+            let mut tags = tags.clone();
+            tags.insert(OWNER_TAG.to_string(), function.to_string());
+            for (k, v) in &tags {
+                req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| FnError::Build(e.to_string()))?);
+            }
+            req.send().await.map_err(|e| call("CreateRole", &role, &e))?.role.map(|r| r.arn).unwrap_or_default()
+        }
+    };
+    put_policy(iam, &role, LOGS_POLICY, &logs_policy(log_group_arn)).await?;
+    match extra_statements {
+        Some(statements) => {
+            let statements: serde_json::Value =
+                serde_json::from_str(statements).map_err(|e| FnError::Build(e.to_string()))?;
+            let doc = json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
+            put_policy(iam, &role, EXTRA_POLICY, &doc).await?;
+        }
+        None => delete_policy(iam, &role, EXTRA_POLICY).await?,
+    }
+    Ok(arn)
+}
+
+async fn put_policy(iam: &Client, role: &str, name: &str, doc: &str) -> Result<(), FnError> {
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
+        .map_err(|e| call("PutRolePolicy", role, &e))?;
+    Ok(())
+}
+
+async fn delete_policy(iam: &Client, role: &str, name: &str) -> Result<(), FnError> {
+    match iam.delete_role_policy().role_name(role).policy_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+        Err(e) => Err(call("DeleteRolePolicy", role, &e)),
+    }
+}
+
+/// Deletes the managed role of `function` if this resource owns it.
+pub async fn delete(iam: &Client, function: &str) -> Result<(), FnError> {
+    let role = managed_role_name(function);
+    match find(iam, &role).await? {
+        Some((_, Some(owner))) if owner == function => {}
+        _ => return Ok(()),
+    }
+    for p in [LOGS_POLICY, EXTRA_POLICY] {
+        delete_policy(iam, &role, p).await?;
+    }
+    match iam.delete_role().role_name(&role).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+        Err(e) => Err(call("DeleteRole", &role, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logs_policy_names_only_the_functions_log_group() {
+        let p = logs_policy("arn:aws:logs:us-east-1:1:log-group:/aws/lambda/api:*");
+        let v: serde_json::Value = serde_json::from_str(&p).expect("json");
+        assert_eq!(v["Statement"][0]["Resource"][0], "arn:aws:logs:us-east-1:1:log-group:/aws/lambda/api:*");
+        assert!(!p.contains("\"*\""));
+    }
+
+    #[test]
+    fn role_names_fit_iam() {
+        assert_eq!(managed_role_name("api"), "api-role");
+        assert_eq!(managed_role_name(&"f".repeat(64)).len(), 64);
+    }
+}
