@@ -24,6 +24,25 @@ pub fn render_all(root: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
             "Argument Reference",
         ),
     )];
+    for d in provider.data_sources() {
+        let name = d.type_name();
+        let short = name.trim_start_matches("adf_");
+        let schema = d.schema();
+        files.push((
+            PathBuf::from(format!("docs/data-sources/{short}.md")),
+            render_page(
+                &format!("Data Source: {name}"),
+                &schema.block.description,
+                &schema,
+                &[(
+                    "Example Usage",
+                    example(&format!("examples/terraform/data-sources/{name}/data-source.tf"))?,
+                    "terraform",
+                )],
+                "Schema",
+            ),
+        ));
+    }
     for r in provider.resources() {
         let name = r.type_name();
         let short = name.trim_start_matches("adf_");
@@ -83,6 +102,14 @@ fn render_block(out: &mut String, block: &Block, level: usize) {
         }
         let _ = writeln!(out, "{h} {title}\n");
         for a in attrs {
+            if a.nested.is_some() {
+                let _ = writeln!(
+                    out,
+                    "- `{}` (attributes) {} See [below for nested schema](#nested-schema-for-{}).",
+                    a.name, a.description, a.name
+                );
+                continue;
+            }
             let mut notes = vec![a.ty.friendly()];
             if a.sensitive {
                 notes.push("sensitive".into());
@@ -105,9 +132,17 @@ fn render_block(out: &mut String, block: &Block, level: usize) {
         }
         out.push('\n');
     }
-    for b in &block.blocks {
-        let _ = writeln!(out, "<a id=\"nested-schema-for-{}\"></a>\n{h} Nested Schema for `{}`\n", b.name, b.name);
-        render_block(out, &b.block, level + 1);
+    let nested_attributes = block.attributes.iter().filter_map(|a| {
+        let inner = a.nested.as_ref()?;
+        Some((
+            a.name.as_str(),
+            Block { description: a.description.clone(), attributes: inner.clone(), blocks: Vec::new() },
+        ))
+    });
+    let nested_blocks = block.blocks.iter().map(|b| (b.name.as_str(), b.block.clone()));
+    for (name, nested) in nested_attributes.chain(nested_blocks).collect::<Vec<_>>() {
+        let _ = writeln!(out, "<a id=\"nested-schema-for-{name}\"></a>\n{h} Nested Schema for `{name}`\n");
+        render_block(out, &nested, level + 1);
     }
 }
 
@@ -132,6 +167,12 @@ mod tests {
         fn check(block: &Block, at: &str) {
             for a in &block.attributes {
                 assert!(!a.description.trim().is_empty(), "{at}.{} has no description", a.name);
+                if let Some(inner) = &a.nested {
+                    check(
+                        &Block { description: a.description.clone(), attributes: inner.clone(), blocks: Vec::new() },
+                        &format!("{at}.{}", a.name),
+                    );
+                }
             }
             for b in &block.blocks {
                 assert!(!b.block.description.trim().is_empty(), "{at}.{} has no description", b.name);
@@ -141,6 +182,9 @@ mod tests {
         check(&AdfProvider.schema().block, "provider");
         for r in AdfProvider.resources() {
             check(&r.schema().block, r.type_name());
+        }
+        for d in AdfProvider.data_sources() {
+            check(&d.schema().block, d.type_name());
         }
     }
 }

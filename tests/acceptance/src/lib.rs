@@ -3,6 +3,7 @@
 //! binary through a `dev_overrides` CLI config, and AWS SDK clients to check the results.
 
 pub mod emulator;
+pub mod lambda_runner;
 pub mod terraform;
 pub mod tools;
 
@@ -28,6 +29,19 @@ pub fn unique_name(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
     format!("{prefix}-{:x}{:x}{}", std::process::id() % 0xfff, nanos % 0xffff, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The package cache the tests share, so a fixture is built once per run and machine.
+pub fn package_cache() -> PathBuf {
+    std::env::var_os("ADF_PACKAGE_CACHE").map_or_else(
+        || {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().and_then(|p| p.parent()).map(|t| t.join("adf-package-cache")))
+                .unwrap_or_else(|| std::env::temp_dir().join("adf-package-cache"))
+        },
+        PathBuf::from,
+    )
 }
 
 /// Region the tests use.

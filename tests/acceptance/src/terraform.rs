@@ -71,6 +71,7 @@ pub struct Workspace {
     dir: tempfile::TempDir,
     cli: PathBuf,
     endpoint: String,
+    env: Vec<(String, String)>,
 }
 
 impl Workspace {
@@ -88,7 +89,8 @@ impl Workspace {
             provider.display()
         );
         std::fs::write(dir.path().join("cli.tfrc"), rc)?;
-        Ok(Self { dir, cli: cli()?, endpoint: endpoint.to_string() })
+        let env = vec![("ADF_PACKAGE_CACHE".to_string(), crate::package_cache().display().to_string())];
+        Ok(Self { dir, cli: cli()?, endpoint: endpoint.to_string(), env })
     }
 
     /// The directory.
@@ -127,6 +129,7 @@ impl Workspace {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", crate::REGION)
             .env_remove("AWS_PROFILE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .with_context(|| format!("running {}", self.cli.display()))?;
         Ok(TfOutput {

@@ -87,8 +87,10 @@ pub(crate) fn spec_of(v: &Dynamic) -> Result<Option<PackageSpec>, Diagnostics> {
     let (Value::Known(dir), Value::Known(lang)) = (source_dir, language) else { return Ok(None) };
     let Some(language) = Language::parse(&lang) else { return Ok(None) };
     let Some(architecture) = Architecture::parse(&arch.known_or("x86_64".into())) else { return Ok(None) };
-    // Rust and Go always use `bootstrap`; only Ruby takes a handler from the user.
-    let handler = if language == Language::Ruby { handler.into_known() } else { None };
+    // Rust and Go always use `bootstrap`; only Ruby takes a handler from the user. The
+    // default is written out so that plan (handler unknown) and apply hash the same spec.
+    let handler = (language == Language::Ruby)
+        .then(|| handler.into_known().unwrap_or_else(|| adf_packager::DEFAULT_RUBY_HANDLER.to_string()));
     Ok(Some(PackageSpec {
         source_dir: PathBuf::from(dir),
         language,

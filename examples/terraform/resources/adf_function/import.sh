@@ -1,0 +1,2 @@
+# The import id is the function name.
+terraform import adf_function.api orders-api

@@ -1,0 +1,274 @@
+//! A local Lambda: unpacks the zip that was deployed, starts its `bootstrap` under our own
+//! implementation of the Lambda Runtime API, and invokes it with real event shapes. moto
+//! stores functions but cannot run them (it wants Docker), so this is how the tests run the
+//! exact artifact a user deploys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use sha2::Digest;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long one invocation may take before the runner gives up.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How an invocation ended.
+#[derive(Debug)]
+enum Outcome {
+    Response(Bytes),
+    Error(Bytes),
+}
+
+struct Invocation {
+    id: String,
+    event: Vec<u8>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+struct Shared {
+    queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    first_next: Mutex<Option<Instant>>,
+    init_error: Mutex<Option<String>>,
+    function_arn: String,
+}
+
+/// A function running locally.
+pub struct LambdaRunner {
+    child: tokio::process::Child,
+    invocations: mpsc::Sender<Invocation>,
+    shared: Arc<Shared>,
+    started: Instant,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+/// What starts a function: its zip, environment and identity.
+#[derive(Clone, Debug)]
+pub struct FunctionSpec {
+    /// The deployment zip.
+    pub zip: PathBuf,
+    /// The function's environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// Its name.
+    pub name: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Memory in MB.
+    pub memory_mb: i64,
+    /// The AWS endpoint the function should call (the emulator).
+    pub endpoint: String,
+}
+
+/// Base64 SHA-256 of a file, as Lambda's `CodeSha256`.
+pub fn code_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
+}
+
+/// The spec of deployed function `name`: its configuration from Lambda, and `zip`, which must
+/// be the very code Lambda holds (same `CodeSha256`).
+pub async fn deployed(lambda: &aws_sdk_lambda::Client, name: &str, zip: &Path, endpoint: &str) -> Result<FunctionSpec> {
+    let out = lambda.get_function().function_name(name).send().await?;
+    let c = out.configuration.context("no configuration")?;
+    let deployed = c.code_sha256.clone().unwrap_or_default();
+    let local = code_sha256(zip)?;
+    if deployed != local {
+        bail!("{} is not the deployed code of {name}: CodeSha256 {deployed} != {local}", zip.display());
+    }
+    Ok(FunctionSpec {
+        zip: zip.to_path_buf(),
+        environment: c.environment.and_then(|e| e.variables).unwrap_or_default().into_iter().collect(),
+        name: name.to_string(),
+        arn: c.function_arn.unwrap_or_default(),
+        memory_mb: i64::from(c.memory_size.unwrap_or(128)),
+        endpoint: endpoint.to_string(),
+    })
+}
+
+impl LambdaRunner {
+    /// Unpacks the zip and starts `bootstrap` against a fresh Runtime API.
+    pub async fn start(spec: &FunctionSpec) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("adf-lambda-").tempdir()?;
+        unzip(&spec.zip, dir.path())?;
+        let bootstrap = dir.path().join("bootstrap");
+        if !bootstrap.is_file() {
+            bail!("{} has no bootstrap: the runner runs provided.al2023 packages", spec.zip.display());
+        }
+
+        let (tx, rx) = mpsc::channel(16);
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(rx),
+            pending: Mutex::new(HashMap::new()),
+            first_next: Mutex::new(None),
+            init_error: Mutex::new(None),
+            function_arn: spec.arn.clone(),
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+
+        let started = Instant::now();
+        let child = tokio::process::Command::new(&bootstrap)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(&spec.environment)
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("LAMBDA_TASK_ROOT", dir.path())
+            .env("_HANDLER", "bootstrap")
+            .env("AWS_REGION", crate::REGION)
+            .env("AWS_DEFAULT_REGION", crate::REGION)
+            .env("AWS_ENDPOINT_URL", &spec.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bootstrap.display()))?;
+        Ok(Self {
+            child,
+            invocations: tx,
+            shared,
+            started,
+            server,
+            _dir: dir,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Invokes the function with `event`; its JSON answer, or an error with its error report.
+    pub async fn invoke(&self, event: &serde_json::Value) -> Result<serde_json::Value> {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        let (reply, answer) = oneshot::channel();
+        self.invocations
+            .send(Invocation { id, event: serde_json::to_vec(event)?, reply })
+            .await
+            .context("the runner stopped")?;
+        let outcome = tokio::time::timeout(INVOKE_TIMEOUT, answer).await.context("the invocation timed out")?;
+        match outcome {
+            Ok(Outcome::Response(body)) => Ok(serde_json::from_slice(&body).context("the response is not JSON")?),
+            Ok(Outcome::Error(body)) => bail!("the function failed: {}", String::from_utf8_lossy(&body)),
+            Err(_) => {
+                let init = self.shared.init_error.lock().map(|e| e.clone()).unwrap_or_default();
+                bail!("the function exited without answering{}", init.map(|e| format!(": {e}")).unwrap_or_default())
+            }
+        }
+    }
+
+    /// Time from starting `bootstrap` to its first `/next` call, once it has made one.
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.shared.first_next.lock().ok().and_then(|t| t.map(|t| t.duration_since(self.started)))
+    }
+}
+
+impl Drop for LambdaRunner {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        self.server.abort();
+    }
+}
+
+fn unzip(zip: &Path, to: &Path) -> Result<()> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip)?)?;
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i)?;
+        let Some(rel) = f.enclosed_name() else { bail!("unsafe path in {}", zip.display()) };
+        let path = to.join(rel);
+        if f.is_dir() {
+            std::fs::create_dir_all(&path)?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut data = Vec::new();
+        f.read_to_end(&mut data)?;
+        std::fs::write(&path, data)?;
+        if let Some(mode) = f.unix_mode() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))?;
+        }
+    }
+    Ok(())
+}
+
+async fn next(State(s): State<Arc<Shared>>) -> Response {
+    if let Ok(mut first) = s.first_next.lock() {
+        first.get_or_insert_with(Instant::now);
+    }
+    let Some(inv) = s.queue.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    if let Ok(mut pending) = s.pending.lock() {
+        pending.insert(inv.id.clone(), inv.reply);
+    }
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d + INVOKE_TIMEOUT)
+        .unwrap_or_default()
+        .as_millis();
+    let mut headers = HeaderMap::new();
+    let mut put = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(k, v);
+        }
+    };
+    put("lambda-runtime-aws-request-id", inv.id);
+    put("lambda-runtime-deadline-ms", deadline.to_string());
+    put("lambda-runtime-invoked-function-arn", s.function_arn.clone());
+    put("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into());
+    put("content-type", "application/json".into());
+    (StatusCode::OK, headers, inv.event).into_response()
+}
+
+fn settle(s: &Shared, id: &str, outcome: Outcome) -> StatusCode {
+    let reply = s.pending.lock().ok().and_then(|mut p| p.remove(id));
+    match reply {
+        Some(r) => {
+            let _ = r.send(outcome);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn respond(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    settle(&s, &id, Outcome::Response(body))
+}
+
+async fn fail(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    settle(&s, &id, Outcome::Error(body))
+}
+
+async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+    if let Ok(mut e) = s.init_error.lock() {
+        *e = Some(String::from_utf8_lossy(&body).into_owned());
+    }
+    StatusCode::ACCEPTED
+}

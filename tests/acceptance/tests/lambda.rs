@@ -1,0 +1,303 @@
+//! `adf_lambda_package` and `adf_function` on the emulator with the real terraform and
+//! provider: build, deploy, run the deployed zip under the local Lambda runner, an empty second
+//! plan, touch without change, a source change that updates code only, import, destroy; Go for
+//! both architectures, Ruby; and the plan-time diagnostics.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
+use adf_acceptance::{Emulator, Workspace, repo_root, sdk_config, unique_name};
+use anyhow::{Context, Result, bail};
+
+const PROVIDER: &str = r#"
+terraform {
+  required_providers {
+    adf = { source = "activedataflow/adf" }
+  }
+}
+
+provider "adf" {}
+"#;
+
+/// A copy of fixture `name` that a test may edit.
+fn fixture_copy(name: &str) -> Result<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::tempdir()?;
+    let to = tmp.path().join(name);
+    copy_dir(&repo_root().join("tests/acceptance/fixtures").join(name), &to)?;
+    Ok((tmp, to))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_name() == "target" {
+            continue;
+        }
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn event(name: &str) -> Result<serde_json::Value> {
+    let path = repo_root().join("tests/acceptance/fixtures/events").join(name);
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+/// The attributes of `address` that the saved plan changes.
+fn changed_attributes(ws: &Workspace, address: &str) -> Result<BTreeSet<String>> {
+    ws.run(&["plan", "-out=tfplan", "-no-color"])?.ok()?;
+    let plan: serde_json::Value = serde_json::from_str(&ws.run(&["show", "-json", "tfplan"])?.ok()?.stdout)?;
+    let change = plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["address"] == address)
+        .with_context(|| format!("{address} is not in the plan"))?;
+    let (before, after, unknown) =
+        (&change["change"]["before"], &change["change"]["after"], &change["change"]["after_unknown"]);
+    let keys: BTreeSet<String> = before.as_object().into_iter().flatten().map(|(k, _)| k.clone()).collect();
+    Ok(keys.into_iter().filter(|k| before[k] != after[k] || unknown[k] == true).collect())
+}
+
+fn function_hcl(source: &Path, extra_package: &str, extra_function: &str) -> String {
+    format!(
+        r#"{PROVIDER}
+resource "adf_lambda_package" "hello" {{
+  source_dir = "{}"
+  language   = "rust"
+  {extra_package}
+}}
+
+resource "adf_function" "hello" {{
+  name         = var.name
+  package      = adf_lambda_package.hello
+  memory_size  = 256
+  environment  = {{ GREETING = "hi" }}
+  function_url = {{}}
+  {extra_function}
+}}
+
+variable "name" {{
+  type = string
+}}
+"#,
+        source.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_function_builds_deploys_runs_and_updates_code_only() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("hello");
+    let (_tmp, source) = fixture_copy("hello-rust")?;
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&function_hcl(&source, "", ""))?;
+    std::fs::write(ws.path().join("terraform.tfvars"), format!("name = \"{name}\"\n"))?;
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    let config = sdk_config(emu.endpoint()).await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let iam = aws_sdk_iam_policy(&config, &name).await?;
+    assert!(
+        iam.contains(&format!("/aws/lambda/{name}")) && !iam.contains("\"*\""),
+        "least-privilege logs policy: {iam}"
+    );
+    let f = lambda.get_function().function_name(&name).send().await?;
+    let c = f.configuration().context("configuration")?;
+    assert_eq!(c.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(c.handler(), Some("bootstrap"));
+    assert_eq!(c.memory_size(), Some(256));
+    let url = lambda.get_function_url_config().function_name(&name).send().await?;
+    assert_eq!(url.auth_type().as_str(), "AWS_IAM", "Function URLs default to IAM auth");
+
+    // The deployed zip answers a Function URL event and an SQS batch under the runner.
+    let package = ws.state_values("adf_lambda_package.hello")?;
+    let zip = PathBuf::from(package["output_path"].as_str().context("output_path")?);
+    let runner = LambdaRunner::start(&deployed(&lambda, &name, &zip, emu.endpoint()).await?).await?;
+    let http = runner.invoke(&event("function-url.json")?).await?;
+    assert_eq!(http["statusCode"], 200);
+    assert_eq!(http["body"], "hi from rust at /topics/orders/produce");
+    let sqs = runner.invoke(&event("sqs-batch.json")?).await?;
+    assert_eq!(sqs["message"], "hi from rust");
+    assert_eq!(sqs["input"]["Records"].as_array().map(Vec::len), Some(2));
+    assert!(runner.init_duration().is_some_and(|d| d.as_millis() < 10_000), "init {:?}", runner.init_duration());
+    drop(runner);
+
+    // Touching a file without changing its bytes plans nothing.
+    let main = source.join("src/main.rs");
+    let text = std::fs::read_to_string(&main)?;
+    std::fs::write(&main, &text)?;
+    ws.assert_empty_plan()?;
+
+    // Changing a source file rebuilds and updates the function's code and nothing else.
+    std::fs::write(&main, text.replace("from rust", "from Rust"))?;
+    let changed = changed_attributes(&ws, "adf_function.hello")?;
+    let allowed: BTreeSet<String> = ["package", "source_code_hash"].into_iter().map(String::from).collect();
+    assert!(changed.is_subset(&allowed) && !changed.is_empty(), "changed: {changed:?}");
+    let before = c.code_sha256().unwrap_or_default().to_string();
+    ws.apply()?;
+    let after = lambda.get_function().function_name(&name).send().await?;
+    let after = after.configuration().context("configuration")?;
+    assert_ne!(after.code_sha256().unwrap_or_default(), before);
+    assert_eq!(after.memory_size(), Some(256));
+    ws.assert_empty_plan()?;
+    let package = ws.state_values("adf_lambda_package.hello")?;
+    let zip = PathBuf::from(package["output_path"].as_str().context("output_path")?);
+    let runner = LambdaRunner::start(&deployed(&lambda, &name, &zip, emu.endpoint()).await?).await?;
+    assert_eq!(runner.invoke(&serde_json::json!({})).await?["message"], "hi from Rust");
+    drop(runner);
+
+    // Import gives the same state (package is configuration only, as filename is in hashicorp/aws).
+    let applied = ws.state_values("adf_function.hello")?;
+    ws.run(&["state", "rm", "adf_function.hello"])?.ok()?;
+    ws.run(&["import", "-no-color", "adf_function.hello", &name])?.ok()?;
+    let mut imported = ws.state_values("adf_function.hello")?;
+    imported["package"] = applied["package"].clone();
+    assert_eq!(imported, applied);
+
+    ws.destroy()?;
+    assert!(lambda.get_function().function_name(&name).send().await.is_err(), "function deleted");
+    let role = aws_sdk_iam::Client::new(&config).get_role().role_name(format!("{name}-role")).send().await;
+    assert!(role.is_err(), "managed role deleted");
+    Ok(())
+}
+
+/// The managed role's log policy document.
+async fn aws_sdk_iam_policy(config: &aws_config::SdkConfig, function: &str) -> Result<String> {
+    let iam = aws_sdk_iam::Client::new(config);
+    let p = iam.get_role_policy().role_name(format!("{function}-role")).policy_name("adf-logs").send().await?;
+    // IAM returns policy documents URL-encoded.
+    Ok(percent_encoding::percent_decode_str(&p.policy_document).decode_utf8_lossy().into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_for_both_architectures_and_ruby_deploy_with_empty_second_plans() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("poly");
+    let fixtures = repo_root().join("tests/acceptance/fixtures");
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&format!(
+        r#"{PROVIDER}
+resource "adf_lambda_package" "go" {{
+  for_each     = toset(["x86_64", "arm64"])
+  source_dir   = "{go}"
+  language     = "go"
+  architecture = each.key
+}}
+
+resource "adf_function" "go" {{
+  for_each = adf_lambda_package.go
+  name     = "{name}-go-${{each.key}}"
+  package  = each.value
+}}
+
+resource "adf_lambda_package" "ruby" {{
+  source_dir = "{ruby}"
+  language   = "ruby"
+}}
+
+resource "adf_function" "ruby" {{
+  name    = "{name}-ruby"
+  package = adf_lambda_package.ruby
+}}
+"#,
+        go = fixtures.join("hello-go").display(),
+        ruby = fixtures.join("hello-ruby").display(),
+    ))?;
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(emu.endpoint()).await);
+    for arch in ["x86_64", "arm64"] {
+        let f = lambda.get_function().function_name(format!("{name}-go-{arch}")).send().await?;
+        let c = f.configuration().context("configuration")?;
+        assert_eq!(c.architectures().first().map(|a| a.as_str()), Some(arch));
+    }
+    let ruby = lambda.get_function().function_name(format!("{name}-ruby")).send().await?;
+    let ruby = ruby.configuration().context("configuration")?;
+    assert_eq!((ruby.runtime().map(|r| r.as_str()), ruby.handler()), (Some("ruby3.3"), Some("function.handler")));
+
+    // The x86_64 Go binary runs under the local runner.
+    let package = ws.state_values("adf_lambda_package.go[\"x86_64\"]")?;
+    let zip = PathBuf::from(package["output_path"].as_str().context("output_path")?);
+    let runner =
+        LambdaRunner::start(&deployed(&lambda, &format!("{name}-go-x86_64"), &zip, emu.endpoint()).await?).await?;
+    let answer = runner.invoke(&serde_json::json!({"ping": 1})).await?;
+    assert_eq!(answer["message"], "hello from go on amd64");
+    drop(runner);
+
+    ws.run(&["state", "rm", "adf_function.ruby"])?.ok()?;
+    ws.run(&["import", "-no-color", "adf_function.ruby", &format!("{name}-ruby")])?.ok()?;
+    let imported = ws.state_values("adf_function.ruby")?;
+    assert_eq!(imported["runtime"], "ruby3.3");
+    ws.destroy()?;
+    Ok(())
+}
+
+/// The diagnostics of a failed `plan -json`, as (summary + detail, attribute snippet).
+fn plan_errors(ws: &Workspace) -> Result<Vec<(String, String)>> {
+    let out = ws.run(&["plan", "-json", "-no-color"])?;
+    if out.code != 1 {
+        bail!("expected the plan to fail:\n{}", out.stdout);
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
+        .map(|l| {
+            let d = &l["diagnostic"];
+            (
+                format!("{} {}", d["summary"].as_str().unwrap_or_default(), d["detail"].as_str().unwrap_or_default()),
+                d["snippet"]["code"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+#[test]
+fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
+    let ws = Workspace::new("http://127.0.0.1:9")?;
+    let fixtures = repo_root().join("tests/acceptance/fixtures");
+    let go = fixtures.join("hello-go").display().to_string();
+    let rust = fixtures.join("hello-rust").display().to_string();
+    let cases = [
+        ("source_dir = \"/nonexistent/api\"\n  language = \"go\"".to_string(), "does not exist", "source_dir"),
+        (format!("source_dir = \"{go}\"\n  language = \"python\""), "Invalid language", "language"),
+        (
+            format!("source_dir = \"{rust}\"\n  language = \"rust\"\n  architecture = \"arm64\""),
+            "rustup target add aarch64-unknown-linux-gnu",
+            "architecture",
+        ),
+    ];
+    for (body, message, attribute) in cases {
+        ws.write(&format!("{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  {body}\n}}\n"))?;
+        let errors = plan_errors(&ws)?;
+        assert!(
+            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
+            "expected {message:?} at {attribute}: {errors:?}"
+        );
+    }
+    for (setting, message) in
+        [("memory_size = 64", "memory_size must be 128 to 10240"), ("timeout = 901", "timeout must be 1 to 900")]
+    {
+        ws.write(&format!(
+            "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"f.zip\"\n  {setting}\n}}\n"
+        ))?;
+        let errors = plan_errors(&ws)?;
+        let attribute = setting.split(' ').next().unwrap_or_default();
+        assert!(
+            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
+            "expected {message:?} at {attribute}: {errors:?}"
+        );
+    }
+    Ok(())
+}
