@@ -9,12 +9,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 pub fn run(root: &Path, keep: bool) -> Result<()> {
     println!("==> building terraform-provider-adf");
     crate::cargo(root, &["build", "--package", "terraform-provider-adf"])?;
-    println!("==> starting the local AWS emulator (moto server)");
+    println!("==> installing the emulator and the Lambda build tools (pinned)");
     adf_acceptance::emulator::install(root)?;
+    adf_acceptance::tools::ensure_languages()?;
+    let build_tools = adf_acceptance::tools::install_build_tools(root)?;
+    println!("==> starting the local AWS emulator (moto server)");
     let emu = Emulator::start()?;
     println!("    {}", emu.endpoint());
 
-    let ws = Workspace::with_provider(emu.endpoint(), &crate::target_dir(root).join("debug"))?;
+    let ws = Workspace::with_provider(emu.endpoint(), &crate::target_dir(root).join("debug"))?
+        .with_env("PATH", &adf_acceptance::tools::path_with(&build_tools).to_string_lossy());
     ws.copy_from(&root.join("examples/terraform/quickstart"))?;
     println!("==> terraform apply examples/terraform/quickstart");
     let applied = ws.apply()?;
@@ -27,8 +31,10 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     let outputs: serde_json::Value = serde_json::from_str(&ws.run(&["output", "-json"])?.ok()?.stdout)?;
     let queue_url = outputs["queue_url"]["value"].as_str().context("queue_url output")?.to_string();
     let statuses = outputs["tables"]["value"]["statuses"].as_str().context("tables output")?.to_string();
+    let zip = outputs["hello_zip"]["value"].as_str().context("hello_zip output")?.to_string();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(exercise(emu.endpoint(), &queue_url, &statuses))?;
+    runtime.block_on(invoke_hello(root, emu.endpoint(), Path::new(&zip)))?;
 
     if keep {
         println!("\nResources kept at {} (AWS_ENDPOINT_URL). Press Enter to destroy and stop.", emu.endpoint());
@@ -72,6 +78,27 @@ async fn exercise(endpoint: &str, queue_url: &str, statuses: &str) -> Result<()>
     println!("==> stalled-runs index query (no scan): {} run(s) found", stalled.count());
     if stalled.count() != 1 {
         bail!("expected the in-flight run in the stalled-runs index");
+    }
+    Ok(())
+}
+
+/// Runs the deployed hello function locally and calls it with a Function URL event.
+async fn invoke_hello(root: &Path, endpoint: &str, zip: &Path) -> Result<()> {
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(endpoint).await);
+    let spec = adf_acceptance::lambda_runner::deployed(&lambda, "quickstart-hello", zip, endpoint).await?;
+    let runner = adf_acceptance::lambda_runner::LambdaRunner::start(&spec).await?;
+    let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        root.join("tests/acceptance/fixtures/events/function-url.json"),
+    )?)?;
+    let answer = runner.invoke(&event).await?;
+    println!(
+        "==> quickstart-hello (the deployed zip, run locally): HTTP {} {:?}, init {:.1} ms",
+        answer["statusCode"],
+        answer["body"].as_str().unwrap_or_default(),
+        runner.init_duration().map(|d| d.as_secs_f64() * 1000.0).unwrap_or_default()
+    );
+    if answer["statusCode"] != 200 {
+        bail!("the function did not answer 200");
     }
     Ok(())
 }

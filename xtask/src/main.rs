@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask --help` lists them.
 
 mod bench;
+mod bench_lambda;
 mod demo;
 
 use std::io::BufRead;
@@ -42,11 +43,14 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
-    /// Measure start-up cost, binary size and peak memory against plain Terraform.
+    /// Measure the provider (start-up, size, memory) and Lambda packaging against their peers.
     Bench {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Only `provider` or only `lambda`.
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -81,7 +85,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Docs { check } => docs(&root, check),
-        Task::Bench { runs } => bench::run(&root, runs),
+        Task::Bench { runs, only } => match only.as_deref() {
+            Some("provider") => bench::run(&root, runs),
+            Some("lambda") => bench_lambda::run(&root, runs),
+            None => bench::run(&root, runs).and_then(|()| bench_lambda::run(&root, runs)),
+            Some(other) => bail!("unknown benchmark {other:?}: provider or lambda"),
+        },
     }
 }
 

@@ -1,4 +1,4 @@
-# Quickstart: the queue and tables a workflow worker runs on.
+# Quickstart: the queue and tables a workflow worker runs on, and a Rust Lambda.
 #
 #   cargo xtask demo     # builds the provider, starts moto, applies this, shows the outputs
 #
@@ -49,4 +49,27 @@ output "tables" {
 
 output "worker_policy_json" {
   value = adf_workflow_tables.flow.worker_policy_json
+}
+
+# A Rust Lambda built from ./hello, reproducibly, and deployed with a Function URL
+# (AWS_IAM auth by default) and a least-privilege role.
+resource "adf_lambda_package" "hello" {
+  source_dir = "${path.module}/hello"
+  language   = "rust"
+}
+
+resource "adf_function" "hello" {
+  name         = "${var.name}-hello"
+  package      = adf_lambda_package.hello
+  memory_size  = 256
+  environment  = { GREETING = "hello" }
+  function_url = {}
+}
+
+output "hello_url" {
+  value = adf_function.hello.function_url.url
+}
+
+output "hello_zip" {
+  value = adf_lambda_package.hello.output_path
 }

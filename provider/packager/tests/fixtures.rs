@@ -6,8 +6,13 @@ use std::path::{Path, PathBuf};
 
 use adf_packager::{Architecture, Language, PackageSpec, build, cached, elf_architecture, input_hash};
 
+/// A fixture; the Rust hello world is the quickstart's function.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/acceptance/fixtures").join(name)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match name {
+        "hello-rust" => root.join("examples/terraform/quickstart/hello"),
+        other => root.join("tests/acceptance/fixtures").join(other),
+    }
 }
 
 fn spec(name: &str, language: Language, arch: Architecture, cache: &Path) -> PackageSpec {

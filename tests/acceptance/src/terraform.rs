@@ -44,6 +44,23 @@ pub fn provider_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if [".terraform", "target", "terraform.tfstate"].iter().any(|n| name == *n) {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
 /// What one command printed, and how it ended.
 #[derive(Debug)]
 pub struct TfOutput {
@@ -93,20 +110,20 @@ impl Workspace {
         Ok(Self { dir, cli: cli()?, endpoint: endpoint.to_string(), env })
     }
 
+    /// The same workspace with `key=value` in every command's environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    /// Copies the `.tf` files of `dir` in.
+    /// Copies a configuration directory in (without build outputs or Terraform's own files).
     pub fn copy_from(&self, dir: &Path) -> Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "tf") {
-                std::fs::copy(&path, self.dir.path().join(path.file_name().context("file name")?))?;
-            }
-        }
-        Ok(())
+        copy_tree(dir, self.dir.path())
     }
 
     /// Replaces `main.tf`.

@@ -20,11 +20,11 @@ terraform {
 provider "adf" {}
 "#;
 
-/// A copy of fixture `name` that a test may edit.
-fn fixture_copy(name: &str) -> Result<(tempfile::TempDir, PathBuf)> {
+/// A copy of the quickstart's Rust hello world that a test may edit.
+fn hello_world_copy() -> Result<(tempfile::TempDir, PathBuf)> {
     let tmp = tempfile::tempdir()?;
-    let to = tmp.path().join(name);
-    copy_dir(&repo_root().join("tests/acceptance/fixtures").join(name), &to)?;
+    let to = tmp.path().join("hello");
+    copy_dir(&repo_root().join("examples/terraform/quickstart/hello"), &to)?;
     Ok((tmp, to))
 }
 
@@ -96,7 +96,7 @@ variable "name" {{
 async fn rust_function_builds_deploys_runs_and_updates_code_only() -> Result<()> {
     let emu = Emulator::start()?;
     let name = unique_name("hello");
-    let (_tmp, source) = fixture_copy("hello-rust")?;
+    let (_tmp, source) = hello_world_copy()?;
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&function_hcl(&source, "", ""))?;
     std::fs::write(ws.path().join("terraform.tfvars"), format!("name = \"{name}\"\n"))?;
@@ -268,7 +268,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     let ws = Workspace::new("http://127.0.0.1:9")?;
     let fixtures = repo_root().join("tests/acceptance/fixtures");
     let go = fixtures.join("hello-go").display().to_string();
-    let rust = fixtures.join("hello-rust").display().to_string();
+    let rust = repo_root().join("examples/terraform/quickstart/hello").display().to_string();
     let cases = [
         ("source_dir = \"/nonexistent/api\"\n  language = \"go\"".to_string(), "does not exist", "source_dir"),
         (format!("source_dir = \"{go}\"\n  language = \"python\""), "Invalid language", "language"),
@@ -299,5 +299,54 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
             "expected {message:?} at {attribute}: {errors:?}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_drift_is_planned_and_repaired_and_a_deleted_function_is_recreated() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("drift");
+    let go = repo_root().join("tests/acceptance/fixtures/hello-go");
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&format!(
+        r#"{PROVIDER}
+resource "adf_lambda_package" "go" {{
+  source_dir = "{}"
+  language   = "go"
+}}
+
+resource "adf_function" "f" {{
+  name               = "{name}"
+  package            = adf_lambda_package.go
+  timeout            = 10
+  log_retention_days = 30
+  tags               = {{ team = "data" }}
+}}
+"#,
+        go.display()
+    ))?;
+    ws.apply()?;
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(emu.endpoint()).await);
+
+    lambda.update_function_configuration().function_name(&name).timeout(99).memory_size(1024).send().await?;
+    let plan = ws.plan_code()?;
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("timeout") && plan.stdout.contains("99 -> 10"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("memory_size") && plan.stdout.contains("1024 -> 128"), "{}", plan.stdout);
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?;
+    assert_eq!(c.configuration().and_then(|c| c.timeout()), Some(10));
+    ws.assert_empty_plan()?;
+
+    lambda.delete_function().function_name(&name).send().await?;
+    let (code, lines) = ws.plan_json()?;
+    assert_eq!(code, 2);
+    assert!(
+        lines.iter().any(|l| l["type"] == "planned_change" && l["change"]["action"] == "create"),
+        "the deleted function is planned for creation"
+    );
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
     Ok(())
 }

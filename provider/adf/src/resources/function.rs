@@ -388,8 +388,9 @@ impl Spec {
 
 /// The API Gateway invoke ARN of a function.
 fn invoke_arn(function_arn: &str) -> String {
-    let mut parts = function_arn.split(':');
-    let (partition, region) = (parts.nth(1).unwrap_or("aws"), parts.next().unwrap_or_default());
+    // arn:<partition>:lambda:<region>:<account>:function:<name>
+    let parts: Vec<&str> = function_arn.split(':').collect();
+    let (partition, region) = (parts.get(1).copied().unwrap_or("aws"), parts.get(3).copied().unwrap_or_default());
     format!("arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
 }
 
