@@ -30,12 +30,12 @@ fn spec(source: &Path, language: Language, cache: &Path) -> PackageSpec {
 }
 
 /// One clean adf-packager build: time and zip bytes.
-fn adf_build(root: &Path) -> Result<(Duration, Vec<u8>, adf_packager::Artifact)> {
+fn adf_build(root: &Path) -> Result<(Duration, Vec<u8>)> {
     let cache = tempfile::tempdir()?;
     let start = Instant::now();
     let a = adf_packager::build(&spec(&hello_world(root), Language::Rust, cache.path()))?;
     let took = start.elapsed();
-    Ok((took, std::fs::read(&a.path)?, a))
+    Ok((took, std::fs::read(&a.path)?))
 }
 
 /// One clean `cargo lambda build --release --output-format zip`: time and zip bytes.
@@ -138,27 +138,29 @@ pub fn run(root: &Path, runs: usize) -> Result<()> {
     }
 
     println!("==> two clean builds of the Rust hello world with each tool");
-    let (adf1, zip1, artifact) = adf_build(root)?;
-    let (adf2, zip2, _) = adf_build(root)?;
+    let (adf1, zip1) = adf_build(root)?;
+    let (adf2, zip2) = adf_build(root)?;
     let (cl1, czip1) = cargo_lambda_build(root, &bin)?;
     let (cl2, czip2) = cargo_lambda_build(root, &bin)?;
 
     println!("==> no-op plans over 10 and 10,000 source files");
     let small = noop_plan(root, 10, runs)?;
     let big = noop_plan(root, 10_000, runs)?;
-    let hash_start = Instant::now();
     let tree = tempfile::tempdir()?;
     source_tree(tree.path(), 10_000)?;
     let cache = tempfile::tempdir()?;
+    let hash_start = Instant::now();
     adf_packager::input_hash(&spec(tree.path(), Language::Go, cache.path()))?;
     let hash_10k = hash_start.elapsed();
 
     println!("==> init duration of the hello world under the local Lambda runner");
     let rt = tokio::runtime::Runtime::new()?;
+    let zip_file = tempfile::Builder::new().suffix(".zip").tempfile()?;
+    std::fs::write(zip_file.path(), &zip1)?;
     let mut inits = Vec::new();
     for _ in 0..runs {
         let f = FunctionSpec {
-            zip: artifact.path.clone(),
+            zip: zip_file.path().to_path_buf(),
             environment: Default::default(),
             name: "bench".into(),
             arn: "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),

@@ -1,0 +1,508 @@
+//! adf-stream: a Kafka-like topic on S3 segments and DynamoDB offsets.
+//!
+//! Guarantees:
+//! - a produced batch becomes one segment object in S3, written *before* any offset is
+//!   assigned; offsets are assigned by one DynamoDB transaction that advances the partition's
+//!   high watermark and records the segment in the index. So an acknowledged record is
+//!   durable, offsets in a partition are dense and unique, and a producer that dies between
+//!   the PUT and the commit leaves no gap and nothing visible;
+//! - a consumer reads only below the high watermark it read first, and every index entry
+//!   below it was written in the same transaction that moved it: no offset that becomes
+//!   visible later can be skipped;
+//! - a segment that cannot be read is an error (retried by the SDK), never silently dropped;
+//! - consumer-group commits are conditional writes that never move backwards.
+//!
+//! Table layout (one table per topic, hash key `pk` string, range key `sk` number, TTL
+//! `expires`): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the segment's S3 key,
+//! count and size; `group#<g>#<p>`/0 holds `committed`.
+
+mod segment;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use bytes::Bytes;
+
+pub use segment::Record;
+
+/// The largest record value accepted.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// The largest batch accepted: Lambda's 6 MB payload limit.
+pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
+/// The most records in one batch.
+pub const MAX_BATCH_RECORDS: usize = 10_000;
+/// Commit attempts before a produce gives up under contention.
+const MAX_COMMIT_ATTEMPTS: u32 = 50;
+/// Segments listed per index query while consuming.
+const INDEX_PAGE: i32 = 16;
+
+/// Why a stream operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// A record, key or batch is over a limit.
+    #[error("{0} is too large")]
+    TooLarge(&'static str),
+    /// A request broke a rule (empty batch, unknown partition, bad offset).
+    #[error("{0}")]
+    Invalid(String),
+    /// A segment object could not be decoded.
+    #[error("corrupt segment: {0}")]
+    Corrupt(String),
+    /// zstd failed.
+    #[error("compression: {0}")]
+    Codec(std::io::Error),
+    /// An AWS call failed.
+    #[error("{op}: {cause}")]
+    Aws {
+        /// The operation.
+        op: &'static str,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// Too many producers raced for the same partition.
+    #[error("partition {0} is contended; the batch was not written, retry it")]
+    Contended(u32),
+    /// A group commit would move backwards.
+    #[error("group {group} partition {partition} already committed {committed}; commits never go backwards")]
+    Stale {
+        /// The group.
+        group: String,
+        /// The partition.
+        partition: u32,
+        /// What is committed.
+        committed: u64,
+    },
+}
+
+fn aws<E: std::error::Error>(op: &'static str) -> impl FnOnce(E) -> StreamError {
+    move |e| StreamError::Aws { op, cause: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string() }
+}
+
+/// Where a topic lives.
+#[derive(Clone, Debug)]
+pub struct TopicConfig {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: u32,
+    /// Bucket of the segments.
+    pub bucket: String,
+    /// Key prefix inside the bucket (empty or ending in `/`).
+    pub prefix: String,
+    /// The offsets and index table.
+    pub table: String,
+    /// Days before index entries expire (the bucket's lifecycle expires the objects).
+    pub retention_days: u32,
+    /// zstd-compress segments.
+    pub compress: bool,
+}
+
+/// Where to put a batch.
+#[derive(Clone, Debug)]
+pub enum Partitioning {
+    /// This partition.
+    Partition(u32),
+    /// The partition of the first record's key (a stable hash), or round-robin without keys.
+    ByKey,
+}
+
+/// A produced batch's place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Produced {
+    /// Partition.
+    pub partition: u32,
+    /// Offset of the first record; the rest follow densely.
+    pub base_offset: u64,
+    /// Records written.
+    pub count: u64,
+}
+
+/// A consumed record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumed {
+    /// Its offset.
+    pub offset: u64,
+    /// Its key.
+    pub key: Option<Bytes>,
+    /// Its value.
+    pub value: Bytes,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// What a consume returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Records in offset order.
+    pub records: Vec<Consumed>,
+    /// The offset to ask for next.
+    pub next_offset: u64,
+    /// The partition's high watermark when read.
+    pub high_watermark: u64,
+}
+
+/// A topic's produce and consume engine.
+#[derive(Debug)]
+pub struct Stream {
+    s3: aws_sdk_s3::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    topic: TopicConfig,
+    round_robin: AtomicU32,
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn num(item: &HashMap<String, AttributeValue>, k: &str) -> Option<u64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Stream {
+    /// An engine for `topic` over the given clients.
+    pub fn new(s3: aws_sdk_s3::Client, ddb: aws_sdk_dynamodb::Client, topic: TopicConfig) -> Self {
+        Self { s3, ddb, topic, round_robin: AtomicU32::new(0) }
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &TopicConfig {
+        &self.topic
+    }
+
+    /// The partition of `key`: a stable hash (CRC-32) modulo the partition count.
+    pub fn partition_for(&self, key: &[u8]) -> u32 {
+        crc32fast::hash(key) % self.topic.partitions.max(1)
+    }
+
+    fn check_partition(&self, p: u32) -> Result<(), StreamError> {
+        if p >= self.topic.partitions {
+            return Err(StreamError::Invalid(format!(
+                "topic {} has partitions 0..{}; there is no partition {p}",
+                self.topic.name, self.topic.partitions
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends `records` to one partition as one segment. Returns where they went.
+    pub async fn produce(&self, partitioning: Partitioning, mut records: Vec<Record>) -> Result<Produced, StreamError> {
+        if records.is_empty() {
+            return Err(StreamError::Invalid("a batch needs at least one record".into()));
+        }
+        if records.len() > MAX_BATCH_RECORDS {
+            return Err(StreamError::TooLarge("batch (records)"));
+        }
+        let mut total = 0usize;
+        for r in &records {
+            if r.value.len() > MAX_RECORD_BYTES {
+                return Err(StreamError::TooLarge("record"));
+            }
+            total += r.value.len() + r.key.as_ref().map_or(0, Bytes::len);
+        }
+        if total > MAX_BATCH_BYTES {
+            return Err(StreamError::TooLarge("batch (bytes)"));
+        }
+        let partition = match partitioning {
+            Partitioning::Partition(p) => p,
+            Partitioning::ByKey => match &records[0].key {
+                Some(k) => self.partition_for(k),
+                None => self.round_robin.fetch_add(1, Ordering::Relaxed) % self.topic.partitions.max(1),
+            },
+        };
+        self.check_partition(partition)?;
+        let ts = now_ms();
+        for r in &mut records {
+            if r.timestamp == 0 {
+                r.timestamp = ts;
+            }
+        }
+        let body = segment::encode(&records, self.topic.compress)?;
+        let size = body.len() as u64;
+        let key = format!(
+            "{}{}/{partition}/{:016x}-{:08x}.seg",
+            self.topic.prefix,
+            self.topic.name,
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+            crc32fast::hash(&body) ^ std::process::id()
+        );
+        // 1. The segment is durable before any offset exists.
+        self.s3
+            .put_object()
+            .bucket(&self.topic.bucket)
+            .key(&key)
+            .body(body.into())
+            .content_type("application/vnd.adf.segment")
+            .send()
+            .await
+            .map_err(aws("PutObject"))?;
+        // 2. Offsets: advance the high watermark and index the segment in one transaction.
+        let count = records.len() as u64;
+        for attempt in 0..MAX_COMMIT_ATTEMPTS {
+            let base = self.high_watermark(partition).await?;
+            match self.commit_segment(partition, base, count, &key, size).await {
+                Ok(()) => return Ok(Produced { partition, base_offset: base, count }),
+                Err(Commit::Conflict) => {
+                    // Another producer won this base; our segment is still valid at the next.
+                    let pause = 5 + u64::from(crc32fast::hash(key.as_bytes()) % 20) * u64::from(attempt.min(5));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                // Ambiguous: the commit may have happened, so the object must stay.
+                Err(Commit::Failed(e)) => return Err(e),
+            }
+        }
+        // Every attempt conflicted, so nothing references the object: remove it.
+        let _ = self.s3.delete_object().bucket(&self.topic.bucket).key(&key).send().await;
+        Err(StreamError::Contended(partition))
+    }
+
+    async fn commit_segment(&self, p: u32, base: u64, count: u64, key: &str, size: u64) -> Result<(), Commit> {
+        let t = &self.topic;
+        let condition = if base == 0 { "attribute_not_exists(hw) OR hw = :base" } else { "hw = :base" };
+        let head = Update::builder()
+            .table_name(&t.table)
+            .key("pk", s(format!("head#{p}")))
+            .key("sk", n(0))
+            .update_expression("SET hw = :new")
+            .condition_expression(condition)
+            .expression_attribute_values(":base", n(base))
+            .expression_attribute_values(":new", n(base + count))
+            .build()
+            .map_err(|e| Commit::Failed(StreamError::Invalid(e.to_string())))?;
+        let expires = now_ms() / 1000 + i64::from(t.retention_days) * 86_400;
+        let index = Put::builder()
+            .table_name(&t.table)
+            .item("pk", s(format!("seg#{p}")))
+            .item("sk", n(base))
+            .item("object", s(key))
+            .item("count", n(count))
+            .item("bytes", n(size))
+            .item("expires", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Commit::Failed(StreamError::Invalid(e.to_string())))?;
+        let r = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(head).build())
+            .transact_items(TransactWriteItem::builder().put(index).build())
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
+                Err(Commit::Conflict)
+            }
+            Err(e) => Err(Commit::Failed(aws("TransactWriteItems")(e))),
+        }
+    }
+
+    /// The partition's high watermark: the offset the next record will get.
+    pub async fn high_watermark(&self, p: u32) -> Result<u64, StreamError> {
+        self.check_partition(p)?;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.topic.table)
+            .key("pk", s(format!("head#{p}")))
+            .key("sk", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem"))?;
+        Ok(out.item.as_ref().and_then(|i| num(i, "hw")).unwrap_or(0))
+    }
+
+    /// Index entries (base offset, object key, count) of partition `p` whose base is in
+    /// `range`, ascending or descending, at most `limit`.
+    async fn segments(
+        &self,
+        p: u32,
+        cond: &str,
+        values: &[(&str, u64)],
+        forward: bool,
+        limit: i32,
+    ) -> Result<Vec<(u64, String, u64)>, StreamError> {
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.topic.table)
+            .key_condition_expression(format!("pk = :pk AND {cond}"))
+            .expression_attribute_values(":pk", s(format!("seg#{p}")))
+            .scan_index_forward(forward)
+            .consistent_read(true)
+            .limit(limit);
+        for (k, v) in values {
+            q = q.expression_attribute_values(*k, n(*v));
+        }
+        let out = q.send().await.map_err(aws("Query"))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                let object = i.get("object").and_then(|v| v.as_s().ok())?.clone();
+                Some((num(i, "sk")?, object, num(i, "count")?))
+            })
+            .collect())
+    }
+
+    async fn fetch(&self, object: &str) -> Result<Vec<u8>, StreamError> {
+        let out = self.s3.get_object().bucket(&self.topic.bucket).key(object).send().await.map_err(aws("GetObject"))?;
+        let body =
+            out.body.collect().await.map_err(|e| StreamError::Aws { op: "GetObject (body)", cause: e.to_string() })?;
+        Ok(body.to_vec())
+    }
+
+    /// Reads records of partition `p` from `offset`, at most `max_records` and about
+    /// `max_bytes` (at least one record is returned when there is one).
+    pub async fn consume(
+        &self,
+        p: u32,
+        offset: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Batch, StreamError> {
+        let hw = self.high_watermark(p).await?;
+        if offset > hw {
+            return Err(StreamError::Invalid(format!(
+                "offset {offset} is past the high watermark {hw} of partition {p}"
+            )));
+        }
+        let mut batch = Batch { records: Vec::new(), next_offset: offset, high_watermark: hw };
+        if offset == hw || max_records == 0 {
+            return Ok(batch);
+        }
+        // The segment holding `offset`: the last one based at or before it.
+        let mut queue = self.segments(p, "sk <= :o", &[(":o", offset)], false, 1).await?;
+        if queue.first().is_none_or(|(base, _, count)| base + count <= offset) {
+            // Expired by retention: start at the oldest retained segment.
+            queue = self.segments(p, "sk BETWEEN :o AND :hw", &[(":o", offset), (":hw", hw - 1)], true, 1).await?;
+        }
+        let mut bytes = 0usize;
+        let mut next = offset;
+        while let Some((base, object, count)) = queue.first().cloned() {
+            queue.remove(0);
+            let data = self.fetch(&object).await?;
+            let skip = usize::try_from(next.saturating_sub(base)).unwrap_or(usize::MAX);
+            for (i, r) in segment::decode(&data, skip)?.into_iter().enumerate() {
+                let o = base + skip as u64 + i as u64;
+                if o >= hw || batch.records.len() >= max_records || (bytes >= max_bytes && !batch.records.is_empty()) {
+                    batch.next_offset = o.min(hw);
+                    return Ok(batch);
+                }
+                bytes += r.value.len();
+                batch.records.push(Consumed { offset: o, key: r.key, value: r.value, timestamp: r.timestamp });
+            }
+            next = base + count;
+            batch.next_offset = next;
+            if next >= hw {
+                break;
+            }
+            if queue.is_empty() {
+                queue = self
+                    .segments(p, "sk BETWEEN :o AND :hw", &[(":o", next), (":hw", hw - 1)], true, INDEX_PAGE)
+                    .await?;
+                if queue.first().is_some_and(|(b, _, _)| *b != next) {
+                    return Err(StreamError::Corrupt(format!(
+                        "index of partition {p} has no segment at offset {next}"
+                    )));
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Commits `offset` (the next to read) for `group` on partition `p`; never backwards.
+    pub async fn commit(&self, group: &str, p: u32, offset: u64) -> Result<(), StreamError> {
+        let hw = self.high_watermark(p).await?;
+        if offset > hw {
+            return Err(StreamError::Invalid(format!("cannot commit {offset}: past the high watermark {hw}")));
+        }
+        let r = self
+            .ddb
+            .update_item()
+            .table_name(&self.topic.table)
+            .key("pk", s(format!("group#{group}#{p}")))
+            .key("sk", n(0))
+            .update_expression("SET committed = :o")
+            .condition_expression("attribute_not_exists(committed) OR committed <= :o")
+            .expression_attribute_values(":o", n(offset))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                let committed = self.committed(group, p).await?.unwrap_or(0);
+                Err(StreamError::Stale { group: group.to_string(), partition: p, committed })
+            }
+            Err(e) => Err(aws("UpdateItem")(e)),
+        }
+    }
+
+    /// The offset `group` committed on partition `p`, if any.
+    pub async fn committed(&self, group: &str, p: u32) -> Result<Option<u64>, StreamError> {
+        self.check_partition(p)?;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.topic.table)
+            .key("pk", s(format!("group#{group}#{p}")))
+            .key("sk", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem"))?;
+        Ok(out.item.as_ref().and_then(|i| num(i, "committed")))
+    }
+}
+
+enum Commit {
+    Conflict,
+    Failed(StreamError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_stable_partitions() {
+        let conf =
+            aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build();
+        let ddb = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let stream = Stream::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            aws_sdk_dynamodb::Client::from_conf(ddb),
+            TopicConfig {
+                name: "t".into(),
+                partitions: 4,
+                bucket: "b".into(),
+                prefix: String::new(),
+                table: "t".into(),
+                retention_days: 1,
+                compress: true,
+            },
+        );
+        let p = stream.partition_for(b"customer-42");
+        assert!(p < 4);
+        assert_eq!(p, stream.partition_for(b"customer-42"));
+        let spread: std::collections::BTreeSet<u32> =
+            (0..100).map(|i| stream.partition_for(format!("k{i}").as_bytes())).collect();
+        assert_eq!(spread.len(), 4);
+    }
+}
