@@ -42,7 +42,7 @@ fn adf_build(root: &Path) -> Result<(Duration, Vec<u8>)> {
 fn cargo_lambda_build(root: &Path, bin: &Path) -> Result<(Duration, Vec<u8>)> {
     let work = tempfile::tempdir()?;
     let src = work.path().join("hello");
-    copy_dir(&hello_world(root), &src)?;
+    adf_acceptance::copy_tree(&hello_world(root), &src)?;
     let start = Instant::now();
     let out = Command::new("cargo")
         .args(["lambda", "build", "--release", "--output-format", "zip"])
@@ -56,22 +56,6 @@ fn cargo_lambda_build(root: &Path, bin: &Path) -> Result<(Duration, Vec<u8>)> {
     }
     let zip = work.path().join("target/lambda/hello/bootstrap.zip");
     Ok((took, std::fs::read(&zip).with_context(|| zip.display().to_string())?))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        if e.file_name() == "target" {
-            continue;
-        }
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()))?;
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
-    Ok(())
 }
 
 /// A Go module with `files` extra data files.

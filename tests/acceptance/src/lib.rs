@@ -8,7 +8,7 @@ pub mod terraform;
 pub mod tools;
 
 pub use emulator::Emulator;
-pub use terraform::{TfOutput, Workspace};
+pub use terraform::{TfOutput, Workspace, copy_tree};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

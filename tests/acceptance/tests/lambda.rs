@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
-use adf_acceptance::{Emulator, Workspace, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, Workspace, copy_tree, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, bail};
 
 const PROVIDER: &str = r#"
@@ -24,25 +24,8 @@ provider "adf" {}
 fn hello_world_copy() -> Result<(tempfile::TempDir, PathBuf)> {
     let tmp = tempfile::tempdir()?;
     let to = tmp.path().join("hello");
-    copy_dir(&repo_root().join("examples/terraform/quickstart/hello"), &to)?;
+    copy_tree(&repo_root().join("examples/terraform/quickstart/hello"), &to)?;
     Ok((tmp, to))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        if e.file_name() == "target" {
-            continue;
-        }
-        let dest = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &dest)?;
-        } else {
-            std::fs::copy(e.path(), dest)?;
-        }
-    }
-    Ok(())
 }
 
 fn event(name: &str) -> Result<serde_json::Value> {

@@ -69,6 +69,28 @@ pub fn own_tags(all: &BTreeMap<String, String>, defaults: &BTreeMap<String, Stri
     all.iter().filter(|(k, v)| defaults.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// Plans `tags_all`: the provider's `default_tags` merged with the configuration's `tags`.
+pub fn plan_tags_all(planned: &mut Dynamic, config: &Dynamic, default_tags: &BTreeMap<String, String>) {
+    let tags: Value<BTreeMap<String, String>> = ObjectReader::new(config).get("tags").unwrap_or_default();
+    planned.set("tags_all", merge_tags(default_tags, &tags));
+}
+
+/// The `tags` value to report for `tags_all` as read from AWS: the prior `tags` while they
+/// still explain what AWS shows (so tags equal to a default tag cause no diff), else the tags
+/// that are not inherited from `default_tags`.
+pub fn read_tags(
+    prior: &Dynamic,
+    tags_all: &BTreeMap<String, String>,
+    default_tags: &BTreeMap<String, String>,
+) -> Dynamic {
+    let prior_tags: Value<BTreeMap<String, String>> = ObjectReader::new(prior).get("tags").unwrap_or_default();
+    if merge_tags(default_tags, &prior_tags) == tags_all.clone().into_dynamic() {
+        return prior_tags.into_dynamic();
+    }
+    let own = own_tags(tags_all, default_tags);
+    if own.is_empty() { Dynamic::Null } else { own.into_dynamic() }
+}
+
 /// One operation's deadline from the `timeouts` block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -177,6 +199,17 @@ mod tests {
         let all = merge_tags(&map(&[("env", "dev"), ("team", "a")]), &Value::Known(map(&[("env", "prod")])));
         assert_eq!(all, map(&[("env", "prod"), ("team", "a")]).into_dynamic());
         assert_eq!(merge_tags(&map(&[]), &Value::Unknown), Dynamic::Unknown);
+    }
+
+    #[test]
+    fn read_tags_keep_the_configured_tags_while_they_explain_aws() {
+        let defaults = map(&[("team", "a")]);
+        let prior = Dynamic::object([("tags", map(&[("team", "a"), ("env", "dev")]).into_dynamic())]);
+        let seen = map(&[("team", "a"), ("env", "dev")]);
+        assert_eq!(read_tags(&prior, &seen, &defaults), map(&[("team", "a"), ("env", "dev")]).into_dynamic());
+        let drifted = map(&[("team", "a"), ("env", "prod")]);
+        assert_eq!(read_tags(&prior, &drifted, &defaults), map(&[("env", "prod")]).into_dynamic());
+        assert_eq!(read_tags(&Dynamic::Null, &defaults, &defaults), Dynamic::Null);
     }
 
     #[test]

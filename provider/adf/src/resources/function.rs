@@ -17,7 +17,7 @@ use tfplug::{
 
 use self::api::{CorsSpec, Observed};
 use super::common::{
-    Op, failed, merge_tags, own_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
+    Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
     validate_timeouts, within,
 };
 use crate::config::AdfData;
@@ -432,13 +432,7 @@ fn observed_state(
     };
     let tags_all: BTreeMap<String, String> =
         o.tags.iter().filter(|(k, _)| *k != OWNER_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let prior_tags: Value<BTreeMap<String, String>> = ObjectReader::new(prior).get("tags").unwrap_or_default();
-    let tags = if merge_tags(default_tags, &prior_tags) == tags_all.clone().into_dynamic() {
-        prior_tags.into_dynamic()
-    } else {
-        let own = own_tags(&tags_all, default_tags);
-        if own.is_empty() { Dynamic::Null } else { own.into_dynamic() }
-    };
+    let tags = read_tags(prior, &tags_all, default_tags);
     let environment = if o.environment.is_empty() && prior.get("environment").is_null() {
         Dynamic::Null
     } else {
@@ -606,8 +600,7 @@ impl Resource<AdfData> for Function {
 
     async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
-        let tags: Value<BTreeMap<String, String>> = ObjectReader::new(&req.config).get("tags").unwrap_or_default();
-        plan.planned.set("tags_all", merge_tags(&default_tags, &tags));
+        plan_tags_all(&mut plan.planned, &req.config, &default_tags);
         let package = req.config.get("package").clone();
         for k in ["source_code_hash", "runtime", "handler", "architecture"] {
             if !req.config.get(k).is_null() {

@@ -18,7 +18,7 @@ use tfplug::{
 use self::queues::{QueueSpec, QueueState};
 use self::tables::{Billing, IndexSpec, TableSpec, TableState};
 use super::common::{
-    Op, failed, merge_tags, own_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
+    Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
     validate_timeouts, within,
 };
 use crate::config::AdfData;
@@ -493,13 +493,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String,
         [&o.queue.tags, &o.dlq.tags].into_iter().chain(o.tables.iter().map(|t| &t.tags)).map(without_owner).collect();
     let prior_all = p.get::<Value<BTreeMap<String, String>>>("tags_all").ok().and_then(Value::into_known);
     let tags_all = drifted(prior_all.as_ref(), &tags_seen).unwrap_or_default();
-    let prior_tags: Value<BTreeMap<String, String>> = p.get("tags").unwrap_or_default();
-    let tags = if merge_tags(default_tags, &prior_tags) == tags_all.clone().into_dynamic() {
-        prior_tags
-    } else {
-        let own = own_tags(&tags_all, default_tags);
-        if own.is_empty() { Value::Null } else { Value::Known(own) }
-    };
+    let tags = read_tags(prior, &tags_all, default_tags);
 
     let (read, write) = match &billing {
         Billing::Provisioned { read, write } => (Some(*read), Some(*write)),
@@ -524,7 +518,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String,
         ("write_capacity", write.into_dynamic()),
         ("point_in_time_recovery", pitr.into_dynamic()),
         ("kms_key_arn", kms.clone().into_dynamic()),
-        ("tags", tags.into_dynamic()),
+        ("tags", tags),
         ("tags_all", tags_all.into_dynamic()),
         ("timeouts", prior.get("timeouts").clone()),
     ]);
@@ -604,8 +598,7 @@ impl Resource<AdfData> for WorkflowTables {
 
     async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
-        let tags: Value<BTreeMap<String, String>> = ObjectReader::new(&req.config).get("tags").unwrap_or_default();
-        plan.planned.set("tags_all", merge_tags(&default_tags, &tags));
+        plan_tags_all(&mut plan.planned, &req.config, &default_tags);
 
         let o = ObjectReader::new(&plan.planned);
         let name = o.get::<Value<String>>("name").unwrap_or_default();
