@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_lambda;
+mod bench_stream;
 mod demo;
 
 use std::io::BufRead;
@@ -48,7 +49,7 @@ enum Task {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// Only `provider` or only `lambda`.
+        /// Only `provider`, `lambda` or `stream`.
         #[arg(long)]
         only: Option<String>,
     },
@@ -88,8 +89,11 @@ fn main() -> Result<()> {
         Task::Bench { runs, only } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
-            None => bench::run(&root, runs).and_then(|()| bench_lambda::run(&root, runs)),
-            Some(other) => bail!("unknown benchmark {other:?}: provider or lambda"),
+            Some("stream") => bench_stream::run(),
+            None => {
+                bench::run(&root, runs).and_then(|()| bench_stream::run()).and_then(|()| bench_lambda::run(&root, runs))
+            }
+            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda or stream"),
         },
     }
 }

@@ -16,6 +16,7 @@
 //! `expires`): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the segment's S3 key,
 //! count and size; `group#<g>#<p>`/0 holds `committed`.
 
+pub mod http;
 mod segment;
 
 use std::collections::HashMap;
@@ -33,8 +34,10 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 /// The most records in one batch.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
-/// Commit attempts before a produce gives up under contention.
-const MAX_COMMIT_ATTEMPTS: u32 = 50;
+/// How long a produce keeps retrying its commit while other producers win the partition.
+const COMMIT_DEADLINE: Duration = Duration::from_secs(60);
+/// Upper bound of the random pause between commit attempts (full jitter, doubling from 2 ms).
+const MAX_COMMIT_PAUSE_MS: u64 = 250;
 /// Segments listed per index query while consuming.
 const INDEX_PAGE: i32 = 16;
 
@@ -250,15 +253,20 @@ impl Stream {
             .map_err(aws("PutObject"))?;
         // 2. Offsets: advance the high watermark and index the segment in one transaction.
         let count = records.len() as u64;
-        for attempt in 0..MAX_COMMIT_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let random = std::collections::hash_map::RandomState::new();
+        for attempt in 0u32.. {
             let base = self.high_watermark(partition).await?;
             match self.commit_segment(partition, base, count, &key, size).await {
                 Ok(()) => return Ok(Produced { partition, base_offset: base, count }),
-                Err(Commit::Conflict) => {
+                Err(Commit::Conflict) if started.elapsed() < COMMIT_DEADLINE => {
                     // Another producer won this base; our segment is still valid at the next.
-                    let pause = 5 + u64::from(crc32fast::hash(key.as_bytes()) % 20) * u64::from(attempt.min(5));
+                    // Full-jitter backoff spreads the contenders out.
+                    let cap = (2u64 << attempt.min(7)).min(MAX_COMMIT_PAUSE_MS);
+                    let pause = std::hash::BuildHasher::hash_one(&random, (attempt, &key)) % cap;
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
+                Err(Commit::Conflict) => break,
                 // Ambiguous: the commit may have happened, so the object must stay.
                 Err(Commit::Failed(e)) => return Err(e),
             }

@@ -6,57 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use adf_acceptance::{Emulator, unique_name};
-use adf_stream::{Consumed, Partitioning, Record, Stream, StreamError, TopicConfig};
+mod common;
+
+use adf_stream::{Consumed, Partitioning, Record, Stream, StreamError};
 use anyhow::Result;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use bytes::Bytes;
-
-struct Fixture {
-    _emu: Emulator,
-    s3: aws_sdk_s3::Client,
-    ddb: aws_sdk_dynamodb::Client,
-    topic: TopicConfig,
-}
-
-impl Fixture {
-    async fn new(partitions: u32) -> Result<Self> {
-        let emu = Emulator::start()?;
-        let config = adf_acceptance::sdk_config(emu.endpoint()).await;
-        let s3 =
-            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
-        let ddb = aws_sdk_dynamodb::Client::new(&config);
-        let name = unique_name("topic");
-        s3.create_bucket().bucket(&name).send().await?;
-        ddb.create_table()
-            .table_name(&name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
-            .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build()?)
-            .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?,
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::N).build()?,
-            )
-            .send()
-            .await?;
-        let topic = TopicConfig {
-            name: name.clone(),
-            partitions,
-            bucket: name.clone(),
-            prefix: "segments/".into(),
-            table: name,
-            retention_days: 7,
-            compress: true,
-        };
-        Ok(Self { _emu: emu, s3, ddb, topic })
-    }
-
-    fn stream(&self) -> Stream {
-        Stream::new(self.s3.clone(), self.ddb.clone(), self.topic.clone())
-    }
-}
+use common::Fixture;
 
 fn record(key: &str, value: String) -> Record {
     Record { key: Some(Bytes::from(key.to_string())), value: Bytes::from(value), timestamp: 0 }
@@ -164,16 +119,21 @@ async fn a_consumer_polling_during_concurrent_produces_never_skips_an_offset() -
             })
         })
         .collect();
-    let mut next = 0u64;
-    let mut offsets = Vec::new();
-    while offsets.len() < 4 * 15 * 20 {
-        let b = stream.consume(0, next, 37, 1 << 20).await?;
-        offsets.extend(b.records.iter().map(|r| r.offset));
-        next = b.next_offset;
-        if b.records.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let poll = async {
+        let mut next = 0u64;
+        let mut offsets = Vec::new();
+        while offsets.len() < 4 * 15 * 20 {
+            let b = stream.consume(0, next, 37, 1 << 20).await?;
+            offsets.extend(b.records.iter().map(|r| r.offset));
+            next = b.next_offset;
+            if b.records.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
         }
-    }
+        Ok::<_, StreamError>(offsets)
+    };
+    // A producer that fails would leave the consumer waiting: bound the wait.
+    let offsets = tokio::time::timeout(std::time::Duration::from_secs(180), poll).await??;
     for p in producers {
         p.await??;
     }

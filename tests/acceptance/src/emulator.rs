@@ -20,6 +20,12 @@ fn moto_server(root: &Path) -> PathBuf {
     crate::tools::venv_dir(root, "moto-venv", "ADF_MOTO_VENV").join("bin/moto_server")
 }
 
+/// Our launcher: moto's server with DynamoDB requests serialized (see the script).
+fn launcher(root: &Path) -> (PathBuf, PathBuf) {
+    let python = crate::tools::venv_dir(root, "moto-venv", "ADF_MOTO_VENV").join("bin/python");
+    (python, root.join("tests/acceptance/tools/moto_server.py"))
+}
+
 /// Installs moto server (pinned, with its dependencies constrained) unless it is there.
 pub fn install(root: &Path) -> Result<PathBuf> {
     let venv = crate::tools::venv_dir(root, "moto-venv", "ADF_MOTO_VENV");
@@ -55,7 +61,7 @@ impl Emulator {
         }
         let mut last = None;
         for _ in 0..3 {
-            match Self::spawn(&server) {
+            match Self::spawn(&launcher(&root)) {
                 Ok(e) => return Ok(e),
                 Err(e) => last = Some(e),
             }
@@ -63,18 +69,19 @@ impl Emulator {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("moto did not start")))
     }
 
-    fn spawn(server: &Path) -> Result<Self> {
+    fn spawn((python, script): &(PathBuf, PathBuf)) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::env::temp_dir().join(format!("adf-moto-{port}.log"));
         let out = std::fs::File::create(&log)?;
-        let child = Command::new(server)
+        let child = Command::new(python)
+            .arg(script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
-            .with_context(|| format!("starting {}", server.display()))?;
+            .with_context(|| format!("starting {}", script.display()))?;
         let mut emulator = Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child), log: Some(log) };
         let start = Instant::now();
         while start.elapsed() < READY_TIMEOUT {

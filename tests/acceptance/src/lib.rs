@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod lambda_runner;
+pub mod request_counter;
 pub mod terraform;
 pub mod tools;
 

@@ -1,0 +1,190 @@
+//! The stream's HTTP API, served by the stream Lambda through its Function URL.
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /topics/{topic}/produce` | `{"key"?, "value"}` (the seed's shape) or `{"partition"?, "records": [{"key"?, "value"}]}` |
+//! | `GET /topics/{topic}/consume?partition=&offset=&limit=` | records from an offset |
+//! | `GET /topics/{topic}/groups/{group}/consume?partition=&limit=` | records from the group's committed offset |
+//! | `POST /topics/{topic}/groups/{group}/commit` | `{"partition", "offset"}` |
+//! | `GET /topics/{topic}` | partitions and their high watermarks |
+//!
+//! Values are strings, or any JSON (stored as its text). Errors are JSON `{"message"}`: 400 for
+//! a bad request or offset, 404 for an unknown topic, partition or route, 409 for a commit
+//! that would go backwards, 413 for a request over the limits.
+
+use bytes::Bytes;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{MAX_BATCH_BYTES, Partitioning, Record, Stream, StreamError};
+
+/// Records returned by one consume unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 100;
+/// The most records one consume returns.
+const MAX_LIMIT: usize = 10_000;
+/// Bytes of values one consume returns at most (under Lambda's 6 MB response limit).
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct InRecord {
+    key: Option<String>,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct ProduceBody {
+    partition: Option<u32>,
+    records: Option<Vec<InRecord>>,
+    key: Option<String>,
+    value: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CommitBody {
+    partition: u32,
+    offset: u64,
+}
+
+fn reply(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+fn error(status: u16, message: impl std::fmt::Display) -> Response<Body> {
+    reply(status, &json!({ "message": message.to_string() }))
+}
+
+fn from_stream_error(e: &StreamError) -> Response<Body> {
+    match e {
+        StreamError::TooLarge(_) => error(413, e),
+        StreamError::Invalid(m) if m.contains("no partition") => error(404, e),
+        StreamError::Invalid(_) => error(400, e),
+        StreamError::Stale { .. } => error(409, e),
+        _ => {
+            tracing::error!(error = %e, "stream request failed");
+            error(500, e)
+        }
+    }
+}
+
+fn value_bytes(v: Value) -> Bytes {
+    match v {
+        Value::String(s) => Bytes::from(s),
+        other => Bytes::from(other.to_string()),
+    }
+}
+
+/// Answers one HTTP request for `stream`'s topic.
+pub async fn handle(stream: &Stream, req: Request) -> Response<Body> {
+    let path = req.raw_http_path();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().as_str().to_string();
+    let query = req.query_string_parameters();
+    let topic = stream.topic();
+    match parts.as_slice() {
+        ["topics", t, ..] if *t != topic.name => error(404, format!("unknown topic {t:?}")),
+        ["topics", _, "produce"] if method == "POST" => produce(stream, req.body()).await,
+        ["topics", _, "consume"] if method == "GET" => {
+            let (Some(p), Some(o)) = (query.first("partition"), query.first("offset")) else {
+                return error(400, "consume needs ?partition=&offset=");
+            };
+            let (Ok(p), Ok(o)) = (p.parse::<u32>(), o.parse::<u64>()) else {
+                return error(400, "partition and offset must be non-negative integers");
+            };
+            consume(stream, p, o, query.first("limit")).await
+        }
+        ["topics", _, "groups", group, "consume"] if method == "GET" => {
+            let Some(Ok(p)) = query.first("partition").map(str::parse::<u32>) else {
+                return error(400, "group consume needs ?partition=");
+            };
+            match stream.committed(group, p).await {
+                Ok(o) => consume(stream, p, o.unwrap_or(0), query.first("limit")).await,
+                Err(e) => from_stream_error(&e),
+            }
+        }
+        ["topics", _, "groups", group, "commit"] if method == "POST" => {
+            let Ok(body) = serde_json::from_slice::<CommitBody>(req.body().as_ref()) else {
+                return error(400, "commit needs {\"partition\": n, \"offset\": n}");
+            };
+            match stream.commit(group, body.partition, body.offset).await {
+                Ok(()) => reply(200, &json!({ "group": group, "partition": body.partition, "committed": body.offset })),
+                Err(e) => from_stream_error(&e),
+            }
+        }
+        ["topics", _] if method == "GET" => {
+            let mut partitions = Vec::new();
+            for p in 0..topic.partitions {
+                match stream.high_watermark(p).await {
+                    Ok(hw) => partitions.push(json!({ "partition": p, "high_watermark": hw })),
+                    Err(e) => return from_stream_error(&e),
+                }
+            }
+            reply(200, &json!({ "topic": topic.name, "partitions": partitions }))
+        }
+        _ => error(404, format!("no route for {method} {path}")),
+    }
+}
+
+async fn produce(stream: &Stream, body: &Body) -> Response<Body> {
+    if body.len() > MAX_BATCH_BYTES {
+        return error(413, format!("the request is over {MAX_BATCH_BYTES} bytes"));
+    }
+    let parsed: ProduceBody = match serde_json::from_slice(body.as_ref()) {
+        Ok(b) => b,
+        Err(e) => return error(400, format!("invalid JSON body: {e}")),
+    };
+    let records: Vec<InRecord> = match (parsed.records, parsed.value) {
+        (Some(r), None) => r,
+        (None, Some(value)) => vec![InRecord { key: parsed.key, value }],
+        _ => return error(400, "send {\"key\", \"value\"} or {\"records\": [...]}"),
+    };
+    let records: Vec<Record> = records
+        .into_iter()
+        .map(|r| Record { key: r.key.map(Bytes::from), value: value_bytes(r.value), timestamp: 0 })
+        .collect();
+    let partitioning = parsed.partition.map_or(Partitioning::ByKey, Partitioning::Partition);
+    match stream.produce(partitioning, records).await {
+        Ok(p) => reply(
+            200,
+            &json!({
+                "partition": p.partition,
+                "offset": p.base_offset,
+                "offsets": (p.base_offset..p.base_offset + p.count).collect::<Vec<u64>>(),
+            }),
+        ),
+        Err(e) => from_stream_error(&e),
+    }
+}
+
+async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>) -> Response<Body> {
+    let limit = match limit.map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => return error(400, format!("limit must be 1 to {MAX_LIMIT}")),
+    };
+    match stream.consume(p, offset, limit, MAX_RESPONSE_BYTES).await {
+        Ok(b) => {
+            let records: Vec<Value> = b
+                .records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "offset": r.offset,
+                        "timestamp": r.timestamp,
+                        "key": r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        "value": String::from_utf8_lossy(&r.value),
+                    })
+                })
+                .collect();
+            reply(
+                200,
+                &json!({ "partition": p, "records": records, "next_offset": b.next_offset, "high_watermark": b.high_watermark }),
+            )
+        }
+        Err(e) => from_stream_error(&e),
+    }
+}

@@ -1,0 +1,52 @@
+//! A topic on a fresh emulator: bucket, table and clients.
+
+use adf_acceptance::{Emulator, unique_name};
+use adf_stream::{Stream, TopicConfig};
+use anyhow::Result;
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+
+pub struct Fixture {
+    _emu: Emulator,
+    pub s3: aws_sdk_s3::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub topic: TopicConfig,
+}
+
+impl Fixture {
+    pub async fn new(partitions: u32) -> Result<Self> {
+        let emu = Emulator::start()?;
+        let config = adf_acceptance::sdk_config(emu.endpoint()).await;
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let name = unique_name("topic");
+        s3.create_bucket().bucket(&name).send().await?;
+        ddb.create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
+            .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build()?)
+            .attribute_definitions(
+                AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?,
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::N).build()?,
+            )
+            .send()
+            .await?;
+        let topic = TopicConfig {
+            name: name.clone(),
+            partitions,
+            bucket: name.clone(),
+            prefix: "segments/".into(),
+            table: name,
+            retention_days: 7,
+            compress: true,
+        };
+        Ok(Self { _emu: emu, s3, ddb, topic })
+    }
+
+    pub fn stream(&self) -> Stream {
+        Stream::new(self.s3.clone(), self.ddb.clone(), self.topic.clone())
+    }
+}
