@@ -10,9 +10,7 @@ use adf_acceptance::request_counter::RequestCounter;
 use adf_acceptance::{Emulator, unique_name};
 use adf_stream::{Partitioning, Record, Stream, TopicConfig};
 use anyhow::Result;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
 const RECORDS: usize = 1_000;
@@ -25,22 +23,7 @@ struct Clients {
 
 async fn topic(c: &Clients, compress: bool) -> Result<TopicConfig> {
     let name = unique_name("bench");
-    c.s3.create_bucket().bucket(&name).send().await?;
-    c.ddb
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
-        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build()?)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?,
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::N).build()?,
-        )
-        .send()
-        .await?;
-    Ok(TopicConfig {
+    let t = TopicConfig {
         name: name.clone(),
         partitions: 1,
         bucket: name.clone(),
@@ -48,7 +31,9 @@ async fn topic(c: &Clients, compress: bool) -> Result<TopicConfig> {
         table: name,
         retention_days: 7,
         compress,
-    })
+    };
+    Stream::new(c.s3.clone(), c.ddb.clone(), t.clone()).create_storage().await?;
+    Ok(t)
 }
 
 /// 1 KB of JSON-like text that compresses the way real events do.

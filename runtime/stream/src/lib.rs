@@ -185,6 +185,34 @@ impl Stream {
         &self.topic
     }
 
+    /// Creates the bucket and the table this engine expects (hash key `pk` string, range key
+    /// `sk` number, on-demand), for use without Terraform and in tests. Both must not exist.
+    pub async fn create_storage(&self) -> Result<(), StreamError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let t = &self.topic;
+        self.s3.create_bucket().bucket(&t.bucket).send().await.map_err(aws("CreateBucket"))?;
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StreamError::Invalid(e.to_string());
+        let key =
+            |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(invalid);
+        let attr = |name: &str, ty| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(invalid)
+        };
+        self.ddb
+            .create_table()
+            .table_name(&t.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("sk", ScalarAttributeType::N)?)
+            .send()
+            .await
+            .map_err(aws("CreateTable"))?;
+        Ok(())
+    }
+
     /// The partition of `key`: a stable hash (CRC-32) modulo the partition count.
     pub fn partition_for(&self, key: &[u8]) -> u32 {
         crc32fast::hash(key) % self.topic.partitions.max(1)

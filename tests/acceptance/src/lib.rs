@@ -45,6 +45,18 @@ pub fn package_cache() -> PathBuf {
     )
 }
 
+/// A configuration header that requires the provider and configures it from the environment
+/// (`AWS_ENDPOINT_URL`, credentials and region that [`Workspace`] sets).
+pub const PROVIDER_BLOCK: &str = r#"
+terraform {
+  required_providers {
+    adf = { source = "activedataflow/adf" }
+  }
+}
+
+provider "adf" {}
+"#;
+
 /// Region the tests use.
 pub const REGION: &str = "us-east-1";
 

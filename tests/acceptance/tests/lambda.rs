@@ -10,15 +10,7 @@ use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
 use adf_acceptance::{Emulator, Workspace, copy_tree, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, bail};
 
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    adf = { source = "activedataflow/adf" }
-  }
-}
-
-provider "adf" {}
-"#;
+use adf_acceptance::PROVIDER_BLOCK as PROVIDER;
 
 /// A copy of the quickstart's Rust hello world that a test may edit.
 fn hello_world_copy() -> Result<(tempfile::TempDir, PathBuf)> {

@@ -7,15 +7,7 @@ use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::BillingMode;
 use aws_sdk_sqs::types::QueueAttributeName;
 
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    adf = { source = "activedataflow/adf" }
-  }
-}
-
-provider "adf" {}
-"#;
+use adf_acceptance::PROVIDER_BLOCK as PROVIDER;
 
 const ADDRESS: &str = "adf_workflow_tables.example";
 /// moto does not check that the key exists; it records it (at create time: its UpdateTable

@@ -3,7 +3,6 @@
 use adf_acceptance::{Emulator, unique_name};
 use adf_stream::{Stream, TopicConfig};
 use anyhow::Result;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 
 pub struct Fixture {
     _emu: Emulator,
@@ -20,20 +19,6 @@ impl Fixture {
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
         let ddb = aws_sdk_dynamodb::Client::new(&config);
         let name = unique_name("topic");
-        s3.create_bucket().bucket(&name).send().await?;
-        ddb.create_table()
-            .table_name(&name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
-            .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build()?)
-            .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?,
-            )
-            .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::N).build()?,
-            )
-            .send()
-            .await?;
         let topic = TopicConfig {
             name: name.clone(),
             partitions,
@@ -43,7 +28,9 @@ impl Fixture {
             retention_days: 7,
             compress: true,
         };
-        Ok(Self { _emu: emu, s3, ddb, topic })
+        let fx = Self { _emu: emu, s3, ddb, topic };
+        fx.stream().create_storage().await?;
+        Ok(fx)
     }
 
     pub fn stream(&self) -> Stream {
