@@ -154,10 +154,14 @@ async fn aws_sdk_iam_policy(config: &aws_config::SdkConfig, function: &str) -> R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn go_for_both_architectures_and_ruby_deploy_with_empty_second_plans() -> Result<()> {
+async fn go_for_both_architectures_and_ruby_deploy_touch_update_and_import() -> Result<()> {
     let emu = Emulator::start()?;
     let name = unique_name("poly");
-    let fixtures = repo_root().join("tests/acceptance/fixtures");
+    let sources = tempfile::tempdir()?;
+    let fixtures = sources.path();
+    for f in ["hello-go", "hello-ruby"] {
+        copy_tree(&repo_root().join("tests/acceptance/fixtures").join(f), &fixtures.join(f))?;
+    }
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&format!(
         r#"{PROVIDER}
@@ -209,10 +213,39 @@ resource "adf_function" "ruby" {{
     assert_eq!(answer["message"], "hello from go on amd64");
     drop(runner);
 
-    ws.run(&["state", "rm", "adf_function.ruby"])?.ok()?;
-    ws.run(&["import", "-no-color", "adf_function.ruby", &format!("{name}-ruby")])?.ok()?;
-    let imported = ws.state_values("adf_function.ruby")?;
-    assert_eq!(imported["runtime"], "ruby3.3");
+    // A touch without change plans nothing, for Go and Ruby alike.
+    for file in ["hello-go/main.go", "hello-ruby/lib/greeting.rb"] {
+        let path = fixtures.join(file);
+        std::fs::write(&path, std::fs::read(&path)?)?;
+    }
+    ws.assert_empty_plan()?;
+
+    // A source change updates code only: both Go functions and the Ruby one.
+    for (file, from, to) in
+        [("hello-go/main.go", "from go on", "from Go on"), ("hello-ruby/lib/greeting.rb", "from ruby", "from Ruby")]
+    {
+        let path = fixtures.join(file);
+        std::fs::write(&path, std::fs::read_to_string(&path)?.replace(from, to))?;
+    }
+    let allowed: BTreeSet<String> = ["package", "source_code_hash"].into_iter().map(String::from).collect();
+    for address in ["adf_function.go[\"x86_64\"]", "adf_function.go[\"arm64\"]", "adf_function.ruby"] {
+        let changed = changed_attributes(&ws, address)?;
+        assert!(changed.is_subset(&allowed) && !changed.is_empty(), "{address} changed: {changed:?}");
+    }
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    // Import gives the applied state back (package is configuration only).
+    for (address, function) in
+        [("adf_function.go[\"arm64\"]", format!("{name}-go-arm64")), ("adf_function.ruby", format!("{name}-ruby"))]
+    {
+        let applied = ws.state_values(address)?;
+        ws.run(&["state", "rm", address])?.ok()?;
+        ws.run(&["import", "-no-color", address, &function])?.ok()?;
+        let mut imported = ws.state_values(address)?;
+        imported["package"] = applied["package"].clone();
+        assert_eq!(imported, applied, "{address}");
+    }
     ws.destroy()?;
     Ok(())
 }
