@@ -293,7 +293,10 @@ pub fn check(spec: &PackageSpec) -> Result<Toolchain, PackageError> {
 
 /// The hash of everything that determines the build's output.
 pub fn input_hash(spec: &PackageSpec) -> Result<String, PackageError> {
-    let toolchain = check(spec)?;
+    hash_with(spec, &check(spec)?)
+}
+
+fn hash_with(spec: &PackageSpec, toolchain: &Toolchain) -> Result<String, PackageError> {
     let files = SourceFiles::collect(&spec.source_dir, &spec.excludes)?;
     Ok(files.hash(&[
         "adf-packager/1",
@@ -312,12 +315,12 @@ pub fn cached(spec: &PackageSpec, input_hash: &str) -> Option<Artifact> {
 
 /// Builds the package, or returns the cached artifact of the same inputs.
 pub fn build(spec: &PackageSpec) -> Result<Artifact, PackageError> {
-    let hash = input_hash(spec)?;
+    let toolchain = check(spec)?;
+    let hash = hash_with(spec, &toolchain)?;
     if let Some(a) = cached(spec, &hash) {
         tracing::info!(hash, "package cache hit");
         return Ok(a);
     }
-    let toolchain = check(spec)?;
     let work = cache::work_dir(&spec.cache_dir, &hash)?;
     let (entries, handler) = match spec.language {
         Language::Rust => (rust::build(spec, &toolchain, &work)?, "bootstrap".to_string()),
