@@ -101,41 +101,33 @@ impl AwsClients {
             .into());
         }
 
-        let ep = |service: &str| s.endpoints.get(service).cloned();
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk);
-        if let Some(u) = ep("dynamodb") {
-            ddb = ddb.endpoint_url(u);
+        // One client per service, from the shared configuration, with the `endpoints` override.
+        macro_rules! client {
+            ($sdk:ident, $service:literal) => {{
+                let mut b = $sdk::config::Builder::from(&sdk);
+                if let Some(u) = s.endpoints.get($service) {
+                    b = b.endpoint_url(u.clone());
+                }
+                $sdk::Client::from_conf(b.build())
+            }};
         }
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
-        if let Some(u) = ep("sqs") {
-            sqs = sqs.endpoint_url(u);
-        }
-        let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
-        if let Some(u) = ep("sts") {
-            sts = sts.endpoint_url(u);
-        }
-        let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk);
-        if let Some(u) = ep("lambda") {
-            lambda = lambda.endpoint_url(u);
-        }
-        let mut iam = aws_sdk_iam::config::Builder::from(&sdk);
-        if let Some(u) = ep("iam") {
-            iam = iam.endpoint_url(u);
-        }
-        let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&sdk);
-        if let Some(u) = ep("cloudwatch") {
-            logs = logs.endpoint_url(u);
-        }
+        let (dynamodb, sqs, sts) =
+            (client!(aws_sdk_dynamodb, "dynamodb"), client!(aws_sdk_sqs, "sqs"), client!(aws_sdk_sts, "sts"));
+        let (lambda, iam, logs) = (
+            client!(aws_sdk_lambda, "lambda"),
+            client!(aws_sdk_iam, "iam"),
+            client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
+        );
         let s3_custom = s.endpoints.contains_key("s3")
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some();
         Ok(Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
-            iam: aws_sdk_iam::Client::from_conf(iam.build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs.build()),
+            dynamodb,
+            sqs,
+            sts,
+            lambda,
+            iam,
+            logs,
             sdk,
             s3_force_path_style: s.s3_use_path_style.unwrap_or(s3_custom),
             endpoints: s.endpoints,
