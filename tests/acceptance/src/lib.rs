@@ -5,6 +5,7 @@
 pub mod emulator;
 pub mod lambda_runner;
 pub mod request_counter;
+pub mod stream_lambda;
 pub mod terraform;
 pub mod tools;
 
