@@ -53,6 +53,8 @@ pub struct AwsClients {
     pub iam: aws_sdk_iam::Client,
     /// CloudWatch Logs (the `cloudwatch` endpoint).
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// S3 (path-style addressing when `s3_force_path_style`).
+    pub s3: aws_sdk_s3::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -121,6 +123,14 @@ impl AwsClients {
         let s3_custom = s.endpoints.contains_key("s3")
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let s3_force_path_style = s.s3_use_path_style.unwrap_or(s3_custom);
+        let s3 = {
+            let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_force_path_style);
+            if let Some(u) = s.endpoints.get("s3") {
+                b = b.endpoint_url(u.clone());
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        };
         Ok(Self {
             dynamodb,
             sqs,
@@ -128,8 +138,9 @@ impl AwsClients {
             lambda,
             iam,
             logs,
+            s3,
             sdk,
-            s3_force_path_style: s.s3_use_path_style.unwrap_or(s3_custom),
+            s3_force_path_style,
             endpoints: s.endpoints,
         })
     }

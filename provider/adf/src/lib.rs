@@ -44,6 +44,7 @@ impl Provider for AdfProvider {
             Arc::new(resources::workflow_tables::WorkflowTables),
             Arc::new(resources::lambda_package::LambdaPackage),
             Arc::new(resources::function::Function),
+            Arc::new(resources::stream_topic::StreamTopic),
         ]
     }
 

@@ -1,9 +1,9 @@
 //! `adf_function`: a Lambda function with a managed execution role, its log group and an
 //! optional Function URL (`AWS_IAM` auth unless the user writes `NONE`).
 
-mod api;
-mod logs;
-mod role;
+pub(crate) mod api;
+pub(crate) mod logs;
+pub(crate) mod role;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,11 +15,12 @@ use tfplug::{
     ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
 
-use self::api::{CorsSpec, Observed};
+pub(crate) use self::api::{CorsSpec, Observed};
 use super::common::{
     Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
     validate_timeouts, within,
 };
+use crate::aws::AwsClients;
 use crate::config::AdfData;
 
 const TYPE: &str = "adf_function";
@@ -27,7 +28,7 @@ const TYPE: &str = "adf_function";
 pub(crate) const OWNER_TAG: &str = "adf:function";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Retention values CloudWatch Logs accepts (0: never expire).
-const RETENTION_DAYS: [i64; 23] =
+pub(crate) const RETENTION_DAYS: [i64; 23] =
     [0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /// Why an AWS step of this resource failed.
@@ -88,29 +89,29 @@ pub(crate) enum Code {
 /// The Function URL the user asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct UrlSpec {
-    auth_type: String,
-    cors: Option<CorsSpec>,
+    pub(crate) auth_type: String,
+    pub(crate) cors: Option<CorsSpec>,
 }
 
 /// What a wholly known plan asks for.
 #[derive(Clone, Debug)]
 pub(crate) struct Spec {
-    name: String,
-    code: Code,
-    source_code_hash: Option<String>,
-    runtime: Option<String>,
-    handler: Option<String>,
-    architecture: String,
-    memory: i64,
-    timeout: i64,
-    environment: BTreeMap<String, String>,
-    reserved_concurrency: Option<i64>,
-    log_retention_days: i64,
-    role_arn: Option<String>,
-    policy_statements: Option<String>,
-    publish: bool,
-    url: Option<UrlSpec>,
-    tags_all: BTreeMap<String, String>,
+    pub(crate) name: String,
+    pub(crate) code: Code,
+    pub(crate) source_code_hash: Option<String>,
+    pub(crate) runtime: Option<String>,
+    pub(crate) handler: Option<String>,
+    pub(crate) architecture: String,
+    pub(crate) memory: i64,
+    pub(crate) timeout: i64,
+    pub(crate) environment: BTreeMap<String, String>,
+    pub(crate) reserved_concurrency: Option<i64>,
+    pub(crate) log_retention_days: i64,
+    pub(crate) role_arn: Option<String>,
+    pub(crate) policy_statements: Option<String>,
+    pub(crate) publish: bool,
+    pub(crate) url: Option<UrlSpec>,
+    pub(crate) tags_all: BTreeMap<String, String>,
 }
 
 fn package_type() -> Type {
@@ -473,10 +474,24 @@ fn observed_state(
 pub struct Function;
 
 impl Function {
+    /// Deploys a function that another resource manages (the stream topic's Lambda, the
+    /// workflow worker): the same log group, role, code, URL and tags as `adf_function`,
+    /// never published. `exists` is false on create.
+    pub(crate) async fn deploy(aws: &AwsClients, spec: &Spec, exists: bool) -> Result<Observed, FnError> {
+        let prior = exists.then_some(&Dynamic::Null);
+        Ok(Self::converge(aws, spec, prior).await?.0)
+    }
+
+    /// Deletes function `name`, its log group and its managed role; what is gone already is fine.
+    pub(crate) async fn remove(aws: &AwsClients, name: &str) -> Result<(), FnError> {
+        api::delete(&aws.lambda, name).await?;
+        logs::delete(&aws.logs, &logs::group_name(name)).await?;
+        role::delete(&aws.iam, name).await
+    }
+
     /// Converges the function to the plan: log group, role, code, configuration, concurrency,
     /// URL, tags. `prior` is None on create.
-    async fn converge(data: &AdfData, spec: &Spec, prior: Option<&Dynamic>) -> Result<(Observed, String), FnError> {
-        let aws = &data.aws;
+    async fn converge(aws: &AwsClients, spec: &Spec, prior: Option<&Dynamic>) -> Result<(Observed, String), FnError> {
         let group = logs::group_name(&spec.name);
         let group_arn = logs::ensure(&aws.logs, &group, spec.log_retention_days, &spec.tags_all).await?;
         let role_arn = match &spec.role_arn {
@@ -544,7 +559,7 @@ impl Function {
         let prior = (!req.prior.value.is_null()).then_some(&req.prior.value);
         let limit = timeout(&req.planned, op, DEFAULT_TIMEOUT);
         let (o, version) = within(limit, op, TYPE, &spec.name, async {
-            Self::converge(data, &spec, prior).await.map_err(|e| failed(op.verb(), TYPE, &spec.name, e))
+            Self::converge(&data.aws, &spec, prior).await.map_err(|e| failed(op.verb(), TYPE, &spec.name, e))
         })
         .await?;
         let mut v = req.planned;
@@ -672,14 +687,7 @@ impl Resource<AdfData> for Function {
         let name: String = ObjectReader::new(&state.value).get("name")?;
         let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
         within(limit, Op::Delete, TYPE, &name, async {
-            let aws = &data.aws;
-            async {
-                api::delete(&aws.lambda, &name).await?;
-                logs::delete(&aws.logs, &logs::group_name(&name)).await?;
-                role::delete(&aws.iam, &name).await
-            }
-            .await
-            .map_err(|e| failed(Op::Delete.verb(), TYPE, &name, e))
+            Self::remove(&data.aws, &name).await.map_err(|e| failed(Op::Delete.verb(), TYPE, &name, e))
         })
         .await
     }

@@ -3,12 +3,13 @@
 
 mod policy;
 mod queues;
-mod tables;
+pub(crate) mod tables;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ScalarAttributeType;
 use aws_sdk_sqs::types::QueueAttributeName as QA;
 use tfplug::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting,
@@ -58,12 +59,14 @@ pub enum AwsError {
     Build(String),
     /// A queue or table of that name exists but another owner made it.
     #[error(
-        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {OWNER_TAG}={owner}); \
+        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {tag}={owner}); \
          delete it, import it with `terraform import`, or choose another name"
     )]
     NotOwned {
         /// "SQS queue" or "DynamoDB table".
         kind: &'static str,
+        /// The owner tag's key.
+        tag: &'static str,
         /// Its name.
         target: String,
         /// The expected owner tag value.
@@ -206,7 +209,7 @@ impl Spec {
             tags: self.tags(),
         };
         [
-            table(n.contexts, "runId", Some("key"), None, None),
+            table(n.contexts, "runId", Some(("key", ScalarAttributeType::S)), None, None),
             table(
                 n.statuses,
                 "runId",
@@ -559,9 +562,9 @@ async fn converge(aws: &crate::aws::AwsClients, spec: &Spec) -> Result<Observed,
     let queue = queues::ensure(&aws.sqs, &spec.queue(&dlq.arn), owner).await?;
     let [c, s, k] = spec.tables();
     let (c, s, k) = tokio::try_join!(
-        tables::ensure(&aws.dynamodb, &c, owner),
-        tables::ensure(&aws.dynamodb, &s, owner),
-        tables::ensure(&aws.dynamodb, &k, owner),
+        tables::ensure(&aws.dynamodb, &c, OWNER_TAG, owner),
+        tables::ensure(&aws.dynamodb, &s, OWNER_TAG, owner),
+        tables::ensure(&aws.dynamodb, &k, OWNER_TAG, owner),
     )?;
     Ok(Observed { queue, dlq, tables: [c, s, k] })
 }
@@ -798,7 +801,7 @@ mod tests {
         assert!(q.attributes[&QA::RedrivePolicy].contains("\"maxReceiveCount\":3"));
         assert_eq!(q.attributes[&QA::SqsManagedSseEnabled], "true");
         let [contexts, statuses, coordination] = spec.tables();
-        assert_eq!(contexts.range_key, Some("key"));
+        assert_eq!(contexts.range_key, Some(("key", ScalarAttributeType::S)));
         assert_eq!(statuses.index.as_ref().map(|i| i.name), Some(STALLED_INDEX));
         assert_eq!(coordination.ttl_attribute, Some("ttl"));
         assert_eq!(coordination.tags.get(OWNER_TAG).map(String::as_str), Some("orders"));

@@ -110,6 +110,7 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &str) -> Result<Queue
             let current = describe(sqs, &spec.name, &url).await?.unwrap_or_default();
             if current.tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
                 return Err(AwsError::NotOwned {
+                    tag: OWNER_TAG,
                     kind: "SQS queue",
                     target: spec.name.clone(),
                     owner: owner.to_string(),

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
     UpdateGlobalSecondaryIndexAction,
 };
 
-use super::{AwsError, OWNER_TAG};
+use super::AwsError;
 use crate::aws::error_text;
 
 /// How long one table may take to become active or to disappear, per wait.
@@ -51,8 +51,8 @@ pub struct TableSpec {
     pub name: String,
     /// Hash key attribute (string).
     pub hash_key: &'static str,
-    /// Range key attribute (string), if any.
-    pub range_key: Option<&'static str>,
+    /// Range key attribute and its type, if any.
+    pub range_key: Option<(&'static str, ScalarAttributeType)>,
     /// A keys-only global secondary index, if any.
     pub index: Option<IndexSpec>,
     /// TTL attribute, if any.
@@ -187,8 +187,8 @@ async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
         .set_provisioned_throughput(throughput(&spec.billing))
         .attribute_definitions(attr(spec.hash_key, ScalarAttributeType::S)?)
         .key_schema(key(spec.hash_key, KeyType::Hash)?);
-    if let Some(range) = spec.range_key {
-        req = req.attribute_definitions(attr(range, ScalarAttributeType::S)?).key_schema(key(range, KeyType::Range)?);
+    if let Some((range, ty)) = &spec.range_key {
+        req = req.attribute_definitions(attr(range, ty.clone())?).key_schema(key(range, KeyType::Range)?);
     }
     if let Some(ix) = &spec.index {
         let gsi = GlobalSecondaryIndex::builder()
@@ -226,12 +226,14 @@ async fn wait_active(ddb: &Client, name: &str) -> Result<(), AwsError> {
     })
 }
 
-/// Creates the table or adopts the one this resource owns, then converges it to `spec`.
-pub async fn ensure(ddb: &Client, spec: &TableSpec, owner: &str) -> Result<TableState, AwsError> {
+/// Creates the table or adopts the one whose tag `owner_tag` is `owner`, then converges it to
+/// `spec`.
+pub async fn ensure(ddb: &Client, spec: &TableSpec, owner_tag: &'static str, owner: &str) -> Result<TableState, AwsError> {
     let current = match describe(ddb, &spec.name).await? {
         Some(t) => {
-            if t.tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+            if t.tags.get(owner_tag).map(String::as_str) != Some(owner) {
                 return Err(AwsError::NotOwned {
+                    tag: owner_tag,
                     kind: "DynamoDB table",
                     target: spec.name.clone(),
                     owner: owner.to_string(),

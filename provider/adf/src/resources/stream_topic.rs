@@ -1,0 +1,801 @@
+//! `adf_stream_topic`: a Kafka-like topic on S3 segments and DynamoDB offsets, served over
+//! HTTP by the stream Lambda behind a Function URL (`AWS_IAM` auth unless the user opts out).
+
+mod bucket;
+mod policy;
+mod released_zip;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ScalarAttributeType;
+use tfplug::{
+    ApplyRequest, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan,
+    PlanRequest, Resource, Schema, State, Type, Value,
+};
+
+use self::bucket::Storage;
+use super::common::{
+    Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
+    validate_timeouts, within,
+};
+use super::function::{Code, FnError, Function, Spec as FunctionSpec, UrlSpec, logs};
+use super::workflow_tables::AwsError;
+use super::workflow_tables::tables::{self, Billing, TableSpec};
+use crate::aws::AwsClients;
+use crate::config::AdfData;
+
+const TYPE: &str = "adf_stream_topic";
+/// Tag marking the bucket and table this resource made; its value is the topic name.
+pub(crate) const OWNER_TAG: &str = "adf:stream-topic";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The most partitions a topic may have.
+const MAX_PARTITIONS: i64 = 1024;
+/// The longest name that keeps the managed bucket `adf-stream-<name>-<account>` within 63.
+const MAX_NAME: usize = 39;
+/// The prefix in a user's bucket unless `prefix` says otherwise.
+const DEFAULT_USER_PREFIX: &str = "adf-streams/";
+
+/// Why an AWS step of this resource failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    /// An AWS call failed.
+    #[error("{op} {target}: {cause}")]
+    Call {
+        /// The API operation.
+        op: &'static str,
+        /// What it was about.
+        target: String,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// Input that could not be turned into a request.
+    #[error("{0}")]
+    Build(String),
+    /// Something of that name exists and another owner made it.
+    #[error(
+        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {OWNER_TAG}={owner}); \
+         delete it, import the topic, or choose another name"
+    )]
+    NotOwned {
+        /// What it is.
+        kind: &'static str,
+        /// Its name.
+        target: String,
+        /// The expected owner tag value.
+        owner: String,
+    },
+    /// The managed bucket still holds segments and `force_destroy` is off.
+    #[error(
+        "bucket {0} still holds segments; set force_destroy = true and apply before destroying, or empty the bucket"
+    )]
+    NotEmpty(String),
+    /// The stream Lambda.
+    #[error(transparent)]
+    Function(#[from] FnError),
+    /// The DynamoDB table.
+    #[error(transparent)]
+    Table(#[from] AwsError),
+}
+
+/// The names derived from the topic name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Names {
+    function: String,
+    table: String,
+}
+
+impl Names {
+    fn new(topic: &str) -> Self {
+        Self { function: format!("adf-stream-{topic}"), table: format!("adf-stream-{topic}") }
+    }
+}
+
+/// The bucket this resource creates for `topic` in `account` (bucket names are global).
+fn managed_bucket_name(topic: &str, account: &str) -> String {
+    format!("adf-stream-{topic}-{account}")
+}
+
+/// What a wholly known plan asks for.
+#[derive(Clone, Debug)]
+struct Spec {
+    name: String,
+    partitions: i64,
+    retention_days: i64,
+    compression: bool,
+    /// The user's bucket; None: a managed one.
+    bucket: Option<String>,
+    prefix: String,
+    kms_key_arn: Option<String>,
+    auth_type: String,
+    memory_size: i64,
+    timeout: i64,
+    log_retention_days: i64,
+    lambda_zip: Option<String>,
+    tags_all: BTreeMap<String, String>,
+}
+
+impl Spec {
+    fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
+        let o = ObjectReader::new(v);
+        let opt = |k: &str| -> Result<Option<String>, Diagnostics> { Ok(o.get::<Value<String>>(k)?.into_known()) };
+        Ok(Self {
+            name: o.get("name")?,
+            partitions: o.get("partitions")?,
+            retention_days: o.get("retention_days")?,
+            compression: o.get("compression")?,
+            bucket: opt("bucket")?,
+            prefix: opt("prefix")?.unwrap_or_default(),
+            kms_key_arn: opt("kms_key_arn")?,
+            auth_type: o.get("auth_type")?,
+            memory_size: o.get("memory_size")?,
+            timeout: o.get("timeout")?,
+            log_retention_days: o.get("log_retention_days")?,
+            lambda_zip: opt("lambda_zip")?,
+            tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
+        })
+    }
+
+    fn names(&self) -> Names {
+        Names::new(&self.name)
+    }
+
+    fn owned_tags(&self) -> BTreeMap<String, String> {
+        let mut t = self.tags_all.clone();
+        t.insert(OWNER_TAG.to_string(), self.name.clone());
+        t
+    }
+
+    fn storage(&self, bucket_name: &str) -> Storage {
+        Storage {
+            bucket: bucket_name.to_string(),
+            managed: self.bucket.is_none(),
+            segments_prefix: segments_prefix(&self.prefix, &self.name),
+            rule_id: rule_id(&self.name),
+            retention_days: self.retention_days,
+            kms_key_arn: self.kms_key_arn.clone(),
+            tags: self.owned_tags(),
+        }
+    }
+
+    fn table(&self) -> TableSpec {
+        TableSpec {
+            name: self.names().table,
+            hash_key: "pk",
+            range_key: Some(("sk", ScalarAttributeType::N)),
+            index: None,
+            ttl_attribute: Some("expires"),
+            billing: Billing::PayPerRequest,
+            kms_key_arn: self.kms_key_arn.clone(),
+            pitr: false,
+            tags: self.owned_tags(),
+        }
+    }
+
+    /// The Lambda's environment: how `adf-stream-lambda` learns its topic.
+    fn environment(&self, bucket_name: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("ADF_TOPIC".to_string(), self.name.clone()),
+            ("ADF_PARTITIONS".to_string(), self.partitions.to_string()),
+            ("ADF_BUCKET".to_string(), bucket_name.to_string()),
+            ("ADF_PREFIX".to_string(), self.prefix.clone()),
+            ("ADF_TABLE".to_string(), self.names().table),
+            ("ADF_RETENTION_DAYS".to_string(), self.retention_days.to_string()),
+            ("ADF_COMPRESS".to_string(), self.compression.to_string()),
+        ])
+    }
+
+    fn zip(&self) -> Result<PathBuf, String> {
+        match &self.lambda_zip {
+            Some(z) => Ok(PathBuf::from(z)),
+            None => released_zip::locate(),
+        }
+    }
+
+    fn function(&self, bucket_name: &str, table_arn: &str, zip: PathBuf) -> FunctionSpec {
+        let statements = policy::statements(&policy::Grants {
+            segments: &format!("arn:aws:s3:::{bucket_name}/{}*", segments_prefix(&self.prefix, &self.name)),
+            table: table_arn,
+            kms_key: self.kms_key_arn.as_deref(),
+        });
+        FunctionSpec {
+            name: self.names().function,
+            source_code_hash: file_sha256(&zip),
+            code: Code::Zip(zip),
+            runtime: Some("provided.al2023".into()),
+            handler: Some("bootstrap".into()),
+            architecture: "x86_64".into(),
+            memory: self.memory_size,
+            timeout: self.timeout,
+            environment: self.environment(bucket_name),
+            reserved_concurrency: None,
+            log_retention_days: self.log_retention_days,
+            role_arn: None,
+            policy_statements: Some(statements),
+            publish: false,
+            url: Some(UrlSpec { auth_type: self.auth_type.clone(), cors: None }),
+            tags_all: self.tags_all.clone(),
+        }
+    }
+}
+
+/// Where segments of `topic` live under `prefix` (the stream engine's key layout).
+fn segments_prefix(prefix: &str, topic: &str) -> String {
+    format!("{prefix}{topic}/")
+}
+
+fn rule_id(topic: &str) -> String {
+    format!("adf-stream-{topic}")
+}
+
+/// Base64 SHA-256 of a local file, like Lambda's `CodeSha256`.
+fn file_sha256(path: &std::path::Path) -> Option<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
+}
+
+fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    Schema::new(
+        0,
+        tfplug::Block::new(
+            "A Kafka-like topic: records are appended to partitions as zstd-compressed segment objects in S3, \
+             offsets and consumer groups live in DynamoDB, and the stream Lambda released with the provider \
+             serves the HTTP API (produce, consume, consumer groups, describe) through a Function URL. Nothing \
+             runs while the topic is idle. The bucket is private, encrypted and TLS-only; segments expire \
+             after `retention_days`.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Topic name: 1 to 39 lowercase letters, digits and `-`, starting with a letter. It names the \
+                 function and table `adf-stream-<name>` and the bucket `adf-stream-<name>-<account id>`. \
+                 Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::with_default(
+            "partitions",
+            Type::Number,
+            "Partitions, 1 to 1024. Records with the same key go to the same partition and keep their order. \
+             It can grow (keys then map to other partitions for new records) but never shrink. Default `1`.",
+            1i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "retention_days",
+            Type::Number,
+            "Days records are kept, at least 1. Segments expire by S3 lifecycle (kept 2 days longer than their \
+             index entries, which expire by DynamoDB TTL). Default `7`.",
+            7i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "compression",
+            Type::Bool,
+            "Compress segments with zstd. Default `true`.",
+            true.into_dynamic(),
+        ))
+        .attribute(
+            Attribute::optional(
+                "bucket",
+                Type::String,
+                "An existing bucket to store segments in, under `prefix`. The provider then only adds one \
+                 lifecycle rule to it and leaves its policy and encryption to you. When null, the provider \
+                 creates a private, encrypted, TLS-only bucket. Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(
+            Attribute::optional_computed(
+                "prefix",
+                Type::String,
+                "Key prefix of the segments (`<prefix><name>/<partition>/...`), empty or ending in `/`. Default \
+                 `adf-streams/` in a bucket of yours, empty in the managed bucket. Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::optional(
+            "kms_key_arn",
+            Type::String,
+            "ARN of a customer managed KMS key for the managed bucket (SSE-KMS) and the table. When null, \
+             SSE-S3 and the AWS owned DynamoDB key encrypt at rest.",
+        ))
+        .attribute(Attribute::with_default(
+            "force_destroy",
+            Type::Bool,
+            "Delete the stored segments on destroy. Without it, destroying a topic whose managed bucket holds \
+             segments fails and deletes nothing; in a bucket of yours the segments are left to the lifecycle \
+             rule. Default `false`.",
+            false.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "auth_type",
+            Type::String,
+            "Function URL auth: `AWS_IAM` (default: requests are SigV4-signed; grant `lambda:InvokeFunctionUrl`) \
+             or `NONE` (public: anyone with the URL can produce and consume).",
+            "AWS_IAM".into(),
+        ))
+        .attribute(Attribute::with_default(
+            "memory_size",
+            Type::Number,
+            "Memory of the stream Lambda in MB, 128 to 10240. Default `512`.",
+            512i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "timeout",
+            Type::Number,
+            "Timeout of the stream Lambda in seconds, 1 to 900. Default `30`.",
+            30i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "log_retention_days",
+            Type::Number,
+            "Retention of the stream Lambda's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never \
+             expires). Default `30`.",
+            30i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "lambda_zip",
+            Type::String,
+            "Path to a stream Lambda zip of your own (for example `adf_lambda_package.stream.output_path`, built \
+             from a crate using `adf-stream`), x86_64. When null, the zip released with the provider is deployed.",
+        ))
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("endpoint", "The Function URL serving the topic's HTTP API (ends in `/`)."))
+        .attribute(out("bucket_name", "The bucket holding the segments."))
+        .attribute(out("table_name", "The DynamoDB table of offsets, the segment index and consumer groups."))
+        .attribute(out("table_arn", "The table's ARN."))
+        .attribute(out("function_name", "The stream Lambda's name."))
+        .attribute(out("function_arn", "The stream Lambda's ARN."))
+        .attribute(out("role_arn", "The stream Lambda's least-privilege execution role."))
+        .attribute(out("log_group_name", "The stream Lambda's log group."))
+        .attribute(Attribute::computed(
+            "source_code_hash",
+            Type::String,
+            "Base64 SHA-256 of the deployed zip; a new provider release shows here as an in-place update.",
+        ))
+        .block("timeouts", tfplug::Nesting::Single, timeouts_block("15m")),
+    )
+}
+
+fn validate_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let starts = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
+    if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !starts || name.ends_with('-') {
+        return Err(format!(
+            "Expected 1 to {MAX_NAME} lowercase letters, digits and '-', starting with a letter and not ending \
+             with '-' (it names an S3 bucket), got {name:?}."
+        ));
+    }
+    Ok(())
+}
+
+fn validate_config(config: &Dynamic) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
+        && let Err(m) = validate_name(&name)
+    {
+        d.error_at(root.attr("name"), "Invalid topic name", m);
+    }
+    let mut range = |k: &str, lo: i64, hi: i64, what: &str| {
+        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
+            && !(lo..=hi).contains(&v)
+        {
+            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
+        }
+    };
+    range("partitions", 1, MAX_PARTITIONS, "A topic has 1 to 1024 partitions");
+    range("retention_days", 1, 36_500, "Records are kept at least 1 day (and at most 36500)");
+    range("memory_size", 128, 10_240, "Lambda memory is 128 to 10240 MB");
+    range("timeout", 1, 900, "Lambda timeouts are 1 to 900 seconds");
+    if let Some(Value::Known(days)) = d.take(o.get::<Value<i64>>("log_retention_days"))
+        && !super::function::RETENTION_DAYS.contains(&days)
+    {
+        d.error_at(
+            root.attr("log_retention_days"),
+            "Invalid log_retention_days",
+            format!("Expected one of CloudWatch's values {:?}, got {days}.", super::function::RETENTION_DAYS),
+        );
+    }
+    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
+        && a != "AWS_IAM"
+        && a != "NONE"
+    {
+        d.error_at(root.attr("auth_type"), "Invalid auth_type", format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."));
+    }
+    if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("prefix"))
+        && !(p.is_empty() || (p.ends_with('/') && !p.starts_with('/')))
+    {
+        d.error_at(
+            root.attr("prefix"),
+            "Invalid prefix",
+            format!("Expected an empty prefix or one ending in '/' (and not starting with one), got {p:?}."),
+        );
+    }
+    if let Some(Value::Known(b)) = d.take(o.get::<Value<String>>("bucket"))
+        && !(3..=63).contains(&b.len())
+    {
+        d.error_at(root.attr("bucket"), "Invalid bucket", format!("S3 bucket names have 3 to 63 characters, got {b:?}."));
+    }
+    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
+        && !(k.starts_with("arn:") && k.contains(":kms:"))
+    {
+        d.error_at(
+            root.attr("kms_key_arn"),
+            "Invalid kms_key_arn",
+            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}."),
+        );
+    }
+    if let Some(Value::Known(tags)) = d.take(o.get::<Value<BTreeMap<String, String>>>("tags")) {
+        d.extend(validate_tags(&tags, &root.attr("tags")));
+    }
+    d.extend(validate_timeouts(config));
+    d
+}
+
+/// The diagnostics of a change of `partitions` from `prior` to `planned`.
+fn partition_change(prior: i64, planned: i64) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if planned < prior {
+        d.error_at(
+            AttributePath::root().attr("partitions"),
+            "Partitions cannot decrease",
+            format!(
+                "The topic has {prior} partitions; going down to {planned} would drop partitions and the order of \
+                 the keys mapped to them. Keep {prior} or more, or create a new topic and move consumers to it."
+            ),
+        );
+    } else if planned > prior {
+        d.push(
+            Diagnostic::warning(
+                "Keys will map to other partitions",
+                format!(
+                    "Going from {prior} to {planned} partitions changes which partition a key hashes to. Records \
+                     already stored keep their offsets; order per key holds within records produced after the change."
+                ),
+            )
+            .at(AttributePath::root().attr("partitions")),
+        );
+    }
+    d
+}
+
+/// Everything AWS shows about a topic.
+struct Observed {
+    function: super::function::Observed,
+    table_arn: String,
+    bucket: String,
+    log_retention: Option<i64>,
+    lifecycle_days: Option<i64>,
+    bucket_owned: bool,
+}
+
+async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, TopicError> {
+    let names = Names::new(name);
+    let Some(function) = super::function::api::observe(&aws.lambda, &names.function).await? else {
+        return Ok(None);
+    };
+    let Some(table) = tables::describe(&aws.dynamodb, &names.table).await? else {
+        return Ok(None);
+    };
+    let bucket_name = function.environment.get("ADF_BUCKET").cloned().unwrap_or_default();
+    if bucket_name.is_empty() || !bucket::exists(&aws.s3, &bucket_name).await? {
+        return Ok(None);
+    }
+    let bucket_owned = bucket::tags(&aws.s3, &bucket_name).await?.get(OWNER_TAG).map(String::as_str) == Some(name);
+    let lifecycle_days = bucket::retention_days(&aws.s3, &bucket_name, &rule_id(name)).await?;
+    let log_retention = logs::describe(&aws.logs, &logs::group_name(&names.function)).await?.map(|(_, d)| d);
+    Ok(Some(Observed { function, table_arn: table.arn, bucket: bucket_name, log_retention, lifecycle_days, bucket_owned }))
+}
+
+/// The state Read reports: what AWS shows, plus what only the configuration knows.
+fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTreeMap<String, String>) -> Dynamic {
+    let mut v = prior.clone();
+    let env = |k: &str| o.function.environment.get(k).cloned();
+    let num = |k: &str| env(k).and_then(|s| s.parse::<i64>().ok()).into_dynamic();
+    let names = Names::new(name);
+    let tags_all: BTreeMap<String, String> =
+        o.function.tags.iter().filter(|(k, _)| *k != super::function::OWNER_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
+    // A bucket of the user's is named in `bucket`; the managed one carries our owner tag.
+    let bucket = if o.bucket_owned { Dynamic::Null } else { o.bucket.clone().into_dynamic() };
+    for (k, val) in [
+        ("id", name.into_dynamic()),
+        ("partitions", num("ADF_PARTITIONS")),
+        ("retention_days", o.lifecycle_days.unwrap_or(0).into_dynamic()),
+        ("compression", (env("ADF_COMPRESS").as_deref() != Some("false")).into_dynamic()),
+        ("bucket", bucket),
+        ("prefix", env("ADF_PREFIX").unwrap_or_default().into_dynamic()),
+        ("auth_type", o.function.url.as_ref().map(|u| u.auth_type.clone()).into_dynamic()),
+        ("endpoint", o.function.url.as_ref().map(|u| u.url.clone()).into_dynamic()),
+        ("memory_size", o.function.memory.into_dynamic()),
+        ("timeout", o.function.timeout.into_dynamic()),
+        ("log_retention_days", o.log_retention.into_dynamic()),
+        ("bucket_name", o.bucket.clone().into_dynamic()),
+        ("table_name", names.table.into_dynamic()),
+        ("table_arn", o.table_arn.clone().into_dynamic()),
+        ("function_name", names.function.clone().into_dynamic()),
+        ("function_arn", o.function.arn.clone().into_dynamic()),
+        ("role_arn", o.function.role.clone().into_dynamic()),
+        ("log_group_name", logs::group_name(&names.function).into_dynamic()),
+        ("source_code_hash", o.function.code_sha256.clone().into_dynamic()),
+        ("tags", read_tags(prior, &tags_all, default_tags)),
+        ("tags_all", tags_all.into_dynamic()),
+    ] {
+        v.set(k, val);
+    }
+    if v.get("force_destroy").is_null() {
+        v.set("force_destroy", false.into_dynamic());
+    }
+    v
+}
+
+/// Creates or updates the bucket, table and Lambda; returns the state's computed outputs.
+async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, TopicError> {
+    let zip = spec.zip().map_err(TopicError::Build)?;
+    let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
+    bucket::ensure(&aws.s3, &spec.storage(bucket_name), &spec.name, &region).await?;
+    let table = tables::ensure(&aws.dynamodb, &spec.table(), OWNER_TAG, &spec.name).await?;
+    let f = Function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
+    let names = spec.names();
+    Ok(Dynamic::object([
+        ("id", spec.name.clone().into_dynamic()),
+        ("endpoint", f.url.map(|u| u.url).into_dynamic()),
+        ("bucket_name", bucket_name.into_dynamic()),
+        ("prefix", spec.prefix.clone().into_dynamic()),
+        ("table_name", names.table.into_dynamic()),
+        ("table_arn", table.arn.into_dynamic()),
+        ("function_name", names.function.clone().into_dynamic()),
+        ("function_arn", f.arn.into_dynamic()),
+        ("role_arn", f.role.into_dynamic()),
+        ("log_group_name", logs::group_name(&names.function).into_dynamic()),
+        ("source_code_hash", f.code_sha256.into_dynamic()),
+    ]))
+}
+
+/// The `adf_stream_topic` resource.
+#[derive(Debug, Default)]
+pub struct StreamTopic;
+
+impl StreamTopic {
+    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        let spec = Spec::read(&req.planned)?;
+        let limit = timeout(&req.planned, op, DEFAULT_TIMEOUT);
+        let outputs = within(limit, op, TYPE, &spec.name, async {
+            let fail = |e: &dyn std::fmt::Display| failed(op.verb(), TYPE, &spec.name, e);
+            let bucket_name = match (&spec.bucket, req.planned.get("bucket_name")) {
+                (Some(b), _) => b.clone(),
+                (None, Dynamic::String(b)) => b.clone(),
+                (None, _) => {
+                    let account = data.aws.check_credentials().await.map_err(|e| fail(&e))?;
+                    managed_bucket_name(&spec.name, &account)
+                }
+            };
+            converge(&data.aws, &spec, &bucket_name, op == Op::Update).await.map_err(|e| fail(&e))
+        })
+        .await?;
+        let mut v = req.planned;
+        if let Dynamic::Map(m) = outputs {
+            for (k, val) in m {
+                v.set(&k, val);
+            }
+        }
+        Ok(State::new(v))
+    }
+}
+
+#[async_trait]
+impl Resource<AdfData> for StreamTopic {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+        validate_config(config)
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
+        plan_tags_all(&mut plan.planned, &req.config, &default_tags);
+        if let Dynamic::String(name) = plan.planned.get("name").clone() {
+            let names = Names::new(&name);
+            plan.planned.set("id", name.clone().into_dynamic());
+            plan.planned.set("table_name", names.table.into_dynamic());
+            plan.planned.set("log_group_name", logs::group_name(&names.function).into_dynamic());
+            plan.planned.set("function_name", names.function.into_dynamic());
+        }
+        match (req.config.get("prefix"), req.config.get("bucket")) {
+            (Dynamic::Null, Dynamic::Null) => plan.planned.set("prefix", "".into()),
+            (Dynamic::Null, Dynamic::String(_)) => plan.planned.set("prefix", DEFAULT_USER_PREFIX.into()),
+            _ => {}
+        }
+        if let Dynamic::String(b) = req.config.get("bucket") {
+            plan.planned.set("bucket_name", b.clone().into_dynamic());
+        }
+        // The code: a new zip (a new provider release) is an in-place update.
+        let hash = match req.config.get("lambda_zip") {
+            Dynamic::Unknown => Dynamic::Unknown,
+            Dynamic::String(z) => match file_sha256(std::path::Path::new(z)) {
+                Some(h) => h.into_dynamic(),
+                None => {
+                    d.error_at(
+                        AttributePath::root().attr("lambda_zip"),
+                        "Missing stream Lambda zip",
+                        format!("{z} does not exist or cannot be read."),
+                    );
+                    Dynamic::Unknown
+                }
+            },
+            _ => match released_zip::locate() {
+                Ok(z) => file_sha256(&z).into_dynamic(),
+                Err(m) => {
+                    d.push(Diagnostic::error("Missing stream Lambda", m));
+                    Dynamic::Unknown
+                }
+            },
+        };
+        plan.planned.set("source_code_hash", hash);
+        let partitions = |v: &Dynamic| ObjectReader::new(v).get::<Value<i64>>("partitions").ok()?.into_known();
+        if let (Some(prior), Some(planned)) = (partitions(&req.prior), partitions(&plan.planned)) {
+            d.extend(partition_change(prior, planned));
+        }
+        d
+    }
+
+    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Create).await
+    }
+
+    async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
+        let data = ctx.data()?;
+        let name: String = ObjectReader::new(&state.value).get("name")?;
+        match observe(&data.aws, &name).await.map_err(|e| failed("reading", TYPE, &name, e))? {
+            Some(o) => Ok(Some(State {
+                value: observed_state(&state.value, &name, &o, &data.default_tags),
+                private: state.private,
+            })),
+            None => {
+                tracing::info!(name, "the topic's function, table or bucket is gone; removing {TYPE} from state");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Update).await
+    }
+
+    async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
+        let data = ctx.data()?;
+        let spec = Spec::read(&state.value)?;
+        let o = ObjectReader::new(&state.value);
+        let bucket_name: String = o.get("bucket_name")?;
+        let force_destroy = o.get::<Value<bool>>("force_destroy")?.known_or(false);
+        let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
+        within(limit, Op::Delete, TYPE, &spec.name, async {
+            let aws = &data.aws;
+            let storage = spec.storage(&bucket_name);
+            async {
+                // Refuse before touching anything, so a refused destroy loses nothing.
+                if storage.managed
+                    && !force_destroy
+                    && bucket::exists(&aws.s3, &bucket_name).await?
+                    && bucket::has_objects(&aws.s3, &bucket_name, "").await?
+                {
+                    return Err(TopicError::NotEmpty(bucket_name.clone()));
+                }
+                Function::remove(aws, &spec.names().function).await?;
+                tables::delete(&aws.dynamodb, &spec.names().table).await?;
+                bucket::delete(&aws.s3, &storage, force_destroy).await
+            }
+            .await
+            .map_err(|e| failed(Op::Delete.verb(), TYPE, &spec.name, e))
+        })
+        .await
+    }
+
+    async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        if let Err(m) = validate_name(id) {
+            return Err(Diagnostic::error(format!("importing {TYPE} ({id}): invalid id"), m).into());
+        }
+        match observe(&data.aws, id).await.map_err(|e| failed("importing", TYPE, id, e))? {
+            Some(o) => {
+                let prior = Dynamic::object([("name", id.into())]);
+                Ok(State::new(observed_state(&prior, id, &o, &data.default_tags)))
+            }
+            None => Err(failed("importing", TYPE, id, "no such topic (its function, table or bucket is missing)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_at(d: &Diagnostics) -> Vec<String> {
+        d.0.iter()
+            .filter(|d| d.severity == tfplug::Severity::Error)
+            .map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn names_follow_bucket_rules() {
+        for ok in ["orders", "o", "a-1", &"a".repeat(MAX_NAME)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Orders", "1orders", "orders-", "or_ders", "or.ders", &"a".repeat(MAX_NAME + 1)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        assert!(managed_bucket_name(&"a".repeat(MAX_NAME), "123456789012").len() <= 63);
+    }
+
+    #[test]
+    fn limits_are_plan_time_errors_on_their_attribute() {
+        let c = Dynamic::object([
+            ("name", "Orders".into()),
+            ("partitions", 1025i64.into_dynamic()),
+            ("retention_days", 0i64.into_dynamic()),
+            ("auth_type", "OPEN".into()),
+            ("prefix", "/x".into()),
+            ("log_retention_days", 2i64.into_dynamic()),
+        ]);
+        assert_eq!(
+            errors_at(&validate_config(&c)),
+            ["name", "partitions", "retention_days", "log_retention_days", "auth_type", "prefix"]
+        );
+        let zero = Dynamic::object([("name", "orders".into()), ("partitions", 0i64.into_dynamic())]);
+        assert_eq!(errors_at(&validate_config(&zero)), ["partitions"]);
+    }
+
+    #[test]
+    fn partitions_grow_with_a_warning_and_never_shrink() {
+        assert_eq!(errors_at(&partition_change(4, 2)), ["partitions"]);
+        let grow = partition_change(4, 8);
+        assert!(!grow.has_errors());
+        assert_eq!(grow.0.len(), 1);
+        assert!(partition_change(4, 4).is_empty());
+    }
+
+    #[test]
+    fn the_lambda_gets_only_its_own_storage() {
+        let spec = Spec {
+            name: "orders".into(),
+            partitions: 4,
+            retention_days: 30,
+            compression: true,
+            bucket: None,
+            prefix: String::new(),
+            kms_key_arn: None,
+            auth_type: "AWS_IAM".into(),
+            memory_size: 512,
+            timeout: 30,
+            log_retention_days: 30,
+            lambda_zip: None,
+            tags_all: BTreeMap::new(),
+        };
+        let f = spec.function("b", "arn:aws:dynamodb:us-east-1:1:table/adf-stream-orders", PathBuf::from("/none"));
+        assert_eq!(f.environment.get("ADF_PARTITIONS").map(String::as_str), Some("4"));
+        assert_eq!(f.environment.get("ADF_TABLE").map(String::as_str), Some("adf-stream-orders"));
+        let statements = f.policy_statements.expect("statements");
+        assert!(statements.contains("arn:aws:s3:::b/orders/*"), "{statements}");
+        assert!(!statements.contains("\"*\""), "{statements}");
+        let storage = spec.storage("b");
+        assert!(storage.managed);
+        assert_eq!(storage.segments_prefix, "orders/");
+    }
+}

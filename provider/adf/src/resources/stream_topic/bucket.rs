@@ -1,0 +1,295 @@
+//! The topic's S3 storage: a private, encrypted, TLS-only bucket this resource owns, or a
+//! prefix in a bucket the user brings. Either way one lifecycle rule expires the segments.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration, Delete, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use serde_json::json;
+
+use super::{OWNER_TAG, TopicError};
+use crate::aws::error_text;
+
+/// Days segments outlive their index entries: DynamoDB TTL deletes within about 48 hours, so
+/// no index entry points at an expired segment.
+pub const EXPIRY_MARGIN_DAYS: i64 = 2;
+
+/// Where and how segments are stored.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    /// The bucket.
+    pub bucket: String,
+    /// Whether this resource created and owns the bucket.
+    pub managed: bool,
+    /// The key prefix segments are written under (`<prefix><topic>/<partition>/...`).
+    pub segments_prefix: String,
+    /// The lifecycle rule's id (one per topic).
+    pub rule_id: String,
+    /// Retention of segments, in days (the margin not included).
+    pub retention_days: i64,
+    /// KMS key for SSE-KMS; None: SSE-S3.
+    pub kms_key_arn: Option<String>,
+    /// Tags of a managed bucket, the owner tag included.
+    pub tags: BTreeMap<String, String>,
+}
+
+fn call<E: std::error::Error + 'static>(op: &'static str, bucket: &str, e: &aws_sdk_s3::error::SdkError<E>) -> TopicError {
+    TopicError::Call { op, target: format!("bucket {bucket}"), cause: error_text(e) }
+}
+
+fn build(e: aws_sdk_s3::error::BuildError) -> TopicError {
+    TopicError::Build(e.to_string())
+}
+
+/// Whether `bucket` exists (and we may see it).
+pub async fn exists(s3: &Client, bucket: &str) -> Result<bool, TopicError> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+        Err(e) => Err(call("HeadBucket", bucket, &e)),
+    }
+}
+
+/// The bucket's tags (none when it has no tag set).
+pub async fn tags(s3: &Client, bucket: &str) -> Result<BTreeMap<String, String>, TopicError> {
+    match s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(out) => Ok(out.tag_set.into_iter().map(|t| (t.key, t.value)).collect()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(BTreeMap::new()),
+        Err(e) => Err(call("GetBucketTagging", bucket, &e)),
+    }
+}
+
+/// The bucket's lifecycle rules (none when it has no configuration).
+async fn rules(s3: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, TopicError> {
+    match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => Ok(out.rules.unwrap_or_default()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Vec::new()),
+        Err(e) => Err(call("GetBucketLifecycleConfiguration", bucket, &e)),
+    }
+}
+
+/// The retention (margin removed) of our lifecycle rule, if the rule exists.
+pub async fn retention_days(s3: &Client, bucket: &str, rule_id: &str) -> Result<Option<i64>, TopicError> {
+    Ok(rules(s3, bucket)
+        .await?
+        .iter()
+        .find(|r| r.id.as_deref() == Some(rule_id))
+        .and_then(|r| r.expiration.as_ref().and_then(|e| e.days))
+        .map(|d| i64::from(d) - EXPIRY_MARGIN_DAYS))
+}
+
+/// The policy that refuses every request not made over TLS.
+pub fn tls_only_policy(bucket: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+        }]
+    })
+    .to_string()
+}
+
+/// Creates or adopts the managed bucket, or checks the user's, then sets what `storage` asks.
+pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -> Result<(), TopicError> {
+    let b = storage.bucket.as_str();
+    if !storage.managed {
+        if !exists(s3, b).await? {
+            return Err(TopicError::Build(format!("bucket {b} does not exist (it is the `bucket` attribute)")));
+        }
+        return put_rule(s3, storage).await;
+    }
+    if exists(s3, b).await? {
+        if tags(s3, b).await?.get(OWNER_TAG).map(String::as_str) != Some(owner) {
+            return Err(TopicError::NotOwned { kind: "S3 bucket", target: b.to_string(), owner: owner.to_string() });
+        }
+    } else {
+        let mut req = s3.create_bucket().bucket(b).object_ownership(ObjectOwnership::BucketOwnerEnforced);
+        if region != "us-east-1" {
+            let location = CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build();
+            req = req.create_bucket_configuration(location);
+        }
+        if let Err(e) = req.send().await {
+            let ours = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
+            if !ours {
+                return Err(call("CreateBucket", b, &e));
+            }
+        }
+    }
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block()
+        .bucket(b)
+        .public_access_block_configuration(block)
+        .send()
+        .await
+        .map_err(|e| call("PutPublicAccessBlock", b, &e))?;
+    let ownership = OwnershipControls::builder()
+        .rules(OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build().map_err(build)?)
+        .build()
+        .map_err(build)?;
+    s3.put_bucket_ownership_controls()
+        .bucket(b)
+        .ownership_controls(ownership)
+        .send()
+        .await
+        .map_err(|e| call("PutBucketOwnershipControls", b, &e))?;
+    let default = match &storage.kms_key_arn {
+        Some(k) => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(k),
+        None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
+    };
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default.build().map_err(build)?)
+        .bucket_key_enabled(storage.kms_key_arn.is_some())
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(b)
+        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(build)?)
+        .send()
+        .await
+        .map_err(|e| call("PutBucketEncryption", b, &e))?;
+    s3.put_bucket_policy()
+        .bucket(b)
+        .policy(tls_only_policy(b))
+        .send()
+        .await
+        .map_err(|e| call("PutBucketPolicy", b, &e))?;
+    let mut tag_set = Vec::new();
+    for (k, v) in &storage.tags {
+        tag_set.push(Tag::builder().key(k).value(v).build().map_err(build)?);
+    }
+    s3.put_bucket_tagging()
+        .bucket(b)
+        .tagging(Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(build)?)
+        .send()
+        .await
+        .map_err(|e| call("PutBucketTagging", b, &e))?;
+    put_rule(s3, storage).await
+}
+
+/// Puts our lifecycle rule, keeping every other rule of the bucket.
+async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
+    let b = storage.bucket.as_str();
+    let days = i32::try_from(storage.retention_days + EXPIRY_MARGIN_DAYS).unwrap_or(i32::MAX);
+    let ours = LifecycleRule::builder()
+        .id(&storage.rule_id)
+        .filter(LifecycleRuleFilter::builder().prefix(&storage.segments_prefix).build())
+        .status(ExpirationStatus::Enabled)
+        .expiration(LifecycleExpiration::builder().days(days).build())
+        .build()
+        .map_err(build)?;
+    let mut all: Vec<LifecycleRule> =
+        rules(s3, b).await?.into_iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).collect();
+    all.push(ours);
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(b)
+        .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(all)).build().map_err(build)?)
+        .send()
+        .await
+        .map_err(|e| call("PutBucketLifecycleConfiguration", b, &e))?;
+    Ok(())
+}
+
+/// Removes our lifecycle rule from a bucket we do not own; a missing bucket is fine.
+async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
+    let b = storage.bucket.as_str();
+    if !exists(s3, b).await? {
+        return Ok(());
+    }
+    let current = rules(s3, b).await?;
+    let rest: Vec<LifecycleRule> = current.iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).cloned().collect();
+    if rest.len() == current.len() {
+        return Ok(());
+    }
+    if rest.is_empty() {
+        s3.delete_bucket_lifecycle().bucket(b).send().await.map_err(|e| call("DeleteBucketLifecycle", b, &e))?;
+    } else {
+        s3.put_bucket_lifecycle_configuration()
+            .bucket(b)
+            .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rest)).build().map_err(build)?)
+            .send()
+            .await
+            .map_err(|e| call("PutBucketLifecycleConfiguration", b, &e))?;
+    }
+    Ok(())
+}
+
+/// Whether any object exists under `prefix`.
+pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool, TopicError> {
+    let out = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| call("ListObjectsV2", bucket, &e))?;
+    Ok(out.key_count.unwrap_or_default() > 0 || !out.contents.unwrap_or_default().is_empty())
+}
+
+/// Deletes every object under `prefix`, a thousand per request.
+async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), TopicError> {
+    loop {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| call("ListObjectsV2", bucket, &e))?;
+        let mut ids = Vec::new();
+        for o in out.contents.unwrap_or_default() {
+            if let Some(k) = o.key {
+                ids.push(ObjectIdentifier::builder().key(k).build().map_err(build)?);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        s3.delete_objects()
+            .bucket(bucket)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(build)?)
+            .send()
+            .await
+            .map_err(|e| call("DeleteObjects", bucket, &e))?;
+    }
+}
+
+/// Deletes the stored segments: the managed bucket (which must be empty unless
+/// `force_destroy`), or, in the user's bucket, our rule and (with `force_destroy`) our objects.
+pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Result<(), TopicError> {
+    let b = storage.bucket.as_str();
+    if !storage.managed {
+        if force_destroy && exists(s3, b).await? {
+            empty(s3, b, &storage.segments_prefix).await?;
+        }
+        return remove_rule(s3, storage).await;
+    }
+    if !exists(s3, b).await? {
+        return Ok(());
+    }
+    if force_destroy {
+        empty(s3, b, "").await?;
+    }
+    match s3.delete_bucket().bucket(b).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+        Err(e) => Err(call("DeleteBucket", b, &e)),
+    }
+}
