@@ -145,6 +145,18 @@ impl AwsClients {
         })
     }
 
+    /// Whether S3 is reached over plain HTTP: only an emulator is, and there a TLS-only bucket
+    /// policy would refuse every request.
+    pub fn s3_plain_http(&self) -> bool {
+        let endpoint = self
+            .endpoints
+            .get("s3")
+            .cloned()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| self.sdk.endpoint_url().map(str::to_string));
+        endpoint.is_some_and(|e| e.starts_with("http://"))
+    }
+
     /// Checks the credentials with STS `GetCallerIdentity`; returns the account id.
     pub async fn check_credentials(&self) -> Result<String, String> {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| error_text(&e))?;

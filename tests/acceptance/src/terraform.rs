@@ -209,4 +209,16 @@ impl Workspace {
         let lines = out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         Ok((out.code, lines))
     }
+
+    /// The saved plan's `resource_changes` (with `before` and `after` values) and the plan's
+    /// exit code (0: no changes, 2: changes).
+    pub fn resource_changes(&self) -> Result<(i32, Vec<serde_json::Value>)> {
+        let out = self.run(&["plan", "-out=adf.tfplan", "-detailed-exitcode", "-no-color"])?;
+        if out.code == 1 {
+            bail!("plan failed\n{}\n{}", out.stdout, out.stderr);
+        }
+        let shown = self.run(&["show", "-json", "adf.tfplan"])?.ok()?;
+        let v: serde_json::Value = serde_json::from_str(&shown.stdout)?;
+        Ok((out.code, v["resource_changes"].as_array().cloned().unwrap_or_default()))
+    }
 }

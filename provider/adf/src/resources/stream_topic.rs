@@ -148,8 +148,9 @@ impl Spec {
         t
     }
 
-    fn storage(&self, bucket_name: &str) -> Storage {
+    fn storage(&self, bucket_name: &str, tls_only: bool) -> Storage {
         Storage {
+            tls_only,
             bucket: bucket_name.to_string(),
             managed: self.bucket.is_none(),
             segments_prefix: segments_prefix(&self.prefix, &self.name),
@@ -541,7 +542,7 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTre
 async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, TopicError> {
     let zip = spec.zip().map_err(TopicError::Build)?;
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-    bucket::ensure(&aws.s3, &spec.storage(bucket_name), &spec.name, &region).await?;
+    bucket::ensure(&aws.s3, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.name, &region).await?;
     let table = tables::ensure(&aws.dynamodb, &spec.table(), OWNER_TAG, &spec.name).await?;
     let f = Function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
     let names = spec.names();
@@ -622,6 +623,13 @@ impl Resource<AdfData> for StreamTopic {
             (Dynamic::Null, Dynamic::String(_)) => plan.planned.set("prefix", DEFAULT_USER_PREFIX.into()),
             _ => {}
         }
+        if req.prior.is_null() && ctx.data().is_ok_and(|d| d.aws.s3_plain_http()) {
+            d.push(Diagnostic::warning(
+                "No TLS-only bucket policy on a plain-HTTP S3 endpoint",
+                "S3 is reached over http:// (a local emulator), where a policy denying requests without TLS would \
+                 refuse every request; the managed bucket gets it only on an https:// endpoint.",
+            ));
+        }
         if let Dynamic::String(b) = req.config.get("bucket") {
             plan.planned.set("bucket_name", b.clone().into_dynamic());
         }
@@ -687,7 +695,7 @@ impl Resource<AdfData> for StreamTopic {
         let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
         within(limit, Op::Delete, TYPE, &spec.name, async {
             let aws = &data.aws;
-            let storage = spec.storage(&bucket_name);
+            let storage = spec.storage(&bucket_name, true);
             async {
                 // Refuse before touching anything, so a refused destroy loses nothing.
                 if storage.managed
@@ -794,7 +802,7 @@ mod tests {
         let statements = f.policy_statements.expect("statements");
         assert!(statements.contains("arn:aws:s3:::b/orders/*"), "{statements}");
         assert!(!statements.contains("\"*\""), "{statements}");
-        let storage = spec.storage("b");
+        let storage = spec.storage("b", true);
         assert!(storage.managed);
         assert_eq!(storage.segments_prefix, "orders/");
     }

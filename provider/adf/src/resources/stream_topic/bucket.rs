@@ -36,6 +36,8 @@ pub struct Storage {
     pub kms_key_arn: Option<String>,
     /// Tags of a managed bucket, the owner tag included.
     pub tags: BTreeMap<String, String>,
+    /// Deny every request not made over TLS (off only when S3 is an emulator on plain HTTP).
+    pub tls_only: bool,
 }
 
 fn call<E: std::error::Error + 'static>(op: &'static str, bucket: &str, e: &aws_sdk_s3::error::SdkError<E>) -> TopicError {
@@ -164,12 +166,14 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         .send()
         .await
         .map_err(|e| call("PutBucketEncryption", b, &e))?;
-    s3.put_bucket_policy()
-        .bucket(b)
-        .policy(tls_only_policy(b))
-        .send()
-        .await
-        .map_err(|e| call("PutBucketPolicy", b, &e))?;
+    if storage.tls_only {
+        s3.put_bucket_policy()
+            .bucket(b)
+            .policy(tls_only_policy(b))
+            .send()
+            .await
+            .map_err(|e| call("PutBucketPolicy", b, &e))?;
+    }
     let mut tag_set = Vec::new();
     for (k, v) in &storage.tags {
         tag_set.push(Tag::builder().key(k).value(v).build().map_err(build)?);
@@ -291,5 +295,19 @@ pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Resu
         Ok(_) => Ok(()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
         Err(e) => Err(call("DeleteBucket", b, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_denies_plain_http_on_the_bucket_and_its_objects() {
+        let p: serde_json::Value = serde_json::from_str(&tls_only_policy("b")).expect("json");
+        let s = &p["Statement"][0];
+        assert_eq!(s["Effect"], "Deny");
+        assert_eq!(s["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(s["Resource"], json!(["arn:aws:s3:::b", "arn:aws:s3:::b/*"]));
     }
 }
