@@ -4,6 +4,7 @@ mod bench;
 mod bench_lambda;
 mod bench_stream;
 mod demo;
+mod demo_stream;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,10 @@ enum Task {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Build the stream Lambda zip (`adf-stream-lambda.zip`) and place it beside the provider
+    /// binary, where `adf_stream_topic` finds it: what a release archive ships. Needs the Lambda
+    /// build tools on PATH (`test` and `demo` run it with them).
+    StreamLambda,
 }
 
 #[derive(Subcommand)]
@@ -86,6 +91,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Docs { check } => docs(&root, check),
+        Task::StreamLambda => {
+            println!("{}", adf_acceptance::stream_lambda::zip()?.display());
+            Ok(())
+        }
         Task::Bench { runs, only } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
@@ -111,6 +120,24 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Builds the stream Lambda zip beside the provider binary (`xtask stream-lambda`, run with
+/// the build tools on PATH).
+fn place_stream_lambda(root: &Path, build_tools: &Path) -> Result<()> {
+    println!("==> building the stream Lambda released with the provider (adf-stream-lambda.zip)");
+    let debug = target_dir(root).join("debug");
+    let status = Command::new(std::env::current_exe()?)
+        .arg("stream-lambda")
+        .env("PATH", adf_acceptance::tools::path_with(build_tools))
+        .env("ADF_PROVIDER_DIR", &debug)
+        .env("ADF_PACKAGE_CACHE", debug.join("adf-package-cache"))
+        .status()
+        .context("running xtask stream-lambda")?;
+    if !status.success() {
+        bail!("building the stream Lambda failed ({status})");
+    }
+    Ok(())
+}
+
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
@@ -126,6 +153,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
     cargo(root, &["build", "--package", "terraform-provider-adf"])?;
+    place_stream_lambda(root, &build_tools)?;
     println!("==> running every test");
     let mut args = vec!["test", "--workspace"];
     if !extra.is_empty() {

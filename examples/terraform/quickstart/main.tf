@@ -73,3 +73,20 @@ output "hello_url" {
 output "hello_zip" {
   value = adf_lambda_package.hello.output_path
 }
+
+# A Kafka-like topic: segments in a private encrypted bucket, offsets in DynamoDB, served by
+# the stream Lambda released with the provider behind an AWS_IAM Function URL.
+resource "adf_stream_topic" "orders" {
+  name           = "${var.name}-orders"
+  partitions     = 4
+  retention_days = 7
+  force_destroy  = true
+}
+
+output "orders_endpoint" {
+  value = adf_stream_topic.orders.endpoint
+}
+
+output "orders_function" {
+  value = adf_stream_topic.orders.function_name
+}

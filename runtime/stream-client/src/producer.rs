@@ -10,6 +10,8 @@ mod accumulator;
 mod sender;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -59,6 +61,19 @@ enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// Where a sent record went, once its batch is acknowledged; owns nothing of the call that
+/// made it.
+#[derive(Debug)]
+pub struct Delivery(oneshot::Receiver<Result<RecordMetadata, Error>>);
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|answer| answer.unwrap_or(Err(Error::Closed)))
+    }
+}
+
 /// Sends records in batches; see the module documentation for its guarantees.
 pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
@@ -88,19 +103,13 @@ impl Producer {
     }
 
     /// Queues a record now (calls on one producer keep their order within a partition) and
-    /// returns a future of its partition and offset. The queue is unbounded: await the
-    /// futures to bound what is in flight.
-    pub fn send(
-        &self,
-        key: Option<&str>,
-        value: impl Into<String>,
-    ) -> impl Future<Output = Result<RecordMetadata, Error>> + Send + 'static {
+    /// returns its [`Delivery`], which resolves to its partition and offset. The queue is
+    /// unbounded: await deliveries to bound what is in flight.
+    pub fn send(&self, key: Option<&str>, value: impl Into<String>) -> Delivery {
         let (ticket, answer) = oneshot::channel();
-        let queued = self.commands.send(Command::Send(NewRecord::new(key, value), ticket));
-        async move {
-            queued.map_err(|_| Error::Closed)?;
-            answer.await.map_err(|_| Error::Closed)?
-        }
+        // If the producer is closed, the ticket is dropped with the command: `Closed`.
+        let _ = self.commands.send(Command::Send(NewRecord::new(key, value), ticket));
+        Delivery(answer)
     }
 
     /// Sends every queued record now and waits until each has its answer.

@@ -12,6 +12,9 @@ pub const ZIP_NAME: &str = "adf-stream-lambda.zip";
 /// Builds the stream Lambda (cached by source hash), copies it beside the provider binary and
 /// returns that path. The first build compiles the AWS SDK for Lambda's glibc: minutes.
 pub fn zip() -> Result<PathBuf> {
+    // One build at a time in this process: parallel tests would each start one.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let spec = PackageSpec {
         source_dir: crate::repo_root().join("runtime/stream"),
         language: Language::Rust,
