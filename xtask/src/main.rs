@@ -3,6 +3,7 @@
 mod bench;
 mod bench_lambda;
 mod bench_stream;
+mod bench_stream_lambda;
 mod demo;
 mod demo_stream;
 
@@ -98,10 +99,11 @@ fn main() -> Result<()> {
         Task::Bench { runs, only } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
-            Some("stream") => bench_stream::run(),
-            None => {
-                bench::run(&root, runs).and_then(|()| bench_stream::run()).and_then(|()| bench_lambda::run(&root, runs))
-            }
+            Some("stream") => bench_stream::run().and_then(|()| stream_lambda_bench(&root, runs)),
+            None => bench::run(&root, runs)
+                .and_then(|()| bench_stream::run())
+                .and_then(|()| stream_lambda_bench(&root, runs))
+                .and_then(|()| bench_lambda::run(&root, runs)),
             Some(other) => bail!("unknown benchmark {other:?}: provider, lambda or stream"),
         },
     }
@@ -118,6 +120,16 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// Builds the provider and the stream Lambda zip beside it, then measures that zip.
+fn stream_lambda_bench(root: &Path, runs: usize) -> Result<()> {
+    cargo(root, &["build", "--package", "terraform-provider-adf"])?;
+    adf_acceptance::tools::ensure_languages()?;
+    let build_tools = adf_acceptance::tools::install_build_tools(root)?;
+    place_stream_lambda(root, &build_tools)?;
+    let zip = target_dir(root).join("debug").join(adf_acceptance::stream_lambda::ZIP_NAME);
+    bench_stream_lambda::run(&zip, runs)
 }
 
 /// Builds the stream Lambda zip beside the provider binary (`xtask stream-lambda`, run with
