@@ -29,7 +29,9 @@ pub async fn exercise(emu: &Emulator, zip: &Path, function: &str, topic: &str) -
     let started = Instant::now();
     let producer = Producer::new(client.clone(), ProducerConfig::default()).await?;
     let acks: Vec<_> = (0..RECORDS)
-        .map(|i| producer.send(Some(&format!("customer-{}", i % 100)), format!("{{\"order\":{i},\"total\":{}}}", i % 997)))
+        .map(|i| {
+            producer.send(Some(&format!("customer-{}", i % 100)), format!("{{\"order\":{i},\"total\":{}}}", i % 997))
+        })
         .collect();
     producer.flush().await?;
     let mut placed = HashSet::new();
@@ -52,7 +54,8 @@ pub async fn exercise(emu: &Emulator, zip: &Path, function: &str, topic: &str) -
     );
 
     let before = emu.request_count();
-    let mut consumer = Consumer::new(client.clone(), ConsumerConfig { limit: 1000, ..ConsumerConfig::default() }).await?;
+    let mut consumer =
+        Consumer::new(client.clone(), ConsumerConfig { limit: 1000, ..ConsumerConfig::default() }).await?;
     let mut consumed = 0usize;
     let mut seen = HashSet::new();
     loop {

@@ -131,18 +131,7 @@ impl AwsClients {
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
-        Ok(Self {
-            dynamodb,
-            sqs,
-            sts,
-            lambda,
-            iam,
-            logs,
-            s3,
-            sdk,
-            s3_force_path_style,
-            endpoints: s.endpoints,
-        })
+        Ok(Self { dynamodb, sqs, sts, lambda, iam, logs, s3, sdk, s3_force_path_style, endpoints: s.endpoints })
     }
 
     /// Whether S3 is reached over plain HTTP: only an emulator is, and there a TLS-only bucket

@@ -153,7 +153,8 @@ async fn lifecycle_apply_serve_import_grow_drift_destroy() -> Result<()> {
 
     // 3. the deployed zip serves the HTTP API (every route: `http_api_through_the_deployed_lambda`)
     let served = Served::start(&aws, &emu, &function).await?;
-    let (status, produced) = served.call("POST", &format!("/topics/{name}/produce"), Some(json!({"value": "one"}))).await?;
+    let (status, produced) =
+        served.call("POST", &format!("/topics/{name}/produce"), Some(json!({"value": "one"}))).await?;
     assert_eq!(status, 200, "{produced}");
     drop(served);
 
@@ -340,7 +341,8 @@ async fn http_api_through_the_deployed_lambda() -> Result<()> {
     let base = format!("/topics/{name}");
 
     // The seed's shape: one record.
-    let (status, one) = served.call("POST", &format!("{base}/produce"), Some(json!({"key": "a", "value": "first"}))).await?;
+    let (status, one) =
+        served.call("POST", &format!("{base}/produce"), Some(json!({"key": "a", "value": "first"}))).await?;
     assert_eq!(status, 200, "{one}");
     let p = one["partition"].as_u64().context("partition")?;
     assert_eq!(one["offset"], 0);
@@ -362,11 +364,13 @@ async fn http_api_through_the_deployed_lambda() -> Result<()> {
 
     // Consumer groups: commit, resume from the commit, never backwards.
     let group = format!("{base}/groups/billing");
-    let (status, _) = served.call("POST", &format!("{group}/commit"), Some(json!({"partition": p, "offset": 4}))).await?;
+    let (status, _) =
+        served.call("POST", &format!("{group}/commit"), Some(json!({"partition": p, "offset": 4}))).await?;
     assert_eq!(status, 200);
     let (_, from_group) = served.call("GET", &format!("{group}/consume?partition={p}"), None).await?;
     assert_eq!(from_group["records"][0]["offset"], 4);
-    let (status, stale) = served.call("POST", &format!("{group}/commit"), Some(json!({"partition": p, "offset": 2}))).await?;
+    let (status, stale) =
+        served.call("POST", &format!("{group}/commit"), Some(json!({"partition": p, "offset": 2}))).await?;
     assert_eq!(status, 409, "{stale}");
 
     let (status, described) = served.call("GET", &base, None).await?;

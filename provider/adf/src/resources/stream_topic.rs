@@ -410,7 +410,11 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
         && a != "AWS_IAM"
         && a != "NONE"
     {
-        d.error_at(root.attr("auth_type"), "Invalid auth_type", format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."));
+        d.error_at(
+            root.attr("auth_type"),
+            "Invalid auth_type",
+            format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."),
+        );
     }
     if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("prefix"))
         && !(p.is_empty() || (p.ends_with('/') && !p.starts_with('/')))
@@ -424,7 +428,11 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
     if let Some(Value::Known(b)) = d.take(o.get::<Value<String>>("bucket"))
         && !(3..=63).contains(&b.len())
     {
-        d.error_at(root.attr("bucket"), "Invalid bucket", format!("S3 bucket names have 3 to 63 characters, got {b:?}."));
+        d.error_at(
+            root.attr("bucket"),
+            "Invalid bucket",
+            format!("S3 bucket names have 3 to 63 characters, got {b:?}."),
+        );
     }
     if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
         && !(k.starts_with("arn:") && k.contains(":kms:"))
@@ -494,7 +502,14 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, Topic
     let bucket_owned = bucket::tags(&aws.s3, &bucket_name).await?.get(OWNER_TAG).map(String::as_str) == Some(name);
     let lifecycle_days = bucket::retention_days(&aws.s3, &bucket_name, &rule_id(name)).await?;
     let log_retention = logs::describe(&aws.logs, &logs::group_name(&names.function)).await?.map(|(_, d)| d);
-    Ok(Some(Observed { function, table_arn: table.arn, bucket: bucket_name, log_retention, lifecycle_days, bucket_owned }))
+    Ok(Some(Observed {
+        function,
+        table_arn: table.arn,
+        bucket: bucket_name,
+        log_retention,
+        lifecycle_days,
+        bucket_owned,
+    }))
 }
 
 /// The state Read reports: what AWS shows, plus what only the configuration knows.
@@ -503,8 +518,13 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTre
     let env = |k: &str| o.function.environment.get(k).cloned();
     let num = |k: &str| env(k).and_then(|s| s.parse::<i64>().ok()).into_dynamic();
     let names = Names::new(name);
-    let tags_all: BTreeMap<String, String> =
-        o.function.tags.iter().filter(|(k, _)| *k != super::function::OWNER_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let tags_all: BTreeMap<String, String> = o
+        .function
+        .tags
+        .iter()
+        .filter(|(k, _)| *k != super::function::OWNER_TAG)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     // A bucket of the user's is named in `bucket`; the managed one carries our owner tag.
     let bucket = if o.bucket_owned { Dynamic::Null } else { o.bucket.clone().into_dynamic() };
     for (k, val) in [

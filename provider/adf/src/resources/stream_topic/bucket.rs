@@ -40,7 +40,11 @@ pub struct Storage {
     pub tls_only: bool,
 }
 
-fn call<E: std::error::Error + 'static>(op: &'static str, bucket: &str, e: &aws_sdk_s3::error::SdkError<E>) -> TopicError {
+fn call<E: std::error::Error + 'static>(
+    op: &'static str,
+    bucket: &str,
+    e: &aws_sdk_s3::error::SdkError<E>,
+) -> TopicError {
     TopicError::Call { op, target: format!("bucket {bucket}"), cause: error_text(e) }
 }
 
@@ -143,7 +147,12 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         .await
         .map_err(|e| call("PutPublicAccessBlock", b, &e))?;
     let ownership = OwnershipControls::builder()
-        .rules(OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build().map_err(build)?)
+        .rules(
+            OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .build()
+                .map_err(build)?,
+        )
         .build()
         .map_err(build)?;
     s3.put_bucket_ownership_controls()
@@ -153,7 +162,9 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         .await
         .map_err(|e| call("PutBucketOwnershipControls", b, &e))?;
     let default = match &storage.kms_key_arn {
-        Some(k) => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(k),
+        Some(k) => {
+            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(k)
+        }
         None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
     };
     let rule = ServerSideEncryptionRule::builder()
@@ -162,7 +173,9 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         .build();
     s3.put_bucket_encryption()
         .bucket(b)
-        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(build)?)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(build)?,
+        )
         .send()
         .await
         .map_err(|e| call("PutBucketEncryption", b, &e))?;
@@ -217,7 +230,8 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
         return Ok(());
     }
     let current = rules(s3, b).await?;
-    let rest: Vec<LifecycleRule> = current.iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).cloned().collect();
+    let rest: Vec<LifecycleRule> =
+        current.iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).cloned().collect();
     if rest.len() == current.len() {
         return Ok(());
     }
@@ -226,7 +240,9 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
     } else {
         s3.put_bucket_lifecycle_configuration()
             .bucket(b)
-            .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rest)).build().map_err(build)?)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder().set_rules(Some(rest)).build().map_err(build)?,
+            )
             .send()
             .await
             .map_err(|e| call("PutBucketLifecycleConfiguration", b, &e))?;

@@ -16,7 +16,11 @@ pub fn locate() -> Result<PathBuf, String> {
 
 fn locate_from(over: Option<PathBuf>, exe: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(p) = over {
-        return if p.is_file() { Ok(p) } else { Err(format!("{ENV_OVERRIDE} is {}, which is not a file", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("{ENV_OVERRIDE} is {}, which is not a file", p.display()))
+        };
     }
     let dir = exe.as_deref().and_then(Path::parent).ok_or("cannot locate the provider binary")?;
     let zip = dir.join(ZIP_NAME);

@@ -228,7 +228,12 @@ async fn wait_active(ddb: &Client, name: &str) -> Result<(), AwsError> {
 
 /// Creates the table or adopts the one whose tag `owner_tag` is `owner`, then converges it to
 /// `spec`.
-pub async fn ensure(ddb: &Client, spec: &TableSpec, owner_tag: &'static str, owner: &str) -> Result<TableState, AwsError> {
+pub async fn ensure(
+    ddb: &Client,
+    spec: &TableSpec,
+    owner_tag: &'static str,
+    owner: &str,
+) -> Result<TableState, AwsError> {
     let current = match describe(ddb, &spec.name).await? {
         Some(t) => {
             if t.tags.get(owner_tag).map(String::as_str) != Some(owner) {
