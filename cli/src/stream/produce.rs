@@ -2,10 +2,8 @@
 //! producer, with each record's partition and offset printed in input order.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::pin::Pin;
 
-use adf_stream_client::{Client, Producer, ProducerConfig, RecordMetadata};
+use adf_stream_client::{Client, Delivery, Producer, ProducerConfig};
 use anyhow::{Context, Result};
 use clap::Args;
 use tokio::io::AsyncBufReadExt;
@@ -15,8 +13,6 @@ use crate::output;
 
 /// Records sent but not printed yet before reading more input waits.
 const IN_FLIGHT: usize = 10_000;
-
-type Delivery = Pin<Box<dyn Future<Output = Result<RecordMetadata, adf_stream_client::Error>> + Send>>;
 
 #[derive(Debug, Args)]
 pub struct Produce {
@@ -39,13 +35,13 @@ impl Produce {
         if self.values.is_empty() {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Some(line) = lines.next_line().await.context("reading standard input")? {
-                if deliveries.send(Box::pin(producer.send(key, line))).await.is_err() {
+                if deliveries.send(producer.send(key, line)).await.is_err() {
                     break; // The printer stopped at a failed record; its error follows.
                 }
             }
         } else {
             for value in self.values {
-                if deliveries.send(Box::pin(producer.send(key, value))).await.is_err() {
+                if deliveries.send(producer.send(key, value)).await.is_err() {
                     break;
                 }
             }

@@ -23,5 +23,5 @@ pub use client::Client;
 pub use consumer::{Consumer, ConsumerConfig, Start};
 pub use error::Error;
 pub use partitioner::partition_for;
-pub use producer::{Producer, ProducerConfig};
+pub use producer::{Delivery, Producer, ProducerConfig};
 pub use records::{Committed, Description, Fetched, NewRecord, PartitionInfo, Produced, Record, RecordMetadata};

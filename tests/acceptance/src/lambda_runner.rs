@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// How long one invocation may take before the runner gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest response a function may give: Lambda's synchronous payload limit (axum's
+/// default body limit, 2 MB, would refuse responses Lambda accepts).
+const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
 /// How an invocation ended.
 #[derive(Debug)]
@@ -122,6 +125,7 @@ impl LambdaRunner {
             .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_RESPONSE_BYTES))
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api = listener.local_addr()?;
