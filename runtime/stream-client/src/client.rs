@@ -1,10 +1,17 @@
 //! One HTTP call per method, for each route of the stream Lambda's API.
 
+use std::time::Duration;
+
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::{Auth, Committed, Description, Error, Fetched, NewRecord, Produced};
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take in all (a Lambda cold start included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A topic's API behind its Function URL.
 #[derive(Clone, Debug)]
@@ -25,7 +32,11 @@ impl Client {
         if topic.is_empty() {
             return Err(Error::Usage("the topic name is empty".into()));
         }
-        let http = reqwest::Client::builder().build()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("adf-stream-client/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Self { http, base, topic: topic.to_string(), auth })
     }
 

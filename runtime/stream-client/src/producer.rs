@@ -1,10 +1,6 @@
 //! A batching producer: `send` queues a record at once and returns a future of where it went;
 //! a background task gathers records into per-partition batches (see [`accumulator`]) and one
 //! task per partition sends them, one request at a time.
-//!
-//! Delivery is at least once: a batch that failed with a 5xx or transport error is sent again
-//! (up to `retries` times), and if the first attempt had in fact been committed, its records
-//! are in the partition twice. Records of a key keep their order, retries included.
 
 mod accumulator;
 mod sender;
@@ -74,7 +70,12 @@ impl Future for Delivery {
     }
 }
 
-/// Sends records in batches; see the module documentation for its guarantees.
+/// Sends records in batches, one request in flight per partition.
+///
+/// Delivery is at least once: a batch that failed with a 5xx, 429 or transport error is sent
+/// again (up to `retries` times), and if an attempt that seemed to fail had in fact been
+/// written, its records are in the partition twice. Records of a key keep their order,
+/// retries included.
 pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
