@@ -1,0 +1,14 @@
+//! adf-workflow: workflows as blueprints (DAGs of nodes and edges) run on an SQS job queue and
+//! DynamoDB tables (`adf_workflow_tables`).
+//!
+//! - [`blueprint`]: the model, versioned by content hash; [`lint`]: its linter;
+//! - [`engine`]: the pure state machine that decides what runs next;
+//! - [`store`] and [`queue`]: DynamoDB and SQS;
+//! - [`worker`]: runs jobs (as a Lambda on the queue, or as a long-running poller);
+//! - [`client`]: start, status, cancel, wait; [`reconciler`]: resumes stalled runs.
+
+pub mod blueprint;
+pub mod builtins;
+pub mod expr;
+pub mod lint;
+pub mod node;
