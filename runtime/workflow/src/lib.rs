@@ -9,6 +9,14 @@
 
 pub mod blueprint;
 pub mod builtins;
+pub mod client;
+pub mod engine;
 pub mod expr;
+pub mod lambda;
 pub mod lint;
 pub mod node;
+pub mod poller;
+pub mod queue;
+pub mod reconciler;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,67 @@
+//! The workflow worker: a Lambda on the job queue (when started by the Lambda runtime), or a
+//! long-running poller (anywhere else) that stops gracefully on SIGTERM or Ctrl-C.
+//!
+//! Environment: `ADF_QUEUE_URL`, `ADF_CONTEXTS_TABLE`, `ADF_STATUSES_TABLE`; the poller also
+//! reads `ADF_CONCURRENCY` (default 8). AWS settings come from the usual chain, so
+//! `AWS_ENDPOINT_URL` points it at an emulator.
+
+use std::sync::Arc;
+
+use adf_workflow::node::{Registry, Services};
+use adf_workflow::poller::{self, PollerConfig};
+use adf_workflow::queue::Queue;
+use adf_workflow::store::{Store, Tables};
+use adf_workflow::worker::{Worker, WorkerConfig};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| Error::from(format!("{name} is not set")))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).init();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        Tables { contexts: env("ADF_CONTEXTS_TABLE")?, statuses: env("ADF_STATUSES_TABLE")? },
+    );
+    let queue = Queue::new(aws_sdk_sqs::Client::new(&config), env("ADF_QUEUE_URL")?);
+    let services = Services {
+        lambda: Some(aws_sdk_lambda::Client::new(&config)),
+        http: reqwest::Client::new(),
+        registry: Registry::with_builtins(),
+    };
+    let worker = Arc::new(Worker::new(store, queue, services, WorkerConfig::default()));
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let w = Arc::clone(&worker);
+        return lambda_runtime::run(lambda_runtime::service_fn(
+            move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let w = Arc::clone(&w);
+                async move { adf_workflow::lambda::handle(&w, e.payload).await.map_err(|e| Error::from(e.to_string())) }
+            },
+        ))
+        .await;
+    }
+    let concurrency = std::env::var("ADF_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(8);
+    let stats = poller::run(worker, PollerConfig { concurrency, ..PollerConfig::default() }, shutdown()).await?;
+    tracing::info!(?stats, "stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,107 @@
+//! Starting runs, reading their status and result, cancelling and waiting for them.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::queue::{Job, Queue};
+use crate::store::{RunStatus, Store};
+use crate::worker::WorkerError;
+
+/// Starts run `run` of the current version of blueprint `name` with `input`: the status item
+/// (pinning the version), then the start nodes' jobs. Starting the same id twice starts once.
+pub async fn start_run(
+    store: &Store,
+    queue: &Queue,
+    run: &str,
+    name: &str,
+    input: &Value,
+    parent: Option<(&str, &str)>,
+) -> Result<String, WorkerError> {
+    let version = store.current_version(name).await?;
+    let bp = store.blueprint(name, &version).await?;
+    if store.create_run(run, name, &bp, input, parent).await? {
+        let jobs: Vec<(Job, Duration)> = bp
+            .start_nodes()
+            .into_iter()
+            .map(|n| (Job::new(run, n, name, &version, Some(input.clone())), Duration::ZERO))
+            .collect();
+        queue.send(&jobs).await?;
+    }
+    Ok(version)
+}
+
+/// A new run id: time-ordered, unique enough for concurrent starts.
+pub fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:x}-{:x}-{:x}", nanos, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Starts, inspects and cancels runs.
+#[derive(Clone, Debug)]
+pub struct Client {
+    store: Store,
+    queue: Queue,
+}
+
+impl Client {
+    /// A client on the workflow's tables and queue.
+    pub fn new(store: Store, queue: Queue) -> Self {
+        Self { store, queue }
+    }
+
+    /// Starts blueprint `name` with `input`; returns the run id.
+    pub async fn start(&self, name: &str, input: &Value) -> Result<String, WorkerError> {
+        let run = new_run_id();
+        start_run(&self.store, &self.queue, &run, name, input, None).await?;
+        Ok(run)
+    }
+
+    /// The run's status; None when there is no such run.
+    pub async fn status(&self, run: &str) -> Result<Option<RunStatus>, WorkerError> {
+        Ok(self.store.status(run).await?)
+    }
+
+    /// The run's output (the last node's), once it succeeded.
+    pub async fn output(&self, run: &str) -> Result<Option<Value>, WorkerError> {
+        let Some(status) = self.store.status(run).await? else {
+            return Ok(None);
+        };
+        match (status.status.as_str(), status.output_node) {
+            ("succeeded", Some(node)) => Ok(self.store.outputs(run, std::slice::from_ref(&node)).await?.remove(&node)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Cancels a running run: no job starts after this; false when it was not running.
+    pub async fn cancel(&self, run: &str) -> Result<bool, WorkerError> {
+        Ok(self.store.cancel(run).await?)
+    }
+
+    /// Polls until the run leaves `running`, calling `progress` with each new status.
+    pub async fn wait(
+        &self,
+        run: &str,
+        every: Duration,
+        timeout: Duration,
+        mut progress: impl FnMut(&RunStatus),
+    ) -> Result<Option<RunStatus>, WorkerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = usize::MAX;
+        loop {
+            let Some(status) = self.store.status(run).await? else {
+                return Ok(None);
+            };
+            if status.done.len() != seen || status.status != "running" {
+                seen = status.done.len();
+                progress(&status);
+            }
+            if status.status != "running" || tokio::time::Instant::now() >= deadline {
+                return Ok(Some(status));
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}

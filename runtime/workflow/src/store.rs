@@ -1,0 +1,647 @@
+//! The run state in DynamoDB, on the tables of `adf_workflow_tables`.
+//!
+//! - statuses (`runId`): one item per run: blueprint and version, `status`, `active` (a shard,
+//!   set only while running, which puts the run in the sparse `stalled-runs` index), and
+//!   `lastUpdated` (epoch milliseconds, always a number), `nodes` (every completion: action,
+//!   edges taken, failed). A completion is one conditional `UpdateItem` that records it exactly
+//!   once, checks the run is still running, and returns the whole map: joins are decided from
+//!   it, with no counter to double-count.
+//! - contexts (`runId`, `key`): the run's input and each node's output, one item per key, so a
+//!   run is not capped at 400 KB; blueprints under `blueprint#<name>`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use serde_json::Value;
+
+use crate::blueprint::Blueprint;
+use crate::engine::{Completion, Done};
+
+/// The sparse index of in-flight runs (hash `active`, range `lastUpdated`).
+pub const STALLED_INDEX: &str = "stalled-runs";
+/// `active` takes one of this many values, so in-flight runs spread over index partitions.
+pub const SHARDS: u32 = 4;
+/// The largest JSON value stored in one context item (DynamoDB's item limit is 400 KB).
+pub const MAX_VALUE_BYTES: usize = 350 * 1024;
+/// Inputs up to this size live in the run's status item; larger ones in the contexts table.
+const INLINE_INPUT_BYTES: usize = 16 * 1024;
+/// BatchGetItem reads at most this many keys per request.
+const BATCH_GET_KEYS: usize = 100;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A DynamoDB call failed.
+    #[error("DynamoDB {op} on {table}: {cause}")]
+    Aws {
+        /// The operation.
+        op: &'static str,
+        /// The table.
+        table: String,
+        /// The SDK error.
+        cause: String,
+    },
+    /// A value over the item limit.
+    #[error(
+        "{what} of run {run} is {bytes} bytes of JSON; one context value is at most {MAX_VALUE_BYTES} bytes \
+         (DynamoDB's 400 KB item limit): store large data in S3 and pass its key"
+    )]
+    TooLarge {
+        /// What it was.
+        what: String,
+        /// The run.
+        run: String,
+        /// Its size.
+        bytes: usize,
+    },
+    /// Stored data that does not parse.
+    #[error("corrupt {what}: {cause}")]
+    Corrupt {
+        /// What.
+        what: String,
+        /// Why.
+        cause: String,
+    },
+    /// No such blueprint.
+    #[error("no blueprint {0}: deploy it with adf_workflow (or Store::put_blueprint)")]
+    NoBlueprint(String),
+}
+
+fn aws<E: std::error::Error + 'static>(
+    op: &'static str,
+    table: &str,
+) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
+    let table = table.to_string();
+    move |e| {
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            cause = format!("{cause}: {s}");
+            source = s.source();
+        }
+        StoreError::Aws { op, table, cause }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The `active` shard of a run.
+pub fn shard(run: &str) -> String {
+    let sum: u32 = run.bytes().map(u32::from).sum();
+    (sum % SHARDS).to_string()
+}
+
+/// Where the tables are.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    /// Contexts table name.
+    pub contexts: String,
+    /// Statuses table name.
+    pub statuses: String,
+}
+
+/// A run's status item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStatus {
+    /// The run.
+    pub run_id: String,
+    /// Blueprint name.
+    pub blueprint: String,
+    /// Pinned blueprint version.
+    pub version: String,
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Completions so far.
+    pub done: Done,
+    /// Nodes in the blueprint.
+    pub total: usize,
+    /// Last change, epoch ms.
+    pub last_updated: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The node whose output is the run's output.
+    pub output_node: Option<String>,
+    /// The run and node waiting for this one (a subflow).
+    pub parent: Option<(String, String)>,
+}
+
+/// What recording a completion found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded {
+    /// Recorded now; the run's completions right after.
+    New(Done),
+    /// The node had completed already (a duplicate delivery).
+    Duplicate,
+    /// The run is not running (cancelled, failed or finished).
+    NotRunning,
+}
+
+/// The run state.
+#[derive(Clone, Debug)]
+pub struct Store {
+    ddb: Client,
+    tables: Tables,
+}
+
+fn parse_done(item: &HashMap<String, AttributeValue>) -> Result<Done, StoreError> {
+    let Some(AttributeValue::M(nodes)) = item.get("nodes") else {
+        return Ok(Done::new());
+    };
+    nodes
+        .iter()
+        .map(|(k, v)| {
+            let m = v
+                .as_m()
+                .map_err(|_| StoreError::Corrupt { what: format!("completion of {k}"), cause: "not a map".into() })?;
+            let text = |key: &str| m.get(key).and_then(|v| v.as_s().ok()).cloned();
+            let taken = m
+                .get("t")
+                .and_then(|v| v.as_l().ok())
+                .map_or_else(Vec::new, |l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect());
+            let failed = m.get("f").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+            Ok((k.clone(), Completion { action: text("a").unwrap_or_default(), taken, failed }))
+        })
+        .collect()
+}
+
+fn completion_value(c: &Completion) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("a".to_string(), s(&c.action)),
+        ("t".to_string(), AttributeValue::L(c.taken.iter().map(s).collect())),
+    ]);
+    if c.failed {
+        m.insert("f".into(), AttributeValue::Bool(true));
+    }
+    AttributeValue::M(m)
+}
+
+fn parse_status(item: &HashMap<String, AttributeValue>) -> Result<RunStatus, StoreError> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    let parent = match item.get("parent").and_then(|v| v.as_m().ok()) {
+        Some(p) => {
+            let get = |k: &str| p.get(k).and_then(|v| v.as_s().ok()).cloned();
+            get("run").zip(get("node"))
+        }
+        None => None,
+    };
+    Ok(RunStatus {
+        run_id: text("runId").unwrap_or_default(),
+        blueprint: text("blueprint").unwrap_or_default(),
+        version: text("version").unwrap_or_default(),
+        status: text("status").unwrap_or_default(),
+        done: parse_done(item)?,
+        total: usize::try_from(num("total").unwrap_or(0)).unwrap_or(0),
+        last_updated: num("lastUpdated").unwrap_or(0),
+        error: text("error"),
+        output_node: text("outputNode"),
+        parent,
+    })
+}
+
+fn json_text(what: &str, run: &str, v: &Value) -> Result<String, StoreError> {
+    let text = v.to_string();
+    if text.len() > MAX_VALUE_BYTES {
+        return Err(StoreError::TooLarge { what: what.to_string(), run: run.to_string(), bytes: text.len() });
+    }
+    Ok(text)
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: what.to_string(), cause: e.to_string() })
+}
+
+fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl Store {
+    /// A store on `tables`.
+    pub fn new(ddb: Client, tables: Tables) -> Self {
+        Self { ddb, tables }
+    }
+
+    /// The table names.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Stores version `bp.version()` of blueprint `name` and makes it current.
+    pub async fn put_blueprint(&self, name: &str, bp: &Blueprint) -> Result<String, StoreError> {
+        let t = &self.tables.contexts;
+        let version = bp.version();
+        let pk = format!("blueprint#{name}");
+        self.ddb
+            .put_item()
+            .table_name(t)
+            .item("runId", s(&pk))
+            .item("key", s(&version))
+            .item("json", s(bp.canonical_json()))
+            .send()
+            .await
+            .map_err(aws("PutItem", t))?;
+        self.ddb
+            .put_item()
+            .table_name(t)
+            .item("runId", s(&pk))
+            .item("key", s("current"))
+            .item("version", s(&version))
+            .send()
+            .await
+            .map_err(aws("PutItem", t))?;
+        Ok(version)
+    }
+
+    /// The current version of blueprint `name`.
+    pub async fn current_version(&self, name: &str) -> Result<String, StoreError> {
+        let t = &self.tables.contexts;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(t)
+            .key("runId", s(format!("blueprint#{name}")))
+            .key("key", s("current"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem", t))?;
+        out.item
+            .and_then(|i| i.get("version").and_then(|v| v.as_s().ok()).cloned())
+            .ok_or_else(|| StoreError::NoBlueprint(name.to_string()))
+    }
+
+    /// Version `version` of blueprint `name`.
+    pub async fn blueprint(&self, name: &str, version: &str) -> Result<Blueprint, StoreError> {
+        let t = &self.tables.contexts;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(t)
+            .key("runId", s(format!("blueprint#{name}")))
+            .key("key", s(version))
+            .send()
+            .await
+            .map_err(aws("GetItem", t))?;
+        let json = out
+            .item
+            .and_then(|i| i.get("json").and_then(|v| v.as_s().ok()).cloned())
+            .ok_or_else(|| StoreError::NoBlueprint(format!("{name}@{version}")))?;
+        Blueprint::from_json(&json)
+            .map_err(|e| StoreError::Corrupt { what: format!("blueprint {name}@{version}"), cause: e.to_string() })
+    }
+
+    /// Creates run `run` (once: a second call with the same id changes nothing and returns
+    /// false).
+    pub async fn create_run(
+        &self,
+        run: &str,
+        name: &str,
+        bp: &Blueprint,
+        input: &Value,
+        parent: Option<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let t = &self.tables.statuses;
+        let input_text = json_text("input", run, input)?;
+        let now = now_ms();
+        let mut req = self
+            .ddb
+            .put_item()
+            .table_name(t)
+            .item("runId", s(run))
+            .item("blueprint", s(name))
+            .item("version", s(bp.version()))
+            .item("status", s("running"))
+            .item("active", s(shard(run)))
+            .item("lastUpdated", n(now))
+            .item("started", n(now))
+            .item("total", n(i64::try_from(bp.nodes.len()).unwrap_or(0)))
+            .item("nodes", AttributeValue::M(HashMap::new()))
+            .condition_expression("attribute_not_exists(runId)");
+        if input_text.len() <= INLINE_INPUT_BYTES {
+            req = req.item("input", s(&input_text));
+        } else {
+            self.put_value(run, "input", &input_text).await?;
+        }
+        if let Some((prun, pnode)) = parent {
+            req = req
+                .item("parent", AttributeValue::M(HashMap::from([("run".into(), s(prun)), ("node".into(), s(pnode))])));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(aws("PutItem", t)(e)),
+        }
+    }
+
+    async fn put_value(&self, run: &str, key: &str, text: &str) -> Result<(), StoreError> {
+        let t = &self.tables.contexts;
+        self.ddb
+            .put_item()
+            .table_name(t)
+            .item("runId", s(run))
+            .item("key", s(key))
+            .item("v", s(text))
+            .send()
+            .await
+            .map_err(aws("PutItem", t))?;
+        Ok(())
+    }
+
+    /// The run's input.
+    pub async fn input(&self, run: &str) -> Result<Value, StoreError> {
+        let t = &self.tables.statuses;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(t)
+            .key("runId", s(run))
+            .projection_expression("#i")
+            .expression_attribute_names("#i", "input")
+            .send()
+            .await
+            .map_err(aws("GetItem", t))?;
+        if let Some(text) = out.item.as_ref().and_then(|i| i.get("input")).and_then(|v| v.as_s().ok()) {
+            return parse_json("input", text);
+        }
+        Ok(self.values(run, &["input".to_string()]).await?.remove("input").unwrap_or(Value::Null))
+    }
+
+    /// Stores node `node`'s output (idempotent: a retried node overwrites its own).
+    pub async fn put_output(&self, run: &str, node: &str, output: &Value) -> Result<(), StoreError> {
+        let text = json_text(&format!("the output of node {node}"), run, output)?;
+        self.put_value(run, &format!("out:{node}"), &text).await
+    }
+
+    /// The outputs of `nodes` (absent ones are null), in as few requests as BatchGetItem allows.
+    pub async fn outputs(&self, run: &str, nodes: &[String]) -> Result<BTreeMap<String, Value>, StoreError> {
+        let keys: Vec<String> = nodes.iter().map(|n| format!("out:{n}")).collect();
+        let mut found = self.values(run, &keys).await?;
+        Ok(nodes.iter().map(|n| (n.clone(), found.remove(&format!("out:{n}")).unwrap_or(Value::Null))).collect())
+    }
+
+    async fn values(&self, run: &str, keys: &[String]) -> Result<BTreeMap<String, Value>, StoreError> {
+        let t = &self.tables.contexts;
+        let mut found = BTreeMap::new();
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for k in chunk {
+                request = request.keys(HashMap::from([("runId".to_string(), s(run)), ("key".to_string(), s(k))]));
+            }
+            let mut pending = Some(HashMap::from([(
+                t.clone(),
+                request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?,
+            )]));
+            while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(aws("BatchGetItem", t))?;
+                for item in out.responses.unwrap_or_default().remove(t).unwrap_or_default() {
+                    let key = item.get("key").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    if let Some(text) = item.get("v").and_then(|v| v.as_s().ok()) {
+                        found.insert(key.clone(), parse_json(&key, text)?);
+                    }
+                }
+                pending = out.unprocessed_keys;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records `node`'s completion exactly once, if the run is still running.
+    pub async fn complete(&self, run: &str, node: &str, c: &Completion) -> Result<Recorded, StoreError> {
+        let t = &self.tables.statuses;
+        let r = self
+            .ddb
+            .update_item()
+            .table_name(t)
+            .key("runId", s(run))
+            .update_expression("SET #nodes.#n = :c, lastUpdated = :now")
+            .condition_expression("attribute_not_exists(#nodes.#n) AND #s = :running")
+            .expression_attribute_names("#nodes", "nodes")
+            .expression_attribute_names("#n", node)
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":c", completion_value(c))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":running", s("running"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(Recorded::New(parse_done(&out.attributes.unwrap_or_default())?)),
+            Err(e) if is_condition_failed(&e) => {
+                // Only on this path: tell a duplicate from a run that stopped.
+                match self.status(run).await? {
+                    Some(st) if st.status == "running" && st.done.contains_key(node) => Ok(Recorded::Duplicate),
+                    Some(st) if st.status == "running" => Err(StoreError::Corrupt {
+                        what: format!("run {run}"),
+                        cause: "the completion was refused although the run is running".into(),
+                    }),
+                    _ => Ok(Recorded::NotRunning),
+                }
+            }
+            Err(e) => Err(aws("UpdateItem", t)(e)),
+        }
+    }
+
+    /// Ends a running run with `status` (`succeeded`, `failed`, `cancelled`); false when it
+    /// was not running.
+    pub async fn finish(
+        &self,
+        run: &str,
+        status: &str,
+        error: Option<&str>,
+        output_node: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let t = &self.tables.statuses;
+        let mut set = vec!["#s = :status", "finished = :now", "lastUpdated = :now"];
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(t)
+            .key("runId", s(run))
+            .condition_expression("#s = :running")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":now", n(now_ms()));
+        if let Some(e) = error {
+            set.push("#e = :error");
+            req = req.expression_attribute_names("#e", "error").expression_attribute_values(":error", s(e));
+        }
+        if let Some(o) = output_node {
+            set.push("outputNode = :out");
+            req = req.expression_attribute_values(":out", s(o));
+        }
+        match req.update_expression(format!("SET {} REMOVE active", set.join(", "))).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(aws("UpdateItem", t)(e)),
+        }
+    }
+
+    /// Marks a running run as alive until `until` (epoch ms): a heartbeat, a sleep, a retry's
+    /// delay, a subflow's wait. The reconciler leaves it alone until then.
+    pub async fn touch(&self, run: &str, until: i64) -> Result<(), StoreError> {
+        let t = &self.tables.statuses;
+        let r = self
+            .ddb
+            .update_item()
+            .table_name(t)
+            .key("runId", s(run))
+            .update_expression("SET lastUpdated = :t")
+            .condition_expression("#s = :running")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":t", n(until))
+            .expression_attribute_values(":running", s("running"))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(aws("UpdateItem", t)(e)),
+        }
+    }
+
+    /// Run `run`'s status, if it exists.
+    pub async fn status(&self, run: &str) -> Result<Option<RunStatus>, StoreError> {
+        let t = &self.tables.statuses;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(t)
+            .key("runId", s(run))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem", t))?;
+        out.item.as_ref().map(parse_status).transpose()
+    }
+
+    /// The `status` of each of `runs` that exists, in as few requests as BatchGetItem allows.
+    pub async fn run_states(&self, runs: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
+        let t = &self.tables.statuses;
+        let mut states = BTreeMap::new();
+        for chunk in runs.chunks(BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .projection_expression("runId, #s")
+                .expression_attribute_names("#s", "status");
+            for r in chunk {
+                request = request.keys(HashMap::from([("runId".to_string(), s(r))]));
+            }
+            let mut pending = Some(HashMap::from([(
+                t.clone(),
+                request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?,
+            )]));
+            while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(aws("BatchGetItem", t))?;
+                for item in out.responses.unwrap_or_default().remove(t).unwrap_or_default() {
+                    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    states.insert(text("runId"), text("status"));
+                }
+                pending = out.unprocessed_keys;
+            }
+        }
+        Ok(states)
+    }
+
+    /// Cancels a running run; false when it was not running.
+    pub async fn cancel(&self, run: &str) -> Result<bool, StoreError> {
+        self.finish(run, "cancelled", None, None).await
+    }
+
+    /// Runs still in flight whose last change is older than `before` (epoch ms), from the
+    /// stalled-runs index (a query per shard, every page; never a scan).
+    pub async fn stalled(&self, before: i64) -> Result<Vec<String>, StoreError> {
+        self.stalled_paged(before, None).await
+    }
+
+    /// [`Store::stalled`] with at most `page` items per request (to exercise paging).
+    pub async fn stalled_paged(&self, before: i64, page: Option<i32>) -> Result<Vec<String>, StoreError> {
+        let t = &self.tables.statuses;
+        let mut runs = Vec::new();
+        for shard in 0..SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .ddb
+                    .query()
+                    .table_name(t)
+                    .index_name(STALLED_INDEX)
+                    .key_condition_expression("active = :a AND lastUpdated < :before")
+                    .expression_attribute_values(":a", s(shard.to_string()))
+                    .expression_attribute_values(":before", n(before))
+                    .set_limit(page)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(aws("Query", t))?;
+                runs.extend(
+                    out.items
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|i| i.get("runId").and_then(|v| v.as_s().ok()).cloned()),
+                );
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_round_trip_through_attribute_values() {
+        let c = Completion { action: "ok".into(), taken: vec!["a".into(), "b".into()], failed: true };
+        let item = HashMap::from([(
+            "nodes".to_string(),
+            AttributeValue::M(HashMap::from([("n".to_string(), completion_value(&c))])),
+        )]);
+        assert_eq!(parse_done(&item).expect("parse").get("n"), Some(&c));
+    }
+
+    #[test]
+    fn shards_are_stable_and_bounded() {
+        assert_eq!(shard("run-1"), shard("run-1"));
+        assert!((0..SHARDS).map(|s| s.to_string()).any(|s| s == shard("abc")));
+    }
+
+    #[test]
+    fn values_over_the_item_limit_are_refused_with_the_node() {
+        let big = Value::String("x".repeat(MAX_VALUE_BYTES));
+        let e = json_text("the output of node charge", "r1", &big).expect_err("too large");
+        assert!(e.to_string().contains("node charge"), "{e}");
+    }
+}

@@ -1,0 +1,458 @@
+//! The worker: runs a job's node, records its completion once, and moves the run on. A
+//! successor that becomes ready runs straight away in the same worker (no SQS round trip; the
+//! run's state is durable after each completion); the others go to the queue in batches.
+//!
+//! Failures retry with backoff through SQS delays, then enter the node's fallback or fail the
+//! run. A sleeping node is re-queued with a delay, so nothing is held while it waits.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+use crate::blueprint::Blueprint;
+use crate::client::start_run;
+use crate::engine::{self, Completion, DEFAULT_ACTION};
+use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
+use crate::queue::{Job, Queue, QueueError};
+use crate::store::{Recorded, Store, StoreError, now_ms};
+
+/// A parent run waiting on a subflow is left alone by the reconciler this long.
+const SUBFLOW_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a job could not be handled (its message stays on the queue and comes back).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// DynamoDB.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// SQS.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What became of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its node (and the successors run in process) completed, or it was a duplicate.
+    Done {
+        /// Nodes run in this call.
+        nodes: usize,
+    },
+    /// It was queued again: a retry, a sleep, or a wait for a subflow.
+    Requeued,
+    /// It was dropped: its run is no longer running, or the job is malformed.
+    Dropped(String),
+}
+
+/// How far a worker goes by itself.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The most nodes one job continues into in process before the rest goes through SQS.
+    pub max_continuations: usize,
+    /// How long one job may continue in process (a Lambda's remaining time, less a margin).
+    pub continue_for: Duration,
+    /// Interval of the heartbeat that keeps a running node's message hidden and its run fresh.
+    pub heartbeat: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { max_continuations: 1000, continue_for: Duration::from_secs(60), heartbeat: Duration::from_secs(20) }
+    }
+}
+
+/// Runs jobs.
+pub struct Worker {
+    store: Store,
+    queue: Queue,
+    services: Services,
+    config: WorkerConfig,
+    blueprints: Mutex<HashMap<String, Arc<Blueprint>>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// A message to keep hidden while its node runs.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Its receipt handle.
+    pub receipt: String,
+}
+
+impl Worker {
+    /// A worker on `store` and `queue` with the nodes in `services.registry`.
+    pub fn new(store: Store, queue: Queue, services: Services, config: WorkerConfig) -> Self {
+        Self { store, queue, services, config, blueprints: Mutex::new(HashMap::new()) }
+    }
+
+    /// The run state.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The job queue.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    async fn blueprint(&self, name: &str, version: &str) -> Result<Arc<Blueprint>, StoreError> {
+        let key = format!("{name}@{version}");
+        if let Some(bp) = self.blueprints.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(bp);
+        }
+        let bp = Arc::new(self.store.blueprint(name, version).await?);
+        if let Ok(mut m) = self.blueprints.lock() {
+            m.insert(key, Arc::clone(&bp));
+        }
+        Ok(bp)
+    }
+
+    /// Handles jobs received together: one read of their runs' states (jobs of runs that are
+    /// no longer running are dropped: a cancel starts nothing new), then each job, all at once.
+    pub async fn handle_batch(&self, jobs: Vec<(Job, Option<Lease>)>) -> Vec<Result<Outcome, WorkerError>> {
+        let mut runs: Vec<String> = jobs.iter().map(|(j, _)| j.run.clone()).collect();
+        runs.sort();
+        runs.dedup();
+        let states = match self.store.run_states(&runs).await {
+            Ok(s) => s,
+            Err(e) => {
+                let text = e.to_string();
+                return jobs
+                    .iter()
+                    .map(|_| {
+                        Err(WorkerError::Store(StoreError::Corrupt { what: "run states".into(), cause: text.clone() }))
+                    })
+                    .collect();
+            }
+        };
+        let work = jobs.into_iter().map(|(job, lease)| {
+            let state = states.get(&job.run).cloned();
+            async move {
+                match state.as_deref() {
+                    Some("running") => self.handle(job, lease).await,
+                    Some(other) => Ok(Outcome::Dropped(format!("run {} is {other}", job.run))),
+                    None => Ok(Outcome::Dropped(format!("run {} does not exist", job.run))),
+                }
+            }
+        });
+        futures::future::join_all(work).await
+    }
+
+    /// Runs `job`, then the successors it makes ready, in process while the budget lasts.
+    pub async fn handle(&self, job: Job, lease: Option<Lease>) -> Result<Outcome, WorkerError> {
+        let started = Instant::now();
+        let mut nodes = 0;
+        let mut next = Some(job);
+        let mut lease = lease;
+        while let Some(job) = next.take() {
+            let Ok(bp) = self.blueprint(&job.bp, &job.v).await.map_err(|e| {
+                tracing::error!(run = %job.run, error = %e, "no blueprint for job; dropping it");
+            }) else {
+                return Ok(Outcome::Dropped(format!("no blueprint {}@{}", job.bp, job.v)));
+            };
+            match self.step(&bp, job, lease.take()).await? {
+                Step::Continue(j) => {
+                    nodes += 1;
+                    if nodes >= self.config.max_continuations || started.elapsed() >= self.config.continue_for {
+                        self.queue.send(&[(j, Duration::ZERO)]).await?;
+                    } else {
+                        next = Some(j);
+                    }
+                }
+                Step::End => nodes += 1,
+                Step::Requeued => return Ok(if nodes == 0 { Outcome::Requeued } else { Outcome::Done { nodes } }),
+                Step::Dropped(why) => {
+                    return Ok(if nodes == 0 { Outcome::Dropped(why) } else { Outcome::Done { nodes } });
+                }
+            }
+        }
+        Ok(Outcome::Done { nodes })
+    }
+
+    async fn step(&self, bp: &Blueprint, job: Job, lease: Option<Lease>) -> Result<Step, WorkerError> {
+        let Some(spec) = bp.nodes.get(&job.node) else {
+            return Ok(Step::Dropped(format!("blueprint {}@{} has no node {}", job.bp, job.v, job.node)));
+        };
+        let now = now_ms();
+        let result = if let Some(wake) = job.wake_at {
+            if now < wake {
+                return self.sleep(job, wake).await;
+            }
+            Ok(NodeResult::output(job.input.clone().unwrap_or(Value::Null)))
+        } else if let Some(r) = job.resume.clone() {
+            Ok(NodeResult::output(r))
+        } else {
+            let input = self.input_for(bp, &job).await?;
+            let input = self.with_inputs(&job.run, &spec.inputs, input).await?;
+            let node = self.services.registry.get(&spec.uses);
+            let cx = NodeContext {
+                run_id: &job.run,
+                node_id: &job.node,
+                params: &spec.params,
+                input: input.clone(),
+                attempt: job.attempt,
+                services: &self.services,
+            };
+            let run = async {
+                match node {
+                    Some(n) => {
+                        match tokio::time::timeout(spec.timeout(), AssertUnwindSafe(n.run(cx)).catch_unwind()).await {
+                            Ok(Ok(r)) => r,
+                            Ok(Err(_)) => Err(NodeError::Fatal(format!("node type {} panicked", spec.uses))),
+                            Err(_) => Err(NodeError::Retryable(format!("timed out after {:?}", spec.timeout()))),
+                        }
+                    }
+                    None => Err(NodeError::Fatal(format!("unknown node type {:?}", spec.uses))),
+                }
+            };
+            let result = self.with_heartbeat(&job.run, lease.as_ref(), run).await;
+            if let Err(e) = &result {
+                return self.fail(bp, job, input, e).await;
+            }
+            result
+        };
+        let Ok(r) = result else {
+            return Ok(Step::End);
+        };
+        match r.effect {
+            Effect::Sleep(d) => {
+                let wake = now_ms() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                self.sleep(Job { wake_at: Some(wake), input: Some(r.output), ..job }, wake).await
+            }
+            Effect::Subflow { blueprint, input } => {
+                let child = format!("{}.{}", job.run, job.node);
+                start_run(&self.store, &self.queue, &child, &blueprint, &input, Some((&job.run, &job.node))).await?;
+                let until = now_ms() + i64::try_from(SUBFLOW_WAIT.as_millis()).unwrap_or(0);
+                self.store.touch(&job.run, until).await?;
+                Ok(Step::Requeued)
+            }
+            Effect::Done => self.complete(bp, &job, r.output, r.action.as_deref().unwrap_or(DEFAULT_ACTION)).await,
+        }
+    }
+
+    /// Runs `work` with a heartbeat every `config.heartbeat`: the message stays hidden and the
+    /// run fresh (so the reconciler leaves it alone) however long the node takes.
+    async fn with_heartbeat<T>(&self, run: &str, lease: Option<&Lease>, work: impl Future<Output = T>) -> T {
+        let (queue, store, every) = (self.queue.clone(), self.store.clone(), self.config.heartbeat);
+        let (run, lease) = (run.to_string(), lease.cloned());
+        let beat = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Some(l) = &lease
+                    && let Err(e) = queue.extend(&l.receipt, every * 3).await
+                {
+                    tracing::warn!(run, error = %e, "heartbeat could not extend the message");
+                }
+                if let Err(e) = store.touch(&run, now_ms()).await {
+                    tracing::warn!(run, error = %e, "heartbeat could not touch the run");
+                }
+            }
+        });
+        let r = work.await;
+        beat.abort();
+        r
+    }
+
+    async fn sleep(&self, job: Job, wake: i64) -> Result<Step, WorkerError> {
+        let left = Duration::from_millis(u64::try_from(wake - now_ms()).unwrap_or(0));
+        self.store.touch(&job.run, wake).await?;
+        self.queue.send(&[(job, left)]).await?;
+        Ok(Step::Requeued)
+    }
+
+    /// The node's input: carried by the job, or read (a large input, a start node's).
+    async fn input_for(&self, bp: &Blueprint, job: &Job) -> Result<Value, WorkerError> {
+        if let Some(i) = &job.input {
+            return Ok(i.clone());
+        }
+        if bp.start_nodes().contains(&job.node.as_str()) {
+            return Ok(self.store.input(&job.run).await?);
+        }
+        let done = self.store.status(&job.run).await?.map(|s| s.done).unwrap_or_default();
+        let preds: Vec<String> = engine::arrivals(bp, &job.node, &done).into_iter().map(str::to_string).collect();
+        let outputs = self.store.outputs(&job.run, &preds).await?;
+        Ok(engine::join_input(bp, &job.node, &done, &outputs))
+    }
+
+    /// Adds the node's `inputs` (`input.<path>` or `<node>.<path>`) to its input object.
+    async fn with_inputs(
+        &self,
+        run: &str,
+        refs: &std::collections::BTreeMap<String, String>,
+        input: Value,
+    ) -> Result<Value, WorkerError> {
+        if refs.is_empty() {
+            return Ok(input);
+        }
+        let nodes: Vec<String> = refs
+            .values()
+            .map(|r| r.split_once('.').map_or(r.as_str(), |(n, _)| n).to_string())
+            .filter(|n| n != "input")
+            .collect();
+        let mut sources = self.store.outputs(run, &nodes).await?;
+        if refs.values().any(|r| r == "input" || r.starts_with("input.")) {
+            sources.insert("input".into(), self.store.input(run).await?);
+        }
+        let mut obj = match input {
+            Value::Object(o) => o,
+            Value::Null => serde_json::Map::new(),
+            other => serde_json::Map::from_iter([("input".to_string(), other)]),
+        };
+        for (name, r) in refs {
+            let (source, path) =
+                r.split_once('.').map_or((r.as_str(), "$".to_string()), |(s, p)| (s, format!("$.{p}")));
+            let v = sources.get(source).and_then(|v| crate::expr::path(v, &path)).cloned().unwrap_or(Value::Null);
+            obj.insert(name.clone(), v);
+        }
+        Ok(Value::Object(obj))
+    }
+
+    /// Records the completion once, then dispatches what it made ready.
+    async fn complete(&self, bp: &Blueprint, job: &Job, output: Value, action: &str) -> Result<Step, WorkerError> {
+        let taken = match engine::taken_edges(bp, &job.node, action, &output) {
+            Ok(t) => t,
+            Err(e) => {
+                let error = NodeError::Fatal(format!("choosing edges: {e}"));
+                return self.fail(bp, job.clone(), output, &error).await;
+            }
+        };
+        if !output.is_null() {
+            self.store.put_output(&job.run, &job.node, &output).await?;
+        }
+        let c = Completion {
+            action: action.to_string(),
+            taken: taken.iter().map(|(t, _)| t.clone()).collect(),
+            failed: false,
+        };
+        let done = match self.store.complete(&job.run, &job.node, &c).await? {
+            Recorded::New(done) => done,
+            Recorded::Duplicate => {
+                return Ok(Step::Dropped(format!("node {} of run {} completed already", job.node, job.run)));
+            }
+            Recorded::NotRunning => return Ok(Step::Dropped(format!("run {} is no longer running", job.run))),
+        };
+        let mut jobs = Vec::new();
+        for t in engine::dispatches(bp, &job.node, &done) {
+            let input = if engine::is_join(bp, &t) {
+                let others: Vec<String> = engine::arrivals(bp, &t, &done)
+                    .into_iter()
+                    .filter(|p| *p != job.node)
+                    .map(str::to_string)
+                    .collect();
+                let mut outputs = self.store.outputs(&job.run, &others).await?;
+                outputs.insert(job.node.clone(), output.clone());
+                engine::join_input(bp, &t, &done, &outputs)
+            } else {
+                taken.iter().find(|(to, _)| *to == t).map_or(Value::Null, |(_, d)| d.clone())
+            };
+            jobs.push(Job::new(&job.run, &t, &job.bp, &job.v, Some(input)));
+        }
+        self.advance(bp, job, &done, jobs, &job.node).await
+    }
+
+    /// Finishes the run when nothing is pending; otherwise continues into the first job and
+    /// queues the rest.
+    async fn advance(
+        &self,
+        bp: &Blueprint,
+        job: &Job,
+        done: &engine::Done,
+        mut jobs: Vec<Job>,
+        last: &str,
+    ) -> Result<Step, WorkerError> {
+        if engine::pending(bp, done).is_empty() {
+            let failed = done.values().any(|c| c.failed && c.taken.is_empty());
+            let status = if failed { "failed" } else { "succeeded" };
+            if self.store.finish(&job.run, status, None, Some(last)).await? {
+                self.resume_parent(&job.run, last).await?;
+            }
+            return Ok(Step::End);
+        }
+        if jobs.is_empty() {
+            return Ok(Step::End);
+        }
+        let first = jobs.remove(0);
+        let rest: Vec<(Job, Duration)> = jobs.into_iter().map(|j| (j, Duration::ZERO)).collect();
+        self.queue.send(&rest).await?;
+        Ok(Step::Continue(first))
+    }
+
+    /// When `run` is a subflow that just succeeded, completes the parent's node with its output.
+    async fn resume_parent(&self, run: &str, last: &str) -> Result<(), WorkerError> {
+        let Some(status) = self.store.status(run).await? else {
+            return Ok(());
+        };
+        let Some((parent, node)) = status.parent else {
+            return Ok(());
+        };
+        let Some(p) = self.store.status(&parent).await? else {
+            return Ok(());
+        };
+        let output = self.store.outputs(run, &[last.to_string()]).await?.remove(last).unwrap_or(Value::Null);
+        let resume = Job { resume: Some(output), ..Job::new(&parent, &node, &p.blueprint, &p.version, None) };
+        self.queue.send(&[(resume, Duration::ZERO)]).await?;
+        Ok(())
+    }
+
+    /// A failed attempt: retry with backoff, else the fallback, else the run fails.
+    async fn fail(&self, bp: &Blueprint, job: Job, input: Value, error: &NodeError) -> Result<Step, WorkerError> {
+        let Some(spec) = bp.nodes.get(&job.node) else {
+            return Ok(Step::End);
+        };
+        if matches!(error, NodeError::Retryable(_)) && job.attempt < spec.max_retries {
+            let pause = spec.retry_pause(job.attempt + 1);
+            tracing::info!(run = %job.run, node = %job.node, attempt = job.attempt + 1, ?pause, %error, "retrying");
+            self.store.touch(&job.run, now_ms() + i64::try_from(pause.as_millis()).unwrap_or(0)).await?;
+            let again = Job { attempt: job.attempt + 1, input: Some(input), ..job };
+            self.queue.send(&[(again, pause)]).await?;
+            return Ok(Step::Requeued);
+        }
+        let message = format!("node {} failed after {} attempt(s): {error}", job.node, job.attempt + 1);
+        tracing::warn!(run = %job.run, "{message}");
+        let taken: Vec<String> = spec.fallback.iter().cloned().collect();
+        let c = Completion { action: "error".into(), taken: taken.clone(), failed: true };
+        let done = match self.store.complete(&job.run, &job.node, &c).await? {
+            Recorded::New(done) => done,
+            _ => return Ok(Step::Dropped(format!("node {} of run {} was settled already", job.node, job.run))),
+        };
+        if taken.is_empty() {
+            if self.store.finish(&job.run, "failed", Some(&message), None).await? {
+                self.fail_parent(&job.run, &message).await?;
+            }
+            return Ok(Step::End);
+        }
+        let fallback_input = json!({ "error": message, "node": job.node, "input": input });
+        let jobs = taken.iter().map(|f| Job::new(&job.run, f, &job.bp, &job.v, Some(fallback_input.clone()))).collect();
+        self.advance(bp, &job, &done, jobs, &job.node).await
+    }
+
+    async fn fail_parent(&self, run: &str, message: &str) -> Result<(), WorkerError> {
+        if let Some((parent, node)) = self.store.status(run).await?.and_then(|s| s.parent) {
+            let why = format!("subflow {run} (node {node}) failed: {message}");
+            self.store.finish(&parent, "failed", Some(&why), None).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one step of a job led to.
+enum Step {
+    /// Run this job next, in process.
+    Continue(Job),
+    /// Nothing more for this job.
+    End,
+    /// It went back to the queue.
+    Requeued,
+    /// Nothing to do.
+    Dropped(String),
+}
