@@ -93,6 +93,7 @@ fn check_nodes(bp: &Blueprint, known_types: &[&str], out: &mut Vec<Problem>) {
     }
 }
 
+/// `edge "a" -> "b"`, for messages.
 fn label(e: &Edge) -> String {
     format!("edge {:?} -> {:?}", e.from, e.to)
 }
@@ -125,6 +126,7 @@ fn check_edges(bp: &Blueprint, out: &mut Vec<Problem>) {
 /// Successors by node, through edges and fallback links between existing nodes.
 type Graph<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
 
+/// The run's graph: edges and fallback links, self-fallbacks left out (reported on their own).
 fn graph(bp: &Blueprint) -> Graph<'_> {
     let mut g: Graph<'_> = bp.nodes.keys().map(|id| (id.as_str(), BTreeSet::new())).collect();
     let links = bp.edges.iter().map(|e| (e.from.as_str(), e.to.as_str()));

@@ -137,6 +137,10 @@ mod tests {
         let addr: SocketAddr = listener.local_addr().expect("addr");
         let app = Router::new().route("/2015-03-31/functions/{name}/invocations", post(invoke));
         tokio::spawn(async move { axum::serve(listener, app).await });
+        client_for(addr)
+    }
+
+    fn client_for(addr: SocketAddr) -> Services {
         let config = aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -174,6 +178,17 @@ mod tests {
         let s = fake_lambda().await;
         let e = run(&Lambda, &s, json!({"function": "gone"}), json!({})).await.expect_err("gone");
         assert!(matches!(&e, NodeError::Fatal(m) if m.contains("ResourceNotFoundException")), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn connection_failures_are_retryable() {
+        let closed = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            l.local_addr().expect("addr")
+        };
+        let s = client_for(closed);
+        let e = run(&Lambda, &s, json!({"function": "echo"}), json!({})).await.expect_err("refused");
+        assert!(matches!(&e, NodeError::Retryable(m) if m.starts_with("Lambda Invoke: ")), "{e:?}");
     }
 
     #[tokio::test]
