@@ -81,12 +81,26 @@ pub fn arrivals<'a>(bp: &'a Blueprint, node: &str, done: &Done) -> BTreeSet<&'a 
         .collect()
 }
 
-/// Whether `node` may run given `done` (a join `all` once every predecessor completed and one
-/// led to it; `any` once one led to it).
+/// Whether a join `all` can never fire: a predecessor failed and its fallback does not lead
+/// into the join in its place (the order is refunded, not shipped).
+fn blocked(bp: &Blueprint, node: &str, done: &Done) -> bool {
+    if bp.nodes.get(node).map(|n| n.join) != Some(Join::All) {
+        return false;
+    }
+    let preds = predecessors(bp, node);
+    preds.iter().any(|p| done.get(*p).is_some_and(|c| c.failed && !c.taken.iter().any(|f| preds.contains(f.as_str()))))
+}
+
+/// Whether `node` may run given `done` (a join `all` once every predecessor completed, one led
+/// to it and none failed without a fallback that takes its place; `any` once one led to it).
 fn satisfied(bp: &Blueprint, node: &str, done: &Done) -> bool {
     let arrived = arrivals(bp, node, done);
     match bp.nodes.get(node).map(|n| n.join) {
-        Some(Join::All) => !arrived.is_empty() && predecessors(bp, node).iter().all(|p| done.contains_key(*p)),
+        Some(Join::All) => {
+            !arrived.is_empty()
+                && predecessors(bp, node).iter().all(|p| done.contains_key(*p))
+                && !blocked(bp, node, done)
+        }
         _ => !arrived.is_empty(),
     }
 }
@@ -129,7 +143,10 @@ pub fn dispatches(bp: &Blueprint, node: &str, done: &Done) -> Vec<String> {
 pub fn pending(bp: &Blueprint, done: &Done) -> Vec<String> {
     let mut p: BTreeSet<&str> = bp.start_nodes().into_iter().collect();
     p.extend(done.values().flat_map(|c| c.taken.iter().map(String::as_str)));
-    p.into_iter().filter(|n| !done.contains_key(*n) && bp.nodes.contains_key(*n)).map(str::to_string).collect()
+    p.into_iter()
+        .filter(|n| !done.contains_key(*n) && bp.nodes.contains_key(*n) && !blocked(bp, n, done))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Pending nodes that may run now: what a stalled run is resumed with.
@@ -234,6 +251,34 @@ mod tests {
         done.insert("charge".into(), Completion { action: "error".into(), taken: vec!["refund".into()], failed: true });
         assert_eq!(dispatches(&bp, "charge", &done), ["refund"]);
         assert_eq!(runnable(&bp, &done), ["refund", "reserve"]);
+    }
+
+    #[test]
+    fn a_failed_predecessor_blocks_a_join_all_unless_its_fallback_leads_there() {
+        let bp = order("all");
+        let mut done = Done::new();
+        complete(&bp, &mut done, "validate", &json!({}));
+        complete(&bp, &mut done, "reserve", &json!({}));
+        done.insert("charge".into(), Completion { action: "error".into(), taken: vec!["refund".into()], failed: true });
+        assert_eq!(dispatches(&bp, "charge", &done), ["refund"], "refund, not ship");
+        assert_eq!(pending(&bp, &done), ["refund"]);
+        complete(&bp, &mut done, "refund", &json!({}));
+        assert!(pending(&bp, &done).is_empty(), "the run ends without shipping");
+
+        // When the fallback feeds the join, the join waits for it instead.
+        let mut bp = order("all");
+        bp.edges.push(crate::blueprint::Edge {
+            from: "refund".into(),
+            to: "ship".into(),
+            action: None,
+            condition: None,
+            transform: None,
+        });
+        let mut done = Done::new();
+        complete(&bp, &mut done, "validate", &json!({}));
+        complete(&bp, &mut done, "reserve", &json!({}));
+        done.insert("charge".into(), Completion { action: "error".into(), taken: vec!["refund".into()], failed: true });
+        assert_eq!(complete(&bp, &mut done, "refund", &json!({})), ["ship"]);
     }
 
     #[test]

@@ -237,6 +237,54 @@ impl Store {
         Self { ddb, tables }
     }
 
+    /// Creates the contexts and statuses tables as `adf_workflow_tables` makes them (on
+    /// demand, the stalled-runs index), for use without Terraform and in tests.
+    pub async fn create_tables(&self) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+            ProjectionType, ScalarAttributeType as T,
+        };
+        let bad =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt { what: "table".into(), cause: e.to_string() };
+        let key =
+            |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(bad);
+        let attr = |name: &str, ty| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(bad)
+        };
+        let (c, st) = (&self.tables.contexts, &self.tables.statuses);
+        self.ddb
+            .create_table()
+            .table_name(c)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("runId", KeyType::Hash)?)
+            .key_schema(key("key", KeyType::Range)?)
+            .attribute_definitions(attr("runId", T::S)?)
+            .attribute_definitions(attr("key", T::S)?)
+            .send()
+            .await
+            .map_err(aws("CreateTable", c))?;
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(STALLED_INDEX)
+            .key_schema(key("active", KeyType::Hash)?)
+            .key_schema(key("lastUpdated", KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .map_err(bad)?;
+        self.ddb
+            .create_table()
+            .table_name(st)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("runId", KeyType::Hash)?)
+            .attribute_definitions(attr("runId", T::S)?)
+            .attribute_definitions(attr("active", T::S)?)
+            .attribute_definitions(attr("lastUpdated", T::N)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(aws("CreateTable", st))?;
+        Ok(())
+    }
+
     /// The table names.
     pub fn tables(&self) -> &Tables {
         &self.tables

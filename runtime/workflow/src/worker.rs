@@ -258,9 +258,9 @@ impl Worker {
                 }
             }
         });
-        let r = work.await;
-        beat.abort();
-        r
+        // Dropped with the work too (a worker task aborted mid-node), like a killed process.
+        let _stop = AbortOnDrop(beat);
+        work.await
     }
 
     async fn sleep(&self, job: Job, wake: i64) -> Result<Step, WorkerError> {
@@ -294,13 +294,14 @@ impl Worker {
         if refs.is_empty() {
             return Ok(input);
         }
-        let nodes: Vec<String> = refs
-            .values()
-            .map(|r| r.split_once('.').map_or(r.as_str(), |(n, _)| n).to_string())
-            .filter(|n| n != "input")
+        // The linter checked the references; one that does not parse reads as null.
+        let parsed: Vec<(&String, &str, String)> = refs
+            .iter()
+            .filter_map(|(name, r)| crate::expr::split_reference(r).ok().map(|(s, p)| (name, s, p)))
             .collect();
+        let nodes: Vec<String> = parsed.iter().map(|(_, s, _)| s.to_string()).filter(|s| s != "input").collect();
         let mut sources = self.store.outputs(run, &nodes).await?;
-        if refs.values().any(|r| r == "input" || r.starts_with("input.")) {
+        if parsed.iter().any(|(_, s, _)| *s == "input") {
             sources.insert("input".into(), self.store.input(run).await?);
         }
         let mut obj = match input {
@@ -308,9 +309,7 @@ impl Worker {
             Value::Null => serde_json::Map::new(),
             other => serde_json::Map::from_iter([("input".to_string(), other)]),
         };
-        for (name, r) in refs {
-            let (source, path) =
-                r.split_once('.').map_or((r.as_str(), "$".to_string()), |(s, p)| (s, format!("$.{p}")));
+        for (name, source, path) in parsed {
             let v = sources.get(source).and_then(|v| crate::expr::path(v, &path)).cloned().unwrap_or(Value::Null);
             obj.insert(name.clone(), v);
         }
@@ -327,7 +326,14 @@ impl Worker {
             }
         };
         if !output.is_null() {
-            self.store.put_output(&job.run, &job.node, &output).await?;
+            match self.store.put_output(&job.run, &job.node, &output).await {
+                Ok(()) => {}
+                Err(e @ StoreError::TooLarge { .. }) => {
+                    let input = job.input.clone().unwrap_or(Value::Null);
+                    return self.fail(bp, job.clone(), input, &NodeError::Fatal(e.to_string())).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let c = Completion {
             action: action.to_string(),
@@ -442,6 +448,15 @@ impl Worker {
             self.store.finish(&parent, "failed", Some(&why), None).await?;
         }
         Ok(())
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

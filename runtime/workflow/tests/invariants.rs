@@ -1,0 +1,310 @@
+//! The workflow invariants against the emulator: a completion recorded once under duplicate
+//! delivery, joins firing once, no run lost by a killed worker (SQS redelivery, and the
+//! reconciler for a worker killed between steps), retries with backoff then the fallback,
+//! cancel, and a context larger than one DynamoDB item.
+
+mod common;
+
+use std::time::Duration;
+
+use adf_workflow::engine::{Completion, DEFAULT_ACTION};
+use adf_workflow::queue::Job;
+use adf_workflow::reconciler;
+use adf_workflow::store::{Recorded, now_ms};
+use adf_workflow::worker::{Outcome, WorkerConfig};
+use anyhow::{Context, Result};
+use common::Fixture;
+use serde_json::json;
+
+const CHAIN: &str = r#"{
+    "nodes": {"a": {"uses": "count"}, "b": {"uses": "count"}, "c": {"uses": "count"}},
+    "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]
+}"#;
+
+fn fan_in(join: &str) -> String {
+    format!(
+        r#"{{
+        "nodes": {{
+            "validate": {{"uses": "count"}},
+            "charge": {{"uses": "count", "params": {{"output": {{"paid": 30}}}}}},
+            "reserve": {{"uses": "count", "params": {{"output": {{"reserved": true}}}}}},
+            "notify": {{"uses": "count"}},
+            "ship": {{"uses": "count", "join": "{join}"}}
+        }},
+        "edges": [
+            {{"from": "validate", "to": "charge"}}, {{"from": "validate", "to": "reserve"}},
+            {{"from": "validate", "to": "notify"}},
+            {{"from": "charge", "to": "ship"}}, {{"from": "reserve", "to": "ship"}}, {{"from": "notify", "to": "ship"}}
+        ]
+    }}"#
+    )
+}
+
+/// Receives the next job of the queue (waiting for it).
+async fn next_job(fx: &Fixture) -> Result<(Job, String)> {
+    for _ in 0..20 {
+        if let Some(r) = fx.queue.receive(1, Duration::from_secs(1), Duration::from_secs(30)).await?.pop() {
+            return Ok((r.job.map_err(anyhow::Error::msg)?, r.receipt));
+        }
+    }
+    anyhow::bail!("no job arrived")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_duplicate_delivery_records_the_completion_once() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("chain", CHAIN).await?;
+    let run = fx.client().start("chain", &json!({"order": 1})).await?;
+    // Deliver a's job twice at once, as SQS may; only one completion is recorded, so b is
+    // dispatched once.
+    let (job, receipt) = next_job(&fx).await?;
+    let worker = fx.worker(WorkerConfig { max_continuations: 1, ..WorkerConfig::default() });
+    let (x, y) = tokio::join!(worker.handle(job.clone(), None), worker.handle(job.clone(), None));
+    let outcomes = [x?, y?];
+    assert!(outcomes.iter().any(|o| matches!(o, Outcome::Done { .. })), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Outcome::Dropped(why) if why.contains("completed already"))),
+        "{outcomes:?}"
+    );
+    fx.queue.delete(&[receipt]).await?;
+    // And once more through SQS, on purpose, after the run moved on.
+    fx.queue.send(&[(job, Duration::ZERO)]).await?;
+    let poller = fx.poller(worker, 4);
+    let status = fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!(status.status, "succeeded");
+    assert_eq!(fx.log.runs_of("b"), 1, "b ran once: the duplicate of a dispatched nothing");
+    assert_eq!(fx.log.runs_of("c"), 1);
+    assert_eq!(status.done.len(), 3);
+    assert_eq!(fx.client().output(&run).await?, Some(json!({"order": 1})));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joins_fire_once_all_after_every_predecessor_any_after_the_first() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("all", &fan_in("all")).await?;
+    fx.deploy("any", &fan_in("any")).await?;
+    let worker = fx.worker(WorkerConfig::default());
+    let poller = fx.poller(worker, 8);
+    let all = fx.client().start("all", &json!({})).await?;
+    let s = fx.finished(&all, 30).await?;
+    assert_eq!(s.status, "succeeded");
+    assert_eq!(fx.log.runs_of("ship"), 1);
+    assert_eq!(
+        fx.client().output(&all).await?,
+        Some(json!({"charge": {"paid": 30}, "notify": {}, "reserve": {"reserved": true}}))
+    );
+    let ship = fx.log.times_of("ship")[0];
+    for pred in ["charge", "reserve", "notify"] {
+        assert!(fx.log.times_of(pred)[0] <= ship, "{pred} ran before ship");
+    }
+
+    let any = fx.client().start("any", &json!({})).await?;
+    let s = fx.finished(&any, 30).await?;
+    poller.stop().await?;
+    // Later predecessors arrive after ship was dispatched: no second firing, no error.
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    assert_eq!(fx.log.runs_of("ship"), 2, "once per run");
+    assert_eq!(s.done.len(), 5);
+    assert!(s.done.values().all(|c| !c.failed));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_node_loses_no_run() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "slow",
+        r#"{"nodes": {"a": {"uses": "count"}, "b": {"uses": "slow", "params": {"ms": 2500}}, "c": {"uses": "count"}},
+            "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]}"#,
+    )
+    .await?;
+    let run = fx.client().start("slow", &json!({})).await?;
+    let config = WorkerConfig { max_continuations: 1, heartbeat: Duration::from_secs(1), ..WorkerConfig::default() };
+    let first = fx.poller(fx.worker(config.clone()), 2);
+    // Kill the worker while b runs: its message is not deleted and comes back.
+    for _ in 0..100 {
+        if fx.log.runs_of("b") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fx.log.runs_of("b"), 1, "b started");
+    first.kill();
+    let second = fx.poller(fx.worker(config), 2);
+    let s = fx.finished(&run, 60).await?;
+    second.stop().await?;
+    assert_eq!(s.status, "succeeded");
+    assert_eq!(fx.log.runs_of("b"), 2, "b ran again after the kill");
+    assert_eq!(fx.log.runs_of("c"), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reconciler_resumes_runs_stopped_between_steps() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("all", &fan_in("all")).await?;
+    let client = fx.client();
+    // Killed after recording validate, before sending its successors.
+    let stopped_early = client.start("all", &json!({})).await?;
+    let (job, receipt) = next_job(&fx).await?;
+    let done = |taken: &[&str]| Completion {
+        action: DEFAULT_ACTION.into(),
+        taken: taken.iter().map(|t| t.to_string()).collect(),
+        failed: false,
+    };
+    assert!(matches!(
+        fx.store.complete(&job.run, "validate", &done(&["charge", "reserve", "notify"])).await?,
+        Recorded::New(_)
+    ));
+    fx.queue.delete(&[receipt]).await?;
+    // Killed after recording the last node, before marking the run succeeded.
+    let late = client.start("all", &json!({})).await?;
+    let (job, receipt) = next_job(&fx).await?;
+    fx.queue.delete(&[receipt]).await?;
+    for (node, taken) in [
+        ("validate", &["charge", "reserve", "notify"][..]),
+        ("charge", &["ship"]),
+        ("reserve", &["ship"]),
+        ("notify", &["ship"]),
+        ("ship", &[]),
+    ] {
+        fx.store.complete(&job.run, node, &done(taken)).await?;
+    }
+    assert_eq!(job.run, late);
+    assert_eq!(client.status(&late).await?.context("late")?.status, "running");
+
+    // Nothing moves until the reconciler runs: both are stalled in the index.
+    let report = reconciler::reconcile(&fx.store, &fx.queue, Duration::ZERO).await?;
+    assert_eq!((report.stalled, report.resumed_jobs, report.finished), (2, 3, 1), "{report:?}");
+    assert_eq!(client.status(&late).await?.context("late")?.status, "succeeded");
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 8);
+    let s = fx.finished(&stopped_early, 30).await?;
+    poller.stop().await?;
+    assert_eq!(s.status, "succeeded");
+    assert_eq!(fx.log.runs_of("ship"), 1);
+    // A finished run leaves the index.
+    assert!(fx.store.stalled(now_ms() + 60_000).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stalled_index_is_paged_through() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("chain", CHAIN).await?;
+    let mut runs = Vec::new();
+    for _ in 0..23 {
+        runs.push(fx.client().start("chain", &json!({})).await?);
+    }
+    let mut found = fx.store.stalled_paged(now_ms() + 1, Some(2)).await?;
+    found.sort();
+    runs.sort();
+    assert_eq!(found, runs, "every page of every shard");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retries_back_off_then_the_fallback_runs() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "pay",
+        r#"{"nodes": {
+                "charge": {"uses": "flaky", "max_retries": 2, "retry_delay": "1s", "fallback": "refund"},
+                "refund": {"uses": "count"},
+                "done": {"uses": "count"}
+            },
+            "edges": [{"from": "charge", "to": "done"}, {"from": "refund", "to": "done"}]}"#,
+    )
+    .await?;
+    let run = fx.client().start("pay", &json!({"amount": 30})).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let s = fx.finished(&run, 60).await?;
+    poller.stop().await?;
+    let tries = fx.log.times_of("charge");
+    assert_eq!(tries.len(), 3, "the first attempt and two retries");
+    let (first, second) = (tries[1] - tries[0], tries[2] - tries[1]);
+    assert!(first >= 1000 && second >= 2000, "backoff doubles: {first} ms then {second} ms");
+    assert_eq!(fx.log.runs_of("refund"), 1);
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    assert!(s.done["charge"].failed);
+    let refund_input = fx.store.outputs(&run, &["refund".to_string()]).await?.remove("refund").context("refund")?;
+    assert_eq!(refund_input["input"], json!({"amount": 30}));
+    assert!(refund_input["error"].as_str().is_some_and(|e| e.contains("after 3 attempt(s)")), "{refund_input}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_stops_a_run() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "nap",
+        r#"{"nodes": {"a": {"uses": "count"}, "nap": {"uses": "sleep", "params": {"duration": "2s"}}, "b": {"uses": "count"}},
+            "edges": [{"from": "a", "to": "nap"}, {"from": "nap", "to": "b"}]}"#,
+    )
+    .await?;
+    let client = fx.client();
+    let run = client.start("nap", &json!({})).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    for _ in 0..100 {
+        if fx.log.runs_of("a") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(client.cancel(&run).await?, "cancelled while sleeping");
+    assert!(!client.cancel(&run).await?, "only once");
+    // The sleeping job wakes after 2 s and is dropped; b never starts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    poller.stop().await?;
+    let s = client.status(&run).await?.context("run")?;
+    assert_eq!(s.status, "cancelled");
+    assert_eq!(fx.log.runs_of("b"), 0);
+    assert!(!s.done.contains_key("nap"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_context_larger_than_one_item_runs_and_one_value_too_large_is_a_clear_error() -> Result<()> {
+    let fx = Fixture::new().await?;
+    // 25 outputs of 30 KB: 750 KB of context, almost twice DynamoDB's item limit.
+    let nodes: Vec<String> =
+        (0..25).map(|i| format!(r#""n{i}": {{"uses": "big", "params": {{"bytes": 30000}}}}"#)).collect();
+    let edges: Vec<String> = (1..25).map(|i| format!(r#"{{"from": "n{}", "to": "n{i}"}}"#, i - 1)).collect();
+    fx.deploy("wide", &format!(r#"{{"nodes": {{{}}}, "edges": [{}]}}"#, nodes.join(","), edges.join(","))).await?;
+    fx.deploy("huge", r#"{"nodes": {"h": {"uses": "big", "params": {"bytes": 500000}}}}"#).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let wide = fx.client().start("wide", &json!({})).await?;
+    let s = fx.finished(&wide, 60).await?;
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    assert_eq!(s.done.len(), 25);
+    let huge = fx.client().start("huge", &json!({})).await?;
+    let s = fx.finished(&huge, 30).await?;
+    poller.stop().await?;
+    assert_eq!(s.status, "failed");
+    let error = s.error.unwrap_or_default();
+    assert!(error.contains("node h") && error.contains("at most") && error.contains("S3"), "{error}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_that_keeps_failing_goes_to_the_dlq_after_max_receive_count() -> Result<()> {
+    let emu = adf_acceptance::Emulator::start()?;
+    let config = adf_acceptance::sdk_config(emu.endpoint()).await;
+    let fx = Fixture::on(emu, &config, Some(2)).await?;
+    fx.sqs.send_message().queue_url(&fx.queue_url).message_body("{\"not\": \"a job\"}").send().await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 2);
+    let dlq = fx.dlq_url.clone().context("dlq")?;
+    let mut moved = 0;
+    for _ in 0..40 {
+        let got = fx.sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await?;
+        moved += got.messages().len();
+        if moved > 0 {
+            break;
+        }
+    }
+    let stats = poller.stop().await?;
+    assert_eq!(moved, 1, "the message reached the DLQ");
+    assert!(stats.left >= 2, "received twice and never deleted: {stats:?}");
+    Ok(())
+}
