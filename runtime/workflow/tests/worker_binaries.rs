@@ -1,0 +1,186 @@
+//! The `adf-workflow-worker` binary in its two modes against the emulator: as a Lambda under
+//! the local Lambda runner (SQS batches with partial batch failures, the reconcile schedule
+//! event), and as a poller that finishes its in-flight node on SIGTERM before exiting.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
+use adf_acceptance::{Emulator, unique_name};
+use adf_workflow::blueprint::Blueprint;
+use adf_workflow::client::Client;
+use adf_workflow::queue::{Job, Queue};
+use adf_workflow::store::{Store, Tables};
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_adf-workflow-worker");
+
+struct Setup {
+    _emu: Emulator,
+    endpoint: String,
+    tables: Tables,
+    queue_url: String,
+    client: Client,
+    store: Store,
+    queue: Queue,
+}
+
+async fn setup() -> Result<Setup> {
+    let emu = Emulator::start()?;
+    let endpoint = emu.endpoint().to_string();
+    let config = adf_acceptance::sdk_config(&endpoint).await;
+    let name = unique_name("bin");
+    let tables = Tables { contexts: format!("{name}-contexts"), statuses: format!("{name}-statuses") };
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), tables.clone());
+    store.create_tables().await?;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs.create_queue().queue_name(format!("{name}-jobs")).send().await?.queue_url.context("url")?;
+    let queue = Queue::new(sqs, &queue_url);
+    let client = Client::new(store.clone(), queue.clone());
+    Ok(Setup { _emu: emu, endpoint, tables, queue_url, client, store, queue })
+}
+
+fn environment(s: &Setup) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("ADF_QUEUE_URL".to_string(), s.queue_url.clone()),
+        ("ADF_CONTEXTS_TABLE".to_string(), s.tables.contexts.clone()),
+        ("ADF_STATUSES_TABLE".to_string(), s.tables.statuses.clone()),
+    ])
+}
+
+/// The worker binary zipped as `bootstrap`, the way a Lambda package holds it.
+fn zip_of(binary: &Path, dir: &Path) -> Result<std::path::PathBuf> {
+    let path = dir.join("worker.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", options)?;
+    zip.write_all(&std::fs::read(binary)?)?;
+    zip.finish()?;
+    Ok(path)
+}
+
+fn sqs_event(records: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "x",
+                               "ApproximateFirstReceiveTimestamp": "1"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+const CHAIN: &str = r#"{"nodes": {"a": {"uses": "pass"}, "b": {"uses": "transform", "params": {"template": {"total": "$.amount"}}}},
+                       "edges": [{"from": "a", "to": "b"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_lambda_it_reports_only_the_failed_jobs_and_reconciles_on_schedule() -> Result<()> {
+    let s = setup().await?;
+    s.store.put_blueprint("chain", &Blueprint::from_json(CHAIN)?).await?;
+    let run = s.client.start("chain", &json!({"amount": 42})).await?;
+    let first = s.queue.receive(1, Duration::from_secs(2), Duration::from_secs(30)).await?.pop().context("job")?;
+    let job = first.job.map_err(anyhow::Error::msg)?;
+    s.queue.delete(&[first.receipt]).await?;
+    let cancelled = s.client.start("chain", &json!({})).await?;
+    s.client.cancel(&cancelled).await?;
+    let dropped = Job::new(&cancelled, "a", "chain", &job.v, Some(json!({})));
+
+    let dir = tempfile::tempdir()?;
+    let spec = FunctionSpec {
+        zip: zip_of(Path::new(BINARY), dir.path())?,
+        environment: environment(&s),
+        name: "adf-workflow-test".into(),
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:adf-workflow-test".into(),
+        memory_mb: 512,
+        endpoint: s.endpoint.clone(),
+    };
+    let runner = LambdaRunner::start(&spec).await?;
+    let event = sqs_event(&[
+        ("good", serde_json::to_string(&job)?),
+        ("garbage", "{\"not\": \"a job\"}".into()),
+        ("cancelled", serde_json::to_string(&dropped)?),
+    ]);
+    let answer = runner.invoke(&event).await?;
+    assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": "garbage"}]), "{answer}");
+    // The good job ran a, then b in the same invocation.
+    let status = s.client.status(&run).await?.context("run")?;
+    assert_eq!(status.status, "succeeded", "{status:?}");
+    assert_eq!(s.client.output(&run).await?, Some(json!({"total": 42})));
+
+    // The schedule's event: a run stalled before its first job was taken is resumed.
+    let stalled = s.client.start("chain", &json!({})).await?;
+    let taken = s.queue.receive(1, Duration::from_secs(2), Duration::from_secs(30)).await?.pop().context("job")?;
+    s.queue.delete(&[taken.receipt]).await?;
+    let report = runner.invoke(&json!({"reconcile": true, "older_than_seconds": 0})).await?;
+    assert_eq!(report["resumed_jobs"], 1, "{report}");
+    let resumed =
+        s.queue.receive(1, Duration::from_secs(2), Duration::from_secs(30)).await?.pop().context("resumed")?;
+    assert_eq!(resumed.job.map_err(anyhow::Error::msg)?.run, stalled);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_poller_it_finishes_the_node_in_flight_on_sigterm() -> Result<()> {
+    let s = setup().await?;
+    // A slow HTTP service: the node is in flight when SIGTERM arrives.
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            axum::Json(json!({"ok": true}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let bp = format!(
+        r#"{{"nodes": {{"call": {{"uses": "http", "params": {{"url": "http://{addr}/slow"}}}}, "after": {{"uses": "pass"}}}},
+            "edges": [{{"from": "call", "to": "after"}}]}}"#
+    );
+    s.store.put_blueprint("slow", &Blueprint::from_json(&bp)?).await?;
+    let run = s.client.start("slow", &json!({})).await?;
+    let mut child = tokio::process::Command::new(BINARY)
+        .envs(environment(&s))
+        .env("AWS_ENDPOINT_URL", &s.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .kill_on_drop(true)
+        .spawn()?;
+    // Wait until the node is in flight (its message taken), then ask the poller to stop.
+    let started = Instant::now();
+    loop {
+        let attrs = aws_sdk_sqs::Client::new(&adf_acceptance::sdk_config(&s.endpoint).await)
+            .get_queue_attributes()
+            .queue_url(&s.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let in_flight = attrs
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).cloned()
+            })
+            .unwrap_or_default();
+        if in_flight == "1" || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.id().context("pid")?;
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
+    assert!(exit.success(), "exit {exit:?}");
+    let status = s.client.status(&run).await?.context("run")?;
+    assert_eq!(status.status, "succeeded", "the node in flight finished before the exit: {status:?}");
+    Ok(())
+}
