@@ -1,8 +1,10 @@
 //! `adf`: the ActiveDataFlow command line. `adf stream ...` produces to and reads from a
-//! stream topic through its Function URL; see `docs/cli.md`.
+//! stream topic through its Function URL; `adf workflow ...` starts, follows and cancels
+//! workflow runs on their queue and tables; see `docs/cli.md`.
 
 mod output;
 mod stream;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -20,13 +22,33 @@ struct Cli {
 enum Command {
     /// Produce to, consume from and describe a stream topic.
     Stream(stream::StreamArgs),
+    /// Start, follow and cancel workflow runs; find and resume stalled ones.
+    Workflow(workflow::WorkflowArgs),
 }
+
+/// A failure that exits with `code` rather than 1 (`adf workflow wait` on a timeout).
+#[derive(Debug)]
+pub struct Exit {
+    /// The exit code.
+    pub code: u8,
+    /// What to print after `adf: `.
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Stream(args) => stream::run(args).await,
+        Command::Workflow(args) => workflow::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,7 +56,7 @@ async fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("adf: {}", format!("{e:#}").replace('\n', " "));
-            ExitCode::FAILURE
+            e.downcast_ref::<Exit>().map_or(ExitCode::FAILURE, |exit| ExitCode::from(exit.code))
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The `adf` binary's exit codes and error lines (the acceptance tests run it against the
-//! real stream Lambda).
+//! real stream Lambda; `workflow.rs` runs `adf workflow` against moto).
 
 use std::process::{Command, Output};
 
@@ -8,6 +8,10 @@ fn adf(args: &[&str]) -> Output {
         .args(args)
         .env_remove("ADF_STREAM_URL")
         .env_remove("ADF_STREAM_TOPIC")
+        .env_remove("ADF_WORKFLOW_CONFIG")
+        .env_remove("ADF_QUEUE_URL")
+        .env_remove("ADF_CONTEXTS_TABLE")
+        .env_remove("ADF_STATUSES_TABLE")
         .output()
         .expect("running adf")
 }
@@ -37,8 +41,37 @@ fn failures_are_one_line_and_exit_1() {
 }
 
 #[test]
+fn workflow_settings_errors_are_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let not_json = dir.path().join("wf.json");
+    std::fs::write(&not_json, "{").expect("writing");
+    let not_json = not_json.to_string_lossy().into_owned();
+    let missing = dir.path().join("missing.json").to_string_lossy().into_owned();
+    for (args, says) in [
+        (vec!["workflow", "status", "r1"], "ADF_CONTEXTS_TABLE"),
+        (vec!["workflow", "--contexts-table", "c", "cancel", "r1"], "ADF_STATUSES_TABLE"),
+        (vec!["workflow", "--config", &not_json, "status", "r1"], "is not a workflow client config"),
+        (vec!["workflow", "--config", &missing, "status", "r1"], "missing.json"),
+    ] {
+        let out = adf(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("adf: ") && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
-    for args in [vec!["stream", "consume", "--commit"], vec!["stream", "tail", "--auth", "basic"], vec!["nothing"]] {
+    for args in [
+        vec!["stream", "consume", "--commit"],
+        vec!["stream", "tail", "--auth", "basic"],
+        vec!["nothing"],
+        vec!["workflow", "runs"],
+        vec!["workflow", "start"],
+        vec!["workflow", "wait", "r1", "--timeout", "soon"],
+        vec!["workflow", "status"],
+    ] {
         let out = adf(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
@@ -50,6 +83,16 @@ fn help_lists_every_stream_command() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for command in ["produce", "consume", "tail", "describe"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn help_lists_every_workflow_command() {
+    let out = adf(&["workflow", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["start", "status", "wait", "cancel", "runs", "reconcile", "--config", "ADF_QUEUE_URL"] {
         assert!(help.contains(command), "{help}");
     }
 }
