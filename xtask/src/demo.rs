@@ -13,7 +13,7 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     adf_acceptance::emulator::install(root)?;
     adf_acceptance::tools::ensure_languages()?;
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
-    crate::place_stream_lambda(root, &build_tools)?;
+    crate::place_runtime_zips(root, &build_tools)?;
     println!("==> starting the local AWS emulator (moto server)");
     let emu = Emulator::start()?;
     println!("    {}", emu.endpoint());
@@ -37,7 +37,7 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     runtime.block_on(exercise(emu.endpoint(), &queue_url, &statuses))?;
     runtime.block_on(invoke_hello(root, emu.endpoint(), Path::new(&zip)))?;
     let orders = outputs["orders_function"]["value"].as_str().context("orders_function output")?.to_string();
-    let stream_zip = crate::target_dir(root).join("debug").join(adf_acceptance::stream_lambda::ZIP_NAME);
+    let stream_zip = crate::target_dir(root).join("debug").join(adf_acceptance::runtime_zips::STREAM_LAMBDA.zip_name);
     runtime.block_on(crate::demo_stream::exercise(&emu, &stream_zip, &orders, "quickstart-orders"))?;
 
     if keep {

@@ -55,10 +55,11 @@ enum Task {
         #[arg(long)]
         only: Option<String>,
     },
-    /// Build the stream Lambda zip (`adf-stream-lambda.zip`) and place it beside the provider
-    /// binary, where `adf_stream_topic` finds it: what a release archive ships. Needs the Lambda
-    /// build tools on PATH (`test` and `demo` run it with them).
-    StreamLambda,
+    /// Build the Lambda zips released with the provider (`adf-stream-lambda.zip` from
+    /// `runtime/stream`, `adf-workflow-worker.zip` from `runtime/workflow`) and place them beside
+    /// the provider binary, where `adf_stream_topic` and `adf_workflow` find them: what a release
+    /// archive ships. Needs the Lambda build tools on PATH (`test` and `demo` run it with them).
+    RuntimeZips,
 }
 
 #[derive(Subcommand)]
@@ -92,8 +93,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Docs { check } => docs(&root, check),
-        Task::StreamLambda => {
-            println!("{}", adf_acceptance::stream_lambda::zip()?.display());
+        Task::RuntimeZips => {
+            for zip in adf_acceptance::runtime_zips::ALL {
+                println!("{}", adf_acceptance::runtime_zips::place(&zip)?.display());
+            }
             Ok(())
         }
         Task::Bench { runs, only } => match only.as_deref() {
@@ -122,30 +125,30 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Builds the provider and the stream Lambda zip beside it, then measures that zip.
+/// Builds the provider and the runtime zips beside it, then measures the stream Lambda's.
 fn stream_lambda_bench(root: &Path, runs: usize) -> Result<()> {
     cargo(root, &["build", "--package", "terraform-provider-adf"])?;
     adf_acceptance::tools::ensure_languages()?;
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
-    place_stream_lambda(root, &build_tools)?;
-    let zip = target_dir(root).join("debug").join(adf_acceptance::stream_lambda::ZIP_NAME);
+    place_runtime_zips(root, &build_tools)?;
+    let zip = target_dir(root).join("debug").join(adf_acceptance::runtime_zips::STREAM_LAMBDA.zip_name);
     bench_stream_lambda::run(&zip, runs)
 }
 
-/// Builds the stream Lambda zip beside the provider binary (`xtask stream-lambda`, run with
-/// the build tools on PATH).
-fn place_stream_lambda(root: &Path, build_tools: &Path) -> Result<()> {
-    println!("==> building the stream Lambda released with the provider (adf-stream-lambda.zip)");
+/// Builds the runtime zips beside the provider binary (`xtask runtime-zips`, run with the build
+/// tools on PATH). A first cold build of each takes minutes; later ones hit the package cache.
+fn place_runtime_zips(root: &Path, build_tools: &Path) -> Result<()> {
+    println!("==> building the Lambda zips released with the provider (stream Lambda, workflow worker)");
     let debug = target_dir(root).join("debug");
     let status = Command::new(std::env::current_exe()?)
-        .arg("stream-lambda")
+        .arg("runtime-zips")
         .env("PATH", adf_acceptance::tools::path_with(build_tools))
         .env("ADF_PROVIDER_DIR", &debug)
         .env("ADF_PACKAGE_CACHE", debug.join("adf-package-cache"))
         .status()
-        .context("running xtask stream-lambda")?;
+        .context("running xtask runtime-zips")?;
     if !status.success() {
-        bail!("building the stream Lambda failed ({status})");
+        bail!("building the runtime zips failed ({status})");
     }
     Ok(())
 }
@@ -165,7 +168,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
     cargo(root, &["build", "--package", "terraform-provider-adf"])?;
-    place_stream_lambda(root, &build_tools)?;
+    place_runtime_zips(root, &build_tools)?;
     println!("==> running every test");
     let mut args = vec!["test", "--workspace"];
     if !extra.is_empty() {

@@ -12,8 +12,8 @@ use aws_types::region::Region;
 use tfplug::{Diagnostic, Diagnostics};
 
 /// The services the `endpoints` block accepts.
-pub const SERVICES: [&str; 10] =
-    ["apigatewayv2", "cloudformation", "cloudwatch", "dynamodb", "ecr", "iam", "lambda", "s3", "sqs", "sts"];
+pub const SERVICES: [&str; 11] =
+    ["apigatewayv2", "cloudformation", "cloudwatch", "dynamodb", "ecr", "events", "iam", "lambda", "s3", "sqs", "sts"];
 
 /// Connection settings read from the provider block.
 #[derive(Debug, Default)]
@@ -55,6 +55,8 @@ pub struct AwsClients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// S3 (path-style addressing when `s3_force_path_style`).
     pub s3: aws_sdk_s3::Client,
+    /// EventBridge (the `events` endpoint).
+    pub events: aws_sdk_eventbridge::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -120,6 +122,7 @@ impl AwsClients {
             client!(aws_sdk_iam, "iam"),
             client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
         );
+        let events = client!(aws_sdk_eventbridge, "events");
         let s3_custom = s.endpoints.contains_key("s3")
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some();
@@ -131,7 +134,7 @@ impl AwsClients {
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
-        Ok(Self { dynamodb, sqs, sts, lambda, iam, logs, s3, sdk, s3_force_path_style, endpoints: s.endpoints })
+        Ok(Self { dynamodb, sqs, sts, lambda, iam, logs, s3, events, sdk, s3_force_path_style, endpoints: s.endpoints })
     }
 
     /// Whether S3 is reached over plain HTTP: only an emulator is, and there a TLS-only bucket

@@ -45,6 +45,7 @@ impl Provider for AdfProvider {
             Arc::new(resources::lambda_package::LambdaPackage),
             Arc::new(resources::function::Function),
             Arc::new(resources::stream_topic::StreamTopic),
+            Arc::new(resources::workflow::Workflow),
         ]
     }
 

@@ -6,7 +6,7 @@ pub mod emulator;
 pub mod function_url;
 pub mod lambda_runner;
 pub mod request_counter;
-pub mod stream_lambda;
+pub mod runtime_zips;
 pub mod terraform;
 pub mod tools;
 

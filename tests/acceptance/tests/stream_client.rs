@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use adf_acceptance::function_url::FunctionUrlServer;
 use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
-use adf_acceptance::{Emulator, REGION, sdk_config, stream_lambda, unique_name};
+use adf_acceptance::runtime_zips::stream_lambda;
+use adf_acceptance::{Emulator, REGION, sdk_config, unique_name};
 use adf_stream::{Stream, TopicConfig};
 use adf_stream_client::{
     Auth, Client, Consumer, ConsumerConfig, Error, NewRecord, Producer, ProducerConfig, Start, partition_for,
@@ -54,7 +55,7 @@ impl Served {
         ]);
         let function = format!("adf-stream-{topic}");
         let spec = FunctionSpec {
-            zip: stream_lambda::zip()?,
+            zip: stream_lambda()?,
             environment: environment.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             arn: format!("arn:aws:lambda:{REGION}:123456789012:function:{function}"),
             name: function,

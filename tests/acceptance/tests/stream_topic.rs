@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use adf_acceptance::function_url::FunctionUrlServer;
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
-use adf_acceptance::{Emulator, PROVIDER_BLOCK, Workspace, repo_root, sdk_config, stream_lambda, unique_name};
+use adf_acceptance::runtime_zips::stream_lambda;
+use adf_acceptance::{Emulator, PROVIDER_BLOCK, Workspace, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -83,7 +84,7 @@ impl Served {
     async fn start(aws: &Aws, emu: &Emulator, function: &str) -> Result<Self> {
         // The zip terraform deployed is the one beside the provider binary: `deployed` checks
         // that Lambda's CodeSha256 matches it.
-        let spec = deployed(&aws.lambda, function, &stream_lambda::zip()?, emu.endpoint()).await?;
+        let spec = deployed(&aws.lambda, function, &stream_lambda()?, emu.endpoint()).await?;
         let runner = Arc::new(LambdaRunner::start(&spec).await?);
         let server = FunctionUrlServer::start(Arc::clone(&runner)).await?;
         Ok(Self { _runner: runner, server, http: reqwest::Client::new() })
@@ -106,7 +107,7 @@ impl Served {
 async fn lifecycle_apply_serve_import_grow_drift_destroy() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
-    stream_lambda::zip()?;
+    stream_lambda()?;
     let name = unique_name("topic");
     let function = format!("adf-stream-{name}");
     let ws = Workspace::new(emu.endpoint())?;
@@ -235,7 +236,7 @@ async fn a_bucket_of_the_users_keeps_its_rules_and_outlives_the_topic() -> Resul
     };
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
-    stream_lambda::zip()?;
+    stream_lambda()?;
     let name = unique_name("mine");
     let bucket = unique_name("lake");
     aws.s3.create_bucket().bucket(&bucket).send().await?;
@@ -290,7 +291,7 @@ async fn a_bucket_of_the_users_keeps_its_rules_and_outlives_the_topic() -> Resul
 async fn a_deleted_function_is_recreated_and_the_rest_adopted() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
-    stream_lambda::zip()?;
+    stream_lambda()?;
     let name = unique_name("gone");
     let function = format!("adf-stream-{name}");
     let ws = Workspace::new(emu.endpoint())?;
@@ -332,7 +333,7 @@ async fn bad_input_is_a_plan_time_error_on_the_attribute() -> Result<()> {
 async fn http_api_through_the_deployed_lambda() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
-    stream_lambda::zip()?;
+    stream_lambda()?;
     let name = unique_name("http");
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&config(&name, &["partitions = 2", "force_destroy = true"])?)?;

@@ -1,38 +1,69 @@
-//! The stream Lambda released with the provider: `adf-stream-lambda.zip`, shipped in the
-//! provider's release archive beside its binary (Terraform unpacks the whole archive into the
-//! plugin directory), so a user needs no Rust toolchain.
+//! Lambda zips released with the provider: `adf-stream-lambda.zip` (for `adf_stream_topic`)
+//! and `adf-workflow-worker.zip` (for `adf_workflow`), shipped in the provider's release
+//! archive beside its binary (Terraform unpacks the whole archive into the plugin directory),
+//! so a user needs no Rust toolchain.
 
 use std::path::{Path, PathBuf};
 
-/// The zip's file name beside the provider binary.
-pub const ZIP_NAME: &str = "adf-stream-lambda.zip";
-/// Overrides where the zip is looked for (a path to the zip itself).
-pub const ENV_OVERRIDE: &str = "ADF_STREAM_LAMBDA_ZIP";
-
-/// Where the released zip is: `ADF_STREAM_LAMBDA_ZIP`, else beside the running provider.
-pub fn locate() -> Result<PathBuf, String> {
-    locate_from(std::env::var_os(ENV_OVERRIDE).map(PathBuf::from), std::env::current_exe().ok())
+/// One zip released with the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleasedZip {
+    /// Its file name beside the provider binary.
+    pub file: &'static str,
+    /// The environment variable that points elsewhere (a path to the zip itself).
+    pub env_override: &'static str,
+    /// The resource attribute that deploys a zip of the user's own instead.
+    pub own_attribute: &'static str,
 }
 
-fn locate_from(over: Option<PathBuf>, exe: Option<PathBuf>) -> Result<PathBuf, String> {
+/// The stream Lambda that `adf_stream_topic` deploys.
+pub const STREAM_LAMBDA: ReleasedZip =
+    ReleasedZip { file: "adf-stream-lambda.zip", env_override: "ADF_STREAM_LAMBDA_ZIP", own_attribute: "lambda_zip" };
+
+/// The workflow worker that `adf_workflow` deploys.
+pub const WORKFLOW_WORKER: ReleasedZip = ReleasedZip {
+    file: "adf-workflow-worker.zip",
+    env_override: "ADF_WORKFLOW_WORKER_ZIP",
+    own_attribute: "worker_zip",
+};
+
+impl ReleasedZip {
+    /// Where the zip is: its environment override, else beside the running provider.
+    pub fn locate(&self) -> Result<PathBuf, String> {
+        locate(self, std::env::var_os(self.env_override).map(PathBuf::from), std::env::current_exe().ok())
+    }
+}
+
+/// Where `zip` is, given the override's value and the provider binary's path.
+fn locate(zip: &ReleasedZip, over: Option<PathBuf>, exe: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(p) = over {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("{ENV_OVERRIDE} is {}, which is not a file", p.display()))
+            Err(format!("{} is {}, which is not a file", zip.env_override, p.display()))
         };
     }
     let dir = exe.as_deref().and_then(Path::parent).ok_or("cannot locate the provider binary")?;
-    let zip = dir.join(ZIP_NAME);
-    if zip.is_file() {
-        Ok(zip)
+    let path = dir.join(zip.file);
+    if path.is_file() {
+        Ok(path)
     } else {
         Err(format!(
             "{} is missing: the provider's release archive ships it beside the binary. Reinstall the provider, \
-             set {ENV_OVERRIDE}, or set lambda_zip to a package of your own",
-            zip.display()
+             set {}, or set {} to a package of your own",
+            path.display(),
+            zip.env_override,
+            zip.own_attribute
         ))
     }
+}
+
+/// Base64 SHA-256 of a local file, like Lambda's `CodeSha256`; None when it cannot be read.
+pub fn file_sha256(path: &Path) -> Option<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
 }
 
 #[cfg(test)]
@@ -44,18 +75,32 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let zip = dir.path().join("mine.zip");
         std::fs::write(&zip, b"zip").expect("write");
-        assert_eq!(locate_from(Some(zip.clone()), None), Ok(zip));
-        let missing = locate_from(Some(dir.path().join("nope.zip")), None).expect_err("missing");
-        assert!(missing.contains(ENV_OVERRIDE), "{missing}");
+        for released in [STREAM_LAMBDA, WORKFLOW_WORKER] {
+            assert_eq!(locate(&released, Some(zip.clone()), None), Ok(zip.clone()));
+            let missing = locate(&released, Some(dir.path().join("nope.zip")), None).expect_err("missing");
+            assert!(missing.contains(released.env_override), "{missing}");
+        }
     }
 
     #[test]
     fn otherwise_it_sits_beside_the_binary() {
         let dir = tempfile::tempdir().expect("tempdir");
         let exe = dir.path().join("terraform-provider-adf");
-        let err = locate_from(None, Some(exe.clone())).expect_err("absent");
-        assert!(err.contains("adf-stream-lambda.zip is missing"), "{err}");
-        std::fs::write(dir.path().join(ZIP_NAME), b"zip").expect("write");
-        assert_eq!(locate_from(None, Some(exe)), Ok(dir.path().join(ZIP_NAME)));
+        for released in [STREAM_LAMBDA, WORKFLOW_WORKER] {
+            let err = locate(&released, None, Some(exe.clone())).expect_err("absent");
+            assert!(err.contains(&format!("{} is missing", released.file)), "{err}");
+            assert!(err.contains(released.own_attribute), "{err}");
+            std::fs::write(dir.path().join(released.file), b"zip").expect("write");
+            assert_eq!(locate(&released, None, Some(exe.clone())), Ok(dir.path().join(released.file)));
+        }
+    }
+
+    #[test]
+    fn hashes_match_lambdas_code_sha256() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("z");
+        std::fs::write(&f, b"abc").expect("write");
+        assert_eq!(file_sha256(&f).as_deref(), Some("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="));
+        assert_eq!(file_sha256(&dir.path().join("none")), None);
     }
 }

@@ -3,7 +3,6 @@
 
 mod bucket;
 mod policy;
-mod released_zip;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +21,7 @@ use super::common::{
     validate_timeouts, within,
 };
 use super::function::{Code, FnError, Function, Spec as FunctionSpec, UrlSpec, logs};
+use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use super::workflow_tables::AwsError;
 use super::workflow_tables::tables::{self, Billing, TableSpec};
 use crate::aws::AwsClients;
@@ -191,7 +191,7 @@ impl Spec {
     fn zip(&self) -> Result<PathBuf, String> {
         match &self.lambda_zip {
             Some(z) => Ok(PathBuf::from(z)),
-            None => released_zip::locate(),
+            None => STREAM_LAMBDA.locate(),
         }
     }
 
@@ -229,14 +229,6 @@ fn segments_prefix(prefix: &str, topic: &str) -> String {
 
 fn rule_id(topic: &str) -> String {
     format!("adf-stream-{topic}")
-}
-
-/// Base64 SHA-256 of a local file, like Lambda's `CodeSha256`.
-fn file_sha256(path: &std::path::Path) -> Option<String> {
-    use base64::Engine;
-    use sha2::Digest;
-    let bytes = std::fs::read(path).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
 }
 
 fn schema() -> Schema {
@@ -667,7 +659,7 @@ impl Resource<AdfData> for StreamTopic {
                     Dynamic::Unknown
                 }
             },
-            _ => match released_zip::locate() {
+            _ => match STREAM_LAMBDA.locate() {
                 Ok(z) => file_sha256(&z).into_dynamic(),
                 Err(m) => {
                     d.push(Diagnostic::error("Missing stream Lambda", m));

@@ -2,7 +2,7 @@
 //! contexts, statuses and coordination tables that the workflow worker runs on.
 
 mod policy;
-mod queues;
+pub(crate) mod queues;
 pub(crate) mod tables;
 
 use std::collections::BTreeMap;

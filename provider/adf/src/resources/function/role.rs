@@ -14,7 +14,7 @@ use crate::aws::error_text;
 /// The inline policy that lets the function write its logs.
 const LOGS_POLICY: &str = "adf-logs";
 /// The inline policy holding `policy_statements`.
-const EXTRA_POLICY: &str = "adf-extra";
+pub(crate) const EXTRA_POLICY: &str = "adf-extra";
 
 /// The managed role's name for function `name` (IAM role names are at most 64 characters).
 pub fn managed_role_name(name: &str) -> String {

@@ -1,0 +1,457 @@
+//! Blueprints: checked at plan time with the runtime's own parser and linter, and stored in the
+//! contexts table exactly as the runtime reads them ([`Store::put_blueprint`]).
+//!
+//! Items in the contexts table (hash key `runId`, range key `key`):
+//! - `blueprint#<name>` / `<version>`: `json`, the canonical JSON (the runtime's; kept forever,
+//!   so runs pinned to an old version finish on it);
+//! - `blueprint#<name>` / `current`: `version` (the runtime's), plus `source` (the text as
+//!   configured, so an import reproduces it) and `workflow` (the `adf_workflow` that wrote it);
+//! - `workflow#<workflow>` / `blueprints`: `names`, the blueprints the workflow deploys (how an
+//!   import finds them without a scan).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use adf_workflow::blueprint::Blueprint;
+use adf_workflow::node::Registry;
+use adf_workflow::store::{MAX_VALUE_BYTES, Store, Tables};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde_json::Value as Json;
+use tfplug::{AttributePath, Diagnostic, Diagnostics};
+
+use super::WorkflowError;
+use crate::aws::error_text;
+
+/// The longest blueprint name.
+pub const MAX_NAME: usize = 100;
+/// BatchGetItem reads at most this many keys per request.
+const BATCH_GET_KEYS: usize = 100;
+
+/// The diagnostic path of blueprint `name`: `blueprints["name"]`.
+pub fn path(name: &str) -> AttributePath {
+    AttributePath::root().attr("blueprints").key(name)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// What a check needs besides the blueprint.
+#[derive(Debug, Default)]
+pub struct CheckOptions<'a> {
+    /// A worker of the user's (`worker_zip`) may register node types of its own: unknown types
+    /// are then allowed, everything else is still checked.
+    pub custom_nodes: bool,
+    /// `invoke_function_arns`, when known: `lambda` nodes outside it get a warning.
+    pub invoke_arns: Option<&'a [String]>,
+    /// Every blueprint name this workflow deploys, when known: a `subflow` of another one gets
+    /// a warning.
+    pub deployed: Option<&'a BTreeSet<String>>,
+}
+
+/// The node types `bp` may use: the built-ins, plus (with custom nodes) every type it names.
+fn known_types(bp: &Blueprint, custom_nodes: bool) -> Vec<String> {
+    let mut known: BTreeSet<String> = Registry::with_builtins().names().into_iter().map(str::to_string).collect();
+    if custom_nodes {
+        for n in bp.nodes.values() {
+            known.insert(n.uses.clone());
+            if let Some(inner) = n.params.get("uses").and_then(Json::as_str) {
+                known.insert(inner.to_string());
+            }
+        }
+    }
+    known.into_iter().collect()
+}
+
+/// The function name in a Lambda function reference (a name, `name:qualifier`, or an ARN).
+fn function_name(reference: &str) -> &str {
+    match reference.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => reference.split(':').next().unwrap_or(reference),
+    }
+}
+
+/// The functions `bp`'s `lambda` nodes (and `map` nodes running `lambda`) invoke, by node.
+fn invoked(bp: &Blueprint) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for (id, n) in &bp.nodes {
+        let params = match n.uses.as_str() {
+            "lambda" => &n.params,
+            "map" if n.params.get("uses").and_then(Json::as_str) == Some("lambda") => &n.params["params"],
+            _ => continue,
+        };
+        if let Some(f) = params.get("function").and_then(Json::as_str) {
+            out.push((id.as_str(), f));
+        }
+    }
+    out
+}
+
+/// Checks blueprint `name` (JSON `text`) with the runtime's parser and linter. Every problem
+/// is an error at `blueprints["name"]` naming the blueprint and the node; returns its version
+/// when it is valid.
+pub fn check(name: &str, text: &str, opts: &CheckOptions<'_>) -> (Option<String>, Diagnostics) {
+    let mut d = Diagnostics::new();
+    let at = path(name);
+    if !valid_name(name) {
+        d.error_at(
+            at.clone(),
+            format!("Invalid blueprint name {name:?}"),
+            format!(
+                "Blueprint names are 1 to {MAX_NAME} letters, digits, '-', '_' or '.'; runs start a blueprint by name."
+            ),
+        );
+    }
+    if text.len() > MAX_VALUE_BYTES {
+        d.error_at(
+            at.clone(),
+            format!("Blueprint {name:?} is too large"),
+            format!(
+                "It is {} bytes of JSON; a blueprint is stored in one DynamoDB item of at most {MAX_VALUE_BYTES} bytes.",
+                text.len()
+            ),
+        );
+    }
+    let bp = match Blueprint::from_json(text) {
+        Ok(bp) => bp,
+        Err(e) => {
+            d.error_at(at, format!("Invalid blueprint {name:?}"), format!("Blueprint {name:?}: {e}."));
+            return (None, d);
+        }
+    };
+    let known = known_types(&bp, opts.custom_nodes);
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    for problem in adf_workflow::lint::lint(&bp, &known) {
+        let summary = match &problem.node {
+            Some(node) => format!("Invalid blueprint {name:?} at node {node:?}"),
+            None => format!("Invalid blueprint {name:?}"),
+        };
+        d.error_at(at.clone(), summary, format!("Blueprint {name:?}: {problem}."));
+    }
+    if let Some(arns) = opts.invoke_arns {
+        for (node, f) in invoked(&bp) {
+            let wanted = function_name(f);
+            if !arns.iter().any(|a| function_name(a) == wanted) {
+                d.push(
+                    Diagnostic::warning(
+                        format!("Blueprint {name:?} at node {node:?} invokes a function the worker may not"),
+                        format!(
+                            "Node {node:?} of blueprint {name:?} invokes {f:?}, but invoke_function_arns does not \
+                             name it, so the worker's role is denied lambda:InvokeFunction. Add its ARN (with \
+                             \":*\" for a qualified call) to invoke_function_arns."
+                        ),
+                    )
+                    .at(at.clone()),
+                );
+            }
+        }
+    }
+    if let Some(deployed) = opts.deployed {
+        for (node, n) in &bp.nodes {
+            if n.uses == "subflow"
+                && let Some(child) = n.params.get("blueprint").and_then(Json::as_str)
+                && !deployed.contains(child)
+            {
+                d.push(
+                    Diagnostic::warning(
+                        format!("Blueprint {name:?} at node {node:?} starts a blueprint this workflow does not deploy"),
+                        format!(
+                            "Node {node:?} starts blueprint {child:?}, which is not in blueprints: its runs fail \
+                             unless something else stores it in the same contexts table."
+                        ),
+                    )
+                    .at(at.clone()),
+                );
+            }
+        }
+    }
+    let version = (!d.has_errors()).then(|| bp.version());
+    (version, d)
+}
+
+/// The version of blueprint JSON `text`, when it parses.
+pub fn version(text: &str) -> Option<String> {
+    Blueprint::from_json(text).ok().map(|bp| bp.version())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn partition(name: &str) -> String {
+    format!("blueprint#{name}")
+}
+
+fn index_partition(workflow: &str) -> String {
+    format!("workflow#{workflow}")
+}
+
+fn call<E: std::error::Error + 'static>(
+    op: &'static str,
+    table: &str,
+) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> WorkflowError {
+    let target = format!("DynamoDB table {table}");
+    move |e| WorkflowError::Call { op, target, cause: error_text(&e) }
+}
+
+fn is_missing_table<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    e: &aws_sdk_dynamodb::error::SdkError<E>,
+) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException")
+}
+
+/// A blueprint's `current` item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Current {
+    /// The version runs start on.
+    pub version: String,
+    /// The text as configured, when the provider wrote it.
+    pub source: Option<String>,
+}
+
+/// The `current` items of `names` in `table` (absent ones are left out; none when the table is
+/// gone).
+pub async fn current(ddb: &Client, table: &str, names: &[String]) -> Result<BTreeMap<String, Current>, WorkflowError> {
+    let mut found = BTreeMap::new();
+    for chunk in names.chunks(BATCH_GET_KEYS) {
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for n in chunk {
+            request =
+                request.keys(HashMap::from([("runId".to_string(), s(partition(n))), ("key".into(), s("current"))]));
+        }
+        let request = request.build().map_err(|e| WorkflowError::Build(e.to_string()))?;
+        let mut pending = Some(HashMap::from([(table.to_string(), request)]));
+        while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
+            let out = match ddb.batch_get_item().set_request_items(Some(items)).send().await {
+                Ok(out) => out,
+                // The tables were deleted: no blueprint is current.
+                Err(e) if is_missing_table(&e) => return Ok(BTreeMap::new()),
+                Err(e) => return Err(call("BatchGetItem", table)(e)),
+            };
+            for item in out.responses.unwrap_or_default().remove(table).unwrap_or_default() {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                let (Some(pk), Some(version)) = (text("runId"), text("version")) else { continue };
+                if let Some(name) = pk.strip_prefix("blueprint#") {
+                    found.insert(name.to_string(), Current { version, source: text("source") });
+                }
+            }
+            pending = out.unprocessed_keys;
+        }
+    }
+    Ok(found)
+}
+
+/// Stores blueprint `name` with the runtime's own writer and makes it current, then records
+/// its configured text and owner on the `current` item. Returns the version.
+pub async fn put(
+    ddb: &Client,
+    tables: &Tables,
+    workflow: &str,
+    name: &str,
+    text: &str,
+) -> Result<String, WorkflowError> {
+    let bp = Blueprint::from_json(text).map_err(|e| WorkflowError::Build(format!("blueprint {name:?}: {e}")))?;
+    let store = Store::new(ddb.clone(), tables.clone());
+    let version = store.put_blueprint(name, &bp).await?;
+    let t = &tables.contexts;
+    ddb.update_item()
+        .table_name(t)
+        .key("runId", s(partition(name)))
+        .key("key", s("current"))
+        .update_expression("SET #src = :src, #wf = :wf")
+        .expression_attribute_names("#src", "source")
+        .expression_attribute_names("#wf", "workflow")
+        .expression_attribute_values(":src", s(text))
+        .expression_attribute_values(":wf", s(workflow))
+        .send()
+        .await
+        .map_err(call("UpdateItem", t))?;
+    Ok(version)
+}
+
+/// The canonical JSON of version `version` of blueprint `name` (for an import of a blueprint
+/// that the provider did not write).
+pub async fn canonical(ddb: &Client, tables: &Tables, name: &str, version: &str) -> Result<String, WorkflowError> {
+    let store = Store::new(ddb.clone(), tables.clone());
+    Ok(store.blueprint(name, version).await?.canonical_json())
+}
+
+/// Deletes blueprint `name`'s `current` item (its versions stay, for runs pinned to them),
+/// unless another workflow wrote it since. A missing item or table is fine.
+pub async fn delete_current(ddb: &Client, table: &str, workflow: &str, name: &str) -> Result<(), WorkflowError> {
+    let r = ddb
+        .delete_item()
+        .table_name(table)
+        .key("runId", s(partition(name)))
+        .key("key", s("current"))
+        .condition_expression("attribute_not_exists(#wf) OR #wf = :wf")
+        .expression_attribute_names("#wf", "workflow")
+        .expression_attribute_values(":wf", s(workflow))
+        .send()
+        .await;
+    match r {
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            tracing::info!(blueprint = name, "another workflow owns the blueprint now; its current version stays");
+            Ok(())
+        }
+        Err(e) if !is_missing_table(&e) => Err(call("DeleteItem", table)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The blueprint names workflow `workflow` recorded in `table`; None when it recorded none.
+pub async fn index(ddb: &Client, table: &str, workflow: &str) -> Result<Option<Vec<String>>, WorkflowError> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key("runId", s(index_partition(workflow)))
+        .key("key", s("blueprints"))
+        .consistent_read(true)
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if is_missing_table(&e) => return Ok(None),
+        Err(e) => return Err(call("GetItem", table)(e)),
+    };
+    Ok(out.item.and_then(|i| {
+        i.get("names").and_then(|v| v.as_l().ok()).map(|l| l.iter().filter_map(|n| n.as_s().ok().cloned()).collect())
+    }))
+}
+
+/// Records the blueprint names workflow `workflow` deploys.
+pub async fn put_index(ddb: &Client, table: &str, workflow: &str, names: &[String]) -> Result<(), WorkflowError> {
+    ddb.put_item()
+        .table_name(table)
+        .item("runId", s(index_partition(workflow)))
+        .item("key", s("blueprints"))
+        .item("names", AttributeValue::L(names.iter().map(s).collect()))
+        .send()
+        .await
+        .map_err(call("PutItem", table))?;
+    Ok(())
+}
+
+/// Deletes workflow `workflow`'s record of its blueprints; a missing item or table is fine.
+pub async fn delete_index(ddb: &Client, table: &str, workflow: &str) -> Result<(), WorkflowError> {
+    let r = ddb
+        .delete_item()
+        .table_name(table)
+        .key("runId", s(index_partition(workflow)))
+        .key("key", s("blueprints"))
+        .send()
+        .await;
+    match r {
+        Err(e) if !is_missing_table(&e) => Err(call("DeleteItem", table)(e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(d: &Diagnostics) -> Vec<(String, String, String)> {
+        d.0.iter()
+            .filter(|d| d.severity == tfplug::Severity::Error)
+            .map(|d| {
+                (d.attribute.as_ref().map(ToString::to_string).unwrap_or_default(), d.summary.clone(), d.detail.clone())
+            })
+            .collect()
+    }
+
+    const ORDER: &str =
+        r#"{"nodes":{"charge":{"uses":"pass"},"ship":{"uses":"pass"}},"edges":[{"from":"charge","to":"ship"}]}"#;
+
+    #[test]
+    fn a_valid_blueprint_has_the_runtimes_version() {
+        let (v, d) = check("order", ORDER, &CheckOptions::default());
+        assert!(d.is_empty(), "{d}");
+        assert_eq!(v, Blueprint::from_json(ORDER).ok().map(|b| b.version()));
+        assert_eq!(version(ORDER), v);
+    }
+
+    #[test]
+    fn every_lint_problem_is_an_error_at_the_blueprint_naming_it_and_the_node() {
+        let bad = r#"{"nodes":{"a":{"uses":"pass"},"b":{"uses":"pass"},"c":{"uses":"teleport"}},
+                      "edges":[{"from":"a","to":"b"},{"from":"b","to":"a"},{"from":"a","to":"ghost"}]}"#;
+        let (v, d) = check("order", bad, &CheckOptions::default());
+        assert_eq!(v, None);
+        let e = errors(&d);
+        assert!(e.len() >= 3, "{e:?}");
+        for (at, summary, detail) in &e {
+            assert_eq!(at, "blueprints[\"order\"]");
+            assert!(summary.contains("\"order\"") && detail.contains("\"order\""), "{summary} / {detail}");
+        }
+        let all = e.iter().map(|(_, s, d)| format!("{s} {d}")).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("node \"c\"") && all.contains("unknown node type \"teleport\""), "{all}");
+        assert!(all.contains("cycle"), "{all}");
+        assert!(all.contains("\"ghost\" is not a node"), "{all}");
+    }
+
+    #[test]
+    fn json_that_is_no_blueprint_is_an_error_at_it() {
+        let (_, d) = check("x", r#"{"nodes": {"a": {"uses": "pass", "retries": 2}}}"#, &CheckOptions::default());
+        let e = errors(&d);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].2.contains("unknown field `retries`"), "{e:?}");
+        let (_, d) = check("bad name", ORDER, &CheckOptions::default());
+        assert_eq!(errors(&d)[0].1, "Invalid blueprint name \"bad name\"");
+    }
+
+    #[test]
+    fn a_worker_of_ones_own_allows_unknown_types_but_checks_the_rest() {
+        let custom = r#"{"nodes":{"a":{"uses":"geocode"},"m":{"uses":"map","params":{"over":"$.items","uses":"score"}}},
+                         "edges":[{"from":"a","to":"m"}]}"#;
+        let opts = CheckOptions { custom_nodes: true, ..CheckOptions::default() };
+        let (v, d) = check("geo", custom, &opts);
+        assert!(d.is_empty(), "{d}");
+        assert!(v.is_some());
+        assert_eq!(errors(&check("geo", custom, &CheckOptions::default()).1).len(), 2);
+        let cyclic = r#"{"nodes":{"s":{"uses":"geocode"},"a":{"uses":"geocode"},"b":{"uses":"x"}},
+                         "edges":[{"from":"s","to":"a"},{"from":"a","to":"b"},{"from":"b","to":"a"}]}"#;
+        let e = errors(&check("geo", cyclic, &opts).1);
+        assert!(e.iter().any(|(_, _, d)| d.contains("cycle")), "{e:?}");
+        assert!(!e.iter().any(|(_, _, d)| d.contains("unknown node type")), "{e:?}");
+    }
+
+    #[test]
+    fn lambda_nodes_outside_invoke_function_arns_are_warned_about() {
+        let bp = r#"{"nodes":{"charge":{"uses":"lambda","params":{"function":"charge:live"}},
+                               "each":{"uses":"map","params":{"over":"$.x","uses":"lambda","params":{"function":"arn:aws:lambda:eu-west-1:1:function:score"}}}},
+                     "edges":[{"from":"charge","to":"each"}]}"#;
+        let none: Vec<String> = Vec::new();
+        let (v, d) = check("pay", bp, &CheckOptions { invoke_arns: Some(&none), ..CheckOptions::default() });
+        assert!(v.is_some() && !d.has_errors());
+        assert_eq!(d.0.len(), 2, "{d}");
+        assert!(d.0.iter().all(|w| w.attribute == Some(path("pay"))));
+        let arns = vec![
+            "arn:aws:lambda:eu-west-1:1:function:charge:*".to_string(),
+            "arn:aws:lambda:eu-west-1:1:function:score".to_string(),
+        ];
+        let (_, d) = check("pay", bp, &CheckOptions { invoke_arns: Some(&arns), ..CheckOptions::default() });
+        assert!(d.is_empty(), "{d}");
+    }
+
+    #[test]
+    fn subflows_of_blueprints_not_deployed_are_warned_about() {
+        let parent = r#"{"nodes":{"child":{"uses":"subflow","params":{"blueprint":"refund"}}}}"#;
+        let deployed = BTreeSet::from(["order".to_string()]);
+        let (_, d) = check("order", parent, &CheckOptions { deployed: Some(&deployed), ..CheckOptions::default() });
+        assert_eq!(d.0.len(), 1);
+        assert!(!d.has_errors());
+        let deployed = BTreeSet::from(["order".to_string(), "refund".to_string()]);
+        let (_, d) = check("order", parent, &CheckOptions { deployed: Some(&deployed), ..CheckOptions::default() });
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn function_names_come_from_names_qualified_names_and_arns() {
+        assert_eq!(function_name("charge"), "charge");
+        assert_eq!(function_name("charge:live"), "charge");
+        assert_eq!(function_name("arn:aws:lambda:eu-west-1:1:function:charge"), "charge");
+        assert_eq!(function_name("arn:aws:lambda:eu-west-1:1:function:charge:*"), "charge");
+    }
+}

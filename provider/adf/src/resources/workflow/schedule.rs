@@ -1,0 +1,238 @@
+//! The reconcile schedule: an EventBridge rule `adf-workflow-<name>-reconcile` that invokes the
+//! worker every N minutes with `{"reconcile":true}`, and the function permission that lets
+//! EventBridge (from that rule only) invoke it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
+
+use super::WorkflowError;
+use crate::aws::{AwsClients, error_text};
+
+/// The rule's only target.
+const TARGET_ID: &str = "worker";
+/// What the worker receives: the runtime's reconcile event.
+pub const INPUT: &str = r#"{"reconcile":true}"#;
+/// The function policy statement that lets the rule invoke the worker.
+const STATEMENT_ID: &str = "adf-workflow-reconcile";
+
+/// The rule of workflow `name`.
+pub fn rule_name(name: &str) -> String {
+    format!("adf-workflow-{name}-reconcile")
+}
+
+/// `rate(N minutes)` (`rate(1 minute)`: EventBridge wants the singular).
+pub fn expression(minutes: i64) -> String {
+    if minutes == 1 { "rate(1 minute)".into() } else { format!("rate({minutes} minutes)") }
+}
+
+/// The minutes of a `rate(...)` expression in minutes, hours or days; None for anything else.
+pub fn minutes(expression: &str) -> Option<i64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok()?;
+    match unit.trim() {
+        "minute" | "minutes" => Some(n),
+        "hour" | "hours" => Some(n * 60),
+        "day" | "days" => Some(n * 24 * 60),
+        _ => None,
+    }
+}
+
+fn call<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &'static str,
+    target: &str,
+    e: &aws_sdk_eventbridge::error::SdkError<E>,
+) -> WorkflowError {
+    WorkflowError::Call { op, target: target.to_string(), cause: error_text(e) }
+}
+
+fn not_found<E: ProvideErrorMetadata>(e: &aws_sdk_eventbridge::error::SdkError<E>) -> bool {
+    e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ResourceNotFoundException")
+}
+
+/// The rule's schedule in minutes while it is enabled and targets `function_arn`; None when
+/// there is no such rule (or it is disabled, or aims elsewhere: drift to repair).
+pub async fn observe(
+    events: &aws_sdk_eventbridge::Client,
+    rule: &str,
+    function_arn: &str,
+) -> Result<Option<i64>, WorkflowError> {
+    let target = format!("EventBridge rule {rule}");
+    let described = match events.describe_rule().name(rule).send().await {
+        Ok(r) => r,
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(call("DescribeRule", &target, &e)),
+    };
+    if described.state() != Some(&RuleState::Enabled) {
+        return Ok(None);
+    }
+    let targets = match events.list_targets_by_rule().rule(rule).send().await {
+        Ok(t) => t,
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(call("ListTargetsByRule", &target, &e)),
+    };
+    let aimed = targets.targets().iter().any(|t| t.arn() == function_arn && t.input() == Some(INPUT));
+    Ok(if aimed { described.schedule_expression().and_then(minutes) } else { None })
+}
+
+/// Creates or updates the rule, its target and the invoke permission; returns the rule's ARN.
+pub async fn ensure(
+    aws: &AwsClients,
+    rule: &str,
+    every_minutes: i64,
+    function: &str,
+    function_arn: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<String, WorkflowError> {
+    let target = format!("EventBridge rule {rule}");
+    let put = aws
+        .events
+        .put_rule()
+        .name(rule)
+        .schedule_expression(expression(every_minutes))
+        .state(RuleState::Enabled)
+        .description(format!(
+            "Reconciles stalled runs of workflow worker {function}; managed by terraform-provider-adf"
+        ))
+        .send()
+        .await
+        .map_err(|e| call("PutRule", &target, &e))?;
+    let rule_arn = put.rule_arn.unwrap_or_default();
+    if !tags.is_empty() {
+        let mut req = aws.events.tag_resource().resource_arn(&rule_arn);
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| WorkflowError::Build(e.to_string()))?);
+        }
+        req.send().await.map_err(|e| call("TagResource", &target, &e))?;
+    }
+    let current = aws
+        .events
+        .list_targets_by_rule()
+        .rule(rule)
+        .send()
+        .await
+        .map_err(|e| call("ListTargetsByRule", &target, &e))?;
+    let aimed =
+        current.targets().iter().any(|t| t.id() == TARGET_ID && t.arn() == function_arn && t.input() == Some(INPUT));
+    if !aimed {
+        let t = Target::builder()
+            .id(TARGET_ID)
+            .arn(function_arn)
+            .input(INPUT)
+            .build()
+            .map_err(|e| WorkflowError::Build(e.to_string()))?;
+        let out =
+            aws.events.put_targets().rule(rule).targets(t).send().await.map_err(|e| call("PutTargets", &target, &e))?;
+        if out.failed_entry_count > 0 {
+            let why: Vec<String> =
+                out.failed_entries().iter().map(|f| f.error_message().unwrap_or_default().to_string()).collect();
+            return Err(WorkflowError::Call { op: "PutTargets", target, cause: why.join("; ") });
+        }
+    }
+    allow_invoke(&aws.lambda, function, &rule_arn).await?;
+    Ok(rule_arn)
+}
+
+/// The source ARN of statement `sid` in function `function`'s resource policy, if present.
+async fn statement_source(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    sid: &str,
+) -> Result<Option<String>, WorkflowError> {
+    let policy = match lambda.get_policy().function_name(function).send().await {
+        Ok(p) => p.policy.unwrap_or_default(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => {
+            return Err(WorkflowError::Call {
+                op: "GetPolicy",
+                target: format!("function {function}"),
+                cause: error_text(&e),
+            });
+        }
+    };
+    let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
+    Ok(statements.iter().find(|s| s["Sid"] == sid).map(|s| {
+        let c = &s["Condition"]["ArnLike"]["AWS:SourceArn"];
+        c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())
+    }))
+}
+
+/// Lets EventBridge invoke `function`, from rule `rule_arn` only.
+async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn: &str) -> Result<(), WorkflowError> {
+    let target = format!("function {function}");
+    match statement_source(lambda, function, STATEMENT_ID).await? {
+        Some(source) if source == rule_arn => return Ok(()),
+        Some(_) => remove_permission(lambda, function).await?,
+        None => {}
+    }
+    let added = lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(STATEMENT_ID)
+        .action("lambda:InvokeFunction")
+        .principal("events.amazonaws.com")
+        .source_arn(rule_arn)
+        .send()
+        .await;
+    match added {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => Ok(()),
+        Err(e) => Err(WorkflowError::Call { op: "AddPermission", target, cause: error_text(&e) }),
+    }
+}
+
+async fn remove_permission(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<(), WorkflowError> {
+    match lambda.remove_permission().function_name(function).statement_id(STATEMENT_ID).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(WorkflowError::Call {
+            op: "RemovePermission",
+            target: format!("function {function}"),
+            cause: error_text(&e),
+        }),
+    }
+}
+
+/// Deletes the rule (target first) and the permission; what is gone already is fine.
+pub async fn remove(aws: &AwsClients, rule: &str, function: &str) -> Result<(), WorkflowError> {
+    let target = format!("EventBridge rule {rule}");
+    match aws.events.remove_targets().rule(rule).ids(TARGET_ID).send().await {
+        Err(e) if !not_found(&e) => return Err(call("RemoveTargets", &target, &e)),
+        _ => {}
+    }
+    match aws.events.delete_rule().name(rule).send().await {
+        Err(e) if !not_found(&e) => return Err(call("DeleteRule", &target, &e)),
+        _ => {}
+    }
+    match statement_source(&aws.lambda, function, STATEMENT_ID).await {
+        Ok(Some(_)) => remove_permission(&aws.lambda, function).await,
+        Ok(None) => Ok(()),
+        // The function is being deleted too; its policy goes with it.
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_expressions_round_trip() {
+        assert_eq!(expression(1), "rate(1 minute)");
+        assert_eq!(expression(5), "rate(5 minutes)");
+        for n in [1, 5, 60, 1440] {
+            assert_eq!(minutes(&expression(n)), Some(n));
+        }
+        assert_eq!(minutes("rate(2 hours)"), Some(120));
+        assert_eq!(minutes("cron(0 12 * * ? *)"), None);
+    }
+
+    #[test]
+    fn the_rule_name_fits_eventbridge() {
+        assert_eq!(rule_name("orders"), "adf-workflow-orders-reconcile");
+        assert!(rule_name(&"n".repeat(super::super::MAX_NAME)).len() <= 64);
+    }
+}
