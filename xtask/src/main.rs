@@ -4,8 +4,10 @@ mod bench;
 mod bench_lambda;
 mod bench_stream;
 mod bench_stream_lambda;
+mod bench_workflow;
 mod demo;
 mod demo_stream;
+mod demo_workflow;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -51,7 +53,7 @@ enum Task {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// Only `provider`, `lambda` or `stream`.
+        /// Only `provider`, `lambda`, `stream` or `workflow`.
         #[arg(long)]
         only: Option<String>,
     },
@@ -103,11 +105,13 @@ fn main() -> Result<()> {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
             Some("stream") => bench_stream::run().and_then(|()| stream_lambda_bench(&root, runs)),
+            Some("workflow") => bench_workflow::run(),
             None => bench::run(&root, runs)
                 .and_then(|()| bench_stream::run())
                 .and_then(|()| stream_lambda_bench(&root, runs))
+                .and_then(|()| bench_workflow::run())
                 .and_then(|()| bench_lambda::run(&root, runs)),
-            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda or stream"),
+            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream or workflow"),
         },
     }
 }

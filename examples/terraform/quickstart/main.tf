@@ -12,6 +12,12 @@ terraform {
   }
 }
 
+variable "worker_on_queue" {
+  description = "Map the job queue to the worker. The demo sets false on moto, which cannot run Lambda code and would push every job to the dead-letter queue; it runs the deployed worker itself."
+  type        = bool
+  default     = true
+}
+
 variable "name" {
   description = "Prefix of every queue and table."
   type        = string
@@ -29,6 +35,9 @@ provider "adf" {
 resource "adf_workflow_tables" "flow" {
   name              = var.name
   max_receive_count = 3
+
+  # At least the worker's timeout (Lambda's rule for an SQS event source).
+  visibility_timeout_seconds = 180
 
   tags = {
     stage = "demo"
@@ -89,4 +98,28 @@ output "orders_endpoint" {
 
 output "orders_function" {
   value = adf_stream_topic.orders.function_name
+}
+
+# The workflow worker released with the provider, on the queue above, with the order blueprint
+# (validate -> [charge, reserve] -> ship), linted at plan time. The reconciler runs every 5
+# minutes and resumes stalled runs.
+resource "adf_workflow" "orders" {
+  name    = var.name
+  tables  = adf_workflow_tables.flow
+  timeout = 60
+  enabled = var.worker_on_queue
+
+  blueprints = {
+    order = file("${path.module}/order.json")
+  }
+
+  reconcile_every_minutes = 5
+}
+
+output "workflow_function" {
+  value = adf_workflow.orders.function_name
+}
+
+output "workflow_client" {
+  value = adf_workflow.orders.client_config
 }

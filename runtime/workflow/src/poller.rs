@@ -1,15 +1,18 @@
-//! The long-running worker (EC2, ECS, a laptop): receives jobs ten at a time, runs up to
-//! `concurrency` at once, deletes them in batches, and on shutdown stops receiving, lets
-//! in-flight jobs finish for a grace period, then releases the rest to other workers.
+//! The long-running worker (EC2, ECS, a laptop): receives ten jobs per request whenever a
+//! slot is free, admits them with one read of their runs, runs up to `concurrency` at once,
+//! deletes finished ones ten per request, and on shutdown stops receiving, lets in-flight jobs
+//! finish for a grace period, then releases the rest to other workers.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 
-use crate::queue::QueueError;
-use crate::worker::{Lease, Outcome, Worker, WorkerError};
+use crate::worker::{Admission, Lease, Outcome, Worker, WorkerError};
+
+/// Finished jobs wait this long for others to share their delete request.
+const DELETE_LINGER: Duration = Duration::from_millis(20);
 
 /// How the poller receives and stops.
 #[derive(Clone, Debug)]
@@ -18,7 +21,7 @@ pub struct PollerConfig {
     pub concurrency: usize,
     /// Long-poll wait for an empty queue.
     pub wait: Duration,
-    /// How long a received job stays hidden (the heartbeat extends it).
+    /// How long a received job stays hidden (the heartbeat extends it while its node runs).
     pub visibility: Duration,
     /// How long in-flight jobs may finish after shutdown is asked.
     pub grace: Duration,
@@ -46,6 +49,30 @@ pub struct PollStats {
     pub left: usize,
 }
 
+#[derive(Default)]
+struct Shared {
+    stats: Mutex<PollStats>,
+    in_flight: Mutex<BTreeSet<String>>,
+}
+
+impl Shared {
+    fn count(&self, f: impl FnOnce(&mut PollStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn flight(&self, receipt: &str, on: bool) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            if on {
+                f.insert(receipt.to_string());
+            } else {
+                f.remove(receipt);
+            }
+        }
+    }
+}
+
 /// Runs until `shutdown` resolves, then drains as described above.
 pub async fn run(
     worker: Arc<Worker>,
@@ -53,99 +80,130 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<PollStats, WorkerError> {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let stats = Arc::new(Mutex::new(PollStats::default()));
-    let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::new(Mutex::new(BTreeSet::new()));
+    let shared = Arc::new(Shared::default());
+    let (finished, to_delete) = mpsc::unbounded_channel::<String>();
+    let deleter = tokio::spawn(delete_in_batches(Arc::clone(&worker), to_delete));
     let mut tasks = tokio::task::JoinSet::new();
+    let batch = i32::try_from(config.concurrency.clamp(1, 10)).unwrap_or(10);
     tokio::pin!(shutdown);
     loop {
-        let free = slots.available_permits().clamp(1, 10);
-        let permits = tokio::select! {
+        // Receive only when a slot is free; take up to `concurrency` (at most ten): the extra
+        // ones wait for slots, never longer than a node takes.
+        let free = tokio::select! {
             () = &mut shutdown => break,
-            p = Arc::clone(&slots).acquire_many_owned(u32::try_from(free).unwrap_or(1)) => match p {
+            p = Arc::clone(&slots).acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
+        drop(free);
+        let receive = worker.queue().receive(batch, config.wait, config.visibility);
+        tokio::pin!(receive);
         let received = tokio::select! {
-            () = &mut shutdown => break,
-            r = worker.queue().receive(i32::try_from(free).unwrap_or(1), config.wait, config.visibility) => r?,
+            r = &mut receive => r?,
+            () = &mut shutdown => {
+                // A long poll under way may still be handed jobs: take them and give them back
+                // at once rather than leave them hidden for the visibility timeout.
+                for r in receive.await.unwrap_or_default() {
+                    release(&worker, &r.receipt).await;
+                }
+                break;
+            }
         };
         while tasks.try_join_next().is_some() {}
         if received.is_empty() {
             continue;
         }
-        if let Ok(mut s) = stats.lock() {
-            s.received += received.len();
-        }
-        let (w, st, fl) = (Arc::clone(&worker), Arc::clone(&stats), Arc::clone(&in_flight));
-        tasks.spawn(async move {
-            let _permits = permits;
-            let mut jobs = Vec::new();
-            let mut receipts = Vec::new();
-            for r in received {
-                match r.job {
-                    Ok(job) => {
-                        if let Ok(mut f) = fl.lock() {
-                            f.insert(r.receipt.clone());
-                        }
-                        receipts.push(r.receipt.clone());
-                        jobs.push((job, Some(Lease { receipt: r.receipt })));
-                    }
-                    Err(why) => {
-                        // Never deleted: after max_receive_count SQS moves it to the DLQ.
-                        tracing::error!(%why, "a message that is not a job");
-                        if let Ok(mut s) = st.lock() {
-                            s.left += 1;
-                        }
-                    }
+        shared.count(|s| s.received += received.len());
+        let mut jobs = Vec::new();
+        for r in received {
+            match r.job {
+                Ok(job) => {
+                    shared.flight(&r.receipt, true);
+                    jobs.push((job, Some(Lease { receipt: r.receipt })));
+                }
+                Err(why) => {
+                    // Never deleted: after max_receive_count SQS moves it to the DLQ.
+                    tracing::error!(%why, "a message that is not a job");
+                    shared.count(|s| s.left += 1);
                 }
             }
-            let results = w.handle_batch(jobs).await;
-            let mut delete = Vec::new();
-            for (receipt, result) in receipts.iter().zip(results) {
+        }
+        let receipts: Vec<String> = jobs.iter().filter_map(|(_, l)| l.as_ref().map(|l| l.receipt.clone())).collect();
+        let admitted = match worker.admit(jobs).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the runs of received jobs; SQS delivers them again");
+                for r in &receipts {
+                    shared.flight(r, false);
+                }
+                shared.count(|s| s.left += receipts.len());
+                continue;
+            }
+        };
+        for (a, receipt) in admitted.into_iter().zip(receipts) {
+            let (w, sh, slots, done) = (Arc::clone(&worker), Arc::clone(&shared), Arc::clone(&slots), finished.clone());
+            tasks.spawn(async move {
+                let result = match a {
+                    Admission::Drop(why) => Ok(Outcome::Dropped(why)),
+                    Admission::Run(job, lease) => {
+                        let Ok(_slot) = slots.acquire_owned().await else {
+                            return;
+                        };
+                        w.handle(job, lease).await
+                    }
+                };
                 match result {
                     Ok(outcome) => {
-                        if let (Outcome::Done { nodes }, Ok(mut s)) = (&outcome, st.lock()) {
-                            s.nodes += nodes;
+                        if let Outcome::Done { nodes } = outcome {
+                            sh.count(|s| s.nodes += nodes);
                         }
-                        delete.push(receipt.clone());
+                        let _ = done.send(receipt.clone());
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "job failed; SQS delivers it again");
-                        if let Ok(mut s) = st.lock() {
-                            s.left += 1;
-                        }
+                        sh.count(|s| s.left += 1);
                     }
                 }
-            }
-            if let Err(e) = w.queue().delete(&delete).await {
-                tracing::warn!(error = %e, "deleting finished jobs; they come back and are recognised as done");
-            }
-            if let Ok(mut f) = fl.lock() {
-                for r in &receipts {
-                    f.remove(r);
-                }
-            }
-        });
+                sh.flight(&receipt, false);
+            });
+        }
     }
     // Shutdown: finish what runs, within the grace period; release the rest.
     let drained = tokio::time::timeout(config.grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tasks.abort_all();
-        let left: Vec<String> = in_flight.lock().map(|f| f.iter().cloned().collect()).unwrap_or_default();
+        let left: Vec<String> = shared.in_flight.lock().map(|f| f.iter().cloned().collect()).unwrap_or_default();
         for receipt in &left {
             release(&worker, receipt).await;
         }
-        if let Ok(mut s) = stats.lock() {
-            s.left += left.len();
-        }
+        shared.count(|s| s.left += left.len());
     }
-    Ok(stats.lock().map(|s| s.clone()).unwrap_or_default())
+    drop(finished);
+    let _ = deleter.await;
+    Ok(shared.stats.lock().map(|s| s.clone()).unwrap_or_default())
 }
 
+/// Makes a received job visible again for other workers.
 async fn release(worker: &Worker, receipt: &str) {
-    let r: Result<(), QueueError> = worker.queue().extend(receipt, Duration::ZERO).await;
-    if let Err(e) = r {
+    if let Err(e) = worker.queue().extend(receipt, Duration::ZERO).await {
         tracing::warn!(error = %e, "releasing a job at shutdown; it reappears after its visibility timeout");
+    }
+}
+
+/// Deletes finished jobs ten per request, waiting briefly for a batch to fill.
+async fn delete_in_batches(worker: Arc<Worker>, mut finished: mpsc::UnboundedReceiver<String>) {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + DELETE_LINGER;
+        while batch.len() < 10 {
+            match tokio::time::timeout_at(deadline, finished.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Err(e) = worker.queue().delete(&batch).await {
+            tracing::warn!(error = %e, "deleting finished jobs; they come back and are recognised as done");
+        }
     }
 }

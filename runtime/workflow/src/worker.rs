@@ -80,6 +80,15 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// Whether a received job runs.
+#[derive(Debug)]
+pub enum Admission {
+    /// Its run is running.
+    Run(Job, Option<Lease>),
+    /// Its run is not: why.
+    Drop(String),
+}
+
 /// A message to keep hidden while its node runs.
 #[derive(Clone, Debug)]
 pub struct Lease {
@@ -115,32 +124,41 @@ impl Worker {
         Ok(bp)
     }
 
-    /// Handles jobs received together: one read of their runs' states (jobs of runs that are
-    /// no longer running are dropped: a cancel starts nothing new), then each job, all at once.
-    pub async fn handle_batch(&self, jobs: Vec<(Job, Option<Lease>)>) -> Vec<Result<Outcome, WorkerError>> {
+    /// Sorts jobs received together with one read of their runs' states: jobs of runs that
+    /// are no longer running are dropped (a cancel starts nothing new).
+    pub async fn admit(&self, jobs: Vec<(Job, Option<Lease>)>) -> Result<Vec<Admission>, WorkerError> {
         let mut runs: Vec<String> = jobs.iter().map(|(j, _)| j.run.clone()).collect();
         runs.sort();
         runs.dedup();
-        let states = match self.store.run_states(&runs).await {
-            Ok(s) => s,
+        let states = self.store.run_states(&runs).await?;
+        Ok(jobs
+            .into_iter()
+            .map(|(job, lease)| match states.get(&job.run).map(String::as_str) {
+                Some("running") => Admission::Run(job, lease),
+                Some(other) => Admission::Drop(format!("run {} is {other}", job.run)),
+                None => Admission::Drop(format!("run {} does not exist", job.run)),
+            })
+            .collect())
+    }
+
+    /// [`Worker::admit`], then every admitted job at once.
+    pub async fn handle_batch(&self, jobs: Vec<(Job, Option<Lease>)>) -> Vec<Result<Outcome, WorkerError>> {
+        let count = jobs.len();
+        let admitted = match self.admit(jobs).await {
+            Ok(a) => a,
             Err(e) => {
                 let text = e.to_string();
-                return jobs
-                    .iter()
+                return (0..count)
                     .map(|_| {
                         Err(WorkerError::Store(StoreError::Corrupt { what: "run states".into(), cause: text.clone() }))
                     })
                     .collect();
             }
         };
-        let work = jobs.into_iter().map(|(job, lease)| {
-            let state = states.get(&job.run).cloned();
-            async move {
-                match state.as_deref() {
-                    Some("running") => self.handle(job, lease).await,
-                    Some(other) => Ok(Outcome::Dropped(format!("run {} is {other}", job.run))),
-                    None => Ok(Outcome::Dropped(format!("run {} does not exist", job.run))),
-                }
+        let work = admitted.into_iter().map(|a| async move {
+            match a {
+                Admission::Run(job, lease) => self.handle(job, lease).await,
+                Admission::Drop(why) => Ok(Outcome::Dropped(why)),
             }
         });
         futures::future::join_all(work).await

@@ -1,0 +1,209 @@
+//! `cargo xtask bench --only workflow`: AWS requests per node execution (split by operation)
+//! on a chain of 10 and on a fan-out of 20 with a join, counted by an SDK interceptor on the
+//! worker's clients; nodes per second for one poller at concurrency 1, 8 and 32 on a wide
+//! (1 -> 50 -> 1) and a long (100 in a row) blueprint; latency from start to completion of a
+//! 3-node run. Nodes are `pass`: they return at once, as in the seed's measurement.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adf_acceptance::request_counter::RequestCounter;
+use adf_acceptance::{Emulator, unique_name};
+use adf_workflow::blueprint::Blueprint;
+use adf_workflow::client::Client;
+use adf_workflow::node::{Registry, Services};
+use adf_workflow::poller::{self, PollerConfig};
+use adf_workflow::queue::Queue;
+use adf_workflow::store::{Store, Tables};
+use adf_workflow::worker::{Worker, WorkerConfig};
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+/// A blueprint of `pass` nodes: `n0 -> n1 -> ... -> n{len-1}`.
+fn chain(len: usize) -> Blueprint {
+    let nodes: Vec<String> = (0..len).map(|i| format!(r#""n{i}": {{"uses": "pass"}}"#)).collect();
+    let edges: Vec<String> = (1..len).map(|i| format!(r#"{{"from": "n{}", "to": "n{i}"}}"#, i - 1)).collect();
+    parse(&nodes, &edges)
+}
+
+/// `source -> w0..w{width-1} -> join` (join all).
+fn fan(width: usize) -> Blueprint {
+    let mut nodes =
+        vec![r#""source": {"uses": "pass"}"#.to_string(), r#""join": {"uses": "pass", "join": "all"}"#.into()];
+    let mut edges = Vec::new();
+    for i in 0..width {
+        nodes.push(format!(r#""w{i}": {{"uses": "pass"}}"#));
+        edges.push(format!(r#"{{"from": "source", "to": "w{i}"}}"#));
+        edges.push(format!(r#"{{"from": "w{i}", "to": "join"}}"#));
+    }
+    parse(&nodes, &edges)
+}
+
+fn parse(nodes: &[String], edges: &[String]) -> Blueprint {
+    Blueprint::from_json(&format!(r#"{{"nodes": {{{}}}, "edges": [{}]}}"#, nodes.join(","), edges.join(",")))
+        .unwrap_or_else(|_| Blueprint { nodes: BTreeMap::new(), edges: Vec::new() })
+}
+
+/// A workflow's tables and queue, clients counted by `counter` for the worker, uncounted for
+/// the driver.
+struct Setup {
+    worker_store: Store,
+    worker_queue: Queue,
+    client: Client,
+}
+
+async fn setup(emu: &Emulator, counter: &RequestCounter) -> Result<Setup> {
+    let config = adf_acceptance::sdk_config(emu.endpoint()).await;
+    let name = unique_name("bench");
+    let tables = Tables { contexts: format!("{name}-contexts"), statuses: format!("{name}-statuses") };
+    let plain_ddb = aws_sdk_dynamodb::Client::new(&config);
+    let plain_sqs = aws_sdk_sqs::Client::new(&config);
+    let store = Store::new(plain_ddb, tables.clone());
+    store.create_tables().await?;
+    let url = plain_sqs.create_queue().queue_name(format!("{name}-jobs")).send().await?.queue_url.context("queue")?;
+    let counted_ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build(),
+    );
+    let counted_sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config).interceptor(counter.clone()).build(),
+    );
+    Ok(Setup {
+        worker_store: Store::new(counted_ddb, tables),
+        worker_queue: Queue::new(counted_sqs, &url),
+        client: Client::new(store, Queue::new(plain_sqs, &url)),
+    })
+}
+
+fn worker(s: &Setup) -> Arc<Worker> {
+    let services = Services { lambda: None, http: reqwest::Client::new(), registry: Registry::with_builtins() };
+    Arc::new(Worker::new(s.worker_store.clone(), s.worker_queue.clone(), services, WorkerConfig::default()))
+}
+
+/// Runs `runs` runs of `bp` through one poller at `concurrency`; returns the wall time.
+async fn run_through(s: &Setup, bp: &Blueprint, runs: usize, concurrency: usize) -> Result<Duration> {
+    let name = unique_name("bp");
+    s.worker_store.put_blueprint(&name, bp).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = PollerConfig { concurrency, wait: Duration::from_secs(1), ..PollerConfig::default() };
+    let task = tokio::spawn(poller::run(worker(s), config, async {
+        let _ = stopped.await;
+    }));
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..runs {
+        ids.push(s.client.start(&name, &json!({"order": 1})).await?);
+    }
+    for id in &ids {
+        let st =
+            s.client.wait(id, Duration::from_millis(100), Duration::from_secs(600), |_| {}).await?.context("run")?;
+        if st.status != "succeeded" {
+            bail!("run {id} ended {}: {:?}", st.status, st.error);
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+    Ok(elapsed)
+}
+
+fn per_node(counts: &BTreeMap<String, u64>, nodes: usize) -> (String, f64) {
+    let total: u64 = counts.values().sum();
+    let split =
+        counts.iter().map(|(k, n)| format!("{k} {:.2}", *n as f64 / nodes as f64)).collect::<Vec<_>>().join(", ");
+    (split, total as f64 / nodes as f64)
+}
+
+pub fn run() -> Result<()> {
+    let root = adf_acceptance::repo_root();
+    adf_acceptance::emulator::install(&root)?;
+    let emu = Emulator::start()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let counter = RequestCounter::default();
+        let s = setup(&emu, &counter).await?;
+        println!("\n| blueprint | AWS requests per node execution (worker) | total per node | seed (moto 5.2.5) |");
+        println!("|---|---|---|---|");
+        for (label, bp, seed) in [("chain of 10", chain(10), "11.1"), ("fan-out 20 + join", fan(20), "13.65")] {
+            let nodes = bp.nodes.len();
+            counter.reset();
+            let name = unique_name("count");
+            s.worker_store.put_blueprint(&name, &bp).await?;
+            counter.reset();
+            // Start (counted apart: the client's requests), then the worker alone.
+            let id = s.client.start(&name, &json!({"order": 1})).await?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let config = PollerConfig { concurrency: 8, wait: Duration::from_secs(1), ..PollerConfig::default() };
+            let task = tokio::spawn(poller::run(worker(&s), config, async {
+                let _ = stopped.await;
+            }));
+            let mut finished = None;
+            for _ in 0..3000 {
+                let st = s.client.status(&id).await?.context("run")?;
+                if st.status != "running" {
+                    finished = Some(counter.snapshot());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = stop.send(());
+            task.await??;
+            let counts = finished.context("the run did not finish")?;
+            // The poller's empty long polls after the run are not node work.
+            let (split, total) = per_node(&counts, nodes);
+            println!("| {label} | {split} | {total:.2} | {seed} |");
+        }
+
+        println!("\n| blueprint | concurrency | nodes/s (one poller) |");
+        println!("|---|---|---|");
+        for (label, bp, runs) in [("wide 1 -> 50 -> 1", fan(50), 4usize), ("long 100 in a row", chain(100), 8)] {
+            let nodes = bp.nodes.len() * runs;
+            for concurrency in [1usize, 8, 32] {
+                let t = run_through(&s, &bp, runs, concurrency).await?;
+                println!("| {label} ({runs} runs) | {concurrency} | {:.0} |", nodes as f64 / t.as_secs_f64());
+            }
+        }
+
+        // The ceiling: the two writes of a node (output PutItem, completion UpdateItem) with no
+        // worker at all, on the long shape, on the same emulator (its DynamoDB is serialized by
+        // our launcher, for atomicity).
+        let bp = chain(100);
+        let store = &s.worker_store;
+        let started = Instant::now();
+        let writes = futures::future::join_all((0..8).map(|r| {
+            let bp = bp.clone();
+            async move {
+                let run = unique_name("ceiling");
+                store.create_run(&run, "ceiling", &bp, &json!({}), None).await?;
+                for i in 0..100 {
+                    let node = format!("n{i}");
+                    store.put_output(&run, &node, &json!({"order": r})).await?;
+                    let c = adf_workflow::engine::Completion { action: "default".into(), taken: vec![], failed: false };
+                    store.complete(&run, &node, &c).await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            }
+        }))
+        .await;
+        for w in writes {
+            w?;
+        }
+        println!(
+            "\nemulator ceiling: {:.0} node completions/s (the long shape's writes alone: output PutItem + completion \
+             UpdateItem, 8 runs of 100 at once, no worker, no queue)",
+            800.0 / started.elapsed().as_secs_f64()
+        );
+
+        let mut latencies = Vec::new();
+        for _ in 0..5 {
+            latencies.push(run_through(&s, &chain(3), 1, 8).await?);
+        }
+        latencies.sort();
+        println!(
+            "\nstart -> completion of a 3-node run (median of 5, the poller already waiting): {:.0} ms",
+            latencies[2].as_secs_f64() * 1000.0
+        );
+        Ok(())
+    })
+}
