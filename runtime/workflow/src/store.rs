@@ -138,6 +138,18 @@ pub struct RunStatus {
     pub parent: Option<(String, String)>,
 }
 
+/// What ending a run found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Ended now; the run and node waiting for it, if it is a subflow.
+    Now {
+        /// The parent run and node.
+        parent: Option<(String, String)>,
+    },
+    /// It was not running.
+    NotRunning,
+}
+
 /// What recording a completion found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recorded {
@@ -511,15 +523,14 @@ impl Store {
         }
     }
 
-    /// Ends a running run with `status` (`succeeded`, `failed`, `cancelled`); false when it
-    /// was not running.
+    /// Ends a running run with `status` (`succeeded`, `failed`, `cancelled`).
     pub async fn finish(
         &self,
         run: &str,
         status: &str,
         error: Option<&str>,
         output_node: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Ended, StoreError> {
         let t = &self.tables.statuses;
         let mut set = vec!["#s = :status", "finished = :now", "lastUpdated = :now"];
         let mut req = self
@@ -540,9 +551,14 @@ impl Store {
             set.push("outputNode = :out");
             req = req.expression_attribute_values(":out", s(o));
         }
-        match req.update_expression(format!("SET {} REMOVE active", set.join(", "))).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
+        let r = req
+            .update_expression(format!("SET {} REMOVE active", set.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(Ended::Now { parent: parse_status(&out.attributes.unwrap_or_default())?.parent }),
+            Err(e) if is_condition_failed(&e) => Ok(Ended::NotRunning),
             Err(e) => Err(aws("UpdateItem", t)(e)),
         }
     }
@@ -621,7 +637,7 @@ impl Store {
 
     /// Cancels a running run; false when it was not running.
     pub async fn cancel(&self, run: &str) -> Result<bool, StoreError> {
-        self.finish(run, "cancelled", None, None).await
+        Ok(matches!(self.finish(run, "cancelled", None, None).await?, Ended::Now { .. }))
     }
 
     /// Runs still in flight whose last change is older than `before` (epoch ms), from the

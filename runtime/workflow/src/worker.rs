@@ -18,7 +18,7 @@ use crate::client::start_run;
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
 use crate::queue::{Job, Queue, QueueError};
-use crate::store::{Recorded, Store, StoreError, now_ms};
+use crate::store::{Ended, Recorded, Store, StoreError, now_ms};
 
 /// A parent run waiting on a subflow is left alone by the reconciler this long.
 const SUBFLOW_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -397,8 +397,8 @@ impl Worker {
         if engine::pending(bp, done).is_empty() {
             let failed = done.values().any(|c| c.failed && c.taken.is_empty());
             let status = if failed { "failed" } else { "succeeded" };
-            if self.store.finish(&job.run, status, None, Some(last)).await? {
-                self.resume_parent(&job.run, last).await?;
+            if let Ended::Now { parent: Some(parent) } = self.store.finish(&job.run, status, None, Some(last)).await? {
+                self.resume_parent(&job.run, last, parent).await?;
             }
             return Ok(Step::End);
         }
@@ -411,14 +411,8 @@ impl Worker {
         Ok(Step::Continue(first))
     }
 
-    /// When `run` is a subflow that just succeeded, completes the parent's node with its output.
-    async fn resume_parent(&self, run: &str, last: &str) -> Result<(), WorkerError> {
-        let Some(status) = self.store.status(run).await? else {
-            return Ok(());
-        };
-        let Some((parent, node)) = status.parent else {
-            return Ok(());
-        };
+    /// `run`, a subflow, just succeeded: completes the parent's node with its output.
+    async fn resume_parent(&self, run: &str, last: &str, (parent, node): (String, String)) -> Result<(), WorkerError> {
         let Some(p) = self.store.status(&parent).await? else {
             return Ok(());
         };
@@ -450,22 +444,17 @@ impl Worker {
             _ => return Ok(Step::Dropped(format!("node {} of run {} was settled already", job.node, job.run))),
         };
         if taken.is_empty() {
-            if self.store.finish(&job.run, "failed", Some(&message), None).await? {
-                self.fail_parent(&job.run, &message).await?;
+            if let Ended::Now { parent: Some((parent, node)) } =
+                self.store.finish(&job.run, "failed", Some(&message), None).await?
+            {
+                let why = format!("subflow {} (node {node}) failed: {message}", job.run);
+                self.store.finish(&parent, "failed", Some(&why), None).await?;
             }
             return Ok(Step::End);
         }
         let fallback_input = json!({ "error": message, "node": job.node, "input": input });
         let jobs = taken.iter().map(|f| Job::new(&job.run, f, &job.bp, &job.v, Some(fallback_input.clone()))).collect();
         self.advance(bp, &job, &done, jobs, &job.node).await
-    }
-
-    async fn fail_parent(&self, run: &str, message: &str) -> Result<(), WorkerError> {
-        if let Some((parent, node)) = self.store.status(run).await?.and_then(|s| s.parent) {
-            let why = format!("subflow {run} (node {node}) failed: {message}");
-            self.store.finish(&parent, "failed", Some(&why), None).await?;
-        }
-        Ok(())
     }
 }
 

@@ -308,3 +308,52 @@ async fn a_job_that_keeps_failing_goes_to_the_dlq_after_max_receive_count() -> R
     assert!(stats.left >= 2, "received twice and never deleted: {stats:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subflow_completes_its_parent_node_with_its_output() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "inner",
+        r#"{"nodes": {"x": {"uses": "transform", "params": {"template": {"doubled": "$.n"}}}, "y": {"uses": "count"}},
+            "edges": [{"from": "x", "to": "y"}]}"#,
+    )
+    .await?;
+    fx.deploy(
+        "outer",
+        r#"{"nodes": {"start": {"uses": "count"}, "child": {"uses": "subflow", "params": {"blueprint": "inner"}}, "end": {"uses": "count"}},
+            "edges": [{"from": "start", "to": "child"}, {"from": "child", "to": "end"}]}"#,
+    )
+    .await?;
+    let run = fx.client().start("outer", &json!({"n": 21})).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let s = fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    let child = fx.client().status(&format!("{run}.child")).await?.context("child run")?;
+    assert_eq!(child.status, "succeeded");
+    assert_eq!(child.parent, Some((run.clone(), "child".to_string())));
+    assert_eq!(fx.client().output(&run).await?, Some(json!({"doubled": 21})));
+    assert_eq!(fx.log.runs_of("end"), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inputs_pull_from_the_run_input_and_earlier_outputs() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "refs",
+        r#"{"nodes": {
+                "a": {"uses": "count", "params": {"output": {"total": 5}}},
+                "b": {"uses": "count"},
+                "c": {"uses": "count", "inputs": {"order": "input.order", "total": "a.total"}}
+            },
+            "edges": [{"from": "a", "to": "b", "transform": {"seen": "$.total"}}, {"from": "b", "to": "c"}]}"#,
+    )
+    .await?;
+    let run = fx.client().start("refs", &json!({"order": 7})).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 2);
+    fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!(fx.client().output(&run).await?, Some(json!({"seen": 5, "order": 7, "total": 5})));
+    Ok(())
+}
