@@ -456,35 +456,52 @@ impl Store {
     }
 
     async fn values(&self, run: &str, keys: &[String]) -> Result<BTreeMap<String, Value>, StoreError> {
-        let t = &self.tables.contexts;
+        let keys = keys.iter().map(|k| HashMap::from([("runId".to_string(), s(run)), ("key".to_string(), s(k))]));
         let mut found = BTreeMap::new();
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true);
-            for k in chunk {
-                request = request.keys(HashMap::from([("runId".to_string(), s(run)), ("key".to_string(), s(k))]));
-            }
-            let mut pending = Some(HashMap::from([(
-                t.clone(),
-                request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?,
-            )]));
-            while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
-                let out = self
-                    .ddb
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(aws("BatchGetItem", t))?;
-                for item in out.responses.unwrap_or_default().remove(t).unwrap_or_default() {
-                    let key = item.get("key").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    if let Some(text) = item.get("v").and_then(|v| v.as_s().ok()) {
-                        found.insert(key.clone(), parse_json(&key, text)?);
-                    }
-                }
-                pending = out.unprocessed_keys;
+        // Boxed: the SDK's futures are deep, and every caller's state machine would carry them.
+        for item in Box::pin(self.batch_get(&self.tables.contexts, keys.collect(), None)).await? {
+            let key = item.get("key").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let Some(text) = item.get("v").and_then(|v| v.as_s().ok()) {
+                found.insert(key.clone(), parse_json(&key, text)?);
             }
         }
         Ok(found)
+    }
+
+    /// Reads `keys` of `table` (with `projection` of names `#p0`.. if given), as many keys to
+    /// a request as BatchGetItem takes, retrying unprocessed keys.
+    async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<HashMap<String, AttributeValue>>,
+        projection: Option<&[&str]>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true).set_keys(Some(chunk.to_vec()));
+            if let Some(names) = projection {
+                let placeholders: Vec<String> = (0..names.len()).map(|i| format!("#p{i}")).collect();
+                request = request.projection_expression(placeholders.join(", "));
+                for (p, n) in placeholders.iter().zip(names) {
+                    request = request.expression_attribute_names(p, *n);
+                }
+            }
+            let request =
+                request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?;
+            let mut pending = Some(HashMap::from([(table.to_string(), request)]));
+            while let Some(unread) = pending.take().filter(|p| !p.is_empty()) {
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .set_request_items(Some(unread))
+                    .send()
+                    .await
+                    .map_err(aws("BatchGetItem", table))?;
+                items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
+                pending = out.unprocessed_keys;
+            }
+        }
+        Ok(items)
     }
 
     /// Records `node`'s completion exactly once, if the run is still running.
@@ -603,36 +620,15 @@ impl Store {
 
     /// The `status` of each of `runs` that exists, in as few requests as BatchGetItem allows.
     pub async fn run_states(&self, runs: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
-        let t = &self.tables.statuses;
-        let mut states = BTreeMap::new();
-        for chunk in runs.chunks(BATCH_GET_KEYS) {
-            let mut request = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("runId, #s")
-                .expression_attribute_names("#s", "status");
-            for r in chunk {
-                request = request.keys(HashMap::from([("runId".to_string(), s(r))]));
-            }
-            let mut pending = Some(HashMap::from([(
-                t.clone(),
-                request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?,
-            )]));
-            while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
-                let out = self
-                    .ddb
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(aws("BatchGetItem", t))?;
-                for item in out.responses.unwrap_or_default().remove(t).unwrap_or_default() {
-                    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    states.insert(text("runId"), text("status"));
-                }
-                pending = out.unprocessed_keys;
-            }
-        }
-        Ok(states)
+        let keys = runs.iter().map(|r| HashMap::from([("runId".to_string(), s(r))])).collect();
+        let items = Box::pin(self.batch_get(&self.tables.statuses, keys, Some(&["runId", "status"]))).await?;
+        Ok(items
+            .iter()
+            .map(|item| {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                (text("runId"), text("status"))
+            })
+            .collect())
     }
 
     /// Cancels a running run; false when it was not running.
