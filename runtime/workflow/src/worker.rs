@@ -171,10 +171,14 @@ impl Worker {
         let mut next = Some(job);
         let mut lease = lease;
         while let Some(job) = next.take() {
-            let Ok(bp) = self.blueprint(&job.bp, &job.v).await.map_err(|e| {
-                tracing::error!(run = %job.run, error = %e, "no blueprint for job; dropping it");
-            }) else {
-                return Ok(Outcome::Dropped(format!("no blueprint {}@{}", job.bp, job.v)));
+            let bp = match self.blueprint(&job.bp, &job.v).await {
+                Ok(bp) => bp,
+                Err(e @ StoreError::NoBlueprint(_)) => {
+                    tracing::error!(run = %job.run, error = %e, "dropping a job whose blueprint does not exist");
+                    return Ok(Outcome::Dropped(e.to_string()));
+                }
+                // Anything else may pass: the job comes back.
+                Err(e) => return Err(e.into()),
             };
             match self.step(&bp, job, lease.take()).await? {
                 Step::Continue(j) => {
