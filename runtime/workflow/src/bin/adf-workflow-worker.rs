@@ -15,6 +15,9 @@ use adf_workflow::worker::{Worker, WorkerConfig};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// How long one Lambda invocation runs ready successors in process.
+const LAMBDA_CONTINUE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| Error::from(format!("{name} is not set")))
 }
@@ -33,8 +36,16 @@ async fn main() -> Result<(), Error> {
         http: reqwest::Client::new(),
         registry: Registry::with_builtins(),
     };
-    let worker = Arc::new(Worker::new(store, queue, services, WorkerConfig::default()));
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    // On Lambda a chain of ready successors continues in process for a short while only, so an
+    // invocation stays well inside the function's timeout; the rest goes through the queue.
+    let config = if on_lambda {
+        WorkerConfig { continue_for: LAMBDA_CONTINUE_FOR, ..WorkerConfig::default() }
+    } else {
+        WorkerConfig::default()
+    };
+    let worker = Arc::new(Worker::new(store, queue, services, config));
+    if on_lambda {
         let w = Arc::clone(&worker);
         return lambda_runtime::run(lambda_runtime::service_fn(
             move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
