@@ -1,6 +1,6 @@
 //! The demo's workflow part: an order (validate -> [charge, reserve] -> ship) started with the
 //! Rust client and run by the deployed worker zip under the local Lambda runner, fed SQS
-//! batches the way Lambda's event source mapping feeds it (moto cannot run Lambda code).
+//! batches the way Lambda's event source mapping feeds it (`adf_acceptance::event_source`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,32 +33,8 @@ pub async fn exercise(emu: &Emulator, zip: &Path, function: &str, config: &Value
     println!("==> started run {run} of blueprint order with {input}");
     let mut invocations = 0;
     loop {
-        let got =
-            sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
-        let messages = got.messages();
-        if !messages.is_empty() {
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                                "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-                })
-                .collect();
-            let answer = runner.invoke(&json!({"Records": records})).await?;
+        if adf_acceptance::event_source::deliver_batch(&runner, &sqs, &queue_url).await? > 0 {
             invocations += 1;
-            let failed: Vec<&str> = answer["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str())
-                .collect();
-            for m in messages.iter().filter(|m| !failed.contains(&m.message_id().unwrap_or_default())) {
-                sqs.delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await?;
-            }
         }
         let status = client.status(&run).await?.context("no such run")?;
         if status.status != "running" {

@@ -195,6 +195,18 @@ pub struct AdfData {
     pub aws: AwsClients,
     /// `default_tags.tags`.
     pub default_tags: BTreeMap<String, String>,
+    /// The account id STS returned at configure (None when the check was skipped).
+    pub account_id: Option<String>,
+}
+
+impl AdfData {
+    /// The account id: the one learnt at configure, else one STS call.
+    pub async fn account_id(&self) -> Result<String, String> {
+        match &self.account_id {
+            Some(a) => Ok(a.clone()),
+            None => self.aws.check_credentials().await,
+        }
+    }
 }
 
 /// Builds the clients and, unless skipped, checks the credentials with STS.
@@ -204,8 +216,9 @@ pub async fn configure(config: &Dynamic) -> Result<AdfData, Diagnostics> {
     let skip_check = c.skip_credentials_validation.clone().known_or(false);
     let default_tags = c.default_tags.clone().known_or(BTreeMap::new());
     let aws = AwsClients::new(c.into_settings()).await?;
+    let mut account_id = None;
     if !skip_check {
-        aws.check_credentials().await.map_err(|cause| {
+        let account = aws.check_credentials().await.map_err(|cause| {
             Diagnostics::from(Diagnostic::error(
                 "No valid AWS credentials",
                 format!(
@@ -216,8 +229,9 @@ pub async fn configure(config: &Dynamic) -> Result<AdfData, Diagnostics> {
                 ),
             ))
         })?;
+        account_id = Some(account);
     }
-    Ok(AdfData { aws, default_tags })
+    Ok(AdfData { aws, default_tags, account_id })
 }
 
 #[cfg(test)]

@@ -96,15 +96,7 @@ pub enum QueueError {
 }
 
 fn aws<E: std::error::Error + 'static>(op: &'static str) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E>) -> QueueError {
-    move |e| {
-        let mut cause = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            cause = format!("{cause}: {s}");
-            source = s.source();
-        }
-        QueueError::Aws { op, cause }
-    }
+    move |e| QueueError::Aws { op, cause: crate::store::error_chain(&e) }
 }
 
 /// The job queue.

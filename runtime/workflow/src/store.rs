@@ -74,15 +74,18 @@ fn aws<E: std::error::Error + 'static>(
     table: &str,
 ) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
     let table = table.to_string();
-    move |e| {
-        let mut cause = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            cause = format!("{cause}: {s}");
-            source = s.source();
-        }
-        StoreError::Aws { op, table, cause }
+    move |e| StoreError::Aws { op, table, cause: error_chain(&e) }
+}
+
+/// An error and its causes on one line (the SDK's own message is only "service error").
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
     }
+    text
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

@@ -3,6 +3,7 @@
 //! binary through a `dev_overrides` CLI config, and AWS SDK clients to check the results.
 
 pub mod emulator;
+pub mod event_source;
 pub mod function_url;
 pub mod lambda_runner;
 pub mod request_counter;

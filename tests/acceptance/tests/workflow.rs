@@ -378,32 +378,7 @@ async fn drive(
 ) -> Result<String> {
     let started = Instant::now();
     loop {
-        let got =
-            sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await?;
-        let messages = got.messages();
-        if !messages.is_empty() {
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                           "eventSource": "aws:sqs", "awsRegion": adf_acceptance::REGION})
-                })
-                .collect();
-            let answer = runner.invoke(&json!({ "Records": records })).await?;
-            let failed: Vec<&str> = answer["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str())
-                .collect();
-            for m in messages.iter().filter(|m| !failed.contains(&m.message_id().unwrap_or_default())) {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await?;
-            }
-        }
+        adf_acceptance::event_source::deliver_batch(runner, sqs, queue_url).await?;
         let status = client.status(run).await?.context("no such run")?;
         if status.status != "running" {
             return Ok(status.status);

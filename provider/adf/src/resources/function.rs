@@ -20,6 +20,7 @@ use super::common::{
     Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
     validate_timeouts, within,
 };
+use super::released_zip::file_sha256;
 use crate::aws::AwsClients;
 use crate::config::AdfData;
 
@@ -395,14 +396,6 @@ fn invoke_arn(function_arn: &str) -> String {
     format!("arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
 }
 
-/// Base64 SHA-256 of a local file, like Lambda's `CodeSha256`.
-fn file_sha256(path: &str) -> Option<String> {
-    use base64::Engine;
-    use sha2::Digest;
-    let bytes = std::fs::read(path).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes)))
-}
-
 fn url_value(u: &api::ObservedUrl) -> Dynamic {
     let cors = u.cors.as_ref().map_or(Dynamic::Null, |c| {
         Dynamic::object([
@@ -626,7 +619,7 @@ impl Resource<AdfData> for Function {
                 (Dynamic::Map(_), _) => from_package.clone(),
                 (Dynamic::Unknown, _) => Dynamic::Unknown,
                 (_, "source_code_hash") => match req.config.get("filename") {
-                    Dynamic::String(f) => file_sha256(f).into_dynamic(),
+                    Dynamic::String(f) => file_sha256(std::path::Path::new(f)).into_dynamic(),
                     Dynamic::Unknown => Dynamic::Unknown,
                     _ => Dynamic::Null,
                 },

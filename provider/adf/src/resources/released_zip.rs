@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tfplug::{AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic};
+
 /// One zip released with the provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReleasedZip {
@@ -31,6 +33,33 @@ impl ReleasedZip {
     /// Where the zip is: its environment override, else beside the running provider.
     pub fn locate(&self) -> Result<PathBuf, String> {
         locate(self, std::env::var_os(self.env_override).map(PathBuf::from), std::env::current_exe().ok())
+    }
+
+    /// The planned `source_code_hash`: of the user's zip (`own`, the value of
+    /// `own_attribute`), else of the released one. A new zip (a new provider release) is an
+    /// in-place update; a zip that cannot be read is an error on the attribute.
+    pub fn planned_hash(&self, own: &Dynamic, d: &mut Diagnostics) -> Dynamic {
+        match own {
+            Dynamic::Unknown => Dynamic::Unknown,
+            Dynamic::String(z) => match file_sha256(Path::new(z)) {
+                Some(h) => h.into_dynamic(),
+                None => {
+                    d.error_at(
+                        AttributePath::root().attr(self.own_attribute),
+                        "Missing Lambda zip",
+                        format!("{z} does not exist or cannot be read."),
+                    );
+                    Dynamic::Unknown
+                }
+            },
+            _ => match self.locate() {
+                Ok(z) => file_sha256(&z).into_dynamic(),
+                Err(m) => {
+                    d.push(Diagnostic::error(format!("Missing {}", self.file), m));
+                    Dynamic::Unknown
+                }
+            },
+        }
     }
 }
 

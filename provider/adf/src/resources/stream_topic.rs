@@ -588,7 +588,7 @@ impl StreamTopic {
                 (Some(b), _) => b.clone(),
                 (None, Dynamic::String(b)) => b.clone(),
                 (None, _) => {
-                    let account = data.aws.check_credentials().await.map_err(|e| fail(&e))?;
+                    let account = data.account_id().await.map_err(|e| fail(&e))?;
                     managed_bucket_name(&spec.name, &account)
                 }
             };
@@ -646,27 +646,7 @@ impl Resource<AdfData> for StreamTopic {
             plan.planned.set("bucket_name", b.clone().into_dynamic());
         }
         // The code: a new zip (a new provider release) is an in-place update.
-        let hash = match req.config.get("lambda_zip") {
-            Dynamic::Unknown => Dynamic::Unknown,
-            Dynamic::String(z) => match file_sha256(std::path::Path::new(z)) {
-                Some(h) => h.into_dynamic(),
-                None => {
-                    d.error_at(
-                        AttributePath::root().attr("lambda_zip"),
-                        "Missing stream Lambda zip",
-                        format!("{z} does not exist or cannot be read."),
-                    );
-                    Dynamic::Unknown
-                }
-            },
-            _ => match STREAM_LAMBDA.locate() {
-                Ok(z) => file_sha256(&z).into_dynamic(),
-                Err(m) => {
-                    d.push(Diagnostic::error("Missing stream Lambda", m));
-                    Dynamic::Unknown
-                }
-            },
-        };
+        let hash = STREAM_LAMBDA.planned_hash(req.config.get("lambda_zip"), &mut d);
         plan.planned.set("source_code_hash", hash);
         let partitions = |v: &Dynamic| ObjectReader::new(v).get::<Value<i64>>("partitions").ok()?.into_known();
         if let (Some(prior), Some(planned)) = (partitions(&req.prior), partitions(&plan.planned)) {

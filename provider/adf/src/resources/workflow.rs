@@ -861,27 +861,7 @@ impl Resource<AdfData> for Workflow {
             plan.planned.set("function_name", function.into_dynamic());
         }
         // The code: a new zip (a new provider release) is an in-place update.
-        let hash = match req.config.get("worker_zip") {
-            Dynamic::Unknown => Dynamic::Unknown,
-            Dynamic::String(z) => match file_sha256(std::path::Path::new(z)) {
-                Some(h) => h.into_dynamic(),
-                None => {
-                    d.error_at(
-                        AttributePath::root().attr("worker_zip"),
-                        "Missing worker zip",
-                        format!("{z} does not exist or cannot be read."),
-                    );
-                    Dynamic::Unknown
-                }
-            },
-            _ => match WORKFLOW_WORKER.locate() {
-                Ok(z) => file_sha256(&z).into_dynamic(),
-                Err(m) => {
-                    d.push(Diagnostic::error("Missing workflow worker", m));
-                    Dynamic::Unknown
-                }
-            },
-        };
+        let hash = WORKFLOW_WORKER.planned_hash(req.config.get("worker_zip"), &mut d);
         plan.planned.set("source_code_hash", hash);
         // Versions are content hashes: known as soon as the blueprints are.
         let versions = match plan.planned.get("blueprints") {
