@@ -11,6 +11,7 @@ mod wait;
 use std::path::{Path, PathBuf};
 
 use adf_workflow::client::Client;
+use adf_workflow::contract::WorkerSettings;
 use adf_workflow::queue::Queue;
 use adf_workflow::store::{Store, Tables};
 use anyhow::{Context, Result};
@@ -31,13 +32,13 @@ pub struct WorkflowArgs {
     #[arg(long, env = "ADF_WORKFLOW_CONFIG", global = true, value_name = "FILE", help_heading = SETTINGS)]
     config: Option<PathBuf>,
     /// The job queue's URL (needed by `start` and `reconcile`).
-    #[arg(long, env = "ADF_QUEUE_URL", global = true, value_name = "URL", help_heading = SETTINGS)]
+    #[arg(long, env = WorkerSettings::QUEUE_URL, global = true, value_name = "URL", help_heading = SETTINGS)]
     queue_url: Option<String>,
     /// The contexts table (run inputs, node outputs, blueprints).
-    #[arg(long, env = "ADF_CONTEXTS_TABLE", global = true, value_name = "TABLE", help_heading = SETTINGS)]
+    #[arg(long, env = WorkerSettings::CONTEXTS_TABLE, global = true, value_name = "TABLE", help_heading = SETTINGS)]
     contexts_table: Option<String>,
     /// The statuses table (one item per run, and the stalled-runs index).
-    #[arg(long, env = "ADF_STATUSES_TABLE", global = true, value_name = "TABLE", help_heading = SETTINGS)]
+    #[arg(long, env = WorkerSettings::STATUSES_TABLE, global = true, value_name = "TABLE", help_heading = SETTINGS)]
     statuses_table: Option<String>,
     #[command(subcommand)]
     command: WorkflowCommand,
@@ -133,9 +134,9 @@ impl Settings {
         Ok(Self {
             queue_url: pick(&args.queue_url, file.queue_url),
             contexts_table: pick(&args.contexts_table, file.contexts_table)
-                .ok_or_else(|| missing("contexts-table", "ADF_CONTEXTS_TABLE", "contexts_table"))?,
+                .ok_or_else(|| missing("contexts-table", WorkerSettings::CONTEXTS_TABLE, "contexts_table"))?,
             statuses_table: pick(&args.statuses_table, file.statuses_table)
-                .ok_or_else(|| missing("statuses-table", "ADF_STATUSES_TABLE", "statuses_table"))?,
+                .ok_or_else(|| missing("statuses-table", WorkerSettings::STATUSES_TABLE, "statuses_table"))?,
             region: file.region.filter(|r| !r.is_empty()),
         })
     }
@@ -166,8 +167,9 @@ impl Conn {
         let queue = settings.queue_url.as_ref().map(|url| Queue::new(sqs.clone(), url));
         if needs_queue && queue.is_none() {
             anyhow::bail!(
-                "no queue URL: pass --queue-url or set ADF_QUEUE_URL, or pass --config with a queue_url \
-                 (the workflow's client_config output)"
+                "no queue URL: pass --queue-url or set {}, or pass --config with a queue_url \
+                 (the workflow's client_config output)",
+                WorkerSettings::QUEUE_URL
             );
         }
         Ok(Self { store, queue, sqs })

@@ -7,7 +7,7 @@ use tfplug::{
 };
 
 use crate::aws::{AwsClients, AwsSettings, SERVICES};
-use crate::resources::common::validate_tags;
+use crate::resources::driver::validate_tags;
 
 /// Default for `max_retries`: the SDK backs off exponentially between attempts.
 const DEFAULT_MAX_RETRIES: i64 = 10;

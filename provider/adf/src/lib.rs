@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_sources;
 pub mod docs;
 pub mod resources;
+pub mod runtimes;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use tfplug::{ConfigureRequest, DataSource, Diagnostics, Dynamic, Provider, Resource, Schema};
 
 use crate::config::AdfData;
+use crate::resources::driver::Driver;
 
 /// The provider's source address in the registries.
 pub const ADDRESS: &str = "registry.terraform.io/activedataflow/adf";
@@ -41,15 +43,36 @@ impl Provider for AdfProvider {
 
     fn resources(&self) -> Vec<Arc<dyn Resource<AdfData>>> {
         vec![
-            Arc::new(resources::workflow_tables::WorkflowTables),
+            Arc::new(Driver(resources::workflow_tables::WorkflowTables)),
             Arc::new(resources::lambda_package::LambdaPackage),
-            Arc::new(resources::function::Function),
-            Arc::new(resources::stream_topic::StreamTopic),
-            Arc::new(resources::workflow::Workflow),
+            Arc::new(Driver(resources::function::Function)),
+            Arc::new(Driver(resources::stream_topic::StreamTopic)),
+            Arc::new(Driver(resources::workflow::Workflow)),
         ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<AdfData>>> {
         vec![Arc::new(data_sources::lambda_package::LambdaPackageData)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tfplug::Type;
+
+    use crate::resources::driver::Managed;
+    use crate::resources::workflow::Workflow;
+    use crate::resources::workflow_tables::WorkflowTables;
+
+    #[test]
+    fn adf_workflow_takes_a_whole_adf_workflow_tables() {
+        let s = Managed::schema(&Workflow);
+        let tables = s.block.find("tables").expect("tables");
+        let Type::Object(fields) = &tables.ty else { panic!("tables is an object") };
+        let theirs = Managed::schema(&WorkflowTables);
+        for (k, ty) in fields {
+            let attr = theirs.block.find(k).unwrap_or_else(|| panic!("adf_workflow_tables has no {k}"));
+            assert_eq!(&attr.ty, ty, "{k}");
+        }
     }
 }

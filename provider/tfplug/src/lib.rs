@@ -11,6 +11,7 @@ mod handshake;
 mod plan;
 mod provider;
 mod schema;
+mod serde_bridge;
 mod server;
 mod tls;
 mod value;
@@ -36,6 +37,7 @@ pub use provider::{
     PlanRequest, Provider, Resource, State,
 };
 pub use schema::{Attribute, Block, Mode, NestedBlock, Nesting, Schema, Type};
+pub use serde_bridge::{DynamicError, from_dynamic, to_dynamic};
 pub use server::ProviderService;
 pub use tls::{ServerTls, TlsError, crypto_provider, server_tls};
 pub use value::{Dynamic, FromDynamic, IntoDynamic, ObjectReader, Value, ValueError};

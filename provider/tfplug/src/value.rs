@@ -261,7 +261,7 @@ impl Dynamic {
     }
 }
 
-fn number_from_f64(f: f64) -> Result<serde_json::Number, ValueError> {
+pub(crate) fn number_from_f64(f: f64) -> Result<serde_json::Number, ValueError> {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         // Whole numbers stay integers so that comparisons with integer state are exact.
         #[allow(clippy::cast_possible_truncation)]

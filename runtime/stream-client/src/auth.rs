@@ -32,7 +32,7 @@ impl Auth {
     /// `AWS_*` environment, shared config and credentials files, SSO, web identity, container
     /// and instance roles; the region from `AWS_REGION` or the profile.
     pub async fn from_env() -> Result<Self, Error> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = adf_common::sdk::load().await;
         let region = config
             .region()
             .map(ToString::to_string)

@@ -91,13 +91,7 @@ fn message(body: &[u8]) -> String {
 
 impl From<reqwest::Error> for Error {
     fn from(e: reqwest::Error) -> Self {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        Self::Transport(text)
+        Self::Transport(adf_common::error_chain(&e))
     }
 }
 

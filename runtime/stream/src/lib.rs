@@ -13,9 +13,11 @@
 //! - consumer-group commits are conditional writes that never move backwards.
 //!
 //! Table layout (one table per topic, hash key `pk` string, range key `sk` number, TTL
-//! `expires`): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the segment's S3 key,
-//! count and size; `group#<g>#<p>`/0 holds `committed`.
+//! `expires`: [`contract::TABLE`]): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the
+//! segment's S3 key (under [`contract::segments_prefix`]), count and size; `group#<g>#<p>`/0
+//! holds `committed`.
 
+pub mod contract;
 pub mod http;
 mod segment;
 
@@ -80,8 +82,8 @@ pub enum StreamError {
     },
 }
 
-fn aws<E: std::error::Error>(op: &'static str) -> impl FnOnce(E) -> StreamError {
-    move |e| StreamError::Aws { op, cause: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string() }
+fn aws<E: std::error::Error + 'static>(op: &'static str) -> impl FnOnce(E) -> StreamError {
+    move |e| StreamError::Aws { op, cause: adf_common::error_chain(&e) }
 }
 
 /// Where a topic lives.
@@ -185,31 +187,16 @@ impl Stream {
         &self.topic
     }
 
-    /// Creates the bucket and the table this engine expects (hash key `pk` string, range key
-    /// `sk` number, on-demand), for use without Terraform and in tests. Both must not exist.
+    /// Creates the bucket and the table this engine expects ([`contract::TABLE`]: hash key
+    /// `pk` string, range key `sk` number, on-demand; TTL left off), for use without Terraform
+    /// and in tests. Both must not exist.
     pub async fn create_storage(&self) -> Result<(), StreamError> {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
         let t = &self.topic;
         self.s3.create_bucket().bucket(&t.bucket).send().await.map_err(aws("CreateBucket"))?;
-        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StreamError::Invalid(e.to_string());
-        let key =
-            |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(invalid);
-        let attr = |name: &str, ty| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(invalid)
-        };
-        self.ddb
-            .create_table()
-            .table_name(&t.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("pk", KeyType::Hash)?)
-            .key_schema(key("sk", KeyType::Range)?)
-            .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
-            .attribute_definitions(attr("sk", ScalarAttributeType::N)?)
-            .send()
+        contract::TABLE
+            .create(&self.ddb, &t.table)
             .await
-            .map_err(aws("CreateTable"))?;
+            .map_err(|cause| StreamError::Aws { op: "CreateTable", cause })?;
         Ok(())
     }
 
@@ -263,9 +250,8 @@ impl Stream {
         let body = segment::encode(&records, self.topic.compress)?;
         let size = body.len() as u64;
         let key = format!(
-            "{}{}/{partition}/{:016x}-{:08x}.seg",
-            self.topic.prefix,
-            self.topic.name,
+            "{}{partition}/{:016x}-{:08x}.seg",
+            contract::segments_prefix(&self.topic.prefix, &self.topic.name),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
             crc32fast::hash(&body) ^ std::process::id()
         );

@@ -96,7 +96,7 @@ pub enum QueueError {
 }
 
 fn aws<E: std::error::Error + 'static>(op: &'static str) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E>) -> QueueError {
-    move |e| QueueError::Aws { op, cause: crate::store::error_chain(&e) }
+    move |e| QueueError::Aws { op, cause: adf_common::error_chain(&e) }
 }
 
 /// The job queue.

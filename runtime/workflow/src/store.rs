@@ -7,20 +7,23 @@
 //!   once, checks the run is still running, and returns the whole map: joins are decided from
 //!   it, with no counter to double-count.
 //! - contexts (`runId`, `key`): the run's input and each node's output, one item per key, so a
-//!   run is not capped at 400 KB; blueprints under `blueprint#<name>`.
+//!   run is not capped at 400 KB; blueprints under `blueprint#<name>` ([`crate::catalog`]).
+//!
+//! The tables' keys are [`crate::contract`]'s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use adf_common::error_chain;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use serde_json::Value;
 
 use crate::blueprint::Blueprint;
+use crate::contract::{CONTEXTS, STATUSES};
 use crate::engine::{Completion, Done};
 
-/// The sparse index of in-flight runs (hash `active`, range `lastUpdated`).
-pub const STALLED_INDEX: &str = "stalled-runs";
+pub use crate::contract::STALLED_INDEX;
 /// `active` takes one of this many values, so in-flight runs spread over index partitions.
 pub const SHARDS: u32 = 4;
 /// The largest JSON value stored in one context item (DynamoDB's item limit is 400 KB).
@@ -69,7 +72,7 @@ pub enum StoreError {
     NoBlueprint(String),
 }
 
-fn aws<E: std::error::Error + 'static>(
+pub(crate) fn aws<E: std::error::Error + 'static>(
     op: &'static str,
     table: &str,
 ) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> StoreError {
@@ -77,18 +80,15 @@ fn aws<E: std::error::Error + 'static>(
     move |e| StoreError::Aws { op, table, cause: error_chain(&e) }
 }
 
-/// An error and its causes on one line (the SDK's own message is only "service error").
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
+/// Whether `e` says the table does not exist.
+pub(crate) fn is_missing_table<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException")
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -239,7 +239,7 @@ fn parse_json(what: &str, text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: what.to_string(), cause: e.to_string() })
 }
 
-fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+pub(crate) fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -253,50 +253,16 @@ impl Store {
     }
 
     /// Creates the contexts and statuses tables as `adf_workflow_tables` makes them (on
-    /// demand, the stalled-runs index), for use without Terraform and in tests.
+    /// demand, the stalled-runs index: [`CONTEXTS`] and [`STATUSES`]), for use without Terraform
+    /// and in tests.
     pub async fn create_tables(&self) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-            ProjectionType, ScalarAttributeType as T,
-        };
-        let bad =
-            |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt { what: "table".into(), cause: e.to_string() };
-        let key =
-            |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(bad);
-        let attr = |name: &str, ty| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(bad)
-        };
-        let (c, st) = (&self.tables.contexts, &self.tables.statuses);
-        self.ddb
-            .create_table()
-            .table_name(c)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("runId", KeyType::Hash)?)
-            .key_schema(key("key", KeyType::Range)?)
-            .attribute_definitions(attr("runId", T::S)?)
-            .attribute_definitions(attr("key", T::S)?)
-            .send()
-            .await
-            .map_err(aws("CreateTable", c))?;
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(STALLED_INDEX)
-            .key_schema(key("active", KeyType::Hash)?)
-            .key_schema(key("lastUpdated", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-            .build()
-            .map_err(bad)?;
-        self.ddb
-            .create_table()
-            .table_name(st)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("runId", KeyType::Hash)?)
-            .attribute_definitions(attr("runId", T::S)?)
-            .attribute_definitions(attr("active", T::S)?)
-            .attribute_definitions(attr("lastUpdated", T::N)?)
-            .global_secondary_indexes(index)
-            .send()
-            .await
-            .map_err(aws("CreateTable", st))?;
+        for (schema, table) in [(&CONTEXTS, &self.tables.contexts), (&STATUSES, &self.tables.statuses)] {
+            schema.create(&self.ddb, table).await.map_err(|cause| StoreError::Aws {
+                op: "CreateTable",
+                table: table.clone(),
+                cause,
+            })?;
+        }
         Ok(())
     }
 
@@ -305,68 +271,9 @@ impl Store {
         &self.tables
     }
 
-    /// Stores version `bp.version()` of blueprint `name` and makes it current.
-    pub async fn put_blueprint(&self, name: &str, bp: &Blueprint) -> Result<String, StoreError> {
-        let t = &self.tables.contexts;
-        let version = bp.version();
-        let pk = format!("blueprint#{name}");
-        self.ddb
-            .put_item()
-            .table_name(t)
-            .item("runId", s(&pk))
-            .item("key", s(&version))
-            .item("json", s(bp.canonical_json()))
-            .send()
-            .await
-            .map_err(aws("PutItem", t))?;
-        self.ddb
-            .put_item()
-            .table_name(t)
-            .item("runId", s(&pk))
-            .item("key", s("current"))
-            .item("version", s(&version))
-            .send()
-            .await
-            .map_err(aws("PutItem", t))?;
-        Ok(version)
-    }
-
-    /// The current version of blueprint `name`.
-    pub async fn current_version(&self, name: &str) -> Result<String, StoreError> {
-        let t = &self.tables.contexts;
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(t)
-            .key("runId", s(format!("blueprint#{name}")))
-            .key("key", s("current"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem", t))?;
-        out.item
-            .and_then(|i| i.get("version").and_then(|v| v.as_s().ok()).cloned())
-            .ok_or_else(|| StoreError::NoBlueprint(name.to_string()))
-    }
-
-    /// Version `version` of blueprint `name`.
-    pub async fn blueprint(&self, name: &str, version: &str) -> Result<Blueprint, StoreError> {
-        let t = &self.tables.contexts;
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(t)
-            .key("runId", s(format!("blueprint#{name}")))
-            .key("key", s(version))
-            .send()
-            .await
-            .map_err(aws("GetItem", t))?;
-        let json = out
-            .item
-            .and_then(|i| i.get("json").and_then(|v| v.as_s().ok()).cloned())
-            .ok_or_else(|| StoreError::NoBlueprint(format!("{name}@{version}")))?;
-        Blueprint::from_json(&json)
-            .map_err(|e| StoreError::Corrupt { what: format!("blueprint {name}@{version}"), cause: e.to_string() })
+    /// The DynamoDB client.
+    pub(crate) fn ddb(&self) -> &Client {
+        &self.ddb
     }
 
     /// Creates run `run` (once: a second call with the same id changes nothing and returns
@@ -479,6 +386,18 @@ impl Store {
         keys: Vec<HashMap<String, AttributeValue>>,
         projection: Option<&[&str]>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let items = Box::pin(self.batch_get_or_missing(table, keys, projection, false)).await?;
+        Ok(items.unwrap_or_default())
+    }
+
+    /// [`Store::batch_get`]; with `missing_ok`, None when the table does not exist.
+    pub(crate) async fn batch_get_or_missing(
+        &self,
+        table: &str,
+        keys: Vec<HashMap<String, AttributeValue>>,
+        projection: Option<&[&str]>,
+        missing_ok: bool,
+    ) -> Result<Option<Vec<HashMap<String, AttributeValue>>>, StoreError> {
         let mut items = Vec::new();
         for chunk in keys.chunks(BATCH_GET_KEYS) {
             let mut request = KeysAndAttributes::builder().consistent_read(true).set_keys(Some(chunk.to_vec()));
@@ -493,18 +412,16 @@ impl Store {
                 request.build().map_err(|e| StoreError::Corrupt { what: "request".into(), cause: e.to_string() })?;
             let mut pending = Some(HashMap::from([(table.to_string(), request)]));
             while let Some(unread) = pending.take().filter(|p| !p.is_empty()) {
-                let out = self
-                    .ddb
-                    .batch_get_item()
-                    .set_request_items(Some(unread))
-                    .send()
-                    .await
-                    .map_err(aws("BatchGetItem", table))?;
+                let out = match self.ddb.batch_get_item().set_request_items(Some(unread)).send().await {
+                    Ok(out) => out,
+                    Err(e) if missing_ok && is_missing_table(&e) => return Ok(None),
+                    Err(e) => return Err(aws("BatchGetItem", table)(e)),
+                };
                 items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
                 pending = out.unprocessed_keys;
             }
         }
-        Ok(items)
+        Ok(Some(items))
     }
 
     /// Records `node`'s completion exactly once, if the run is still running.

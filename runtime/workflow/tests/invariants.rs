@@ -1,16 +1,19 @@
 //! The workflow invariants against the emulator: a completion recorded once under duplicate
 //! delivery, joins firing once, no run lost by a killed worker (SQS redelivery, and the
 //! reconciler for a worker killed between steps), retries with backoff then the fallback,
-//! cancel, and a context larger than one DynamoDB item.
+//! cancel, a context larger than one DynamoDB item, and the blueprint catalog (runs pinned to a
+//! version finish on it after a new one is deployed).
 
 mod common;
 
 use std::time::Duration;
 
+use adf_workflow::blueprint::Blueprint;
+use adf_workflow::catalog::Current;
 use adf_workflow::engine::{Completion, DEFAULT_ACTION};
 use adf_workflow::queue::Job;
 use adf_workflow::reconciler;
-use adf_workflow::store::{Recorded, now_ms};
+use adf_workflow::store::{Recorded, Store, Tables, now_ms};
 use adf_workflow::worker::{Outcome, WorkerConfig};
 use anyhow::{Context, Result};
 use common::Fixture;
@@ -355,5 +358,90 @@ async fn inputs_pull_from_the_run_input_and_earlier_outputs() -> Result<()> {
     fx.finished(&run, 30).await?;
     poller.stop().await?;
     assert_eq!(fx.client().output(&run).await?, Some(json!({"seen": 5, "order": 7, "total": 5})));
+    Ok(())
+}
+
+const CHAIN_OF_FOUR: &str = r#"{
+    "nodes": {"a": {"uses": "count"}, "b": {"uses": "count"}, "c": {"uses": "count"}, "d": {"uses": "count"}},
+    "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "d"}]
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_pinned_to_a_version_finishes_on_it_after_another_is_deployed() -> Result<()> {
+    let fx = Fixture::new().await?;
+    let store = &fx.store;
+    let names = vec!["chain".to_string(), "refund".to_string()];
+    assert!(store.current(&names).await?.is_empty(), "nothing deployed yet");
+    let v1_bp = Blueprint::from_json(CHAIN)?;
+    let v1 = store.deploy("orders", "chain", &v1_bp, CHAIN).await?;
+    assert_eq!(v1, v1_bp.version());
+    let found = store.current(&names).await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.get("chain"), Some(&Current { version: v1.clone(), source: Some(CHAIN.to_string()) }));
+    assert_eq!(store.current_version("chain").await?, v1);
+
+    // A run starts on v1; v2 is deployed before any node runs.
+    let run = fx.client().start("chain", &json!({"order": 7})).await?;
+    let v2 = store.deploy("orders", "chain", &Blueprint::from_json(CHAIN_OF_FOUR)?, CHAIN_OF_FOUR).await?;
+    assert_ne!(v1, v2);
+    assert_eq!(store.current(&names).await?.get("chain").map(|c| c.version.clone()), Some(v2.clone()));
+    assert_eq!(store.canonical("chain", &v1).await?, v1_bp.canonical_json(), "v1 is kept");
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let status = fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!((status.status.as_str(), status.version.as_str(), status.done.len()), ("succeeded", v1.as_str(), 3));
+    assert_eq!(fx.log.runs_of("d"), 0, "the run never saw v2's node");
+
+    // A version item is written once: deploying the same version again leaves it as it was.
+    let key = |version: &str| {
+        std::collections::HashMap::from([
+            ("runId".to_string(), aws_sdk_dynamodb::types::AttributeValue::S("blueprint#chain".into())),
+            ("key".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(version.into())),
+        ])
+    };
+    let contexts = store.tables().contexts.clone();
+    fx.ddb
+        .update_item()
+        .table_name(&contexts)
+        .set_key(Some(key(&v1)))
+        .update_expression("SET marker = :m")
+        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::S("kept".into()))
+        .send()
+        .await?;
+    assert_eq!(store.deploy("orders", "chain", &v1_bp, CHAIN).await?, v1);
+    let item = fx.ddb.get_item().table_name(&contexts).set_key(Some(key(&v1))).send().await?.item.context("v1")?;
+    assert!(item.contains_key("marker") && item.contains_key("json"), "{item:?}");
+    assert_eq!(store.current_version("chain").await?, v1);
+
+    // The workflow's record of its blueprints.
+    assert_eq!(store.index("orders").await?, None);
+    store.put_index("orders", &names).await?;
+    assert_eq!(store.index("orders").await?, Some(names.clone()));
+    store.delete_index("orders").await?;
+    assert_eq!(store.index("orders").await?, None);
+    store.delete_index("orders").await?;
+
+    // Only the workflow that deployed a blueprint deletes its current item; versions stay.
+    assert!(!store.delete_current("billing", "chain").await?, "another workflow's delete is refused");
+    assert_eq!(store.current_version("chain").await?, v1);
+    assert!(store.delete_current("orders", "chain").await?);
+    assert!(store.current(&names).await?.is_empty());
+    assert!(store.delete_current("orders", "chain").await?, "a missing item is fine");
+    assert_eq!(
+        store.blueprint("chain", &v2).await?.canonical_json(),
+        Blueprint::from_json(CHAIN_OF_FOUR)?.canonical_json()
+    );
+    // A blueprint stored without an owner may be deleted by any workflow.
+    store.put_blueprint("refund", &v1_bp).await?;
+    assert_eq!(store.current(&names).await?.get("refund"), Some(&Current { version: v1.clone(), source: None }));
+    assert!(store.delete_current("billing", "refund").await?);
+
+    // Tables that are gone: nothing is current, nothing is recorded, deletes are fine.
+    let gone =
+        Store::new(fx.ddb.clone(), Tables { contexts: "gone-contexts".into(), statuses: "gone-statuses".into() });
+    assert!(gone.current(&names).await?.is_empty());
+    assert_eq!(gone.index("orders").await?, None);
+    assert!(gone.delete_current("orders", "chain").await?);
+    gone.delete_index("orders").await?;
     Ok(())
 }

@@ -1,84 +1,36 @@
 //! `adf_stream_topic`: a Kafka-like topic on S3 segments and DynamoDB offsets, served over
 //! HTTP by the stream Lambda behind a Function URL (`AWS_IAM` auth unless the user opts out).
 
-mod bucket;
-mod policy;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use adf_common::contract::EnvSettings;
+use adf_stream::TopicConfig;
+use adf_stream::contract::{TABLE, segments_prefix};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ScalarAttributeType;
 use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan,
-    PlanRequest, Resource, Schema, State, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan,
+    PlanRequest, Schema, Type, Value,
 };
 
-use self::bucket::Storage;
-use super::common::{
-    Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
-    validate_timeouts, within,
-};
-use super::function::{Code, FnError, Function, Spec as FunctionSpec, UrlSpec, logs};
+use super::driver::{Failure, Managed, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
-use super::workflow_tables::AwsError;
-use super::workflow_tables::tables::{self, Billing, TableSpec};
-use crate::aws::AwsClients;
+use crate::aws::dynamodb::{self, Billing, TableSpec};
+use crate::aws::function::{self, Code, Spec as FunctionSpec, UrlSpec};
+use crate::aws::s3::{self, Storage};
+use crate::aws::{AwsClients, AwsError, Owner, logs};
 use crate::config::AdfData;
+use crate::runtimes::{StreamArns, statements_json, stream_environment, stream_statements};
 
-const TYPE: &str = "adf_stream_topic";
 /// Tag marking the bucket and table this resource made; its value is the topic name.
-pub(crate) const OWNER_TAG: &str = "adf:stream-topic";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const OWNER_TAG: &str = "adf:stream-topic";
 /// The most partitions a topic may have.
 const MAX_PARTITIONS: i64 = 1024;
 /// The longest name that keeps the managed bucket `adf-stream-<name>-<account>` within 63.
 const MAX_NAME: usize = 39;
 /// The prefix in a user's bucket unless `prefix` says otherwise.
 const DEFAULT_USER_PREFIX: &str = "adf-streams/";
-
-/// Why an AWS step of this resource failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    /// An AWS call failed.
-    #[error("{op} {target}: {cause}")]
-    Call {
-        /// The API operation.
-        op: &'static str,
-        /// What it was about.
-        target: String,
-        /// The SDK error with its causes.
-        cause: String,
-    },
-    /// Input that could not be turned into a request.
-    #[error("{0}")]
-    Build(String),
-    /// Something of that name exists and another owner made it.
-    #[error(
-        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {OWNER_TAG}={owner}); \
-         delete it, import the topic, or choose another name"
-    )]
-    NotOwned {
-        /// What it is.
-        kind: &'static str,
-        /// Its name.
-        target: String,
-        /// The expected owner tag value.
-        owner: String,
-    },
-    /// The managed bucket still holds segments and `force_destroy` is off.
-    #[error(
-        "bucket {0} still holds segments; set force_destroy = true and apply before destroying, or empty the bucket"
-    )]
-    NotEmpty(String),
-    /// The stream Lambda.
-    #[error(transparent)]
-    Function(#[from] FnError),
-    /// The DynamoDB table.
-    #[error(transparent)]
-    Table(#[from] AwsError),
-}
 
 /// The names derived from the topic name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,10 +94,12 @@ impl Spec {
         Names::new(&self.name)
     }
 
+    fn owner(&self) -> Owner {
+        Owner::new(OWNER_TAG, &self.name)
+    }
+
     fn owned_tags(&self) -> BTreeMap<String, String> {
-        let mut t = self.tags_all.clone();
-        t.insert(OWNER_TAG.to_string(), self.name.clone());
-        t
+        self.owner().tagged(&self.tags_all)
     }
 
     fn storage(&self, bucket_name: &str, tls_only: bool) -> Storage {
@@ -164,10 +118,7 @@ impl Spec {
     fn table(&self) -> TableSpec {
         TableSpec {
             name: self.names().table,
-            hash_key: "pk",
-            range_key: Some(("sk", ScalarAttributeType::N)),
-            index: None,
-            ttl_attribute: Some("expires"),
+            schema: TABLE,
             billing: Billing::PayPerRequest,
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: false,
@@ -175,17 +126,17 @@ impl Spec {
         }
     }
 
-    /// The Lambda's environment: how `adf-stream-lambda` learns its topic.
-    fn environment(&self, bucket_name: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("ADF_TOPIC".to_string(), self.name.clone()),
-            ("ADF_PARTITIONS".to_string(), self.partitions.to_string()),
-            ("ADF_BUCKET".to_string(), bucket_name.to_string()),
-            ("ADF_PREFIX".to_string(), self.prefix.clone()),
-            ("ADF_TABLE".to_string(), self.names().table),
-            ("ADF_RETENTION_DAYS".to_string(), self.retention_days.to_string()),
-            ("ADF_COMPRESS".to_string(), self.compression.to_string()),
-        ])
+    /// The Lambda's settings: how `adf-stream-lambda` learns its topic.
+    fn topic(&self, bucket_name: &str) -> TopicConfig {
+        TopicConfig {
+            name: self.name.clone(),
+            partitions: u32::try_from(self.partitions).unwrap_or(1),
+            bucket: bucket_name.to_string(),
+            prefix: self.prefix.clone(),
+            table: self.names().table,
+            retention_days: u32::try_from(self.retention_days).unwrap_or(1),
+            compress: self.compression,
+        }
     }
 
     fn zip(&self) -> Result<PathBuf, String> {
@@ -196,11 +147,11 @@ impl Spec {
     }
 
     fn function(&self, bucket_name: &str, table_arn: &str, zip: PathBuf) -> FunctionSpec {
-        let statements = policy::statements(&policy::Grants {
+        let statements = statements_json(stream_statements(&StreamArns {
             segments: &format!("arn:aws:s3:::{bucket_name}/{}*", segments_prefix(&self.prefix, &self.name)),
             table: table_arn,
             kms_key: self.kms_key_arn.as_deref(),
-        });
+        }));
         FunctionSpec {
             name: self.names().function,
             source_code_hash: file_sha256(&zip),
@@ -210,7 +161,7 @@ impl Spec {
             architecture: "x86_64".into(),
             memory: self.memory_size,
             timeout: self.timeout,
-            environment: self.environment(bucket_name),
+            environment: stream_environment(&self.topic(bucket_name)),
             reserved_concurrency: None,
             log_retention_days: self.log_retention_days,
             role_arn: None,
@@ -220,11 +171,6 @@ impl Spec {
             tags_all: self.tags_all.clone(),
         }
     }
-}
-
-/// Where segments of `topic` live under `prefix` (the stream engine's key layout).
-fn segments_prefix(prefix: &str, topic: &str) -> String {
-    format!("{prefix}{topic}/")
 }
 
 fn rule_id(topic: &str) -> String {
@@ -370,7 +316,7 @@ fn validate_name(name: &str) -> Result<(), String> {
 }
 
 fn validate_config(config: &Dynamic) -> Diagnostics {
-    let mut d = Diagnostics::new();
+    let mut d = validate_function_settings(config);
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
     if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
@@ -387,17 +333,6 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
     };
     range("partitions", 1, MAX_PARTITIONS, "A topic has 1 to 1024 partitions");
     range("retention_days", 1, 36_500, "Records are kept at least 1 day (and at most 36500)");
-    range("memory_size", 128, 10_240, "Lambda memory is 128 to 10240 MB");
-    range("timeout", 1, 900, "Lambda timeouts are 1 to 900 seconds");
-    if let Some(Value::Known(days)) = d.take(o.get::<Value<i64>>("log_retention_days"))
-        && !super::function::RETENTION_DAYS.contains(&days)
-    {
-        d.error_at(
-            root.attr("log_retention_days"),
-            "Invalid log_retention_days",
-            format!("Expected one of CloudWatch's values {:?}, got {days}.", super::function::RETENTION_DAYS),
-        );
-    }
     if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
         && a != "AWS_IAM"
         && a != "NONE"
@@ -435,10 +370,6 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
             format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}."),
         );
     }
-    if let Some(Value::Known(tags)) = d.take(o.get::<Value<BTreeMap<String, String>>>("tags")) {
-        d.extend(validate_tags(&tags, &root.attr("tags")));
-    }
-    d.extend(validate_timeouts(config));
     d
 }
 
@@ -471,7 +402,7 @@ fn partition_change(prior: i64, planned: i64) -> Diagnostics {
 
 /// Everything AWS shows about a topic.
 struct Observed {
-    function: super::function::Observed,
+    function: function::Observed,
     table_arn: String,
     bucket: String,
     log_retention: Option<i64>,
@@ -479,21 +410,21 @@ struct Observed {
     bucket_owned: bool,
 }
 
-async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, TopicError> {
+async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, AwsError> {
     let names = Names::new(name);
-    let Some(function) = super::function::api::observe(&aws.lambda, &names.function).await? else {
+    let Some((function, log_retention)) = function::observe(aws, &names.function).await? else {
         return Ok(None);
     };
-    let Some(table) = tables::describe(&aws.dynamodb, &names.table).await? else {
+    let Some(table) = dynamodb::describe(&aws.dynamodb, &names.table).await? else {
         return Ok(None);
     };
-    let bucket_name = function.environment.get("ADF_BUCKET").cloned().unwrap_or_default();
-    if bucket_name.is_empty() || !bucket::exists(&aws.s3, &bucket_name).await? {
+    let bucket_name = function.environment.get(TopicConfig::BUCKET).cloned().unwrap_or_default();
+    if bucket_name.is_empty() || !s3::exists(&aws.s3, &bucket_name).await? {
         return Ok(None);
     }
-    let bucket_owned = bucket::tags(&aws.s3, &bucket_name).await?.get(OWNER_TAG).map(String::as_str) == Some(name);
-    let lifecycle_days = bucket::retention_days(&aws.s3, &bucket_name, &rule_id(name)).await?;
-    let log_retention = logs::describe(&aws.logs, &logs::group_name(&names.function)).await?.map(|(_, d)| d);
+    let bucket_owned =
+        Owner::new(OWNER_TAG, name).check("S3 bucket", &bucket_name, &s3::tags(&aws.s3, &bucket_name).await?).is_ok();
+    let lifecycle_days = s3::retention_days(&aws.s3, &bucket_name, &rule_id(name)).await?;
     Ok(Some(Observed {
         function,
         table_arn: table.arn,
@@ -505,27 +436,21 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, Topic
 }
 
 /// The state Read reports: what AWS shows, plus what only the configuration knows.
-fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTreeMap<String, String>) -> Dynamic {
+fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     let mut v = prior.clone();
-    let env = |k: &str| o.function.environment.get(k).cloned();
-    let num = |k: &str| env(k).and_then(|s| s.parse::<i64>().ok()).into_dynamic();
+    // The settings the Lambda runs with, read back through the runtime's own contract.
+    let topic = TopicConfig::from_map(&o.function.environment).ok();
     let names = Names::new(name);
-    let tags_all: BTreeMap<String, String> = o
-        .function
-        .tags
-        .iter()
-        .filter(|(k, _)| *k != super::function::OWNER_TAG)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let tags_all = Owner::new(function::OWNER_TAG, &names.function).untagged(&o.function.tags);
     // A bucket of the user's is named in `bucket`; the managed one carries our owner tag.
     let bucket = if o.bucket_owned { Dynamic::Null } else { o.bucket.clone().into_dynamic() };
     for (k, val) in [
         ("id", name.into_dynamic()),
-        ("partitions", num("ADF_PARTITIONS")),
+        ("partitions", topic.as_ref().map(|t| i64::from(t.partitions)).into_dynamic()),
         ("retention_days", o.lifecycle_days.unwrap_or(0).into_dynamic()),
-        ("compression", (env("ADF_COMPRESS").as_deref() != Some("false")).into_dynamic()),
+        ("compression", topic.as_ref().is_none_or(|t| t.compress).into_dynamic()),
         ("bucket", bucket),
-        ("prefix", env("ADF_PREFIX").unwrap_or_default().into_dynamic()),
+        ("prefix", topic.as_ref().map(|t| t.prefix.clone()).unwrap_or_default().into_dynamic()),
         ("auth_type", o.function.url.as_ref().map(|u| u.auth_type.clone()).into_dynamic()),
         ("endpoint", o.function.url.as_ref().map(|u| u.url.clone()).into_dynamic()),
         ("memory_size", o.function.memory.into_dynamic()),
@@ -539,7 +464,6 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTre
         ("role_arn", o.function.role.clone().into_dynamic()),
         ("log_group_name", logs::group_name(&names.function).into_dynamic()),
         ("source_code_hash", o.function.code_sha256.clone().into_dynamic()),
-        ("tags", read_tags(prior, &tags_all, default_tags)),
         ("tags_all", tags_all.into_dynamic()),
     ] {
         v.set(k, val);
@@ -551,12 +475,12 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, default_tags: &BTre
 }
 
 /// Creates or updates the bucket, table and Lambda; returns the state's computed outputs.
-async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, TopicError> {
-    let zip = spec.zip().map_err(TopicError::Build)?;
+async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, AwsError> {
+    let zip = spec.zip().map_err(AwsError::Invalid)?;
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-    bucket::ensure(&aws.s3, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.name, &region).await?;
-    let table = tables::ensure(&aws.dynamodb, &spec.table(), OWNER_TAG, &spec.name).await?;
-    let f = Function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
+    s3::ensure(&aws.s3, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.owner(), &region).await?;
+    let table = dynamodb::ensure(&aws.dynamodb, &spec.table(), &spec.owner()).await?;
+    let f = function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
     let names = spec.names();
     Ok(Dynamic::object([
         ("id", spec.name.clone().into_dynamic()),
@@ -573,56 +497,38 @@ async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool
     ]))
 }
 
+/// The stream Lambda that a wholly known plan of `adf_stream_topic` deploys on `bucket_name`
+/// and the table `table_arn` (its environment and role statements are the runtime's contract,
+/// filled in), deploying the zip at `zip`. Public so the runtime's own tests can check what
+/// the provider gives it.
+pub fn stream_function(
+    planned: &Dynamic,
+    bucket_name: &str,
+    table_arn: &str,
+    zip: PathBuf,
+) -> Result<FunctionSpec, Diagnostics> {
+    Ok(Spec::read(planned)?.function(bucket_name, table_arn, zip))
+}
+
 /// The `adf_stream_topic` resource.
 #[derive(Debug, Default)]
 pub struct StreamTopic;
 
-impl StreamTopic {
-    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
-        let data = ctx.data()?;
-        let spec = Spec::read(&req.planned)?;
-        let limit = timeout(&req.planned, op, DEFAULT_TIMEOUT);
-        let outputs = within(limit, op, TYPE, &spec.name, async {
-            let fail = |e: &dyn std::fmt::Display| failed(op.verb(), TYPE, &spec.name, e);
-            let bucket_name = match (&spec.bucket, req.planned.get("bucket_name")) {
-                (Some(b), _) => b.clone(),
-                (None, Dynamic::String(b)) => b.clone(),
-                (None, _) => {
-                    let account = data.account_id().await.map_err(|e| fail(&e))?;
-                    managed_bucket_name(&spec.name, &account)
-                }
-            };
-            converge(&data.aws, &spec, &bucket_name, op == Op::Update).await.map_err(|e| fail(&e))
-        })
-        .await?;
-        let mut v = req.planned;
-        if let Dynamic::Map(m) = outputs {
-            for (k, val) in m {
-                v.set(&k, val);
-            }
-        }
-        Ok(State::new(v))
-    }
-}
-
 #[async_trait]
-impl Resource<AdfData> for StreamTopic {
-    fn type_name(&self) -> &'static str {
-        TYPE
-    }
+impl Managed for StreamTopic {
+    const TYPE: &'static str = "adf_stream_topic";
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
     fn schema(&self) -> Schema {
         schema()
     }
 
-    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+    fn validate(&self, config: &Dynamic) -> Diagnostics {
         validate_config(config)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
+    async fn plan(&self, data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let mut d = Diagnostics::new();
-        let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
-        plan_tags_all(&mut plan.planned, &req.config, &default_tags);
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
             let names = Names::new(&name);
             plan.planned.set("id", name.clone().into_dynamic());
@@ -635,7 +541,7 @@ impl Resource<AdfData> for StreamTopic {
             (Dynamic::Null, Dynamic::String(_)) => plan.planned.set("prefix", DEFAULT_USER_PREFIX.into()),
             _ => {}
         }
-        if req.prior.is_null() && ctx.data().is_ok_and(|d| d.aws.s3_plain_http()) {
+        if req.prior.is_null() && data.is_some_and(|d| d.aws.s3_plain_http()) {
             d.push(Diagnostic::warning(
                 "No TLS-only bucket policy on a plain-HTTP S3 endpoint",
                 "S3 is reached over http:// (a local emulator), where a policy denying requests without TLS would \
@@ -655,69 +561,59 @@ impl Resource<AdfData> for StreamTopic {
         d
     }
 
-    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Create).await
-    }
-
-    async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
-        let data = ctx.data()?;
-        let name: String = ObjectReader::new(&state.value).get("name")?;
-        match observe(&data.aws, &name).await.map_err(|e| failed("reading", TYPE, &name, e))? {
-            Some(o) => Ok(Some(State {
-                value: observed_state(&state.value, &name, &o, &data.default_tags),
-                private: state.private,
-            })),
-            None => {
-                tracing::info!(name, "the topic's function, table or bucket is gone; removing {TYPE} from state");
-                Ok(None)
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+        let spec = Spec::read(&req.planned)?;
+        let bucket_name = match (&spec.bucket, req.planned.get("bucket_name")) {
+            (Some(b), _) => b.clone(),
+            (None, Dynamic::String(b)) => b.clone(),
+            (None, _) => managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?),
+        };
+        let outputs = converge(&data.aws, &spec, &bucket_name, !req.prior.value.is_null()).await?;
+        let mut v = req.planned.clone();
+        if let Dynamic::Map(m) = outputs {
+            for (k, val) in m {
+                v.set(&k, val);
             }
         }
+        Ok(v)
     }
 
-    async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Update).await
+    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
+        let name: String = ObjectReader::new(prior).get("name")?;
+        Ok(observe(&data.aws, &name).await?.map(|o| observed_state(prior, &name, &o)))
     }
 
-    async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
-        let data = ctx.data()?;
-        let spec = Spec::read(&state.value)?;
-        let o = ObjectReader::new(&state.value);
+    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
+        let spec = Spec::read(state)?;
+        let o = ObjectReader::new(state);
         let bucket_name: String = o.get("bucket_name")?;
         let force_destroy = o.get::<Value<bool>>("force_destroy")?.known_or(false);
-        let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
-        within(limit, Op::Delete, TYPE, &spec.name, async {
-            let aws = &data.aws;
-            let storage = spec.storage(&bucket_name, true);
-            async {
-                // Refuse before touching anything, so a refused destroy loses nothing.
-                if storage.managed
-                    && !force_destroy
-                    && bucket::exists(&aws.s3, &bucket_name).await?
-                    && bucket::has_objects(&aws.s3, &bucket_name, "").await?
-                {
-                    return Err(TopicError::NotEmpty(bucket_name.clone()));
-                }
-                Function::remove(aws, &spec.names().function).await?;
-                tables::delete(&aws.dynamodb, &spec.names().table).await?;
-                bucket::delete(&aws.s3, &storage, force_destroy).await
-            }
-            .await
-            .map_err(|e| failed(Op::Delete.verb(), TYPE, &spec.name, e))
-        })
-        .await
+        let aws = &data.aws;
+        let storage = spec.storage(&bucket_name, true);
+        // Refuse before touching anything, so a refused destroy loses nothing.
+        if storage.managed
+            && !force_destroy
+            && s3::exists(&aws.s3, &bucket_name).await?
+            && s3::has_objects(&aws.s3, &bucket_name, "").await?
+        {
+            return Err(AwsError::Invalid(format!(
+                "bucket {bucket_name} still holds segments; set force_destroy = true and apply before destroying, \
+                 or empty the bucket"
+            ))
+            .into());
+        }
+        function::remove(aws, &spec.names().function).await?;
+        dynamodb::delete(&aws.dynamodb, &spec.names().table).await?;
+        Ok(s3::delete(&aws.s3, &storage, force_destroy).await?)
     }
 
-    async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
-        let data = ctx.data()?;
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
         if let Err(m) = validate_name(id) {
-            return Err(Diagnostic::error(format!("importing {TYPE} ({id}): invalid id"), m).into());
+            return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::TYPE), m).into());
         }
-        match observe(&data.aws, id).await.map_err(|e| failed("importing", TYPE, id, e))? {
-            Some(o) => {
-                let prior = Dynamic::object([("name", id.into())]);
-                Ok(State::new(observed_state(&prior, id, &o, &data.default_tags)))
-            }
-            None => Err(failed("importing", TYPE, id, "no such topic (its function, table or bucket is missing)")),
+        match observe(&data.aws, id).await? {
+            Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &o)),
+            None => Err(AwsError::Invalid("no such topic (its function, table or bucket is missing)".into()).into()),
         }
     }
 }
@@ -756,7 +652,7 @@ mod tests {
         ]);
         assert_eq!(
             errors_at(&validate_config(&c)),
-            ["name", "partitions", "retention_days", "log_retention_days", "auth_type", "prefix"]
+            ["log_retention_days", "name", "partitions", "retention_days", "auth_type", "prefix"]
         );
         let zero = Dynamic::object([("name", "orders".into()), ("partitions", 0i64.into_dynamic())]);
         assert_eq!(errors_at(&validate_config(&zero)), ["partitions"]);

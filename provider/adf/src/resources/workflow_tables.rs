@@ -1,92 +1,41 @@
 //! `adf_workflow_tables`: the SQS job queue (with its dead-letter queue) and the DynamoDB
 //! contexts, statuses and coordination tables that the workflow worker runs on.
-
-mod policy;
-pub(crate) mod queues;
-pub(crate) mod tables;
+//!
+//! The smallest resource on the driver, and the worked example in `docs/development.md`: a
+//! typed model read with serde, a schema, plan rules, and converge / observe / remove / import
+//! written against the services layer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use adf_workflow::contract::{CONTEXTS, COORDINATION, STALLED_INDEX, STATUSES};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ScalarAttributeType;
 use aws_sdk_sqs::types::QueueAttributeName as QA;
+use serde::Deserialize;
 use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting,
-    ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Plan,
+    PlanRequest, Schema, Type, Value,
 };
 
-use self::queues::{QueueSpec, QueueState};
-use self::tables::{Billing, IndexSpec, TableSpec, TableState};
-use super::common::{
-    Op, failed, plan_tags_all, read_tags, tags_all_attribute, tags_attribute, timeout, timeouts_block, validate_tags,
-    validate_timeouts, within,
-};
+use super::driver::{Failure, Managed, tags_all_attribute, tags_attribute, timeouts_block};
+use crate::aws::dynamodb::{self, Billing, TableSpec, TableState};
+use crate::aws::sqs::{self, QueueSpec, QueueState};
+use crate::aws::{AwsClients, Owner};
 use crate::config::AdfData;
+use crate::runtimes::{WorkerArns, policy_document, worker_statements};
 
-const TYPE: &str = "adf_workflow_tables";
 /// Tag that marks the queues and tables this resource owns; its value is `name`. Only
 /// resources carrying it are adopted when a create is retried.
-pub(crate) const OWNER_TAG: &str = "adf:workflow-tables";
-/// The statuses table's sparse index of in-flight runs, ordered by `lastUpdated`.
-pub const STALLED_INDEX: &str = "stalled-runs";
+const OWNER_TAG: &str = "adf:workflow-tables";
 /// SQS queue names are at most 80 characters; ours add `-jobs-dlq` (and `.fifo`).
 const MAX_QUEUE_NAME: usize = 80;
 const DLQ_SUFFIX: &str = "-jobs-dlq";
 /// The dead-letter queue keeps failed jobs as long as SQS allows: 14 days.
 const DLQ_RETENTION_SECONDS: i64 = 1_209_600;
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 const DEFAULT_MAX_RECEIVE_COUNT: i64 = 5;
 const DEFAULT_VISIBILITY_TIMEOUT: i64 = 60;
 const DEFAULT_RETENTION: i64 = 345_600;
-
-/// Why an AWS step of this resource failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    /// An AWS call failed.
-    #[error("{op} {target}: {cause}")]
-    Call {
-        /// The API operation.
-        op: &'static str,
-        /// The queue or table.
-        target: String,
-        /// The SDK error with its causes.
-        cause: String,
-    },
-    /// A request could not be built (a required field was missing).
-    #[error("building request: {0}")]
-    Build(String),
-    /// A queue or table of that name exists but another owner made it.
-    #[error(
-        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {tag}={owner}); \
-         delete it, import it with `terraform import`, or choose another name"
-    )]
-    NotOwned {
-        /// "SQS queue" or "DynamoDB table".
-        kind: &'static str,
-        /// The owner tag's key.
-        tag: &'static str,
-        /// Its name.
-        target: String,
-        /// The expected owner tag value.
-        owner: String,
-    },
-    /// It disappeared while being converged.
-    #[error("{kind} {target} disappeared while being configured; apply again")]
-    Vanished {
-        /// "SQS queue" or "DynamoDB table".
-        kind: &'static str,
-        /// Its name.
-        target: String,
-    },
-}
-
-impl AwsError {
-    fn build(e: aws_sdk_dynamodb::error::BuildError) -> Self {
-        AwsError::Build(e.to_string())
-    }
-}
 
 /// The names of everything this resource manages, derived from `name` and `fifo`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,39 +71,47 @@ fn max_name_len(fifo: bool) -> usize {
     MAX_QUEUE_NAME - DLQ_SUFFIX.len() - if fifo { ".fifo".len() } else { 0 }
 }
 
-/// What the configuration (or plan) asks for.
-#[derive(Clone, Debug, PartialEq)]
+/// `billing_mode`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum BillingMode {
+    /// On demand.
+    #[default]
+    PayPerRequest,
+    /// Provisioned capacity.
+    Provisioned,
+}
+
+/// What a wholly known plan asks for.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 struct Spec {
     name: String,
     fifo: bool,
     max_receive_count: i64,
+    #[serde(rename = "visibility_timeout_seconds")]
     visibility_timeout: i64,
+    #[serde(rename = "message_retention_seconds")]
     retention: i64,
-    billing: Billing,
+    billing_mode: BillingMode,
+    read_capacity: Option<i64>,
+    write_capacity: Option<i64>,
+    #[serde(rename = "point_in_time_recovery")]
     pitr: bool,
     kms_key_arn: Option<String>,
-    tags_all: BTreeMap<String, String>,
+    #[serde(default)]
+    tags_all: Option<BTreeMap<String, String>>,
 }
 
 impl Spec {
-    /// Reads a wholly known planned state.
-    fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
-        let o = ObjectReader::new(v);
-        let billing = match o.get::<String>("billing_mode")?.as_str() {
-            "PROVISIONED" => Billing::Provisioned { read: o.get("read_capacity")?, write: o.get("write_capacity")? },
+    fn billing(&self) -> Billing {
+        match (self.billing_mode, self.read_capacity, self.write_capacity) {
+            (BillingMode::Provisioned, Some(read), Some(write)) => Billing::Provisioned { read, write },
             _ => Billing::PayPerRequest,
-        };
-        Ok(Self {
-            name: o.get("name")?,
-            fifo: o.get("fifo")?,
-            max_receive_count: o.get("max_receive_count")?,
-            visibility_timeout: o.get("visibility_timeout_seconds")?,
-            retention: o.get("message_retention_seconds")?,
-            billing,
-            pitr: o.get("point_in_time_recovery")?,
-            kms_key_arn: o.get::<Value<String>>("kms_key_arn")?.into_known(),
-            tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
-        })
+        }
+    }
+
+    fn owner(&self) -> Owner {
+        Owner::new(OWNER_TAG, &self.name)
     }
 
     fn names(&self) -> Names {
@@ -162,9 +119,7 @@ impl Spec {
     }
 
     fn tags(&self) -> BTreeMap<String, String> {
-        let mut t = self.tags_all.clone();
-        t.insert(OWNER_TAG.to_string(), self.name.clone());
-        t
+        self.owner().tagged(&self.tags_all.clone().unwrap_or_default())
     }
 
     fn sse_attributes(&self) -> BTreeMap<QA, String> {
@@ -197,28 +152,15 @@ impl Spec {
 
     fn tables(&self) -> [TableSpec; 3] {
         let n = self.names();
-        let table = |name: String, hash_key, range_key, index, ttl_attribute| TableSpec {
+        let table = |name: String, schema| TableSpec {
             name,
-            hash_key,
-            range_key,
-            index,
-            ttl_attribute,
-            billing: self.billing.clone(),
+            schema,
+            billing: self.billing(),
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: self.pitr,
             tags: self.tags(),
         };
-        [
-            table(n.contexts, "runId", Some(("key", ScalarAttributeType::S)), None, None),
-            table(
-                n.statuses,
-                "runId",
-                None,
-                Some(IndexSpec { name: STALLED_INDEX, hash_key: "active", range_key: "lastUpdated" }),
-                None,
-            ),
-            table(n.coordination, "key", None, None, Some("ttl")),
-        ]
+        [table(n.contexts, CONTEXTS), table(n.statuses, STATUSES), table(n.coordination, COORDINATION)]
     }
 }
 
@@ -421,10 +363,6 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
             format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}. Aliases and key ids would show as drift."),
         );
     }
-    if let Some(Value::Known(tags)) = d.take(o.get::<Value<BTreeMap<String, String>>>("tags")) {
-        d.extend(validate_tags(&tags, &root.attr("tags")));
-    }
-    d.extend(validate_timeouts(config));
     d
 }
 
@@ -435,10 +373,6 @@ fn drifted<T: PartialEq + Clone>(prior: Option<&T>, observed: &[T]) -> Option<T>
         Some(p) => observed.iter().find(|v| *v != p).or(Some(p)).cloned(),
         None => observed.first().cloned(),
     }
-}
-
-fn without_owner(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    tags.iter().filter(|(k, _)| k.as_str() != OWNER_TAG).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Sets every computed output from what AWS reported.
@@ -462,16 +396,21 @@ fn set_outputs(state: &mut Dynamic, names: &Names, o: &Observed, kms_key_arn: Op
     ] {
         state.set(k, v);
     }
-    let arns = policy::Arns {
-        queue: &o.queue.arn,
-        tables: [&contexts.arn, &statuses.arn, &coordination.arn],
-        kms_key: kms_key_arn,
-    };
-    state.set("worker_policy_json", Dynamic::String(policy::worker_policy(&arns)));
+    state.set(
+        "worker_policy_json",
+        Dynamic::String(worker_policy(&o.queue.arn, &contexts.arn, &statuses.arn, kms_key_arn)),
+    );
+}
+
+/// The least-privilege policy of a worker on these queues and tables: the runtime's own
+/// statements. Only the job queue is named: SQS itself moves failed jobs to the dead-letter
+/// queue.
+fn worker_policy(queue: &str, contexts: &str, statuses: &str, kms_key: Option<&str>) -> String {
+    policy_document(worker_statements(&WorkerArns { queue, contexts, statuses, invoke: &[], kms_key }))
 }
 
 /// The state Read reports: prior identity and settings replaced by what AWS shows.
-fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String, String>) -> Dynamic {
+fn observed_state(prior: &Dynamic, o: &Observed) -> Dynamic {
     let p = ObjectReader::new(prior);
     let name: String = p.get::<Value<String>>("name").ok().and_then(Value::into_known).unwrap_or_default();
     let fifo = p.get::<Value<bool>>("fifo").ok().and_then(Value::into_known).unwrap_or(false);
@@ -492,11 +431,13 @@ fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String,
     let mut kms_seen: Vec<Option<String>> = o.tables.iter().map(|t| t.kms_key_arn.clone()).collect();
     kms_seen.extend([o.queue.kms_key.clone(), o.dlq.kms_key.clone()]);
     let kms = drifted(kms_prior.as_ref(), &kms_seen).flatten();
-    let tags_seen: Vec<BTreeMap<String, String>> =
-        [&o.queue.tags, &o.dlq.tags].into_iter().chain(o.tables.iter().map(|t| &t.tags)).map(without_owner).collect();
+    let tags_seen: Vec<BTreeMap<String, String>> = [&o.queue.tags, &o.dlq.tags]
+        .into_iter()
+        .chain(o.tables.iter().map(|t| &t.tags))
+        .map(|t| Owner::new(OWNER_TAG, &name).untagged(t))
+        .collect();
     let prior_all = p.get::<Value<BTreeMap<String, String>>>("tags_all").ok().and_then(Value::into_known);
     let tags_all = drifted(prior_all.as_ref(), &tags_seen).unwrap_or_default();
-    let tags = read_tags(prior, &tags_all, default_tags);
 
     let (read, write) = match &billing {
         Billing::Provisioned { read, write } => (Some(*read), Some(*write)),
@@ -521,33 +462,31 @@ fn observed_state(prior: &Dynamic, o: &Observed, default_tags: &BTreeMap<String,
         ("write_capacity", write.into_dynamic()),
         ("point_in_time_recovery", pitr.into_dynamic()),
         ("kms_key_arn", kms.clone().into_dynamic()),
-        ("tags", tags),
         ("tags_all", tags_all.into_dynamic()),
-        ("timeouts", prior.get("timeouts").clone()),
     ]);
     set_outputs(&mut state, &names, o, kms.as_deref());
     state
 }
 
-async fn observe(aws: &crate::aws::AwsClients, names: &Names) -> Result<Option<Observed>, AwsError> {
+async fn observe(aws: &AwsClients, names: &Names) -> Result<Option<Observed>, crate::aws::AwsError> {
     let queue = async {
-        match queues::find(&aws.sqs, &names.queue).await? {
-            Some(url) => queues::describe(&aws.sqs, &names.queue, &url).await,
+        match sqs::find(&aws.sqs, &names.queue).await? {
+            Some(url) => sqs::describe(&aws.sqs, &names.queue, &url).await,
             None => Ok(None),
         }
     };
     let dlq = async {
-        match queues::find(&aws.sqs, &names.dlq).await? {
-            Some(url) => queues::describe(&aws.sqs, &names.dlq, &url).await,
+        match sqs::find(&aws.sqs, &names.dlq).await? {
+            Some(url) => sqs::describe(&aws.sqs, &names.dlq, &url).await,
             None => Ok(None),
         }
     };
     let (queue, dlq, contexts, statuses, coordination) = tokio::try_join!(
         queue,
         dlq,
-        tables::describe(&aws.dynamodb, &names.contexts),
-        tables::describe(&aws.dynamodb, &names.statuses),
-        tables::describe(&aws.dynamodb, &names.coordination),
+        dynamodb::describe(&aws.dynamodb, &names.contexts),
+        dynamodb::describe(&aws.dynamodb, &names.statuses),
+        dynamodb::describe(&aws.dynamodb, &names.coordination),
     )?;
     Ok(match (queue, dlq, contexts, statuses, coordination) {
         (Some(queue), Some(dlq), Some(c), Some(s), Some(k)) => Some(Observed { queue, dlq, tables: [c, s, k] }),
@@ -556,53 +495,40 @@ async fn observe(aws: &crate::aws::AwsClients, names: &Names) -> Result<Option<O
 }
 
 /// Creates or adopts, then converges, every queue and table to `spec`.
-async fn converge(aws: &crate::aws::AwsClients, spec: &Spec) -> Result<Observed, AwsError> {
-    let owner = spec.name.as_str();
-    let dlq = queues::ensure(&aws.sqs, &spec.dlq(), owner).await?;
-    let queue = queues::ensure(&aws.sqs, &spec.queue(&dlq.arn), owner).await?;
+async fn converge(aws: &AwsClients, spec: &Spec) -> Result<Observed, crate::aws::AwsError> {
+    let owner = spec.owner();
+    let dlq = sqs::ensure(&aws.sqs, &spec.dlq(), &owner).await?;
+    let queue = sqs::ensure(&aws.sqs, &spec.queue(&dlq.arn), &owner).await?;
     let [c, s, k] = spec.tables();
     let (c, s, k) = tokio::try_join!(
-        tables::ensure(&aws.dynamodb, &c, OWNER_TAG, owner),
-        tables::ensure(&aws.dynamodb, &s, OWNER_TAG, owner),
-        tables::ensure(&aws.dynamodb, &k, OWNER_TAG, owner),
+        dynamodb::ensure(&aws.dynamodb, &c, &owner),
+        dynamodb::ensure(&aws.dynamodb, &s, &owner),
+        dynamodb::ensure(&aws.dynamodb, &k, &owner),
     )?;
     Ok(Observed { queue, dlq, tables: [c, s, k] })
 }
 
-impl WorkflowTables {
-    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
-        let data = ctx.data()?;
-        let spec = Spec::read(&req.planned)?;
-        let limit = timeout(&req.planned, op, DEFAULT_TIMEOUT);
-        let observed = within(limit, op, TYPE, &spec.name, async {
-            converge(&data.aws, &spec).await.map_err(|e| failed(op.verb(), TYPE, &spec.name, e))
-        })
-        .await?;
-        let mut state = req.planned.clone();
-        state.set("id", spec.name.clone().into_dynamic());
-        set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());
-        Ok(State::new(state))
-    }
+/// The names in a state or plan.
+fn names_of(v: &Dynamic) -> Names {
+    let o = ObjectReader::new(v);
+    let name = o.get::<Value<String>>("name").ok().and_then(Value::into_known).unwrap_or_default();
+    Names::new(&name, o.get::<Value<bool>>("fifo").ok().and_then(Value::into_known).unwrap_or(false))
 }
 
 #[async_trait]
-impl Resource<AdfData> for WorkflowTables {
-    fn type_name(&self) -> &'static str {
-        TYPE
-    }
+impl Managed for WorkflowTables {
+    const TYPE: &'static str = "adf_workflow_tables";
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
     fn schema(&self) -> Schema {
         schema()
     }
 
-    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+    fn validate(&self, config: &Dynamic) -> Diagnostics {
         validate_config(config)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
-        let default_tags = ctx.data().map(|d| d.default_tags.clone()).unwrap_or_default();
-        plan_tags_all(&mut plan.planned, &req.config, &default_tags);
-
+    async fn plan(&self, _data: Option<&AdfData>, _req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let o = ObjectReader::new(&plan.planned);
         let name = o.get::<Value<String>>("name").unwrap_or_default();
         let fifo = o.get::<Value<bool>>("fifo").unwrap_or_default();
@@ -630,92 +556,56 @@ impl Resource<AdfData> for WorkflowTables {
             Dynamic::String(s) => Some(Some(s.clone())),
             _ => Some(None),
         };
-        if let (Some(q), Some(c), Some(s), Some(k), Some(kms)) =
-            (arn("queue_arn"), arn("contexts_table_arn"), arn("statuses_table_arn"), arn("coordination_table_arn"), kms)
-        {
-            let arns = policy::Arns { queue: &q, tables: [&c, &s, &k], kms_key: kms.as_deref() };
-            plan.planned.set("worker_policy_json", policy::worker_policy(&arns).into_dynamic());
-        } else {
-            plan.planned.set("worker_policy_json", Dynamic::Unknown);
-        }
+        let policy = match (arn("queue_arn"), arn("contexts_table_arn"), arn("statuses_table_arn"), kms) {
+            (Some(q), Some(c), Some(s), Some(kms)) => worker_policy(&q, &c, &s, kms.as_deref()).into_dynamic(),
+            _ => Dynamic::Unknown,
+        };
+        plan.planned.set("worker_policy_json", policy);
         Diagnostics::new()
     }
 
-    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Create).await
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+        let spec: Spec = tfplug::from_dynamic(&req.planned)?;
+        let observed = converge(&data.aws, &spec).await?;
+        let mut state = req.planned.clone();
+        state.set("id", spec.name.clone().into_dynamic());
+        set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());
+        Ok(state)
     }
 
-    async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
-        let data = ctx.data()?;
-        let o = ObjectReader::new(&state.value);
-        let name: String = o.get("name")?;
-        let fifo = o.get::<Value<bool>>("fifo")?.known_or(false);
-        match observe(&data.aws, &Names::new(&name, fifo)).await {
-            Ok(Some(observed)) => Ok(Some(State {
-                value: observed_state(&state.value, &observed, &data.default_tags),
-                private: state.private,
-            })),
-            Ok(None) => {
-                tracing::info!(name, "some of the queues or tables are gone; removing {TYPE} from state");
-                Ok(None)
-            }
-            Err(e) => Err(failed("reading", TYPE, &name, e)),
-        }
+    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
+        let observed = observe(&data.aws, &names_of(prior)).await?;
+        Ok(observed.map(|o| observed_state(prior, &o)))
     }
 
-    async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Update).await
+    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
+        let (names, aws) = (names_of(state), &data.aws);
+        tokio::try_join!(
+            sqs::delete(&aws.sqs, &names.queue),
+            sqs::delete(&aws.sqs, &names.dlq),
+            dynamodb::delete(&aws.dynamodb, &names.contexts),
+            dynamodb::delete(&aws.dynamodb, &names.statuses),
+            dynamodb::delete(&aws.dynamodb, &names.coordination),
+        )?;
+        Ok(())
     }
 
-    async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
-        let data = ctx.data()?;
-        let o = ObjectReader::new(&state.value);
-        let name: String = o.get("name")?;
-        let names = Names::new(&name, o.get::<Value<bool>>("fifo")?.known_or(false));
-        let limit = timeout(&state.value, Op::Delete, DEFAULT_TIMEOUT);
-        within(limit, Op::Delete, TYPE, &name, async {
-            let aws = &data.aws;
-            tokio::try_join!(
-                queues::delete(&aws.sqs, &names.queue),
-                queues::delete(&aws.sqs, &names.dlq),
-                tables::delete(&aws.dynamodb, &names.contexts),
-                tables::delete(&aws.dynamodb, &names.statuses),
-                tables::delete(&aws.dynamodb, &names.coordination),
-            )
-            .map(|_| ())
-            .map_err(|e| failed(Op::Delete.verb(), TYPE, &name, e))
-        })
-        .await
-    }
-
-    async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
-        let data = ctx.data()?;
-        let probe = Dynamic::object([("name", id.into())]);
-        let bad = validate_config(&probe);
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+        let bad = validate_config(&Dynamic::object([("name", id.into())]));
         if bad.has_errors() {
-            return Err(Diagnostic::error(
-                format!("importing {TYPE} ({id}): invalid id"),
+            return Err(tfplug::Diagnostic::error(
+                format!("importing {} ({id}): invalid id", Self::TYPE),
                 format!("The import id is the resource's name. {bad}"),
             )
             .into());
         }
-        let mut fifo = None;
-        for f in [false, true] {
-            let q = Names::new(id, f).queue;
-            if queues::find(&data.aws.sqs, &q).await.map_err(|e| failed("importing", TYPE, id, e))?.is_some() {
-                fifo = Some(f);
-                break;
+        for fifo in [false, true] {
+            if sqs::find(&data.aws.sqs, &Names::new(id, fifo).queue).await?.is_some() {
+                return Ok(Dynamic::object([("id", id.into()), ("name", id.into()), ("fifo", fifo.into_dynamic())]));
             }
         }
-        let Some(fifo) = fifo else {
-            return Err(failed(
-                "importing",
-                TYPE,
-                id,
-                format!("no job queue {} or {} exists", Names::new(id, false).queue, Names::new(id, true).queue),
-            ));
-        };
-        Ok(State::new(Dynamic::object([("id", id.into()), ("name", id.into()), ("fifo", fifo.into_dynamic())])))
+        let (queue, fifo_queue) = (Names::new(id, false).queue, Names::new(id, true).queue);
+        Err(crate::aws::AwsError::Invalid(format!("no job queue {queue} or {fifo_queue} exists")).into())
     }
 }
 
@@ -795,15 +685,15 @@ mod tests {
             ("billing_mode", "PAY_PER_REQUEST".into()),
             ("point_in_time_recovery", false.into_dynamic()),
         ]);
-        let spec = Spec::read(&planned).expect("spec");
+        let spec: Spec = tfplug::from_dynamic(&planned).expect("spec");
         let q = spec.queue("arn:aws:sqs:us-east-1:1:orders-jobs-dlq.fifo");
         assert_eq!(q.name, "orders-jobs.fifo");
         assert!(q.attributes[&QA::RedrivePolicy].contains("\"maxReceiveCount\":3"));
         assert_eq!(q.attributes[&QA::SqsManagedSseEnabled], "true");
         let [contexts, statuses, coordination] = spec.tables();
-        assert_eq!(contexts.range_key, Some(("key", ScalarAttributeType::S)));
-        assert_eq!(statuses.index.as_ref().map(|i| i.name), Some(STALLED_INDEX));
-        assert_eq!(coordination.ttl_attribute, Some("ttl"));
+        assert_eq!(contexts.schema, CONTEXTS, "the runtime's own key schema");
+        assert_eq!(statuses.schema.index.map(|i| i.name), Some(STALLED_INDEX));
+        assert_eq!(coordination.schema.ttl, Some("ttl"));
         assert_eq!(coordination.tags.get(OWNER_TAG).map(String::as_str), Some("orders"));
     }
 }

@@ -1,16 +1,18 @@
 //! The workflow worker: a Lambda on the job queue (when started by the Lambda runtime), or a
 //! long-running poller (anywhere else) that stops gracefully on SIGTERM or Ctrl-C.
 //!
-//! Environment: `ADF_QUEUE_URL`, `ADF_CONTEXTS_TABLE`, `ADF_STATUSES_TABLE`; the poller also
-//! reads `ADF_CONCURRENCY` (default 8). AWS settings come from the usual chain, so
-//! `AWS_ENDPOINT_URL` points it at an emulator.
+//! Environment ([`WorkerSettings`]): `ADF_QUEUE_URL`, `ADF_CONTEXTS_TABLE`,
+//! `ADF_STATUSES_TABLE`; the poller also reads `ADF_CONCURRENCY` (default 8). AWS settings
+//! come from the usual chain, so `AWS_ENDPOINT_URL` points it at an emulator.
 
 use std::sync::Arc;
 
+use adf_common::contract::EnvSettings;
+use adf_workflow::contract::{CONCURRENCY_ENV, WorkerSettings};
 use adf_workflow::node::{Registry, Services};
 use adf_workflow::poller::{self, PollerConfig};
 use adf_workflow::queue::Queue;
-use adf_workflow::store::{Store, Tables};
+use adf_workflow::store::Store;
 use adf_workflow::worker::{Worker, WorkerConfig};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -18,19 +20,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// How long one Lambda invocation runs ready successors in process.
 const LAMBDA_CONTINUE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn env(name: &str) -> Result<String, Error> {
-    std::env::var(name).map_err(|_| Error::from(format!("{name} is not set")))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).init();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = Store::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        Tables { contexts: env("ADF_CONTEXTS_TABLE")?, statuses: env("ADF_STATUSES_TABLE")? },
-    );
-    let queue = Queue::new(aws_sdk_sqs::Client::new(&config), env("ADF_QUEUE_URL")?);
+    adf_common::logging::init_stderr();
+    let settings = WorkerSettings::from_env()?;
+    let config = adf_common::sdk::load().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), settings.tables());
+    let queue = Queue::new(aws_sdk_sqs::Client::new(&config), settings.queue_url);
     let services = Services {
         lambda: Some(aws_sdk_lambda::Client::new(&config)),
         http: reqwest::Client::new(),
@@ -55,7 +51,7 @@ async fn main() -> Result<(), Error> {
         ))
         .await;
     }
-    let concurrency = std::env::var("ADF_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(8);
+    let concurrency = std::env::var(CONCURRENCY_ENV).ok().and_then(|c| c.parse().ok()).unwrap_or(8);
     let stats = poller::run(worker, PollerConfig { concurrency, ..PollerConfig::default() }, shutdown()).await?;
     tracing::info!(?stats, "stopped");
     Ok(())

@@ -79,13 +79,7 @@ impl Params {
 /// be built is not.
 fn classify(p: &Params, e: reqwest::Error) -> NodeError {
     let fatal = e.is_builder() || e.is_redirect();
-    let e = e.without_url();
-    let mut message = format!("{} {}: {e}", p.method, p.url);
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
+    let message = format!("{} {}: {}", p.method, p.url, adf_common::error_chain(&e.without_url()));
     if fatal { NodeError::Fatal(message) } else { NodeError::Retryable(message) }
 }
 

@@ -2,7 +2,7 @@
 //! function synchronously with the input as its event and outputs its JSON response.
 
 use async_trait::async_trait;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
@@ -46,7 +46,7 @@ fn classify(e: &SdkError<InvokeError>) -> NodeError {
         }
         _ => false,
     };
-    let message = format!("Lambda Invoke: {}", DisplayErrorContext(e));
+    let message = format!("Lambda Invoke: {}", adf_common::error_chain(e));
     if retryable { NodeError::Retryable(message) } else { NodeError::Fatal(message) }
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 pub struct Fixture {
     _emu: Emulator,
+    pub ddb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub dlq_url: Option<String>,
@@ -130,7 +131,7 @@ impl Fixture {
         }
         let queue_url = q.send().await?.queue_url.context("queue url")?;
         let queue = Queue::new(sqs.clone(), &queue_url);
-        Ok(Self { _emu: emu, sqs, queue_url, dlq_url, store, queue, log: Log::default() })
+        Ok(Self { _emu: emu, ddb, sqs, queue_url, dlq_url, store, queue, log: Log::default() })
     }
 
     pub fn registry(&self) -> Registry {

@@ -1,31 +1,18 @@
-//! Blueprints: checked at plan time with the runtime's own parser and linter, and stored in the
-//! contexts table exactly as the runtime reads them ([`Store::put_blueprint`]).
-//!
-//! Items in the contexts table (hash key `runId`, range key `key`):
-//! - `blueprint#<name>` / `<version>`: `json`, the canonical JSON (the runtime's; kept forever,
-//!   so runs pinned to an old version finish on it);
-//! - `blueprint#<name>` / `current`: `version` (the runtime's), plus `source` (the text as
-//!   configured, so an import reproduces it) and `workflow` (the `adf_workflow` that wrote it);
-//! - `workflow#<workflow>` / `blueprints`: `names`, the blueprints the workflow deploys (how an
-//!   import finds them without a scan).
+//! Blueprints: checked at plan time with the runtime's own parser and linter, and deployed with
+//! the runtime's own store, which owns their item layout in the contexts table (versions kept
+//! forever so runs pinned to one finish on it, a `current` pointer per blueprint with the
+//! configured text and the owning workflow, and the names each workflow deploys).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use adf_workflow::blueprint::Blueprint;
 use adf_workflow::node::Registry;
-use adf_workflow::store::{MAX_VALUE_BYTES, Store, Tables};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use adf_workflow::store::{MAX_VALUE_BYTES, Store, StoreError};
 use serde_json::Value as Json;
 use tfplug::{AttributePath, Diagnostic, Diagnostics};
 
-use super::WorkflowError;
-use crate::aws::error_text;
-
 /// The longest blueprint name.
 pub const MAX_NAME: usize = 100;
-/// BatchGetItem reads at most this many keys per request.
-const BATCH_GET_KEYS: usize = 100;
 
 /// The diagnostic path of blueprint `name`: `blueprints["name"]`.
 pub fn path(name: &str) -> AttributePath {
@@ -176,177 +163,46 @@ pub fn version(text: &str) -> Option<String> {
     Blueprint::from_json(text).ok().map(|bp| bp.version())
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn partition(name: &str) -> String {
-    format!("blueprint#{name}")
-}
-
-fn index_partition(workflow: &str) -> String {
-    format!("workflow#{workflow}")
-}
-
-fn call<E: std::error::Error + 'static>(
-    op: &'static str,
-    table: &str,
-) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> WorkflowError {
-    let target = format!("DynamoDB table {table}");
-    move |e| WorkflowError::Call { op, target, cause: error_text(&e) }
-}
-
-fn is_missing_table<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    e: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> bool {
-    e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException")
-}
-
-/// A blueprint's `current` item.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Current {
-    /// The version runs start on.
-    pub version: String,
-    /// The text as configured, when the provider wrote it.
-    pub source: Option<String>,
-}
-
-/// The `current` items of `names` in `table` (absent ones are left out; none when the table is
-/// gone).
-pub async fn current(ddb: &Client, table: &str, names: &[String]) -> Result<BTreeMap<String, Current>, WorkflowError> {
-    let mut found = BTreeMap::new();
-    for chunk in names.chunks(BATCH_GET_KEYS) {
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for n in chunk {
-            request =
-                request.keys(HashMap::from([("runId".to_string(), s(partition(n))), ("key".into(), s("current"))]));
-        }
-        let request = request.build().map_err(|e| WorkflowError::Build(e.to_string()))?;
-        let mut pending = Some(HashMap::from([(table.to_string(), request)]));
-        while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
-            let out = match ddb.batch_get_item().set_request_items(Some(items)).send().await {
-                Ok(out) => out,
-                // The tables were deleted: no blueprint is current.
-                Err(e) if is_missing_table(&e) => return Ok(BTreeMap::new()),
-                Err(e) => return Err(call("BatchGetItem", table)(e)),
-            };
-            for item in out.responses.unwrap_or_default().remove(table).unwrap_or_default() {
-                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                let (Some(pk), Some(version)) = (text("runId"), text("version")) else { continue };
-                if let Some(name) = pk.strip_prefix("blueprint#") {
-                    found.insert(name.to_string(), Current { version, source: text("source") });
-                }
-            }
-            pending = out.unprocessed_keys;
-        }
-    }
-    Ok(found)
-}
-
-/// Stores blueprint `name` with the runtime's own writer and makes it current, then records
-/// its configured text and owner on the `current` item. Returns the version.
-pub async fn put(
-    ddb: &Client,
-    tables: &Tables,
+/// Stores every blueprint whose `current` item is not already this text, deletes the `current`
+/// pointers of blueprints no longer deployed (and, when the workflow moved to other tables,
+/// those in `old`), and records the names. Returns the versions.
+pub async fn sync(
+    store: &Store,
     workflow: &str,
-    name: &str,
-    text: &str,
-) -> Result<String, WorkflowError> {
-    let bp = Blueprint::from_json(text).map_err(|e| WorkflowError::Build(format!("blueprint {name:?}: {e}")))?;
-    let store = Store::new(ddb.clone(), tables.clone());
-    let version = store.put_blueprint(name, &bp).await?;
-    let t = &tables.contexts;
-    ddb.update_item()
-        .table_name(t)
-        .key("runId", s(partition(name)))
-        .key("key", s("current"))
-        .update_expression("SET #src = :src, #wf = :wf")
-        .expression_attribute_names("#src", "source")
-        .expression_attribute_names("#wf", "workflow")
-        .expression_attribute_values(":src", s(text))
-        .expression_attribute_values(":wf", s(workflow))
-        .send()
-        .await
-        .map_err(call("UpdateItem", t))?;
-    Ok(version)
-}
-
-/// The canonical JSON of version `version` of blueprint `name` (for an import of a blueprint
-/// that the provider did not write).
-pub async fn canonical(ddb: &Client, tables: &Tables, name: &str, version: &str) -> Result<String, WorkflowError> {
-    let store = Store::new(ddb.clone(), tables.clone());
-    Ok(store.blueprint(name, version).await?.canonical_json())
-}
-
-/// Deletes blueprint `name`'s `current` item (its versions stay, for runs pinned to them),
-/// unless another workflow wrote it since. A missing item or table is fine.
-pub async fn delete_current(ddb: &Client, table: &str, workflow: &str, name: &str) -> Result<(), WorkflowError> {
-    let r = ddb
-        .delete_item()
-        .table_name(table)
-        .key("runId", s(partition(name)))
-        .key("key", s("current"))
-        .condition_expression("attribute_not_exists(#wf) OR #wf = :wf")
-        .expression_attribute_names("#wf", "workflow")
-        .expression_attribute_values(":wf", s(workflow))
-        .send()
-        .await;
-    match r {
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-            tracing::info!(blueprint = name, "another workflow owns the blueprint now; its current version stays");
-            Ok(())
+    blueprints: &BTreeMap<String, String>,
+    prior_names: &BTreeSet<String>,
+    old: Option<(Store, BTreeSet<String>)>,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let names: Vec<String> = blueprints.keys().cloned().collect();
+    let current = store.current(&names).await?;
+    let mut versions = BTreeMap::new();
+    for (name, text) in blueprints {
+        let bp = Blueprint::from_json(text)
+            .map_err(|e| StoreError::Corrupt { what: format!("blueprint {name:?}"), cause: e.to_string() })?;
+        let want = bp.version();
+        let stored = current.get(name).is_some_and(|c| c.version == want && c.source.as_deref() == Some(text));
+        let version = if stored { want } else { store.deploy(workflow, name, &bp, text).await? };
+        versions.insert(name.clone(), version);
+    }
+    let recorded = store.index(workflow).await?;
+    let mut gone: BTreeSet<String> = recorded.clone().unwrap_or_default().into_iter().collect();
+    match old {
+        // The workflow moved to other tables: the old ones start no more runs of its blueprints.
+        Some((old, old_names)) => {
+            for n in &old_names {
+                old.delete_current(workflow, n).await?;
+            }
+            old.delete_index(workflow).await?;
         }
-        Err(e) if !is_missing_table(&e) => Err(call("DeleteItem", table)(e)),
-        _ => Ok(()),
+        None => gone.extend(prior_names.iter().cloned()),
     }
-}
-
-/// The blueprint names workflow `workflow` recorded in `table`; None when it recorded none.
-pub async fn index(ddb: &Client, table: &str, workflow: &str) -> Result<Option<Vec<String>>, WorkflowError> {
-    let out = ddb
-        .get_item()
-        .table_name(table)
-        .key("runId", s(index_partition(workflow)))
-        .key("key", s("blueprints"))
-        .consistent_read(true)
-        .send()
-        .await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if is_missing_table(&e) => return Ok(None),
-        Err(e) => return Err(call("GetItem", table)(e)),
-    };
-    Ok(out.item.and_then(|i| {
-        i.get("names").and_then(|v| v.as_l().ok()).map(|l| l.iter().filter_map(|n| n.as_s().ok().cloned()).collect())
-    }))
-}
-
-/// Records the blueprint names workflow `workflow` deploys.
-pub async fn put_index(ddb: &Client, table: &str, workflow: &str, names: &[String]) -> Result<(), WorkflowError> {
-    ddb.put_item()
-        .table_name(table)
-        .item("runId", s(index_partition(workflow)))
-        .item("key", s("blueprints"))
-        .item("names", AttributeValue::L(names.iter().map(s).collect()))
-        .send()
-        .await
-        .map_err(call("PutItem", table))?;
-    Ok(())
-}
-
-/// Deletes workflow `workflow`'s record of its blueprints; a missing item or table is fine.
-pub async fn delete_index(ddb: &Client, table: &str, workflow: &str) -> Result<(), WorkflowError> {
-    let r = ddb
-        .delete_item()
-        .table_name(table)
-        .key("runId", s(index_partition(workflow)))
-        .key("key", s("blueprints"))
-        .send()
-        .await;
-    match r {
-        Err(e) if !is_missing_table(&e) => Err(call("DeleteItem", table)(e)),
-        _ => Ok(()),
+    for n in gone.iter().filter(|n| !blueprints.contains_key(*n)) {
+        store.delete_current(workflow, n).await?;
     }
+    if recorded.as_ref() != Some(&names) {
+        store.put_index(workflow, &names).await?;
+    }
+    Ok(versions)
 }
 
 #[cfg(test)]

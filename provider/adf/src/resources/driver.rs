@@ -1,13 +1,237 @@
-//! Pieces every AWS resource shares: tags with `default_tags`, the `timeouts` block, and
-//! error diagnostics that read "creating adf_x (name): cause".
+//! The resource driver: a resource type implements [`Managed`] (schema, checks, planning, and
+//! converge / observe / remove / import against the services layer) and [`Driver`] adapts it to
+//! tfplug's [`Resource`], doing what every resource repeats: the `timeouts` block and its
+//! deadlines, errors that read "creating adf_x (name): cause", `tags` / `tags_all` with the
+//! provider's `default_tags`, "gone, so remove from state", and import.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tfplug::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader,
+    Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
+
+use crate::aws::AwsError;
+use crate::aws::function::RETENTION_DAYS;
+use crate::config::AdfData;
+
+/// Why a step of a resource failed: an AWS call (the driver says which resource and name), or
+/// diagnostics of its own.
+#[derive(Debug)]
+pub enum Failure {
+    /// An AWS step failed.
+    Aws(AwsError),
+    /// Diagnostics to show as they are.
+    Diagnostics(Diagnostics),
+}
+
+impl From<AwsError> for Failure {
+    fn from(e: AwsError) -> Self {
+        Failure::Aws(e)
+    }
+}
+
+impl From<Diagnostics> for Failure {
+    fn from(d: Diagnostics) -> Self {
+        Failure::Diagnostics(d)
+    }
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Diagnostics(d.into())
+    }
+}
+
+impl From<tfplug::DynamicError> for Failure {
+    fn from(e: tfplug::DynamicError) -> Self {
+        Failure::Diagnostics(Diagnostic::from(e).into())
+    }
+}
+
+impl Failure {
+    /// The diagnostics, an AWS failure reading "`verb` `type_name` (`name`): cause".
+    fn into_diagnostics(self, verb: &str, type_name: &str, name: &str) -> Diagnostics {
+        match self {
+            Failure::Aws(e) => failed(verb, type_name, name, e),
+            Failure::Diagnostics(d) => d,
+        }
+    }
+}
+
+/// One managed resource type, written against the services layer. The driver calls these
+/// with the provider configured and the values wholly known (except in [`Managed::plan`]).
+#[async_trait]
+pub trait Managed: Send + Sync + 'static {
+    /// `adf_something`.
+    const TYPE: &'static str;
+    /// The deadline of each operation unless the `timeouts` block says otherwise.
+    const DEFAULT_TIMEOUT: Duration;
+
+    /// The schema. With a `tags_all` attribute the driver plans it from `tags` and the
+    /// provider's `default_tags`, and derives `tags` from it on read.
+    fn schema(&self) -> Schema;
+
+    /// Checks the configuration, whose values may be unknown. The driver checks `tags` and
+    /// `timeouts`.
+    fn validate(&self, config: &Dynamic) -> Diagnostics;
+
+    /// Plans what the schema alone cannot (names, outputs known in advance, plan-time checks
+    /// against the prior state). `data` is None when the provider is not configured yet.
+    async fn plan(&self, _data: Option<&AdfData>, _req: &PlanRequest, _plan: &mut Plan) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Makes AWS match `req.planned` (creating when `req.prior` is null) and returns the new
+    /// state. Must be idempotent: after a failure the next apply calls it again.
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure>;
+
+    /// What AWS has now, as a state built over `prior` (with `tags_all` as AWS shows it);
+    /// None when it is gone.
+    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure>;
+
+    /// Deletes everything the state describes; what is gone already is fine.
+    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure>;
+
+    /// The state to read after importing `id`.
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure>;
+}
+
+/// Adapts a [`Managed`] resource type to tfplug's [`Resource`].
+#[derive(Debug, Default)]
+pub struct Driver<M>(pub M);
+
+fn name_of(v: &Dynamic) -> String {
+    match v.get("name") {
+        Dynamic::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn has_tags(schema: &Schema) -> bool {
+    schema.block.find("tags_all").is_some()
+}
+
+impl<M: Managed> Driver<M> {
+    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        let name = name_of(&req.planned);
+        let limit = timeout(&req.planned, op, M::DEFAULT_TIMEOUT);
+        let value = within(limit, op, M::TYPE, &name, async {
+            self.0.converge(data, &req).await.map_err(|f| f.into_diagnostics(op.verb(), M::TYPE, &name))
+        })
+        .await?;
+        Ok(State { value, private: req.planned_private })
+    }
+}
+
+#[async_trait]
+impl<M: Managed> Resource<AdfData> for Driver<M> {
+    fn type_name(&self) -> &'static str {
+        M::TYPE
+    }
+
+    fn schema(&self) -> Schema {
+        self.0.schema()
+    }
+
+    async fn validate(&self, config: &Dynamic) -> Diagnostics {
+        let mut d = self.0.validate(config);
+        if let Ok(Value::Known(tags)) = ObjectReader::new(config).get::<Value<BTreeMap<String, String>>>("tags") {
+            d.extend(validate_tags(&tags, &AttributePath::root().attr("tags")));
+        }
+        d.extend(validate_timeouts(config));
+        d
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
+        let data = ctx.data().ok();
+        if has_tags(&self.0.schema()) {
+            let default_tags = data.map(|d| d.default_tags.clone()).unwrap_or_default();
+            plan_tags_all(&mut plan.planned, &req.config, &default_tags);
+        }
+        if plan.planned.is_null() {
+            return Diagnostics::new();
+        }
+        self.0.plan(data, req, plan).await
+    }
+
+    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Create).await
+    }
+
+    async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
+        let data = ctx.data()?;
+        let name = name_of(&state.value);
+        let observed =
+            self.0.observe(data, &state.value).await.map_err(|f| f.into_diagnostics("reading", M::TYPE, &name))?;
+        let Some(mut value) = observed else {
+            tracing::info!(name, "{} is gone; removing it from state", M::TYPE);
+            return Ok(None);
+        };
+        if has_tags(&self.0.schema()) {
+            let tags_all: BTreeMap<String, String> = ObjectReader::new(&value)
+                .get::<Value<_>>("tags_all")
+                .ok()
+                .and_then(Value::into_known)
+                .unwrap_or_default();
+            value.set("tags", read_tags(&state.value, &tags_all, &data.default_tags));
+        }
+        value.set("timeouts", state.value.get("timeouts").clone());
+        Ok(Some(State { value, private: state.private }))
+    }
+
+    async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        self.apply(ctx, req, Op::Update).await
+    }
+
+    async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
+        let data = ctx.data()?;
+        let name = name_of(&state.value);
+        let limit = timeout(&state.value, Op::Delete, M::DEFAULT_TIMEOUT);
+        within(limit, Op::Delete, M::TYPE, &name, async {
+            self.0.remove(data, &state.value).await.map_err(|f| f.into_diagnostics(Op::Delete.verb(), M::TYPE, &name))
+        })
+        .await
+    }
+
+    async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
+        let data = ctx.data()?;
+        let value = self.0.import(data, id).await.map_err(|f| f.into_diagnostics("importing", M::TYPE, id))?;
+        Ok(State::new(value))
+    }
+}
+
+/// Checks the settings of the Lambda function a resource deploys: `memory_size`, `timeout` and
+/// `log_retention_days`, each an error at its attribute.
+pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    let mut d = Diagnostics::new();
+    for (k, lo, hi, what) in [
+        ("memory_size", 128, 10_240, "Lambda memory is 128 to 10240 MB"),
+        ("timeout", 1, 900, "Lambda timeouts are 1 to 900 seconds"),
+    ] {
+        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
+            && !(lo..=hi).contains(&v)
+        {
+            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
+        }
+    }
+    if let Some(Value::Known(days)) = d.take(o.get::<Value<i64>>("log_retention_days"))
+        && !RETENTION_DAYS.contains(&days)
+    {
+        d.error_at(
+            root.attr("log_retention_days"),
+            "Invalid log_retention_days",
+            format!("Expected one of CloudWatch's values {RETENTION_DAYS:?}, got {days}."),
+        );
+    }
+    d
+}
 
 /// The most tags AWS accepts on SQS queues and DynamoDB tables.
 pub const MAX_TAGS: usize = 50;

@@ -12,8 +12,8 @@ use aws_sdk_s3::types::{
 };
 use serde_json::json;
 
-use super::{OWNER_TAG, TopicError};
-use crate::aws::error_text;
+use super::Owner;
+use super::error::{AwsError, call};
 
 /// Days segments outlive their index entries: DynamoDB TTL deletes within about 48 hours, so
 /// no index entry points at an expired segment.
@@ -40,48 +40,36 @@ pub struct Storage {
     pub tls_only: bool,
 }
 
-fn call<E: std::error::Error + 'static>(
-    op: &'static str,
-    bucket: &str,
-    e: &aws_sdk_s3::error::SdkError<E>,
-) -> TopicError {
-    TopicError::Call { op, target: format!("bucket {bucket}"), cause: error_text(e) }
-}
-
-fn build(e: aws_sdk_s3::error::BuildError) -> TopicError {
-    TopicError::Build(e.to_string())
-}
-
 /// Whether `bucket` exists (and we may see it).
-pub async fn exists(s3: &Client, bucket: &str) -> Result<bool, TopicError> {
+pub async fn exists(s3: &Client, bucket: &str) -> Result<bool, AwsError> {
     match s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
-        Err(e) => Err(call("HeadBucket", bucket, &e)),
+        Err(e) => Err(call("HeadBucket", format_args!("bucket {}", bucket), &e)),
     }
 }
 
 /// The bucket's tags (none when it has no tag set).
-pub async fn tags(s3: &Client, bucket: &str) -> Result<BTreeMap<String, String>, TopicError> {
+pub async fn tags(s3: &Client, bucket: &str) -> Result<BTreeMap<String, String>, AwsError> {
     match s3.get_bucket_tagging().bucket(bucket).send().await {
         Ok(out) => Ok(out.tag_set.into_iter().map(|t| (t.key, t.value)).collect()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(BTreeMap::new()),
-        Err(e) => Err(call("GetBucketTagging", bucket, &e)),
+        Err(e) => Err(call("GetBucketTagging", format_args!("bucket {}", bucket), &e)),
     }
 }
 
 /// The bucket's lifecycle rules (none when it has no configuration).
-async fn rules(s3: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, TopicError> {
+async fn rules(s3: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, AwsError> {
     match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
         Ok(out) => Ok(out.rules.unwrap_or_default()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Vec::new()),
-        Err(e) => Err(call("GetBucketLifecycleConfiguration", bucket, &e)),
+        Err(e) => Err(call("GetBucketLifecycleConfiguration", format_args!("bucket {}", bucket), &e)),
     }
 }
 
 /// The retention (margin removed) of our lifecycle rule, if the rule exists.
-pub async fn retention_days(s3: &Client, bucket: &str, rule_id: &str) -> Result<Option<i64>, TopicError> {
+pub async fn retention_days(s3: &Client, bucket: &str, rule_id: &str) -> Result<Option<i64>, AwsError> {
     Ok(rules(s3, bucket)
         .await?
         .iter()
@@ -107,18 +95,16 @@ pub fn tls_only_policy(bucket: &str) -> String {
 }
 
 /// Creates or adopts the managed bucket, or checks the user's, then sets what `storage` asks.
-pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -> Result<(), TopicError> {
+pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     if !storage.managed {
         if !exists(s3, b).await? {
-            return Err(TopicError::Build(format!("bucket {b} does not exist (it is the `bucket` attribute)")));
+            return Err(AwsError::Invalid(format!("bucket {b} does not exist (it is the `bucket` attribute)")));
         }
         return put_rule(s3, storage).await;
     }
     if exists(s3, b).await? {
-        if tags(s3, b).await?.get(OWNER_TAG).map(String::as_str) != Some(owner) {
-            return Err(TopicError::NotOwned { kind: "S3 bucket", target: b.to_string(), owner: owner.to_string() });
-        }
+        owner.check("S3 bucket", b, &tags(s3, b).await?)?;
     } else {
         let mut req = s3.create_bucket().bucket(b).object_ownership(ObjectOwnership::BucketOwnerEnforced);
         if region != "us-east-1" {
@@ -130,7 +116,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         if let Err(e) = req.send().await {
             let ours = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
             if !ours {
-                return Err(call("CreateBucket", b, &e));
+                return Err(call("CreateBucket", format_args!("bucket {}", b), &e));
             }
         }
     }
@@ -145,22 +131,22 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         .public_access_block_configuration(block)
         .send()
         .await
-        .map_err(|e| call("PutPublicAccessBlock", b, &e))?;
+        .map_err(|e| call("PutPublicAccessBlock", format_args!("bucket {}", b), &e))?;
     let ownership = OwnershipControls::builder()
         .rules(
             OwnershipControlsRule::builder()
                 .object_ownership(ObjectOwnership::BucketOwnerEnforced)
                 .build()
-                .map_err(build)?,
+                .map_err(AwsError::build)?,
         )
         .build()
-        .map_err(build)?;
+        .map_err(AwsError::build)?;
     s3.put_bucket_ownership_controls()
         .bucket(b)
         .ownership_controls(ownership)
         .send()
         .await
-        .map_err(|e| call("PutBucketOwnershipControls", b, &e))?;
+        .map_err(|e| call("PutBucketOwnershipControls", format_args!("bucket {}", b), &e))?;
     let default = match &storage.kms_key_arn {
         Some(k) => {
             ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(k)
@@ -168,40 +154,40 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &str, region: &str) -
         None => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
     };
     let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(default.build().map_err(build)?)
+        .apply_server_side_encryption_by_default(default.build().map_err(AwsError::build)?)
         .bucket_key_enabled(storage.kms_key_arn.is_some())
         .build();
     s3.put_bucket_encryption()
         .bucket(b)
         .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(build)?,
+            ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(AwsError::build)?,
         )
         .send()
         .await
-        .map_err(|e| call("PutBucketEncryption", b, &e))?;
+        .map_err(|e| call("PutBucketEncryption", format_args!("bucket {}", b), &e))?;
     if storage.tls_only {
         s3.put_bucket_policy()
             .bucket(b)
             .policy(tls_only_policy(b))
             .send()
             .await
-            .map_err(|e| call("PutBucketPolicy", b, &e))?;
+            .map_err(|e| call("PutBucketPolicy", format_args!("bucket {}", b), &e))?;
     }
     let mut tag_set = Vec::new();
     for (k, v) in &storage.tags {
-        tag_set.push(Tag::builder().key(k).value(v).build().map_err(build)?);
+        tag_set.push(Tag::builder().key(k).value(v).build().map_err(AwsError::build)?);
     }
     s3.put_bucket_tagging()
         .bucket(b)
-        .tagging(Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(build)?)
+        .tagging(Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(AwsError::build)?)
         .send()
         .await
-        .map_err(|e| call("PutBucketTagging", b, &e))?;
+        .map_err(|e| call("PutBucketTagging", format_args!("bucket {}", b), &e))?;
     put_rule(s3, storage).await
 }
 
 /// Puts our lifecycle rule, keeping every other rule of the bucket.
-async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
+async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     let days = i32::try_from(storage.retention_days + EXPIRY_MARGIN_DAYS).unwrap_or(i32::MAX);
     let ours = LifecycleRule::builder()
@@ -210,21 +196,23 @@ async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
         .status(ExpirationStatus::Enabled)
         .expiration(LifecycleExpiration::builder().days(days).build())
         .build()
-        .map_err(build)?;
+        .map_err(AwsError::build)?;
     let mut all: Vec<LifecycleRule> =
         rules(s3, b).await?.into_iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).collect();
     all.push(ours);
     s3.put_bucket_lifecycle_configuration()
         .bucket(b)
-        .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(all)).build().map_err(build)?)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder().set_rules(Some(all)).build().map_err(AwsError::build)?,
+        )
         .send()
         .await
-        .map_err(|e| call("PutBucketLifecycleConfiguration", b, &e))?;
+        .map_err(|e| call("PutBucketLifecycleConfiguration", format_args!("bucket {}", b), &e))?;
     Ok(())
 }
 
 /// Removes our lifecycle rule from a bucket we do not own; a missing bucket is fine.
-async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
+async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     if !exists(s3, b).await? {
         return Ok(());
@@ -236,22 +224,26 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), TopicError> {
         return Ok(());
     }
     if rest.is_empty() {
-        s3.delete_bucket_lifecycle().bucket(b).send().await.map_err(|e| call("DeleteBucketLifecycle", b, &e))?;
+        s3.delete_bucket_lifecycle()
+            .bucket(b)
+            .send()
+            .await
+            .map_err(|e| call("DeleteBucketLifecycle", format_args!("bucket {}", b), &e))?;
     } else {
         s3.put_bucket_lifecycle_configuration()
             .bucket(b)
             .lifecycle_configuration(
-                BucketLifecycleConfiguration::builder().set_rules(Some(rest)).build().map_err(build)?,
+                BucketLifecycleConfiguration::builder().set_rules(Some(rest)).build().map_err(AwsError::build)?,
             )
             .send()
             .await
-            .map_err(|e| call("PutBucketLifecycleConfiguration", b, &e))?;
+            .map_err(|e| call("PutBucketLifecycleConfiguration", format_args!("bucket {}", b), &e))?;
     }
     Ok(())
 }
 
 /// Whether any object exists under `prefix`.
-pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool, TopicError> {
+pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
     let out = s3
         .list_objects_v2()
         .bucket(bucket)
@@ -259,12 +251,12 @@ pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool
         .max_keys(1)
         .send()
         .await
-        .map_err(|e| call("ListObjectsV2", bucket, &e))?;
+        .map_err(|e| call("ListObjectsV2", format_args!("bucket {}", bucket), &e))?;
     Ok(out.key_count.unwrap_or_default() > 0 || !out.contents.unwrap_or_default().is_empty())
 }
 
 /// Deletes every object under `prefix`, a thousand per request.
-async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), TopicError> {
+async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> {
     loop {
         let out = s3
             .list_objects_v2()
@@ -272,11 +264,11 @@ async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), TopicError
             .prefix(prefix)
             .send()
             .await
-            .map_err(|e| call("ListObjectsV2", bucket, &e))?;
+            .map_err(|e| call("ListObjectsV2", format_args!("bucket {}", bucket), &e))?;
         let mut ids = Vec::new();
         for o in out.contents.unwrap_or_default() {
             if let Some(k) = o.key {
-                ids.push(ObjectIdentifier::builder().key(k).build().map_err(build)?);
+                ids.push(ObjectIdentifier::builder().key(k).build().map_err(AwsError::build)?);
             }
         }
         if ids.is_empty() {
@@ -284,16 +276,16 @@ async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), TopicError
         }
         s3.delete_objects()
             .bucket(bucket)
-            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(build)?)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
             .send()
             .await
-            .map_err(|e| call("DeleteObjects", bucket, &e))?;
+            .map_err(|e| call("DeleteObjects", format_args!("bucket {}", bucket), &e))?;
     }
 }
 
 /// Deletes the stored segments: the managed bucket (which must be empty unless
 /// `force_destroy`), or, in the user's bucket, our rule and (with `force_destroy`) our objects.
-pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Result<(), TopicError> {
+pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     if !storage.managed {
         if force_destroy && exists(s3, b).await? {
@@ -310,7 +302,7 @@ pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Resu
     match s3.delete_bucket().bucket(b).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
-        Err(e) => Err(call("DeleteBucket", b, &e)),
+        Err(e) => Err(call("DeleteBucket", format_args!("bucket {}", b), &e)),
     }
 }
 

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{FunctionResponseType, ScalingConfig};
 
-use super::WorkflowError;
-use crate::aws::error_text;
+use super::error::{AwsError, call};
 
 /// How long to keep retrying a create while the function's new role propagates through IAM.
 const IAM_PROPAGATION: Duration = Duration::from_secs(120);
@@ -75,14 +74,6 @@ impl EsmState {
     }
 }
 
-fn call<E: std::error::Error + 'static>(
-    op: &'static str,
-    target: &str,
-    e: &aws_sdk_lambda::error::SdkError<E>,
-) -> WorkflowError {
-    WorkflowError::Call { op, target: target.to_string(), cause: error_text(e) }
-}
-
 fn state_of(c: &aws_sdk_lambda::types::EventSourceMappingConfiguration) -> EsmState {
     EsmState {
         uuid: c.uuid.clone().unwrap_or_default(),
@@ -95,7 +86,7 @@ fn state_of(c: &aws_sdk_lambda::types::EventSourceMappingConfiguration) -> EsmSt
 }
 
 /// The SQS mappings of function `function`.
-pub async fn list(lambda: &Client, function: &str) -> Result<Vec<EsmState>, WorkflowError> {
+pub async fn list(lambda: &Client, function: &str) -> Result<Vec<EsmState>, AwsError> {
     let target = format!("event source mappings of function {function}");
     let mut found = Vec::new();
     let mut marker = None;
@@ -117,13 +108,13 @@ pub async fn list(lambda: &Client, function: &str) -> Result<Vec<EsmState>, Work
 
 /// The worker's mapping: the one with id `uuid` if it still exists, else the first on an SQS
 /// queue.
-pub async fn find(lambda: &Client, function: &str, uuid: Option<&str>) -> Result<Option<EsmState>, WorkflowError> {
+pub async fn find(lambda: &Client, function: &str, uuid: Option<&str>) -> Result<Option<EsmState>, AwsError> {
     let all = list(lambda, function).await?;
     let by_id = uuid.and_then(|u| all.iter().find(|m| m.uuid == u).cloned());
     Ok(by_id.or_else(|| all.into_iter().next()))
 }
 
-async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, WorkflowError> {
+async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, AwsError> {
     match lambda.get_event_source_mapping().uuid(uuid).send().await {
         Ok(c) => Ok(Some(EsmState {
             uuid: c.uuid.unwrap_or_default(),
@@ -142,14 +133,14 @@ async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, WorkflowEr
 }
 
 /// Waits until the mapping has settled (Enabled or Disabled); Lambda refuses changes meanwhile.
-async fn settle(lambda: &Client, uuid: &str) -> Result<EsmState, WorkflowError> {
+async fn settle(lambda: &Client, uuid: &str) -> Result<EsmState, AwsError> {
     let mut pause = FIRST_PAUSE;
     loop {
         match get(lambda, uuid).await? {
             Some(m) if m.settled() => return Ok(m),
             Some(_) => {}
             None => {
-                return Err(WorkflowError::Build(format!(
+                return Err(AwsError::Invalid(format!(
                     "event source mapping {uuid} disappeared while being configured; apply again"
                 )));
             }
@@ -168,7 +159,7 @@ fn scaling(max: Option<i64>) -> ScalingConfig {
     ScalingConfig::builder().set_maximum_concurrency(max.and_then(|m| i32::try_from(m).ok())).build()
 }
 
-async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, WorkflowError> {
+async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, AwsError> {
     let started = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
@@ -186,15 +177,15 @@ async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, WorkflowErr
         match out {
             Ok(c) => return settle(lambda, c.uuid.as_deref().unwrap_or_default()).await,
             Err(e) => {
-                let text = error_text(&e);
+                let text = adf_common::error_chain(&e);
                 let retryable = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception())
                     && is_iam_propagation(&text);
                 if !retryable || started.elapsed() > IAM_PROPAGATION {
-                    return Err(WorkflowError::Call {
-                        op: "CreateEventSourceMapping",
-                        target: format!("function {} on {}", spec.function, spec.queue_arn),
-                        cause: text,
-                    });
+                    return Err(call(
+                        "CreateEventSourceMapping",
+                        format_args!("function {} on {}", spec.function, spec.queue_arn),
+                        &e,
+                    ));
                 }
                 tracing::info!(function = %spec.function, "the role cannot read the queue yet; retrying while IAM propagates");
                 tokio::time::sleep(pause).await;
@@ -205,7 +196,7 @@ async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, WorkflowErr
 }
 
 /// Deletes mapping `uuid`; one already gone is fine.
-pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), WorkflowError> {
+pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), AwsError> {
     match lambda.delete_event_source_mapping().uuid(uuid).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
@@ -215,7 +206,7 @@ pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), WorkflowError> {
 
 /// Makes the function's mappings exactly one, on `spec.queue_arn`, configured as `spec`: a
 /// mapping on another queue (the tables changed) is deleted and a new one created. Returns it.
-pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Result<EsmState, WorkflowError> {
+pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Result<EsmState, AwsError> {
     let all = list(lambda, &spec.function).await?;
     let keep = all
         .iter()

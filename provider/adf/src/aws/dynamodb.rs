@@ -7,14 +7,15 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType, ProvisionedThroughput,
-    ScalarAttributeType, SseSpecification, SseType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    BillingMode, GlobalSecondaryIndexUpdate, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus,
+    ProvisionedThroughput, SseSpecification, SseType, Tag, TimeToLiveSpecification, TimeToLiveStatus,
     UpdateGlobalSecondaryIndexAction,
 };
 
-use super::AwsError;
-use crate::aws::error_text;
+use adf_common::contract::TableSchema;
+
+use super::Owner;
+use super::error::{AwsError, call};
 
 /// How long one table may take to become active or to disappear, per wait.
 const TABLE_WAIT: Duration = Duration::from_secs(30 * 60);
@@ -33,30 +34,13 @@ pub enum Billing {
     },
 }
 
-/// A global secondary index keyed by a string hash key and a number range key.
-#[derive(Clone, Debug)]
-pub struct IndexSpec {
-    /// Index name.
-    pub name: &'static str,
-    /// Hash key attribute (string).
-    pub hash_key: &'static str,
-    /// Range key attribute (number).
-    pub range_key: &'static str,
-}
-
 /// What a table should be.
 #[derive(Clone, Debug)]
 pub struct TableSpec {
     /// Table name.
     pub name: String,
-    /// Hash key attribute (string).
-    pub hash_key: &'static str,
-    /// Range key attribute and its type, if any.
-    pub range_key: Option<(&'static str, ScalarAttributeType)>,
-    /// A keys-only global secondary index, if any.
-    pub index: Option<IndexSpec>,
-    /// TTL attribute, if any.
-    pub ttl_attribute: Option<&'static str>,
+    /// Keys, index and TTL attribute: the contract of the runtime that reads the table.
+    pub schema: TableSchema,
     /// Billing.
     pub billing: Billing,
     /// KMS key ARN; None means the AWS owned key.
@@ -80,13 +64,6 @@ pub struct TableState {
     pub pitr: bool,
     /// Tags, the owner tag included.
     pub tags: BTreeMap<String, String>,
-}
-
-fn call<E>(op: &'static str, target: &str, e: &aws_sdk_dynamodb::error::SdkError<E>) -> AwsError
-where
-    E: std::error::Error + 'static,
-{
-    AwsError::Call { op, target: target.to_string(), cause: error_text(e) }
 }
 
 fn throughput(b: &Billing) -> Option<ProvisionedThroughput> {
@@ -113,7 +90,7 @@ pub async fn describe(ddb: &Client, name: &str) -> Result<Option<TableState>, Aw
             None => return Ok(None),
         },
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(call("DescribeTable", name, &e)),
+        Err(e) => return Err(call("DescribeTable", format_args!("DynamoDB table {}", name), &e)),
     };
     let arn = table.table_arn.clone().unwrap_or_default();
     let provisioned =
@@ -135,7 +112,7 @@ pub async fn describe(ddb: &Client, name: &str) -> Result<Option<TableState>, Aw
         .table_name(name)
         .send()
         .await
-        .map_err(|e| call("DescribeContinuousBackups", name, &e))?;
+        .map_err(|e| call("DescribeContinuousBackups", format_args!("DynamoDB table {}", name), &e))?;
     let pitr = backups
         .continuous_backups_description
         .and_then(|d| d.point_in_time_recovery_description)
@@ -155,7 +132,7 @@ async fn list_tags(ddb: &Client, name: &str, arn: &str) -> Result<BTreeMap<Strin
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| call("ListTagsOfResource", name, &e))?;
+            .map_err(|e| call("ListTagsOfResource", format_args!("DynamoDB table {}", name), &e))?;
         tags.extend(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)));
         token = out.next_token;
         if token.is_none() {
@@ -171,38 +148,16 @@ fn sse(kms: Option<&String>) -> SseSpecification {
     }
 }
 
-fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, AwsError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(AwsError::build)
-}
-
-fn attr(name: &str, ty: ScalarAttributeType) -> Result<AttributeDefinition, AwsError> {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ty).build().map_err(AwsError::build)
-}
-
 async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
     let mut req = ddb
         .create_table()
         .table_name(&spec.name)
         .billing_mode(billing_mode(&spec.billing))
         .set_provisioned_throughput(throughput(&spec.billing))
-        .attribute_definitions(attr(spec.hash_key, ScalarAttributeType::S)?)
-        .key_schema(key(spec.hash_key, KeyType::Hash)?);
-    if let Some((range, ty)) = &spec.range_key {
-        req = req.attribute_definitions(attr(range, ty.clone())?).key_schema(key(range, KeyType::Range)?);
-    }
-    if let Some(ix) = &spec.index {
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(ix.name)
-            .key_schema(key(ix.hash_key, KeyType::Hash)?)
-            .key_schema(key(ix.range_key, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-            .set_provisioned_throughput(throughput(&spec.billing))
-            .build()
-            .map_err(AwsError::build)?;
-        req = req
-            .attribute_definitions(attr(ix.hash_key, ScalarAttributeType::S)?)
-            .attribute_definitions(attr(ix.range_key, ScalarAttributeType::N)?)
-            .global_secondary_indexes(gsi);
+        .set_key_schema(Some(spec.schema.key_schema().map_err(AwsError::build)?))
+        .set_attribute_definitions(Some(spec.schema.attribute_definitions().map_err(AwsError::build)?));
+    if let Some(gsi) = spec.schema.global_secondary_index(throughput(&spec.billing)).map_err(AwsError::build)? {
+        req = req.global_secondary_indexes(gsi);
     }
     if spec.kms_key_arn.is_some() {
         req = req.sse_specification(sse(spec.kms_key_arn.as_ref()));
@@ -214,36 +169,25 @@ async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
         Ok(_) => Ok(()),
         // Created by a concurrent apply between our describe and create: converge it instead.
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(call("CreateTable", &spec.name, &e)),
+        Err(e) => Err(call("CreateTable", format_args!("DynamoDB table {}", &spec.name), &e)),
     }
 }
 
 async fn wait_active(ddb: &Client, name: &str) -> Result<(), AwsError> {
-    ddb.wait_until_table_exists().table_name(name).wait(TABLE_WAIT).await.map(|_| ()).map_err(|e| AwsError::Call {
-        op: "waiting for ACTIVE",
-        target: name.to_string(),
-        cause: error_text(&e),
-    })
+    ddb.wait_until_table_exists()
+        .table_name(name)
+        .wait(TABLE_WAIT)
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::other("waiting for ACTIVE", name.to_string(), adf_common::error_chain(&e)))
 }
 
 /// Creates the table or adopts the one whose tag `owner_tag` is `owner`, then converges it to
 /// `spec`.
-pub async fn ensure(
-    ddb: &Client,
-    spec: &TableSpec,
-    owner_tag: &'static str,
-    owner: &str,
-) -> Result<TableState, AwsError> {
+pub async fn ensure(ddb: &Client, spec: &TableSpec, owner: &Owner) -> Result<TableState, AwsError> {
     let current = match describe(ddb, &spec.name).await? {
         Some(t) => {
-            if t.tags.get(owner_tag).map(String::as_str) != Some(owner) {
-                return Err(AwsError::NotOwned {
-                    tag: owner_tag,
-                    kind: "DynamoDB table",
-                    target: spec.name.clone(),
-                    owner: owner.to_string(),
-                });
-            }
+            owner.check("DynamoDB table", &spec.name, &t.tags)?;
             wait_active(ddb, &spec.name).await?;
             t
         }
@@ -269,7 +213,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
             .table_name(name)
             .billing_mode(billing_mode(&spec.billing))
             .set_provisioned_throughput(throughput(&spec.billing));
-        if let (Some(ix), Some(t)) = (&spec.index, throughput(&spec.billing)) {
+        if let (Some(ix), Some(t)) = (&spec.schema.index, throughput(&spec.billing)) {
             let update = UpdateGlobalSecondaryIndexAction::builder()
                 .index_name(ix.name)
                 .provisioned_throughput(t)
@@ -277,7 +221,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
                 .map_err(AwsError::build)?;
             req = req.global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().update(update).build());
         }
-        req.send().await.map_err(|e| call("UpdateTable (billing)", name, &e))?;
+        req.send().await.map_err(|e| call("UpdateTable (billing)", format_args!("DynamoDB table {}", name), &e))?;
         wait_active(ddb, name).await?;
     }
     if current.kms_key_arn != spec.kms_key_arn {
@@ -286,7 +230,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
             .sse_specification(sse(spec.kms_key_arn.as_ref()))
             .send()
             .await
-            .map_err(|e| call("UpdateTable (encryption)", name, &e))?;
+            .map_err(|e| call("UpdateTable (encryption)", format_args!("DynamoDB table {}", name), &e))?;
         wait_active(ddb, name).await?;
     }
     if current.pitr != spec.pitr {
@@ -299,17 +243,21 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
             .point_in_time_recovery_specification(pitr)
             .send()
             .await
-            .map_err(|e| call("UpdateContinuousBackups", name, &e))?;
+            .map_err(|e| call("UpdateContinuousBackups", format_args!("DynamoDB table {}", name), &e))?;
     }
-    if let Some(ttl) = spec.ttl_attribute {
+    if let Some(ttl) = spec.schema.ttl {
         ensure_ttl(ddb, name, ttl).await?;
     }
     sync_tags(ddb, name, &current.arn, &current.tags, &spec.tags).await
 }
 
 async fn ensure_ttl(ddb: &Client, name: &str, attribute: &str) -> Result<(), AwsError> {
-    let out =
-        ddb.describe_time_to_live().table_name(name).send().await.map_err(|e| call("DescribeTimeToLive", name, &e))?;
+    let out = ddb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| call("DescribeTimeToLive", format_args!("DynamoDB table {}", name), &e))?;
     let d = out.time_to_live_description;
     let on = d.as_ref().is_some_and(|d| {
         matches!(d.time_to_live_status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
@@ -325,7 +273,7 @@ async fn ensure_ttl(ddb: &Client, name: &str, attribute: &str) -> Result<(), Aws
         .time_to_live_specification(spec)
         .send()
         .await
-        .map_err(|e| call("UpdateTimeToLive", name, &e))?;
+        .map_err(|e| call("UpdateTimeToLive", format_args!("DynamoDB table {}", name), &e))?;
     Ok(())
 }
 
@@ -343,7 +291,7 @@ async fn sync_tags(
             .set_tag_keys(Some(stale))
             .send()
             .await
-            .map_err(|e| call("UntagResource", name, &e))?;
+            .map_err(|e| call("UntagResource", format_args!("DynamoDB table {}", name), &e))?;
     }
     let mut changed = Vec::new();
     for (k, v) in wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
@@ -355,7 +303,7 @@ async fn sync_tags(
             .set_tags(Some(changed))
             .send()
             .await
-            .map_err(|e| call("TagResource", name, &e))?;
+            .map_err(|e| call("TagResource", format_args!("DynamoDB table {}", name), &e))?;
     }
     Ok(())
 }
@@ -365,11 +313,12 @@ pub async fn delete(ddb: &Client, name: &str) -> Result<(), AwsError> {
     match ddb.delete_table().table_name(name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
-        Err(e) => return Err(call("DeleteTable", name, &e)),
+        Err(e) => return Err(call("DeleteTable", format_args!("DynamoDB table {}", name), &e)),
     }
-    ddb.wait_until_table_not_exists().table_name(name).wait(TABLE_WAIT).await.map(|_| ()).map_err(|e| AwsError::Call {
-        op: "waiting for deletion",
-        target: name.to_string(),
-        cause: error_text(&e),
-    })
+    ddb.wait_until_table_not_exists()
+        .table_name(name)
+        .wait(TABLE_WAIT)
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::other("waiting for deletion", name.to_string(), adf_common::error_chain(&e)))
 }

@@ -8,13 +8,13 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::json;
 
-use super::{FnError, OWNER_TAG};
-use crate::aws::error_text;
+use super::error::{AwsError, call};
+use super::function::OWNER_TAG;
 
 /// The inline policy that lets the function write its logs.
 const LOGS_POLICY: &str = "adf-logs";
 /// The inline policy holding `policy_statements`.
-pub(crate) const EXTRA_POLICY: &str = "adf-extra";
+const EXTRA_POLICY: &str = "adf-extra";
 
 /// The managed role's name for function `name` (IAM role names are at most 64 characters).
 pub fn managed_role_name(name: &str) -> String {
@@ -48,20 +48,27 @@ pub fn logs_policy(log_group_arn: &str) -> String {
     .to_string()
 }
 
-fn call<E: std::error::Error + 'static>(op: &'static str, role: &str, e: &aws_sdk_iam::error::SdkError<E>) -> FnError {
-    FnError::Call { op, target: format!("IAM role {role}"), cause: error_text(e) }
+/// The managed role's extra inline policy of function `function` (URL-decoded, as written);
+/// None when there is none.
+pub async fn extra_policy(iam: &Client, function: &str) -> Result<Option<String>, AwsError> {
+    let role = managed_role_name(function);
+    match iam.get_role_policy().role_name(&role).policy_name(EXTRA_POLICY).send().await {
+        Ok(p) => Ok(Some(percent_encoding::percent_decode_str(&p.policy_document).decode_utf8_lossy().to_string())),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(call("GetRolePolicy", format_args!("IAM role {role}"), &e)),
+    }
 }
 
 /// The role's ARN and owner tag, or None when it does not exist. Errors other than
 /// "no such entity" are errors.
-pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, Option<String>)>, FnError> {
+pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, Option<String>)>, AwsError> {
     match iam.get_role().role_name(role).send().await {
         Ok(out) => Ok(out.role.map(|r| {
             let owner = r.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string());
             (r.arn, owner)
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
-        Err(e) => Err(call("GetRole", role, &e)),
+        Err(e) => Err(call("GetRole", format_args!("IAM role {}", role), &e)),
     }
 }
 
@@ -72,11 +79,18 @@ pub async fn ensure(
     log_group_arn: &str,
     extra_statements: Option<&str>,
     tags: &BTreeMap<String, String>,
-) -> Result<String, FnError> {
+) -> Result<String, AwsError> {
     let role = managed_role_name(function);
     let arn = match find(iam, &role).await? {
         Some((arn, Some(owner))) if owner == function => arn,
-        Some(_) => return Err(FnError::NotOwned { kind: "IAM role", target: role, owner: function.to_string() }),
+        Some(_) => {
+            return Err(AwsError::NotOwned {
+                kind: "IAM role",
+                target: role,
+                tag: OWNER_TAG,
+                owner: function.to_string(),
+            });
+        }
         None => {
             let mut req = iam.create_role().role_name(&role).assume_role_policy_document(trust_policy()).description(
                 format!("Execution role of Lambda function {function}, managed by terraform-provider-adf"),
@@ -84,16 +98,21 @@ pub async fn ensure(
             let mut tags = tags.clone();
             tags.insert(OWNER_TAG.to_string(), function.to_string());
             for (k, v) in &tags {
-                req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| FnError::Build(e.to_string()))?);
+                req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Invalid(e.to_string()))?);
             }
-            req.send().await.map_err(|e| call("CreateRole", &role, &e))?.role.map(|r| r.arn).unwrap_or_default()
+            req.send()
+                .await
+                .map_err(|e| call("CreateRole", format_args!("IAM role {}", &role), &e))?
+                .role
+                .map(|r| r.arn)
+                .unwrap_or_default()
         }
     };
     put_policy(iam, &role, LOGS_POLICY, &logs_policy(log_group_arn)).await?;
     match extra_statements {
         Some(statements) => {
             let statements: serde_json::Value =
-                serde_json::from_str(statements).map_err(|e| FnError::Build(e.to_string()))?;
+                serde_json::from_str(statements).map_err(|e| AwsError::Invalid(e.to_string()))?;
             let doc = json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
             put_policy(iam, &role, EXTRA_POLICY, &doc).await?;
         }
@@ -102,27 +121,27 @@ pub async fn ensure(
     Ok(arn)
 }
 
-async fn put_policy(iam: &Client, role: &str, name: &str, doc: &str) -> Result<(), FnError> {
+async fn put_policy(iam: &Client, role: &str, name: &str, doc: &str) -> Result<(), AwsError> {
     iam.put_role_policy()
         .role_name(role)
         .policy_name(name)
         .policy_document(doc)
         .send()
         .await
-        .map_err(|e| call("PutRolePolicy", role, &e))?;
+        .map_err(|e| call("PutRolePolicy", format_args!("IAM role {}", role), &e))?;
     Ok(())
 }
 
-async fn delete_policy(iam: &Client, role: &str, name: &str) -> Result<(), FnError> {
+async fn delete_policy(iam: &Client, role: &str, name: &str) -> Result<(), AwsError> {
     match iam.delete_role_policy().role_name(role).policy_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteRolePolicy", role, &e)),
+        Err(e) => Err(call("DeleteRolePolicy", format_args!("IAM role {}", role), &e)),
     }
 }
 
 /// Deletes the managed role of `function` if this resource owns it.
-pub async fn delete(iam: &Client, function: &str) -> Result<(), FnError> {
+pub async fn delete(iam: &Client, function: &str) -> Result<(), AwsError> {
     let role = managed_role_name(function);
     match find(iam, &role).await? {
         Some((_, Some(owner))) if owner == function => {}
@@ -134,7 +153,7 @@ pub async fn delete(iam: &Client, function: &str) -> Result<(), FnError> {
     match iam.delete_role().role_name(&role).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteRole", &role, &e)),
+        Err(e) => Err(call("DeleteRole", format_args!("IAM role {}", &role), &e)),
     }
 }
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
-use super::WorkflowError;
-use crate::aws::{AwsClients, error_text};
+use super::AwsClients;
+use super::error::{AwsError, call};
 
 /// The rule's only target.
 const TARGET_ID: &str = "worker";
@@ -16,11 +16,6 @@ const TARGET_ID: &str = "worker";
 pub const INPUT: &str = r#"{"reconcile":true}"#;
 /// The function policy statement that lets the rule invoke the worker.
 const STATEMENT_ID: &str = "adf-workflow-reconcile";
-
-/// The rule of workflow `name`.
-pub fn rule_name(name: &str) -> String {
-    format!("adf-workflow-{name}-reconcile")
-}
 
 /// `rate(N minutes)` (`rate(1 minute)`: EventBridge wants the singular).
 pub fn expression(minutes: i64) -> String {
@@ -40,14 +35,6 @@ pub fn minutes(expression: &str) -> Option<i64> {
     }
 }
 
-fn call<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    op: &'static str,
-    target: &str,
-    e: &aws_sdk_eventbridge::error::SdkError<E>,
-) -> WorkflowError {
-    WorkflowError::Call { op, target: target.to_string(), cause: error_text(e) }
-}
-
 fn not_found<E: ProvideErrorMetadata>(e: &aws_sdk_eventbridge::error::SdkError<E>) -> bool {
     e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ResourceNotFoundException")
 }
@@ -58,7 +45,7 @@ pub async fn observe(
     events: &aws_sdk_eventbridge::Client,
     rule: &str,
     function_arn: &str,
-) -> Result<Option<i64>, WorkflowError> {
+) -> Result<Option<i64>, AwsError> {
     let target = format!("EventBridge rule {rule}");
     let described = match events.describe_rule().name(rule).send().await {
         Ok(r) => r,
@@ -85,7 +72,7 @@ pub async fn ensure(
     function: &str,
     function_arn: &str,
     tags: &BTreeMap<String, String>,
-) -> Result<String, WorkflowError> {
+) -> Result<String, AwsError> {
     let target = format!("EventBridge rule {rule}");
     let put = aws
         .events
@@ -103,7 +90,7 @@ pub async fn ensure(
     if !tags.is_empty() {
         let mut req = aws.events.tag_resource().resource_arn(&rule_arn);
         for (k, v) in tags {
-            req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| WorkflowError::Build(e.to_string()))?);
+            req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Invalid(e.to_string()))?);
         }
         req.send().await.map_err(|e| call("TagResource", &target, &e))?;
     }
@@ -122,13 +109,13 @@ pub async fn ensure(
             .arn(function_arn)
             .input(INPUT)
             .build()
-            .map_err(|e| WorkflowError::Build(e.to_string()))?;
+            .map_err(|e| AwsError::Invalid(e.to_string()))?;
         let out =
             aws.events.put_targets().rule(rule).targets(t).send().await.map_err(|e| call("PutTargets", &target, &e))?;
         if out.failed_entry_count > 0 {
             let why: Vec<String> =
                 out.failed_entries().iter().map(|f| f.error_message().unwrap_or_default().to_string()).collect();
-            return Err(WorkflowError::Call { op: "PutTargets", target, cause: why.join("; ") });
+            return Err(AwsError::other("PutTargets", target, why.join("; ")));
         }
     }
     allow_invoke(&aws.lambda, function, &rule_arn).await?;
@@ -140,16 +127,12 @@ async fn statement_source(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     sid: &str,
-) -> Result<Option<String>, WorkflowError> {
+) -> Result<Option<String>, AwsError> {
     let policy = match lambda.get_policy().function_name(function).send().await {
         Ok(p) => p.policy.unwrap_or_default(),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
         Err(e) => {
-            return Err(WorkflowError::Call {
-                op: "GetPolicy",
-                target: format!("function {function}"),
-                cause: error_text(&e),
-            });
+            return Err(AwsError::other("GetPolicy", format!("function {function}"), adf_common::error_chain(&e)));
         }
     };
     let doc: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
@@ -161,7 +144,7 @@ async fn statement_source(
 }
 
 /// Lets EventBridge invoke `function`, from rule `rule_arn` only.
-async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn: &str) -> Result<(), WorkflowError> {
+async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn: &str) -> Result<(), AwsError> {
     let target = format!("function {function}");
     match statement_source(lambda, function, STATEMENT_ID).await? {
         Some(source) if source == rule_arn => return Ok(()),
@@ -180,24 +163,20 @@ async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn:
     match added {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => Ok(()),
-        Err(e) => Err(WorkflowError::Call { op: "AddPermission", target, cause: error_text(&e) }),
+        Err(e) => Err(AwsError::other("AddPermission", target, adf_common::error_chain(&e))),
     }
 }
 
-async fn remove_permission(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<(), WorkflowError> {
+async fn remove_permission(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<(), AwsError> {
     match lambda.remove_permission().function_name(function).statement_id(STATEMENT_ID).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(WorkflowError::Call {
-            op: "RemovePermission",
-            target: format!("function {function}"),
-            cause: error_text(&e),
-        }),
+        Err(e) => Err(AwsError::other("RemovePermission", format!("function {function}"), adf_common::error_chain(&e))),
     }
 }
 
 /// Deletes the rule (target first) and the permission; what is gone already is fine.
-pub async fn remove(aws: &AwsClients, rule: &str, function: &str) -> Result<(), WorkflowError> {
+pub async fn remove(aws: &AwsClients, rule: &str, function: &str) -> Result<(), AwsError> {
     let target = format!("EventBridge rule {rule}");
     match aws.events.remove_targets().rule(rule).ids(TARGET_ID).send().await {
         Err(e) if !not_found(&e) => return Err(call("RemoveTargets", &target, &e)),
@@ -228,11 +207,5 @@ mod tests {
         }
         assert_eq!(minutes("rate(2 hours)"), Some(120));
         assert_eq!(minutes("cron(0 12 * * ? *)"), None);
-    }
-
-    #[test]
-    fn the_rule_name_fits_eventbridge() {
-        assert_eq!(rule_name("orders"), "adf-workflow-orders-reconcile");
-        assert!(rule_name(&"n".repeat(super::super::MAX_NAME)).len() <= 64);
     }
 }

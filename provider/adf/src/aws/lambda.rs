@@ -12,8 +12,8 @@ use aws_sdk_lambda::types::{
     Architecture as LambdaArch, Cors, Environment, FunctionCode, FunctionUrlAuthType, PackageType, Runtime,
 };
 
-use super::{Code, FnError, OWNER_TAG, Spec, UrlSpec};
-use crate::aws::error_text;
+use super::error::{AwsError, call};
+use super::function::{Code, OWNER_TAG, Spec, UrlSpec};
 
 /// How long Lambda may take to make a function active or finish an update.
 const STATE_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -78,20 +78,12 @@ pub struct CorsSpec {
     pub max_age: Option<i64>,
 }
 
-fn call<E: std::error::Error + 'static>(
-    op: &'static str,
-    name: &str,
-    e: &aws_sdk_lambda::error::SdkError<E>,
-) -> FnError {
-    FnError::Call { op, target: format!("function {name}"), cause: error_text(e) }
-}
-
 /// Reads the function; None when it does not exist.
-pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, FnError> {
+pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, AwsError> {
     let out = match lambda.get_function().function_name(name).send().await {
         Ok(out) => out,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(call("GetFunction", name, &e)),
+        Err(e) => return Err(call("GetFunction", format_args!("function {}", name), &e)),
     };
     let Some(c) = out.configuration else { return Ok(None) };
     let url = match lambda.get_function_url_config().function_name(name).send().await {
@@ -106,7 +98,7 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Fn
             }),
         }),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
-        Err(e) => return Err(call("GetFunctionUrlConfig", name, &e)),
+        Err(e) => return Err(call("GetFunctionUrlConfig", format_args!("function {}", name), &e)),
     };
     Ok(Some(Observed {
         arn: c.function_arn.unwrap_or_default(),
@@ -127,12 +119,12 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Fn
     }))
 }
 
-async fn code(spec: &Spec) -> Result<FunctionCode, FnError> {
+async fn code(spec: &Spec) -> Result<FunctionCode, AwsError> {
     Ok(match &spec.code {
         Code::Zip(path) => {
             let bytes = tokio::fs::read(path)
                 .await
-                .map_err(|e| FnError::Build(format!("reading the package {}: {e}", path.display())))?;
+                .map_err(|e| AwsError::Invalid(format!("reading the package {}: {e}", path.display())))?;
             FunctionCode::builder().zip_file(Blob::new(bytes)).build()
         }
         Code::S3 { bucket, key } => FunctionCode::builder().s3_bucket(bucket).s3_key(key).build(),
@@ -152,7 +144,7 @@ fn is_iam_propagation(message: &str) -> bool {
 
 /// Creates the function, retrying with backoff while the role propagates. Returns false when
 /// a function of that name already exists and this resource owns it (a retried create).
-pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool, FnError> {
+pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool, AwsError> {
     let code = code(spec).await?;
     let mut tags: HashMap<String, String> = spec.tags_all.clone().into_iter().collect();
     tags.insert(OWNER_TAG.to_string(), spec.name.clone());
@@ -184,22 +176,19 @@ pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool
                 if owner.as_deref() == Some(spec.name.as_str()) {
                     return Ok(false);
                 }
-                return Err(FnError::NotOwned {
+                return Err(AwsError::NotOwned {
                     kind: "Lambda function",
+                    tag: OWNER_TAG,
                     target: spec.name.clone(),
                     owner: spec.name.clone(),
                 });
             }
             Err(e) => {
-                let text = error_text(&e);
+                let text = adf_common::error_chain(&e);
                 let retryable = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception())
                     && is_iam_propagation(&text);
                 if !retryable || started.elapsed() > IAM_PROPAGATION {
-                    return Err(FnError::Call {
-                        op: "CreateFunction",
-                        target: format!("function {}", spec.name),
-                        cause: text,
-                    });
+                    return Err(call("CreateFunction", format_args!("function {}", spec.name), &e));
                 }
                 tracing::info!(function = %spec.name, "role not assumable yet; retrying while IAM propagates");
                 tokio::time::sleep(pause).await;
@@ -210,22 +199,21 @@ pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool
 }
 
 /// Waits until the function is active and its last update finished.
-pub async fn wait_ready(lambda: &Client, name: &str) -> Result<(), FnError> {
-    lambda.wait_until_function_active_v2().function_name(name).wait(STATE_WAIT).await.map_err(|e| FnError::Call {
-        op: "waiting for Active",
-        target: format!("function {name}"),
-        cause: error_text(&e),
-    })?;
-    lambda.wait_until_function_updated_v2().function_name(name).wait(STATE_WAIT).await.map_err(|e| FnError::Call {
-        op: "waiting for the update",
-        target: format!("function {name}"),
-        cause: error_text(&e),
+pub async fn wait_ready(lambda: &Client, name: &str) -> Result<(), AwsError> {
+    lambda
+        .wait_until_function_active_v2()
+        .function_name(name)
+        .wait(STATE_WAIT)
+        .await
+        .map_err(|e| AwsError::other("waiting for Active", format!("function {name}"), adf_common::error_chain(&e)))?;
+    lambda.wait_until_function_updated_v2().function_name(name).wait(STATE_WAIT).await.map_err(|e| {
+        AwsError::other("waiting for the update", format!("function {name}"), adf_common::error_chain(&e))
     })?;
     Ok(())
 }
 
 /// Deploys new code, then waits for it before anything else may change.
-pub async fn update_code(lambda: &Client, spec: &Spec) -> Result<(), FnError> {
+pub async fn update_code(lambda: &Client, spec: &Spec) -> Result<(), AwsError> {
     let mut req = lambda
         .update_function_code()
         .function_name(&spec.name)
@@ -236,12 +224,12 @@ pub async fn update_code(lambda: &Client, spec: &Spec) -> Result<(), FnError> {
         c if c.image_uri.is_some() => req.set_image_uri(c.image_uri),
         c => req.set_s3_bucket(c.s3_bucket).set_s3_key(c.s3_key),
     };
-    req.send().await.map_err(|e| call("UpdateFunctionCode", &spec.name, &e))?;
+    req.send().await.map_err(|e| call("UpdateFunctionCode", format_args!("function {}", &spec.name), &e))?;
     wait_ready(lambda, &spec.name).await
 }
 
 /// Sets the configuration (never while a code update runs: callers wait first).
-pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<(), FnError> {
+pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<(), AwsError> {
     let mut req = lambda
         .update_function_configuration()
         .function_name(&spec.name)
@@ -252,12 +240,12 @@ pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) 
     if !matches!(spec.code, Code::Image(_)) {
         req = req.set_runtime(spec.runtime.as_deref().map(Runtime::from)).set_handler(spec.handler.clone());
     }
-    req.send().await.map_err(|e| call("UpdateFunctionConfiguration", &spec.name, &e))?;
+    req.send().await.map_err(|e| call("UpdateFunctionConfiguration", format_args!("function {}", &spec.name), &e))?;
     wait_ready(lambda, &spec.name).await
 }
 
 /// Sets or clears reserved concurrency.
-pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>) -> Result<(), FnError> {
+pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>) -> Result<(), AwsError> {
     match reserved {
         Some(n) => {
             lambda
@@ -266,7 +254,7 @@ pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>)
                 .reserved_concurrent_executions(i32::try_from(n).unwrap_or(0))
                 .send()
                 .await
-                .map_err(|e| call("PutFunctionConcurrency", name, &e))?;
+                .map_err(|e| call("PutFunctionConcurrency", format_args!("function {}", name), &e))?;
         }
         None => {
             lambda
@@ -274,7 +262,7 @@ pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>)
                 .function_name(name)
                 .send()
                 .await
-                .map_err(|e| call("DeleteFunctionConcurrency", name, &e))?;
+                .map_err(|e| call("DeleteFunctionConcurrency", format_args!("function {}", name), &e))?;
         }
     }
     Ok(())
@@ -295,7 +283,7 @@ pub async fn sync_url(
     name: &str,
     current: Option<&ObservedUrl>,
     wanted: Option<&UrlSpec>,
-) -> Result<Option<String>, FnError> {
+) -> Result<Option<String>, AwsError> {
     let Some(w) = wanted else {
         if current.is_some() {
             lambda
@@ -303,7 +291,7 @@ pub async fn sync_url(
                 .function_name(name)
                 .send()
                 .await
-                .map_err(|e| call("DeleteFunctionUrlConfig", name, &e))?;
+                .map_err(|e| call("DeleteFunctionUrlConfig", format_args!("function {}", name), &e))?;
             remove_public_access(lambda, name).await?;
         }
         return Ok(None);
@@ -319,7 +307,7 @@ pub async fn sync_url(
                 .set_cors(Some(w.cors.as_ref().map(cors).unwrap_or_else(|| Cors::builder().build())))
                 .send()
                 .await
-                .map_err(|e| call("UpdateFunctionUrlConfig", name, &e))?
+                .map_err(|e| call("UpdateFunctionUrlConfig", format_args!("function {}", name), &e))?
                 .function_url
         }
         None => {
@@ -330,7 +318,7 @@ pub async fn sync_url(
                 .set_cors(w.cors.as_ref().map(cors))
                 .send()
                 .await
-                .map_err(|e| call("CreateFunctionUrlConfig", name, &e))?
+                .map_err(|e| call("CreateFunctionUrlConfig", format_args!("function {}", name), &e))?
                 .function_url
         }
     };
@@ -348,7 +336,7 @@ pub async fn sync_url(
         if let Err(e) = added
             && !e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception())
         {
-            return Err(call("AddPermission", name, &e));
+            return Err(call("AddPermission", format_args!("function {}", name), &e));
         }
     } else {
         remove_public_access(lambda, name).await?;
@@ -356,11 +344,11 @@ pub async fn sync_url(
     Ok(Some(url))
 }
 
-async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), FnError> {
+async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), AwsError> {
     match lambda.remove_permission().function_name(name).statement_id(PUBLIC_URL_STATEMENT).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("RemovePermission", name, &e)),
+        Err(e) => Err(call("RemovePermission", format_args!("function {}", name), &e)),
     }
 }
 
@@ -370,7 +358,7 @@ pub async fn sync_tags(
     spec: &Spec,
     arn: &str,
     current: &BTreeMap<String, String>,
-) -> Result<(), FnError> {
+) -> Result<(), AwsError> {
     let mut wanted = spec.tags_all.clone();
     wanted.insert(OWNER_TAG.to_string(), spec.name.clone());
     let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
@@ -381,7 +369,7 @@ pub async fn sync_tags(
             .set_tag_keys(Some(stale))
             .send()
             .await
-            .map_err(|e| call("UntagResource", &spec.name, &e))?;
+            .map_err(|e| call("UntagResource", format_args!("function {}", &spec.name), &e))?;
     }
     let changed: HashMap<String, String> =
         wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -392,24 +380,28 @@ pub async fn sync_tags(
             .set_tags(Some(changed))
             .send()
             .await
-            .map_err(|e| call("TagResource", &spec.name, &e))?;
+            .map_err(|e| call("TagResource", format_args!("function {}", &spec.name), &e))?;
     }
     Ok(())
 }
 
 /// Publishes a version of the current code and configuration.
-pub async fn publish(lambda: &Client, name: &str) -> Result<String, FnError> {
-    let out =
-        lambda.publish_version().function_name(name).send().await.map_err(|e| call("PublishVersion", name, &e))?;
+pub async fn publish(lambda: &Client, name: &str) -> Result<String, AwsError> {
+    let out = lambda
+        .publish_version()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| call("PublishVersion", format_args!("function {}", name), &e))?;
     Ok(out.version.unwrap_or_else(|| "$LATEST".into()))
 }
 
 /// Deletes the function; one already gone is fine.
-pub async fn delete(lambda: &Client, name: &str) -> Result<(), FnError> {
+pub async fn delete(lambda: &Client, name: &str) -> Result<(), AwsError> {
     match lambda.delete_function().function_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteFunction", name, &e)),
+        Err(e) => Err(call("DeleteFunction", format_args!("function {}", name), &e)),
     }
 }
 

@@ -7,8 +7,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName as A;
 
-use super::{AwsError, OWNER_TAG};
-use crate::aws::error_text;
+use super::Owner;
+use super::error::{AwsError, call};
 
 /// What a queue should be.
 #[derive(Clone, Debug)]
@@ -42,13 +42,6 @@ pub struct QueueState {
     pub tags: BTreeMap<String, String>,
 }
 
-fn call<E>(op: &'static str, target: &str, e: &aws_sdk_sqs::error::SdkError<E>) -> AwsError
-where
-    E: std::error::Error + 'static,
-{
-    AwsError::Call { op, target: target.to_string(), cause: error_text(e) }
-}
-
 fn is_missing<E: ProvideErrorMetadata>(e: &E) -> bool {
     matches!(e.code(), Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist"))
 }
@@ -58,7 +51,7 @@ pub async fn find(sqs: &Client, name: &str) -> Result<Option<String>, AwsError> 
     match sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(None),
-        Err(e) => Err(call("GetQueueUrl", name, &e)),
+        Err(e) => Err(call("GetQueueUrl", format_args!("SQS queue {}", name), &e)),
     }
 }
 
@@ -69,14 +62,14 @@ pub async fn describe(sqs: &Client, name: &str, url: &str) -> Result<Option<Queu
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => {
             return Ok(None);
         }
-        Err(e) => return Err(call("GetQueueAttributes", name, &e)),
+        Err(e) => return Err(call("GetQueueAttributes", format_args!("SQS queue {}", name), &e)),
     };
     let tags = sqs
         .list_queue_tags()
         .queue_url(url)
         .send()
         .await
-        .map_err(|e| call("ListQueueTags", name, &e))?
+        .map_err(|e| call("ListQueueTags", format_args!("SQS queue {}", name), &e))?
         .tags
         .unwrap_or_default();
     Ok(Some(parse(url, &attrs, tags)))
@@ -104,24 +97,17 @@ fn parse(url: &str, attrs: &HashMap<A, String>, tags: HashMap<String, String>) -
 }
 
 /// Creates the queue or adopts the one this resource owns, then converges it to `spec`.
-pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &str) -> Result<QueueState, AwsError> {
+pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<QueueState, AwsError> {
     let url = match find(sqs, &spec.name).await? {
         Some(url) => {
             let current = describe(sqs, &spec.name, &url).await?.unwrap_or_default();
-            if current.tags.get(OWNER_TAG).map(String::as_str) != Some(owner) {
-                return Err(AwsError::NotOwned {
-                    tag: OWNER_TAG,
-                    kind: "SQS queue",
-                    target: spec.name.clone(),
-                    owner: owner.to_string(),
-                });
-            }
+            owner.check("SQS queue", &spec.name, &current.tags)?;
             sqs.set_queue_attributes()
                 .queue_url(&url)
                 .set_attributes(Some(spec.attributes.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| call("SetQueueAttributes", &spec.name, &e))?;
+                .map_err(|e| call("SetQueueAttributes", format_args!("SQS queue {}", &spec.name), &e))?;
             sync_tags(sqs, &spec.name, &url, &current.tags, &spec.tags).await?;
             url
         }
@@ -136,7 +122,7 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &str) -> Result<Queue
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| call("CreateQueue", &spec.name, &e))?
+                .map_err(|e| call("CreateQueue", format_args!("SQS queue {}", &spec.name), &e))?
                 .queue_url
                 .unwrap_or_default()
         }
@@ -160,12 +146,17 @@ async fn sync_tags(
             .set_tag_keys(Some(stale))
             .send()
             .await
-            .map_err(|e| call("UntagQueue", name, &e))?;
+            .map_err(|e| call("UntagQueue", format_args!("SQS queue {}", name), &e))?;
     }
     let changed: HashMap<String, String> =
         wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     if !changed.is_empty() {
-        sqs.tag_queue().queue_url(url).set_tags(Some(changed)).send().await.map_err(|e| call("TagQueue", name, &e))?;
+        sqs.tag_queue()
+            .queue_url(url)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(|e| call("TagQueue", format_args!("SQS queue {}", name), &e))?;
     }
     Ok(())
 }
@@ -176,7 +167,7 @@ pub async fn delete(sqs: &Client, name: &str) -> Result<(), AwsError> {
     match sqs.delete_queue().queue_url(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(()),
-        Err(e) => Err(call("DeleteQueue", name, &e)),
+        Err(e) => Err(call("DeleteQueue", format_args!("SQS queue {}", name), &e)),
     }
 }
 

@@ -4,30 +4,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::FnError;
-use crate::aws::error_text;
+use super::error::{AwsError, call};
 
 /// The log group Lambda writes to.
 pub fn group_name(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
 
-fn call<E: std::error::Error + 'static>(
-    op: &'static str,
-    group: &str,
-    e: &aws_sdk_cloudwatchlogs::error::SdkError<E>,
-) -> FnError {
-    FnError::Call { op, target: format!("log group {group}"), cause: error_text(e) }
-}
-
 /// The group's ARN and retention in days (0: never expires), or None when it does not exist.
-pub async fn describe(logs: &Client, group: &str) -> Result<Option<(String, i64)>, FnError> {
+pub async fn describe(logs: &Client, group: &str) -> Result<Option<(String, i64)>, AwsError> {
     let out = logs
         .describe_log_groups()
         .log_group_name_prefix(group)
         .send()
         .await
-        .map_err(|e| call("DescribeLogGroups", group, &e))?;
+        .map_err(|e| call("DescribeLogGroups", format_args!("log group {}", group), &e))?;
     Ok(out
         .log_groups
         .unwrap_or_default()
@@ -42,7 +33,7 @@ pub async fn ensure(
     group: &str,
     retention_days: i64,
     tags: &BTreeMap<String, String>,
-) -> Result<String, FnError> {
+) -> Result<String, AwsError> {
     if describe(logs, group).await?.is_none() {
         let created = logs
             .create_log_group()
@@ -53,7 +44,7 @@ pub async fn ensure(
         if let Err(e) = created
             && !e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception())
         {
-            return Err(call("CreateLogGroup", group, &e));
+            return Err(call("CreateLogGroup", format_args!("log group {}", group), &e));
         }
     }
     if retention_days > 0 {
@@ -62,25 +53,25 @@ pub async fn ensure(
             .retention_in_days(i32::try_from(retention_days).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| call("PutRetentionPolicy", group, &e))?;
+            .map_err(|e| call("PutRetentionPolicy", format_args!("log group {}", group), &e))?;
     } else {
         logs.delete_retention_policy()
             .log_group_name(group)
             .send()
             .await
-            .map_err(|e| call("DeleteRetentionPolicy", group, &e))?;
+            .map_err(|e| call("DeleteRetentionPolicy", format_args!("log group {}", group), &e))?;
     }
     describe(logs, group)
         .await?
         .map(|(arn, _)| arn)
-        .ok_or(FnError::Vanished { kind: "log group", target: group.to_string() })
+        .ok_or(AwsError::Vanished { kind: "log group", target: group.to_string() })
 }
 
 /// Deletes the group; one already gone is fine.
-pub async fn delete(logs: &Client, group: &str) -> Result<(), FnError> {
+pub async fn delete(logs: &Client, group: &str) -> Result<(), AwsError> {
     match logs.delete_log_group().log_group_name(group).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteLogGroup", group, &e)),
+        Err(e) => Err(call("DeleteLogGroup", format_args!("log group {}", group), &e)),
     }
 }

@@ -1,5 +1,19 @@
-//! AWS clients, built once per configured provider from the provider block and the standard
-//! `AWS_*` environment (including `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`).
+//! The AWS services layer: clients built once per configured provider (from the provider block
+//! and the standard `AWS_*` environment, `AWS_ENDPOINT_URL[_<SERVICE>]` included), one module per
+//! service holding its calls, waiters and owner-tag checks, one error type ([`AwsError`]) and
+//! one mapper from SDK errors ([`error::call`]). Resources call these; they never call the SDK
+//! themselves and never import each other.
+
+pub mod dynamodb;
+pub mod error;
+pub mod esm;
+pub mod events;
+pub mod function;
+pub mod iam;
+pub mod lambda;
+pub mod logs;
+pub mod s3;
+pub mod sqs;
 
 use std::collections::BTreeMap;
 
@@ -10,6 +24,8 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use tfplug::{Diagnostic, Diagnostics};
+
+pub use self::error::AwsError;
 
 /// The services the `endpoints` block accepts.
 pub const SERVICES: [&str; 11] =
@@ -123,10 +139,8 @@ impl AwsClients {
             client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
         );
         let events = client!(aws_sdk_eventbridge, "events");
-        let s3_custom = s.endpoints.contains_key("s3")
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let s3_force_path_style = s.s3_use_path_style.unwrap_or(s3_custom);
+        // The runtimes' own rule, so the provider and the Lambdas it deploys address S3 alike.
+        let s3_force_path_style = adf_common::sdk::s3_path_style(s.s3_use_path_style, s.endpoints.contains_key("s3"));
         let s3 = {
             let mut b = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_force_path_style);
             if let Some(u) = s.endpoints.get("s3") {
@@ -151,14 +165,47 @@ impl AwsClients {
 
     /// Checks the credentials with STS `GetCallerIdentity`; returns the account id.
     pub async fn check_credentials(&self) -> Result<String, String> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| error_text(&e))?;
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| adf_common::error_chain(&e))?;
         Ok(out.account.unwrap_or_default())
     }
 }
 
-/// An SDK error with its causes, for diagnostics.
-pub fn error_text<E: std::error::Error>(e: &E) -> String {
-    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+/// The tag that marks what a resource made (`tag = value`): only what carries it is adopted
+/// when a create is retried, and anything else of the same name is an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The tag's key, such as `adf:workflow-tables`.
+    pub tag: &'static str,
+    /// Its value: the owning resource's name.
+    pub value: String,
+}
+
+impl Owner {
+    /// The owner tag `tag = value`.
+    pub fn new(tag: &'static str, value: impl Into<String>) -> Self {
+        Self { tag, value: value.into() }
+    }
+
+    /// `tags` with the owner tag added.
+    pub fn tagged(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut t = tags.clone();
+        t.insert(self.tag.to_string(), self.value.clone());
+        t
+    }
+
+    /// `tags` without the owner tag.
+    pub fn untagged(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        tags.iter().filter(|(k, _)| k.as_str() != self.tag).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Ok when `tags` (those of the `kind` named `target`) carry this owner tag.
+    pub fn check(&self, kind: &'static str, target: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        if tags.get(self.tag) == Some(&self.value) {
+            Ok(())
+        } else {
+            Err(AwsError::NotOwned { kind, target: target.to_string(), tag: self.tag, owner: self.value.clone() })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,11 +240,8 @@ mod tests {
     async fn endpoint_overrides_reach_the_clients() {
         let c = AwsClients::new(settings(&[("sqs", "http://127.0.0.1:1")])).await.expect("clients");
         let err = c.sqs.list_queues().send().await.expect_err("nothing listens on port 1");
-        assert!(
-            error_text(&err).contains("dispatch failure") || error_text(&err).contains("connect"),
-            "{}",
-            error_text(&err)
-        );
+        let text = adf_common::error_chain(&err);
+        assert!(text.contains("dispatch failure") || text.contains("connect"), "{text}");
         assert_eq!(c.endpoints.get("sqs").map(String::as_str), Some("http://127.0.0.1:1"));
     }
 }

@@ -1,0 +1,195 @@
+//! The one error type of the services layer, and the one mapper from SDK errors to it.
+
+use std::fmt::Display;
+
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+
+/// Error codes AWS services use for "it is not there".
+const NOT_FOUND: [&str; 7] = [
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "NotFound",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NoSuchTagSet",
+];
+/// Error codes for "something of that name exists already".
+const ALREADY_EXISTS: [&str; 6] = [
+    "ResourceConflictException",
+    "ResourceInUseException",
+    "EntityAlreadyExists",
+    "BucketAlreadyOwnedByYou",
+    "QueueAlreadyExists",
+    "ResourceAlreadyExistsException",
+];
+/// Error codes for throttling.
+const THROTTLED: [&str; 7] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+];
+
+/// Why an AWS step failed. Every variant reads as "what, on what: why".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AwsError {
+    /// The call's target does not exist.
+    #[error("{op} {target}: {cause}")]
+    NotFound {
+        /// The API operation.
+        op: &'static str,
+        /// What it was about ("SQS queue orders-jobs").
+        target: String,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// Something of that name exists already.
+    #[error("{op} {target}: {cause}")]
+    AlreadyExists {
+        /// The API operation.
+        op: &'static str,
+        /// What it was about.
+        target: String,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// It exists, but this resource did not make it (it lacks the owner tag).
+    #[error(
+        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {tag}={owner}); \
+         delete it, import it with `terraform import`, or choose another name"
+    )]
+    NotOwned {
+        /// "SQS queue", "IAM role", ...
+        kind: &'static str,
+        /// Its name.
+        target: String,
+        /// The owner tag's key.
+        tag: &'static str,
+        /// The owner tag value this resource expects.
+        owner: String,
+    },
+    /// AWS throttled the call and the SDK's retries ran out.
+    #[error("{op} {target}: throttled: {cause}")]
+    Throttled {
+        /// The API operation.
+        op: &'static str,
+        /// What it was about.
+        target: String,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// Input that cannot be turned into a request, or that AWS refuses for good.
+    #[error("{0}")]
+    Invalid(String),
+    /// It disappeared while being configured.
+    #[error("{kind} {target} disappeared while being configured; apply again")]
+    Vanished {
+        /// What it is.
+        kind: &'static str,
+        /// Its name.
+        target: String,
+    },
+    /// A runtime library's store failed (its message names the operation and table).
+    #[error("{0}")]
+    Runtime(String),
+    /// Any other failed call.
+    #[error("{op} {target}: {cause}")]
+    Call {
+        /// The API operation.
+        op: &'static str,
+        /// What it was about.
+        target: String,
+        /// The error with its causes.
+        cause: String,
+        /// Whether trying again may succeed (a timeout, a lost connection, a 5xx).
+        retryable: bool,
+    },
+}
+
+impl AwsError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AwsError::Throttled { .. } | AwsError::Call { retryable: true, .. })
+    }
+
+    /// Whether the target does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, AwsError::NotFound { .. })
+    }
+
+    /// Whether something of that name exists already.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, AwsError::AlreadyExists { .. })
+    }
+
+    /// A failure that is not an SDK error (a waiter's, a partial batch failure's).
+    pub fn other(op: &'static str, target: impl Display, cause: impl Display) -> Self {
+        AwsError::Call { op, target: target.to_string(), cause: cause.to_string(), retryable: false }
+    }
+
+    /// An SDK builder refused a request.
+    pub fn build(e: impl Display) -> Self {
+        AwsError::Invalid(format!("building request: {e}"))
+    }
+}
+
+impl From<adf_workflow::store::StoreError> for AwsError {
+    fn from(e: adf_workflow::store::StoreError) -> Self {
+        AwsError::Runtime(e.to_string())
+    }
+}
+
+/// The one mapper from an SDK error of any service: `op` on `target` failed because of `e`.
+pub fn call<E, R>(op: &'static str, target: impl Display, e: &SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let target = target.to_string();
+    let cause = adf_common::error_chain(e);
+    let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
+    match code {
+        Some(c) if NOT_FOUND.contains(&c) => AwsError::NotFound { op, target, cause },
+        Some(c) if ALREADY_EXISTS.contains(&c) => AwsError::AlreadyExists { op, target, cause },
+        Some(c) if THROTTLED.contains(&c) => AwsError::Throttled { op, target, cause },
+        _ => {
+            let retryable =
+                matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
+            AwsError::Call { op, target, cause, retryable }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sts::error::ErrorMetadata;
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+
+    fn service_error(code: &str) -> SdkError<GetCallerIdentityError, ()> {
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        SdkError::service_error(GetCallerIdentityError::generic(meta), ())
+    }
+
+    #[test]
+    fn codes_map_to_meaningful_variants() {
+        assert!(call("GetRole", "IAM role r", &service_error("NoSuchEntity")).is_not_found());
+        assert!(call("CreateQueue", "q", &service_error("QueueAlreadyExists")).is_already_exists());
+        let throttled = call("PutItem", "t", &service_error("ThrottlingException"));
+        assert!(throttled.is_retryable() && !throttled.is_not_found());
+        let denied = call("GetRole", "IAM role r", &service_error("AccessDenied"));
+        assert!(!denied.is_not_found() && !denied.is_retryable(), "any error is not 'not found'");
+        assert!(denied.to_string().starts_with("GetRole IAM role r: "), "{denied}");
+    }
+
+    #[test]
+    fn lost_connections_are_retryable() {
+        let e: SdkError<GetCallerIdentityError, ()> = SdkError::timeout_error("slow");
+        assert!(call("GetCallerIdentity", "account", &e).is_retryable());
+    }
+}

@@ -1,0 +1,260 @@
+//! `adf_workflow`'s schema and its plan-time checks.
+
+use std::collections::BTreeSet;
+
+use tfplug::{
+    Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Schema, Type, Value,
+};
+
+use super::blueprints::{self, CheckOptions};
+use super::{DEFAULT_WORKER_TIMEOUT, MAX_BATCH, MAX_FIFO_BATCH, MAX_NAME, TABLE_FIELDS, tables_type};
+use crate::resources::driver::{tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings};
+
+pub(super) fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    let tables_doc = TABLE_FIELDS.iter().map(|(k, d)| format!("`{k}` ({d})")).collect::<Vec<_>>().join(", ");
+    Schema::new(
+        0,
+        Block::new(
+            "A workflow: the worker released with the provider (or one of yours, with custom node types) deployed \
+             as a Lambda on the job queue of an `adf_workflow_tables`, and its blueprints. Every blueprint is \
+             parsed and linted at plan time by the runtime's own linter (cycles, unknown node types, edges to \
+             missing nodes, joins that could wait forever, bad durations and params), each problem an error on \
+             `blueprints[\"<name>\"]` naming the node; its content-hash version is known at plan time. Apply \
+             stores each blueprint version where the runtime reads it and points the blueprint's `current` \
+             version at it: runs already in flight stay pinned to the version they started on, which is kept. \
+             An SQS event source mapping (with partial batch responses) feeds the queue to the worker, whose \
+             role may touch only that queue, the contexts and statuses tables and the stalled-runs index (and \
+             the functions in `invoke_function_arns`). An optional EventBridge schedule runs the reconciler, \
+             which resumes stalled runs. Deploy one `adf_workflow` per `adf_workflow_tables`.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Workflow name: 1 to 41 letters, digits, `-` and `_`. It names the worker `adf-workflow-<name>`, \
+                 its role `adf-workflow-<name>-role` and the schedule `adf-workflow-<name>-reconcile`. Changing it \
+                 replaces the workflow.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::required(
+            "tables",
+            tables_type(),
+            &format!(
+                "The queue and tables to run on: write `tables = adf_workflow_tables.<x>` (the extra attributes \
+                 are ignored), or an object with {tables_doc}. Changing them moves the worker (its mapping is \
+                 recreated on the new queue and the blueprints are stored in the new contexts table)."
+            ),
+        ))
+        .attribute(Attribute::required(
+            "blueprints",
+            Type::map(Type::String),
+            "Blueprints by name (1 to 100 letters, digits, `-`, `_`, `.`): JSON, usually \
+             `jsonencode({ nodes = {...}, edges = [...] })`. A change stores a new version and makes it current \
+             (in place); runs in flight finish on theirs. A blueprint removed from the map has its `current` \
+             pointer deleted (no new runs); its versions stay for runs in flight.",
+        ))
+        .attribute(Attribute::with_default(
+            "batch_size",
+            Type::Number,
+            "Jobs per worker invocation, 1 to 10000 (at most 10 on a FIFO queue); above 10, Lambda waits up to \
+             one second to fill a batch. Default `10`.",
+            10i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "maximum_concurrency",
+            Type::Number,
+            "Concurrent worker invocations the queue may drive, 2 to 1000. When null, Lambda scales up to the \
+             account's concurrency.",
+        ))
+        .attribute(Attribute::optional(
+            "reconcile_every_minutes",
+            Type::Number,
+            "Run the reconciler every N minutes, 1 to 1440: an EventBridge rule invokes the worker with \
+             `{\"reconcile\":true}`, which resumes runs stalled for 5 minutes (a worker that died mid-run). \
+             When null, no schedule.",
+        ))
+        .attribute(Attribute::with_default(
+            "enabled",
+            Type::Bool,
+            "Whether Lambda polls the queue (the event source mapping's `Enabled`). Set `false` to pause the \
+             workflow: jobs wait in the queue. Default `true`.",
+            true.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "memory_size",
+            Type::Number,
+            "Memory of the worker in MB, 128 to 10240. Default `512`.",
+            512i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "timeout",
+            Type::Number,
+            "Timeout of one worker invocation in seconds, 1 to 900; nodes run within it (a node's own \
+             `timeout` defaults to 5 minutes). Lambda requires the queue's visibility timeout to be at least \
+             this: raise `visibility_timeout_seconds` of the `adf_workflow_tables` (AWS suggests six times the \
+             function timeout). Default `300`.",
+            DEFAULT_WORKER_TIMEOUT.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "log_retention_days",
+            Type::Number,
+            "Retention of the worker's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never expires). \
+             Default `30`.",
+            30i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "worker_zip",
+            Type::String,
+            "Path to a worker zip of your own, x86_64 (for example `adf_lambda_package.worker.output_path`, \
+             built from a crate using `adf-workflow` that registers custom node types). Blueprints may then use \
+             node types the provider does not know; everything else is still checked. When null, the worker \
+             released with the provider is deployed. An import cannot know this path: set it, and the next \
+             apply redeploys your zip.",
+        ))
+        .attribute(Attribute::optional(
+            "invoke_function_arns",
+            Type::list(Type::String),
+            "ARNs of the Lambda functions the blueprints' `lambda` nodes invoke: the worker's role may call \
+             `lambda:InvokeFunction` on exactly these (add `<arn>:*` for qualified calls). A `lambda` node \
+             whose function is not listed gets a plan warning. Default: none.",
+        ))
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("function_name", "The worker function, `adf-workflow-<name>`."))
+        .attribute(out("function_arn", "The worker function's ARN."))
+        .attribute(out("role_arn", "The worker's least-privilege execution role."))
+        .attribute(out("log_group_name", "The worker's log group."))
+        .attribute(Attribute::computed(
+            "event_source_mapping_uuid",
+            Type::String,
+            "The id of the SQS event source mapping that feeds the queue to the worker.",
+        ))
+        .attribute(Attribute::computed(
+            "blueprint_versions",
+            Type::map(Type::String),
+            "The content-hash version of each blueprint, known at plan time: what runs started now pin. A \
+             version changed outside Terraform shows here as drift.",
+        ))
+        .attribute(Attribute::computed(
+            "client_config",
+            Type::map(Type::String),
+            "What a client that starts and watches runs needs: `queue_url`, `contexts_table`, \
+             `statuses_table` and `region`.",
+        ))
+        .attribute(Attribute::computed(
+            "source_code_hash",
+            Type::String,
+            "Base64 SHA-256 of the deployed worker zip; a new provider release shows here as an in-place update.",
+        ))
+        .block("timeouts", Nesting::Single, timeouts_block("15m")),
+    )
+}
+
+pub(super) fn validate_name(name: &str) -> Result<(), String> {
+    let ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if name.is_empty() || name.len() > MAX_NAME || !ok {
+        return Err(format!(
+            "Expected 1 to {MAX_NAME} letters, digits, '-' and '_' (it names the function, its role and its \
+             EventBridge rule), got {name:?}."
+        ));
+    }
+    Ok(())
+}
+
+/// The blueprints' checks: JSON, lint (every problem an error at `blueprints["name"]`), size.
+fn validate_blueprints(config: &Dynamic) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let Dynamic::Map(bps) = config.get("blueprints") else {
+        return d;
+    };
+    let arns = match ObjectReader::new(config).get::<Value<Vec<String>>>("invoke_function_arns") {
+        Ok(Value::Known(a)) => Some(a),
+        Ok(Value::Null) => Some(Vec::new()),
+        _ => None,
+    };
+    let deployed: BTreeSet<String> = bps.keys().cloned().collect();
+    let opts = CheckOptions {
+        custom_nodes: !config.get("worker_zip").is_null(),
+        invoke_arns: arns.as_deref(),
+        deployed: Some(&deployed),
+    };
+    for (name, text) in bps {
+        if let Dynamic::String(text) = text {
+            d.extend(blueprints::check(name, text, &opts).1);
+        }
+    }
+    d
+}
+
+pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
+    let mut d = validate_function_settings(config);
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
+        && let Err(m) = validate_name(&name)
+    {
+        d.error_at(root.attr("name"), "Invalid workflow name", m);
+    }
+    let mut range = |k: &str, lo: i64, hi: i64, what: &str| {
+        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
+            && !(lo..=hi).contains(&v)
+        {
+            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
+        }
+    };
+    range("batch_size", 1, MAX_BATCH, "An SQS batch holds 1 to 10000 jobs");
+    range("maximum_concurrency", 2, 1000, "Lambda's maximum concurrency for SQS is 2 to 1000");
+    range("reconcile_every_minutes", 1, 1440, "The reconciler runs every 1 to 1440 minutes");
+    let t = o.object("tables");
+    let timeout = match d.take(o.get::<Value<i64>>("timeout")) {
+        Some(Value::Known(t)) => Some(t),
+        Some(Value::Null) => Some(DEFAULT_WORKER_TIMEOUT),
+        _ => None,
+    };
+    let visibility = d.take(t.get::<Value<i64>>("visibility_timeout_seconds")).and_then(Value::into_known);
+    if let (Some(timeout), Some(visibility)) = (timeout, visibility)
+        && timeout > visibility
+    {
+        d.error_at(
+            root.attr("timeout"),
+            "Worker timeout above the queue's visibility timeout",
+            format!(
+                "The worker's timeout is {timeout} s but the job queue hides a received job for only {visibility} \
+                 s: Lambda refuses such an event source mapping (a job would reappear while still running). \
+                 Raise visibility_timeout_seconds of the adf_workflow_tables to at least {timeout} (AWS suggests \
+                 {}), or lower timeout.",
+                timeout * 6
+            ),
+        );
+    }
+    let queue_arn = d.take(t.get::<Value<String>>("queue_arn")).and_then(Value::into_known);
+    let batch = d.take(o.get::<Value<i64>>("batch_size")).and_then(Value::into_known);
+    if let (Some(q), Some(b)) = (queue_arn, batch)
+        && q.ends_with(".fifo")
+        && b > MAX_FIFO_BATCH
+    {
+        d.error_at(
+            root.attr("batch_size"),
+            "Invalid batch_size",
+            format!("A FIFO queue delivers at most {MAX_FIFO_BATCH} jobs per batch, got {b}."),
+        );
+    }
+    if let Dynamic::List(arns) = config.get("invoke_function_arns") {
+        for (i, a) in arns.iter().enumerate() {
+            if let Dynamic::String(a) = a
+                && !(a.starts_with("arn:") && a.contains(":lambda:") && a.contains(":function:"))
+            {
+                d.error_at(
+                    root.attr("invoke_function_arns").index(i64::try_from(i).unwrap_or(0)),
+                    "Invalid function ARN",
+                    format!("Expected a Lambda function ARN (arn:aws:lambda:region:account:function:name), got {a:?}."),
+                );
+            }
+        }
+    }
+    d.extend(validate_blueprints(config));
+    d
+}
