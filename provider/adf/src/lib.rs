@@ -66,10 +66,10 @@ mod tests {
 
     #[test]
     fn adf_workflow_takes_a_whole_adf_workflow_tables() {
-        let s = Managed::schema(&Workflow);
+        let s = (Workflow::KIND.schema)();
         let tables = s.block.find("tables").expect("tables");
         let Type::Object(fields) = &tables.ty else { panic!("tables is an object") };
-        let theirs = Managed::schema(&WorkflowTables);
+        let theirs = (WorkflowTables::KIND.schema)();
         for (k, ty) in fields {
             let attr = theirs.block.find(k).unwrap_or_else(|| panic!("adf_workflow_tables has no {k}"));
             assert_eq!(&attr.ty, ty, "{k}");

@@ -128,7 +128,7 @@ async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, AwsError> 
                 .contains(&FunctionResponseType::ReportBatchItemFailures),
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-        Err(e) => Err(call("GetEventSourceMapping", &format!("event source mapping {uuid}"), &e)),
+        Err(e) => Err(call("GetEventSourceMapping", format_args!("event source mapping {uuid}"), &e)),
     }
 }
 
@@ -200,7 +200,7 @@ pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), AwsError> {
     match lambda.delete_event_source_mapping().uuid(uuid).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteEventSourceMapping", &format!("event source mapping {uuid}"), &e)),
+        Err(e) => Err(call("DeleteEventSourceMapping", format_args!("event source mapping {uuid}"), &e)),
     }
 }
 
@@ -239,7 +239,7 @@ pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Resu
         .scaling_config(scaling(spec.maximum_concurrency))
         .send()
         .await
-        .map_err(|e| call("UpdateEventSourceMapping", &format!("event source mapping {}", current.uuid), &e))?;
+        .map_err(|e| call("UpdateEventSourceMapping", format_args!("event source mapping {}", current.uuid), &e))?;
     settle(lambda, &current.uuid).await
 }
 

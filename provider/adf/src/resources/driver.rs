@@ -62,22 +62,50 @@ impl Failure {
     }
 }
 
+/// What a resource type is: its name, its schema, its plan-time checks and its default deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Kind {
+    /// `adf_something`.
+    pub type_name: &'static str,
+    /// The deadline of each operation unless the `timeouts` block says otherwise.
+    pub default_timeout: Duration,
+    /// The schema. With a `tags_all` attribute the driver plans it from `tags` and the
+    /// provider's `default_tags`, and derives `tags` from it on read.
+    pub schema: fn() -> Schema,
+    /// Checks a configuration, whose values may be unknown. The driver checks `tags` and
+    /// `timeouts` itself.
+    pub validate: fn(&Dynamic) -> Diagnostics,
+}
+
+impl Kind {
+    /// A resource type named `type_name`.
+    pub const fn new(
+        type_name: &'static str,
+        default_timeout: Duration,
+        schema: fn() -> Schema,
+        validate: fn(&Dynamic) -> Diagnostics,
+    ) -> Self {
+        Self { type_name, default_timeout, schema, validate }
+    }
+}
+
+/// `planned` with `outputs` (an object) set over it.
+pub fn with_outputs(planned: &Dynamic, outputs: Dynamic) -> Dynamic {
+    let mut v = planned.clone();
+    if let Dynamic::Map(m) = outputs {
+        for (k, val) in m {
+            v.set(&k, val);
+        }
+    }
+    v
+}
+
 /// One managed resource type, written against the services layer. The driver calls these
 /// with the provider configured and the values wholly known (except in [`Managed::plan`]).
 #[async_trait]
 pub trait Managed: Send + Sync + 'static {
-    /// `adf_something`.
-    const TYPE: &'static str;
-    /// The deadline of each operation unless the `timeouts` block says otherwise.
-    const DEFAULT_TIMEOUT: Duration;
-
-    /// The schema. With a `tags_all` attribute the driver plans it from `tags` and the
-    /// provider's `default_tags`, and derives `tags` from it on read.
-    fn schema(&self) -> Schema;
-
-    /// Checks the configuration, whose values may be unknown. The driver checks `tags` and
-    /// `timeouts`.
-    fn validate(&self, config: &Dynamic) -> Diagnostics;
+    /// Its name, schema, checks and default deadline.
+    const KIND: Kind;
 
     /// Plans what the schema alone cannot (names, outputs known in advance, plan-time checks
     /// against the prior state). `data` is None when the provider is not configured yet.
@@ -89,12 +117,12 @@ pub trait Managed: Send + Sync + 'static {
     /// state. Must be idempotent: after a failure the next apply calls it again.
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure>;
 
-    /// What AWS has now, as a state built over `prior` (with `tags_all` as AWS shows it);
-    /// None when it is gone.
-    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure>;
+    /// What AWS has now of the resource `name`, as a state built over `prior` (with `tags_all`
+    /// as AWS shows it); None when it is gone.
+    async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure>;
 
-    /// Deletes everything the state describes; what is gone already is fine.
-    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure>;
+    /// Deletes everything the state of `name` describes; what is gone already is fine.
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic) -> Result<(), Failure>;
 
     /// The state to read after importing `id`.
     async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure>;
@@ -119,9 +147,9 @@ impl<M: Managed> Driver<M> {
     async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
         let data = ctx.data()?;
         let name = name_of(&req.planned);
-        let limit = timeout(&req.planned, op, M::DEFAULT_TIMEOUT);
-        let value = within(limit, op, M::TYPE, &name, async {
-            self.0.converge(data, &req).await.map_err(|f| f.into_diagnostics(op.verb(), M::TYPE, &name))
+        let limit = timeout(&req.planned, op, M::KIND.default_timeout);
+        let value = within(limit, op, M::KIND.type_name, &name, async {
+            self.0.converge(data, &req).await.map_err(|f| f.into_diagnostics(op.verb(), M::KIND.type_name, &name))
         })
         .await?;
         Ok(State { value, private: req.planned_private })
@@ -131,15 +159,15 @@ impl<M: Managed> Driver<M> {
 #[async_trait]
 impl<M: Managed> Resource<AdfData> for Driver<M> {
     fn type_name(&self) -> &'static str {
-        M::TYPE
+        M::KIND.type_name
     }
 
     fn schema(&self) -> Schema {
-        self.0.schema()
+        (M::KIND.schema)()
     }
 
     async fn validate(&self, config: &Dynamic) -> Diagnostics {
-        let mut d = self.0.validate(config);
+        let mut d = (M::KIND.validate)(config);
         if let Ok(Value::Known(tags)) = ObjectReader::new(config).get::<Value<BTreeMap<String, String>>>("tags") {
             d.extend(validate_tags(&tags, &AttributePath::root().attr("tags")));
         }
@@ -149,7 +177,7 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
 
     async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let data = ctx.data().ok();
-        if has_tags(&self.0.schema()) {
+        if has_tags(&(M::KIND.schema)()) {
             let default_tags = data.map(|d| d.default_tags.clone()).unwrap_or_default();
             plan_tags_all(&mut plan.planned, &req.config, &default_tags);
         }
@@ -166,13 +194,16 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
     async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
         let data = ctx.data()?;
         let name = name_of(&state.value);
-        let observed =
-            self.0.observe(data, &state.value).await.map_err(|f| f.into_diagnostics("reading", M::TYPE, &name))?;
+        let observed = self
+            .0
+            .observe(data, &name, &state.value)
+            .await
+            .map_err(|f| f.into_diagnostics("reading", M::KIND.type_name, &name))?;
         let Some(mut value) = observed else {
-            tracing::info!(name, "{} is gone; removing it from state", M::TYPE);
+            tracing::info!(name, "{} is gone; removing it from state", M::KIND.type_name);
             return Ok(None);
         };
-        if has_tags(&self.0.schema()) {
+        if has_tags(&(M::KIND.schema)()) {
             let tags_all: BTreeMap<String, String> = ObjectReader::new(&value)
                 .get::<Value<_>>("tags_all")
                 .ok()
@@ -191,41 +222,49 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
     async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
         let data = ctx.data()?;
         let name = name_of(&state.value);
-        let limit = timeout(&state.value, Op::Delete, M::DEFAULT_TIMEOUT);
-        within(limit, Op::Delete, M::TYPE, &name, async {
-            self.0.remove(data, &state.value).await.map_err(|f| f.into_diagnostics(Op::Delete.verb(), M::TYPE, &name))
+        let limit = timeout(&state.value, Op::Delete, M::KIND.default_timeout);
+        within(limit, Op::Delete, M::KIND.type_name, &name, async {
+            self.0
+                .remove(data, &name, &state.value)
+                .await
+                .map_err(|f| f.into_diagnostics(Op::Delete.verb(), M::KIND.type_name, &name))
         })
         .await
     }
 
     async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
         let data = ctx.data()?;
-        let value = self.0.import(data, id).await.map_err(|f| f.into_diagnostics("importing", M::TYPE, id))?;
+        let value =
+            self.0.import(data, id).await.map_err(|f| f.into_diagnostics("importing", M::KIND.type_name, id))?;
         Ok(State::new(value))
+    }
+}
+
+/// An error at `attr` unless its value (when known) is within `lo..=hi`: "`what` must be
+/// `lo` to `hi`; got `n`."
+pub fn check_range(d: &mut Diagnostics, config: &Dynamic, attr: &str, (lo, hi): (i64, i64), what: &str) {
+    if let Some(Value::Known(n)) = d.take(ObjectReader::new(config).get::<Value<i64>>(attr))
+        && !(lo..=hi).contains(&n)
+    {
+        d.error_at(
+            AttributePath::root().attr(attr),
+            format!("Invalid {attr}"),
+            format!("{what} must be {lo} to {hi}; got {n}."),
+        );
     }
 }
 
 /// Checks the settings of the Lambda function a resource deploys: `memory_size`, `timeout` and
 /// `log_retention_days`, each an error at its attribute.
 pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
-    let o = ObjectReader::new(config);
-    let root = AttributePath::root();
     let mut d = Diagnostics::new();
-    for (k, lo, hi, what) in [
-        ("memory_size", 128, 10_240, "Lambda memory is 128 to 10240 MB"),
-        ("timeout", 1, 900, "Lambda timeouts are 1 to 900 seconds"),
-    ] {
-        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
-            && !(lo..=hi).contains(&v)
-        {
-            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
-        }
-    }
-    if let Some(Value::Known(days)) = d.take(o.get::<Value<i64>>("log_retention_days"))
+    check_range(&mut d, config, "memory_size", (128, 10_240), "Lambda memory (MB)");
+    check_range(&mut d, config, "timeout", (1, 900), "A Lambda timeout (seconds)");
+    if let Some(Value::Known(days)) = d.take(ObjectReader::new(config).get::<Value<i64>>("log_retention_days"))
         && !RETENTION_DAYS.contains(&days)
     {
         d.error_at(
-            root.attr("log_retention_days"),
+            AttributePath::root().attr("log_retention_days"),
             "Invalid log_retention_days",
             format!("Expected one of CloudWatch's values {RETENTION_DAYS:?}, got {days}."),
         );

@@ -11,7 +11,9 @@ use tfplug::{
     ObjectReader, Plan, PlanRequest, Schema, Type, Value,
 };
 
-use super::driver::{Failure, Managed, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings};
+use super::driver::{
+    Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings,
+};
 use super::released_zip::file_sha256;
 use crate::aws::function::{self, Code, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn};
 use crate::aws::logs;
@@ -170,14 +172,7 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
             d.error_at(root.attr("name"), "Invalid name", "Function names are 1 to 64 letters, digits, '-' or '_'.");
         }
     }
-    let mut range = |attr: &str, lo: i64, hi: i64| {
-        if let Some(Value::Known(n)) = d.take(o.get::<Value<i64>>(attr))
-            && !(lo..=hi).contains(&n)
-        {
-            d.error_at(root.attr(attr), format!("Invalid {attr}"), format!("{attr} must be {lo} to {hi}; got {n}."));
-        }
-    };
-    range("reserved_concurrency", 0, 100_000);
+    check_range(&mut d, config, "reserved_concurrency", (0, 100_000), "reserved_concurrency");
     if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("architecture"))
         && !["x86_64", "arm64"].contains(&a.as_str())
     {
@@ -355,16 +350,7 @@ fn prior_of(prior: &Dynamic) -> Option<Prior> {
 
 #[async_trait]
 impl Managed for Function {
-    const TYPE: &'static str = "adf_function";
-    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
-    fn schema(&self) -> Schema {
-        schema()
-    }
-
-    fn validate(&self, config: &Dynamic) -> Diagnostics {
-        validate_config(config)
-    }
+    const KIND: Kind = Kind::new("adf_function", Duration::from_secs(15 * 60), schema, validate_config);
 
     async fn plan(&self, _data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let package = req.config.get("package").clone();
@@ -438,15 +424,13 @@ impl Managed for Function {
         Ok(v)
     }
 
-    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        let name: String = ObjectReader::new(prior).get("name")?;
-        let observed = function::observe(&data.aws, &name).await?;
+    async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
+        let observed = function::observe(&data.aws, name).await?;
         Ok(observed.map(|(o, retention)| observed_state(prior, &o, retention)))
     }
 
-    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
-        let name: String = ObjectReader::new(state).get("name")?;
-        Ok(function::remove(&data.aws, &name).await?)
+    async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic) -> Result<(), Failure> {
+        Ok(function::remove(&data.aws, name).await?)
     }
 
     async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {

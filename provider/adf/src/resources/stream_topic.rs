@@ -14,7 +14,10 @@ use tfplug::{
     PlanRequest, Schema, Type, Value,
 };
 
-use super::driver::{Failure, Managed, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings};
+use super::driver::{
+    Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block,
+    validate_function_settings, with_outputs,
+};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
 use crate::aws::function::{self, Code, Spec as FunctionSpec, UrlSpec};
@@ -324,15 +327,8 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
     {
         d.error_at(root.attr("name"), "Invalid topic name", m);
     }
-    let mut range = |k: &str, lo: i64, hi: i64, what: &str| {
-        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
-            && !(lo..=hi).contains(&v)
-        {
-            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
-        }
-    };
-    range("partitions", 1, MAX_PARTITIONS, "A topic has 1 to 1024 partitions");
-    range("retention_days", 1, 36_500, "Records are kept at least 1 day (and at most 36500)");
+    check_range(&mut d, config, "partitions", (1, MAX_PARTITIONS), "The number of partitions");
+    check_range(&mut d, config, "retention_days", (1, 36_500), "Retention in days");
     if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
         && a != "AWS_IAM"
         && a != "NONE"
@@ -516,16 +512,7 @@ pub struct StreamTopic;
 
 #[async_trait]
 impl Managed for StreamTopic {
-    const TYPE: &'static str = "adf_stream_topic";
-    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
-    fn schema(&self) -> Schema {
-        schema()
-    }
-
-    fn validate(&self, config: &Dynamic) -> Diagnostics {
-        validate_config(config)
-    }
+    const KIND: Kind = Kind::new("adf_stream_topic", Duration::from_secs(15 * 60), schema, validate_config);
 
     async fn plan(&self, data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let mut d = Diagnostics::new();
@@ -569,21 +556,14 @@ impl Managed for StreamTopic {
             (None, _) => managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?),
         };
         let outputs = converge(&data.aws, &spec, &bucket_name, !req.prior.value.is_null()).await?;
-        let mut v = req.planned.clone();
-        if let Dynamic::Map(m) = outputs {
-            for (k, val) in m {
-                v.set(&k, val);
-            }
-        }
-        Ok(v)
+        Ok(with_outputs(&req.planned, outputs))
     }
 
-    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        let name: String = ObjectReader::new(prior).get("name")?;
-        Ok(observe(&data.aws, &name).await?.map(|o| observed_state(prior, &name, &o)))
+    async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
+        Ok(observe(&data.aws, name).await?.map(|o| observed_state(prior, name, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
         let spec = Spec::read(state)?;
         let o = ObjectReader::new(state);
         let bucket_name: String = o.get("bucket_name")?;
@@ -609,7 +589,7 @@ impl Managed for StreamTopic {
 
     async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
         if let Err(m) = validate_name(id) {
-            return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::TYPE), m).into());
+            return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::KIND.type_name), m).into());
         }
         match observe(&data.aws, id).await? {
             Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &o)),

@@ -14,11 +14,11 @@ use adf_workflow::contract::WorkerSettings;
 use adf_workflow::store::{Store, Tables};
 use async_trait::async_trait;
 use tfplug::{
-    ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Schema, Type, Value,
+    ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Type, Value,
 };
 
 use self::schema::{schema, validate_config, validate_name};
-use super::driver::{Failure, Managed};
+use super::driver::{Failure, Kind, Managed, with_outputs};
 use super::released_zip::{WORKFLOW_WORKER, file_sha256};
 use crate::aws::esm::{self, EsmSpec, EsmState};
 use crate::aws::function::{self, Code, Spec as FunctionSpec};
@@ -464,16 +464,7 @@ pub struct Workflow;
 
 #[async_trait]
 impl Managed for Workflow {
-    const TYPE: &'static str = "adf_workflow";
-    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
-    fn schema(&self) -> Schema {
-        schema()
-    }
-
-    fn validate(&self, config: &Dynamic) -> Diagnostics {
-        validate_config(config)
-    }
+    const KIND: Kind = Kind::new("adf_workflow", Duration::from_secs(15 * 60), schema, validate_config);
 
     async fn plan(&self, data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let mut d = Diagnostics::new();
@@ -519,29 +510,21 @@ impl Managed for Workflow {
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
         let spec = Spec::read(&req.planned)?;
         let outputs = converge(&data.aws, &spec, &req.prior.value, !req.prior.value.is_null()).await?;
-        let mut v = req.planned.clone();
-        if let Dynamic::Map(m) = outputs {
-            for (k, val) in m {
-                v.set(&k, val);
-            }
-        }
-        Ok(v)
+        Ok(with_outputs(&req.planned, outputs))
     }
 
-    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        let name: String = ObjectReader::new(prior).get("name")?;
+    async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
         let region = data.aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-        Ok(observe(&data.aws, &name, prior).await?.map(|o| observed_state(prior, &name, &o, &region)))
+        Ok(observe(&data.aws, name, prior).await?.map(|o| observed_state(prior, name, &o, &region)))
     }
 
-    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
-        let name: String = ObjectReader::new(state).get("name")?;
-        Ok(remove(&data.aws, &name, state).await?)
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic) -> Result<(), Failure> {
+        Ok(remove(&data.aws, name, state).await?)
     }
 
     async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
         if let Err(m) = validate_name(id) {
-            return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::TYPE), m).into());
+            return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::KIND.type_name), m).into());
         }
         let prior = Dynamic::object([("name", id.into())]);
         let region = data.aws.sdk.region().map(ToString::to_string).unwrap_or_default();

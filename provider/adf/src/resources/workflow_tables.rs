@@ -17,7 +17,7 @@ use tfplug::{
     PlanRequest, Schema, Type, Value,
 };
 
-use super::driver::{Failure, Managed, tags_all_attribute, tags_attribute, timeouts_block};
+use super::driver::{Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block};
 use crate::aws::dynamodb::{self, Billing, TableSpec, TableState};
 use crate::aws::sqs::{self, QueueSpec, QueueState};
 use crate::aws::{AwsClients, Owner};
@@ -309,18 +309,11 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
             );
         }
     }
-    let mut range = |attr: &str, lo: i64, hi: i64, what: &str| {
-        if let Some(Value::Known(n)) = d.take(o.get::<Value<i64>>(attr))
-            && !(lo..=hi).contains(&n)
-        {
-            d.error_at(root.attr(attr), format!("Invalid {attr}"), format!("{what} must be {lo} to {hi}; got {n}."));
-        }
-    };
-    range("max_receive_count", 1, 1000, "max_receive_count");
-    range("visibility_timeout_seconds", 0, 43_200, "The visibility timeout (at most 12 hours)");
-    range("message_retention_seconds", 60, 1_209_600, "Retention (60 seconds to 14 days)");
-    range("read_capacity", 1, 40_000, "read_capacity");
-    range("write_capacity", 1, 40_000, "write_capacity");
+    check_range(&mut d, config, "max_receive_count", (1, 1000), "max_receive_count");
+    check_range(&mut d, config, "visibility_timeout_seconds", (0, 43_200), "The visibility timeout (at most 12 hours)");
+    check_range(&mut d, config, "message_retention_seconds", (60, 1_209_600), "Retention (60 seconds to 14 days)");
+    check_range(&mut d, config, "read_capacity", (1, 40_000), "read_capacity");
+    check_range(&mut d, config, "write_capacity", (1, 40_000), "write_capacity");
 
     let mode = d.take(o.get::<Value<String>>("billing_mode")).unwrap_or_default();
     let read = d.take(o.get::<Value<i64>>("read_capacity")).unwrap_or_default();
@@ -517,16 +510,7 @@ fn names_of(v: &Dynamic) -> Names {
 
 #[async_trait]
 impl Managed for WorkflowTables {
-    const TYPE: &'static str = "adf_workflow_tables";
-    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-    fn schema(&self) -> Schema {
-        schema()
-    }
-
-    fn validate(&self, config: &Dynamic) -> Diagnostics {
-        validate_config(config)
-    }
+    const KIND: Kind = Kind::new("adf_workflow_tables", Duration::from_secs(10 * 60), schema, validate_config);
 
     async fn plan(&self, _data: Option<&AdfData>, _req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let o = ObjectReader::new(&plan.planned);
@@ -573,12 +557,12 @@ impl Managed for WorkflowTables {
         Ok(state)
     }
 
-    async fn observe(&self, data: &AdfData, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
+    async fn observe(&self, data: &AdfData, _name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
         let observed = observe(&data.aws, &names_of(prior)).await?;
         Ok(observed.map(|o| observed_state(prior, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, state: &Dynamic) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
         let (names, aws) = (names_of(state), &data.aws);
         tokio::try_join!(
             sqs::delete(&aws.sqs, &names.queue),
@@ -594,7 +578,7 @@ impl Managed for WorkflowTables {
         let bad = validate_config(&Dynamic::object([("name", id.into())]));
         if bad.has_errors() {
             return Err(tfplug::Diagnostic::error(
-                format!("importing {} ({id}): invalid id", Self::TYPE),
+                format!("importing {} ({id}): invalid id", Self::KIND.type_name),
                 format!("The import id is the resource's name. {bad}"),
             )
             .into());

@@ -8,7 +8,9 @@ use tfplug::{
 
 use super::blueprints::{self, CheckOptions};
 use super::{DEFAULT_WORKER_TIMEOUT, MAX_BATCH, MAX_FIFO_BATCH, MAX_NAME, TABLE_FIELDS, tables_type};
-use crate::resources::driver::{tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings};
+use crate::resources::driver::{
+    check_range, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings,
+};
 
 pub(super) fn schema() -> Schema {
     let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
@@ -198,16 +200,9 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     {
         d.error_at(root.attr("name"), "Invalid workflow name", m);
     }
-    let mut range = |k: &str, lo: i64, hi: i64, what: &str| {
-        if let Some(Value::Known(v)) = d.take(o.get::<Value<i64>>(k))
-            && !(lo..=hi).contains(&v)
-        {
-            d.error_at(root.attr(k), format!("Invalid {k}"), format!("{what}, got {v}."));
-        }
-    };
-    range("batch_size", 1, MAX_BATCH, "An SQS batch holds 1 to 10000 jobs");
-    range("maximum_concurrency", 2, 1000, "Lambda's maximum concurrency for SQS is 2 to 1000");
-    range("reconcile_every_minutes", 1, 1440, "The reconciler runs every 1 to 1440 minutes");
+    check_range(&mut d, config, "batch_size", (1, MAX_BATCH), "An SQS batch (jobs)");
+    check_range(&mut d, config, "maximum_concurrency", (2, 1000), "Lambda's maximum concurrency for SQS");
+    check_range(&mut d, config, "reconcile_every_minutes", (1, 1440), "The reconciler's period in minutes");
     let t = o.object("tables");
     let timeout = match d.take(o.get::<Value<i64>>("timeout")) {
         Some(Value::Known(t)) => Some(t),
