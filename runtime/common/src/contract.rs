@@ -175,6 +175,41 @@ pub fn statements<R: Copy>(access: &[Access<R>], arns: impl Fn(R) -> Vec<String>
         .collect()
 }
 
+/// What policy `statements` (a JSON array's items, as a provider wrote them) fail to grant of
+/// `access`, given each resource's ARNs: for each access with ARNs, a statement of that `Sid`
+/// with exactly those actions on exactly those ARNs. Empty when everything is granted.
+pub fn missing_grants<R: Copy>(
+    statements: &[serde_json::Value],
+    access: &[Access<R>],
+    arns: impl Fn(R) -> Vec<String>,
+) -> Vec<String> {
+    let texts = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    for a in access {
+        let resources = arns(a.resource);
+        if resources.is_empty() {
+            continue;
+        }
+        let Some(s) = statements.iter().find(|s| s["Sid"] == a.sid) else {
+            problems.push(format!("no statement {}", a.sid));
+            continue;
+        };
+        let (mut granted, mut wanted) =
+            (texts(&s["Action"]), a.actions.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        granted.sort_unstable();
+        wanted.sort_unstable();
+        if granted != wanted {
+            problems.push(format!("{} grants {granted:?}, the runtime calls {wanted:?}", a.sid));
+        }
+        if texts(&s["Resource"]) != resources {
+            problems.push(format!("{} names {:?}, expected {resources:?}", a.sid, texts(&s["Resource"])));
+        }
+    }
+    problems
+}
+
 /// Why settings could not be read from an environment.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -352,5 +387,31 @@ mod tests {
         let e = Demo::from_map(&env).expect_err("not a number");
         assert_eq!(e, EnvError::Invalid { name: "COUNT", value: "many".into(), expected: "a whole number" });
         assert_eq!(e.to_string(), "COUNT is \"many\": expected a whole number");
+    }
+
+    #[test]
+    fn missing_grants_name_what_the_statements_lack() {
+        #[derive(Clone, Copy)]
+        enum R {
+            Queue,
+            Key,
+        }
+        const ACCESS: &[Access<R>] = &[
+            Access { sid: "Q", resource: R::Queue, actions: &["sqs:SendMessage", "sqs:ReceiveMessage"] },
+            Access { sid: "K", resource: R::Key, actions: &["kms:Decrypt"] },
+        ];
+        let arns = |r| match r {
+            R::Queue => vec!["arn:q".to_string()],
+            R::Key => Vec::new(),
+        };
+        let full = statements(ACCESS, arns);
+        assert!(missing_grants(&full, ACCESS, arns).is_empty());
+        let short = vec![serde_json::json!({ "Sid": "Q", "Action": ["sqs:SendMessage"], "Resource": ["arn:q"] })];
+        assert_eq!(missing_grants(&short, ACCESS, arns).len(), 1);
+        let elsewhere = vec![
+            serde_json::json!({ "Sid": "Q", "Action": ["sqs:ReceiveMessage", "sqs:SendMessage"], "Resource": ["*"] }),
+        ];
+        assert_eq!(missing_grants(&elsewhere, ACCESS, arns).len(), 1);
+        assert_eq!(missing_grants(&[], ACCESS, arns), ["no statement Q"]);
     }
 }

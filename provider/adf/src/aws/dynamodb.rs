@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{
 
 use adf_common::contract::TableSchema;
 
-use super::Owner;
 use super::error::{AwsError, call};
+use super::{Owner, TagChanges};
 
 /// How long one table may take to become active or to disappear, per wait.
 const TABLE_WAIT: Duration = Duration::from_secs(30 * 60);
@@ -284,20 +284,18 @@ async fn sync_tags(
     current: &BTreeMap<String, String>,
     wanted: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
-    if !stale.is_empty() {
+    let changes = TagChanges::new(current, wanted);
+    if !changes.stale.is_empty() {
         ddb.untag_resource()
             .resource_arn(arn)
-            .set_tag_keys(Some(stale))
+            .set_tag_keys(Some(changes.stale))
             .send()
             .await
             .map_err(|e| call("UntagResource", format_args!("DynamoDB table {}", name), &e))?;
     }
-    let mut changed = Vec::new();
-    for (k, v) in wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
-        changed.push(Tag::builder().key(k).value(v).build().map_err(AwsError::build)?);
-    }
-    if !changed.is_empty() {
+    if !changes.set.is_empty() {
+        let changed = changes.set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+        let changed = changed.collect::<Result<Vec<_>, _>>().map_err(AwsError::build)?;
         ddb.tag_resource()
             .resource_arn(arn)
             .set_tags(Some(changed))

@@ -12,6 +12,7 @@ use aws_sdk_lambda::types::{
     Architecture as LambdaArch, Cors, Environment, FunctionCode, FunctionUrlAuthType, PackageType, Runtime,
 };
 
+use super::TagChanges;
 use super::error::{AwsError, call};
 use super::function::{Code, OWNER_TAG, Spec, UrlSpec};
 
@@ -361,23 +362,21 @@ pub async fn sync_tags(
 ) -> Result<(), AwsError> {
     let mut wanted = spec.tags_all.clone();
     wanted.insert(OWNER_TAG.to_string(), spec.name.clone());
-    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
-    if !stale.is_empty() {
+    let changes = TagChanges::new(current, &wanted);
+    if !changes.stale.is_empty() {
         lambda
             .untag_resource()
             .resource(arn)
-            .set_tag_keys(Some(stale))
+            .set_tag_keys(Some(changes.stale))
             .send()
             .await
             .map_err(|e| call("UntagResource", format_args!("function {}", &spec.name), &e))?;
     }
-    let changed: HashMap<String, String> =
-        wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !changed.is_empty() {
+    if !changes.set.is_empty() {
         lambda
             .tag_resource()
             .resource(arn)
-            .set_tags(Some(changed))
+            .set_tags(Some(changes.set.into_iter().collect()))
             .send()
             .await
             .map_err(|e| call("TagResource", format_args!("function {}", &spec.name), &e))?;

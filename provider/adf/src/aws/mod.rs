@@ -170,6 +170,30 @@ impl AwsClients {
     }
 }
 
+/// What turns tags `current` into `wanted`: the keys to remove and the tags to set (new or
+/// changed). Each service's `sync_tags` sends these, skipping an empty half.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TagChanges {
+    /// Keys in `current` but not in `wanted`.
+    pub stale: Vec<String>,
+    /// Tags of `wanted` that `current` lacks or holds with another value.
+    pub set: BTreeMap<String, String>,
+}
+
+impl TagChanges {
+    /// The changes from `current` to `wanted`.
+    pub fn new(current: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) -> Self {
+        Self {
+            stale: current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect(),
+            set: wanted
+                .iter()
+                .filter(|(k, v)| current.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// The tag that marks what a resource made (`tag = value`): only what carries it is adopted
 /// when a create is retried, and anything else of the same name is an error.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName as A;
 
-use super::Owner;
 use super::error::{AwsError, call};
+use super::{Owner, TagChanges};
 
 /// What a queue should be.
 #[derive(Clone, Debug)]
@@ -139,21 +139,19 @@ async fn sync_tags(
     current: &BTreeMap<String, String>,
     wanted: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let stale: Vec<String> = current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
-    if !stale.is_empty() {
+    let changes = TagChanges::new(current, wanted);
+    if !changes.stale.is_empty() {
         sqs.untag_queue()
             .queue_url(url)
-            .set_tag_keys(Some(stale))
+            .set_tag_keys(Some(changes.stale))
             .send()
             .await
             .map_err(|e| call("UntagQueue", format_args!("SQS queue {}", name), &e))?;
     }
-    let changed: HashMap<String, String> =
-        wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !changed.is_empty() {
+    if !changes.set.is_empty() {
         sqs.tag_queue()
             .queue_url(url)
-            .set_tags(Some(changed))
+            .set_tags(Some(changes.set.into_iter().collect()))
             .send()
             .await
             .map_err(|e| call("TagQueue", format_args!("SQS queue {}", name), &e))?;

@@ -1,6 +1,8 @@
 //! `adf_function`: a Lambda function with a managed execution role, its log group and an
 //! optional Function URL (`AWS_IAM` auth unless the user writes `NONE`).
 
+mod schema;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use tfplug::{
     ObjectReader, Plan, PlanRequest, Schema, Type, Value,
 };
 
+use self::schema::{schema, validate_config};
 use super::driver::{
     Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings,
 };
@@ -18,202 +21,6 @@ use super::released_zip::file_sha256;
 use crate::aws::function::{self, Code, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn};
 use crate::aws::logs;
 use crate::config::AdfData;
-
-fn package_type() -> Type {
-    Type::object([
-        ("output_path", Type::String),
-        ("source_code_hash", Type::String),
-        ("architecture", Type::String),
-        ("runtime", Type::String),
-        ("handler", Type::String),
-    ])
-}
-
-fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
-    let cors = Attribute::nested(
-        "cors",
-        "CORS for browsers calling the URL.",
-        vec![
-            Attribute::optional(
-                "allow_origins",
-                Type::list(Type::String),
-                "Origins allowed, such as `https://example.com`.",
-            ),
-            Attribute::optional("allow_methods", Type::list(Type::String), "HTTP methods allowed, such as `GET`."),
-            Attribute::optional("allow_headers", Type::list(Type::String), "Request headers allowed."),
-            Attribute::optional("max_age", Type::Number, "Seconds a browser may cache the preflight answer."),
-        ],
-    );
-    let function_url = Attribute::nested(
-        "function_url",
-        "A Function URL for the function. Omit for none.",
-        vec![
-            Attribute::with_default(
-                "auth_type",
-                Type::String,
-                "`AWS_IAM` (default: callers sign requests with SigV4) or `NONE` (public; the provider adds the \
-                 resource policy that allows it).",
-                "AWS_IAM".into(),
-            ),
-            cors,
-            Attribute::computed("url", Type::String, "The URL, such as `https://<id>.lambda-url.<region>.on.aws/`.")
-                .stable(),
-        ],
-    );
-    Schema::new(
-        0,
-        Block::new(
-            "A Lambda function with a managed least-privilege execution role, its CloudWatch log group and an \
-             optional Function URL. Code and configuration are updated one after the other, with Lambda's \
-             waiters, so a configuration change never races a code update.",
-        )
-        .attribute(
-            Attribute::required(
-                "name",
-                Type::String,
-                "Function name: letters, digits, `-` and `_`, at most 64 characters.",
-            )
-            .requires_replace(),
-        )
-        .attribute(Attribute::optional(
-            "package",
-            package_type(),
-            "The code as built by `adf_lambda_package` (write `package = adf_lambda_package.x`). Sets the \
-             runtime, handler, architecture and source_code_hash. One of package, filename, s3_bucket or image_uri.",
-        ))
-        .attribute(Attribute::optional("filename", Type::String, "Path of a local zip to deploy."))
-        .attribute(Attribute::optional_computed(
-            "source_code_hash",
-            Type::String,
-            "Base64 SHA-256 of the zip, as Lambda's `CodeSha256`; the code is updated when it changes. Taken from \
-             `package` or computed from `filename` when not set.",
-        ))
-        .attribute(Attribute::optional("s3_bucket", Type::String, "Bucket of a zip in S3 (with `s3_key`)."))
-        .attribute(Attribute::optional("s3_key", Type::String, "Key of a zip in S3."))
-        .attribute(Attribute::optional("image_uri", Type::String, "URI of a container image in ECR."))
-        .attribute(Attribute::optional_computed(
-            "runtime",
-            Type::String,
-            "Lambda runtime, such as `provided.al2023`; from `package` when not set.",
-        ))
-        .attribute(Attribute::optional_computed(
-            "handler",
-            Type::String,
-            "Handler; from `package` when not set (`bootstrap` for Rust and Go).",
-        ))
-        .attribute(Attribute::optional_computed(
-            "architecture",
-            Type::String,
-            "`x86_64` or `arm64`; from `package` when not set, else `x86_64`.",
-        ))
-        .attribute(Attribute::with_default(
-            "memory_size",
-            Type::Number,
-            "Memory in MB, 128 to 10240. Default `128`.",
-            128i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "timeout",
-            Type::Number,
-            "Timeout in seconds, 1 to 900. Default `3`.",
-            3i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional("environment", Type::map(Type::String), "Environment variables."))
-        .attribute(Attribute::optional(
-            "reserved_concurrency",
-            Type::Number,
-            "Reserved concurrent executions; null leaves the function unreserved.",
-        ))
-        .attribute(Attribute::with_default(
-            "log_retention_days",
-            Type::Number,
-            "Days CloudWatch keeps the function's logs (0: forever). Default `14`.",
-            14i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional_computed(
-            "role_arn",
-            Type::String,
-            "An execution role to use instead of the managed one. When null the provider manages \
-             `<name>-role`: Lambda's trust policy, writing to this function's log group only, plus \
-             `policy_statements`.",
-        ))
-        .attribute(Attribute::optional(
-            "policy_statements",
-            Type::String,
-            "A JSON array of IAM statements added to the managed role, such as `jsonencode([{ Effect = \"Allow\", \
-             Action = [\"sqs:SendMessage\"], Resource = [aws_sqs_queue.q.arn] }])`.",
-        ))
-        .attribute(Attribute::with_default(
-            "publish",
-            Type::Bool,
-            "Publish a numbered version on every change. Default `false` (`version` stays `$LATEST`).",
-            false.into_dynamic(),
-        ))
-        .attribute(function_url)
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("arn", "Function ARN."))
-        .attribute(out("invoke_arn", "ARN for API Gateway integrations."))
-        .attribute(Attribute::computed("version", Type::String, "`$LATEST`, or the last published version."))
-        .attribute(out("log_group_name", "The CloudWatch log group, `/aws/lambda/<name>`."))
-        .block("timeouts", Nesting::Single, timeouts_block("15m")),
-    )
-}
-
-fn validate_config(config: &Dynamic) -> Diagnostics {
-    let o = ObjectReader::new(config);
-    let root = AttributePath::root();
-    let mut d = validate_function_settings(config);
-    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name")) {
-        let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
-        if name.is_empty() || name.len() > 64 || bad.is_some() {
-            d.error_at(root.attr("name"), "Invalid name", "Function names are 1 to 64 letters, digits, '-' or '_'.");
-        }
-    }
-    check_range(&mut d, config, "reserved_concurrency", (0, 100_000), "reserved_concurrency");
-    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("architecture"))
-        && !["x86_64", "arm64"].contains(&a.as_str())
-    {
-        d.error_at(
-            root.attr("architecture"),
-            "Invalid architecture",
-            format!("Expected \"x86_64\" or \"arm64\", got {a:?}."),
-        );
-    }
-    let sources: Vec<&str> =
-        ["package", "filename", "s3_bucket", "image_uri"].into_iter().filter(|k| !config.get(k).is_null()).collect();
-    if sources.len() > 1 {
-        d.error_at(root.attr(sources[1]), "Conflicting code sources", format!("Set only one of {sources:?}."));
-    } else if sources.is_empty() && !config.is_null() {
-        d.error_at(root.clone(), "Missing code", "Set package, filename, s3_bucket (with s3_key) or image_uri.");
-    }
-    if !config.get("s3_bucket").is_null() && config.get("s3_key").is_null() {
-        d.error_at(root.attr("s3_key"), "Missing s3_key", "s3_bucket needs s3_key.");
-    }
-    let url = o.object("function_url");
-    if let Some(Value::Known(auth)) = d.take(url.get::<Value<String>>("auth_type"))
-        && !["AWS_IAM", "NONE"].contains(&auth.as_str())
-    {
-        d.error_at(
-            url.path().attr("auth_type"),
-            "Invalid auth_type",
-            format!("Expected \"AWS_IAM\" or \"NONE\", got {auth:?}."),
-        );
-    }
-    if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("policy_statements")) {
-        match serde_json::from_str::<serde_json::Value>(&p) {
-            Ok(serde_json::Value::Array(_)) => {}
-            _ => d.error_at(
-                root.attr("policy_statements"),
-                "Invalid policy_statements",
-                "Expected a JSON array of IAM statements, such as jsonencode([{ Effect = \"Allow\", ... }]).",
-            ),
-        }
-    }
-    d
-}
 
 /// The function a wholly known plan asks for.
 fn read_spec(v: &Dynamic) -> Result<Spec, Diagnostics> {
@@ -446,49 +253,4 @@ impl Managed for Function {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errors_at(d: &Diagnostics) -> Vec<String> {
-        d.0.iter().map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
-    }
-
-    #[test]
-    fn limits_are_plan_time_errors_on_their_attribute() {
-        let c = Dynamic::object([
-            ("name", "api".into()),
-            ("filename", "x.zip".into()),
-            ("memory_size", 64i64.into_dynamic()),
-            ("timeout", 901i64.into_dynamic()),
-            ("log_retention_days", 2i64.into_dynamic()),
-        ]);
-        assert_eq!(errors_at(&validate_config(&c)), ["memory_size", "timeout", "log_retention_days"]);
-    }
-
-    #[test]
-    fn exactly_one_code_source() {
-        let none = Dynamic::object([("name", "api".into())]);
-        assert_eq!(errors_at(&validate_config(&none)), [""]);
-        let two = Dynamic::object([("name", "api".into()), ("filename", "a.zip".into()), ("image_uri", "x".into())]);
-        assert_eq!(errors_at(&validate_config(&two)), ["image_uri"]);
-    }
-
-    #[test]
-    fn url_auth_and_policy_statements_are_checked() {
-        let c = Dynamic::object([
-            ("name", "api".into()),
-            ("filename", "a.zip".into()),
-            ("function_url", Dynamic::object([("auth_type", "OPEN".into())])),
-            ("policy_statements", "{}".into()),
-        ]);
-        assert_eq!(errors_at(&validate_config(&c)), ["function_url.auth_type", "policy_statements"]);
-    }
-
-    #[test]
-    fn invoke_arns_follow_the_function_arn() {
-        assert_eq!(
-            invoke_arn("arn:aws:lambda:eu-west-1:1:function:api"),
-            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:api/invocations"
-        );
-    }
-}
+mod tests;

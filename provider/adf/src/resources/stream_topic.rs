@@ -1,6 +1,8 @@
 //! `adf_stream_topic`: a Kafka-like topic on S3 segments and DynamoDB offsets, served over
 //! HTTP by the stream Lambda behind a Function URL (`AWS_IAM` auth unless the user opts out).
 
+mod schema;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,11 +11,13 @@ use adf_common::contract::EnvSettings;
 use adf_stream::TopicConfig;
 use adf_stream::contract::{TABLE, segments_prefix};
 use async_trait::async_trait;
+use serde::Deserialize;
 use tfplug::{
     ApplyRequest, Attribute, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan,
     PlanRequest, Schema, Type, Value,
 };
 
+use self::schema::{partition_change, schema, validate_config, validate_name};
 use super::driver::{
     Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block,
     validate_function_settings, with_outputs,
@@ -54,7 +58,7 @@ fn managed_bucket_name(topic: &str, account: &str) -> String {
 }
 
 /// What a wholly known plan asks for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
 struct Spec {
     name: String,
     partitions: i64,
@@ -62,6 +66,7 @@ struct Spec {
     compression: bool,
     /// The user's bucket; None: a managed one.
     bucket: Option<String>,
+    #[serde(default)]
     prefix: String,
     kms_key_arn: Option<String>,
     auth_type: String,
@@ -69,28 +74,13 @@ struct Spec {
     timeout: i64,
     log_retention_days: i64,
     lambda_zip: Option<String>,
+    #[serde(default)]
     tags_all: BTreeMap<String, String>,
 }
 
 impl Spec {
     fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
-        let o = ObjectReader::new(v);
-        let opt = |k: &str| -> Result<Option<String>, Diagnostics> { Ok(o.get::<Value<String>>(k)?.into_known()) };
-        Ok(Self {
-            name: o.get("name")?,
-            partitions: o.get("partitions")?,
-            retention_days: o.get("retention_days")?,
-            compression: o.get("compression")?,
-            bucket: opt("bucket")?,
-            prefix: opt("prefix")?.unwrap_or_default(),
-            kms_key_arn: opt("kms_key_arn")?,
-            auth_type: o.get("auth_type")?,
-            memory_size: o.get("memory_size")?,
-            timeout: o.get("timeout")?,
-            log_retention_days: o.get("log_retention_days")?,
-            lambda_zip: opt("lambda_zip")?,
-            tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
-        })
+        tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())
     }
 
     fn names(&self) -> Names {
@@ -178,222 +168,6 @@ impl Spec {
 
 fn rule_id(topic: &str) -> String {
     format!("adf-stream-{topic}")
-}
-
-fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
-    Schema::new(
-        0,
-        tfplug::Block::new(
-            "A Kafka-like topic: records are appended to partitions as zstd-compressed segment objects in S3, \
-             offsets and consumer groups live in DynamoDB, and the stream Lambda released with the provider \
-             serves the HTTP API (produce, consume, consumer groups, describe) through a Function URL. Nothing \
-             runs while the topic is idle. The bucket is private, encrypted and TLS-only; segments expire \
-             after `retention_days`.",
-        )
-        .attribute(
-            Attribute::required(
-                "name",
-                Type::String,
-                "Topic name: 1 to 39 lowercase letters, digits and `-`, starting with a letter. It names the \
-                 function and table `adf-stream-<name>` and the bucket `adf-stream-<name>-<account id>`. \
-                 Changing it replaces the topic.",
-            )
-            .requires_replace(),
-        )
-        .attribute(Attribute::with_default(
-            "partitions",
-            Type::Number,
-            "Partitions, 1 to 1024. Records with the same key go to the same partition and keep their order. \
-             It can grow (keys then map to other partitions for new records) but never shrink. Default `1`.",
-            1i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "retention_days",
-            Type::Number,
-            "Days records are kept, at least 1. Segments expire by S3 lifecycle (kept 2 days longer than their \
-             index entries, which expire by DynamoDB TTL). Default `7`.",
-            7i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "compression",
-            Type::Bool,
-            "Compress segments with zstd. Default `true`.",
-            true.into_dynamic(),
-        ))
-        .attribute(
-            Attribute::optional(
-                "bucket",
-                Type::String,
-                "An existing bucket to store segments in, under `prefix`. The provider then only adds one \
-                 lifecycle rule to it and leaves its policy and encryption to you. When null, the provider \
-                 creates a private, encrypted, TLS-only bucket. Changing it replaces the topic.",
-            )
-            .requires_replace(),
-        )
-        .attribute(
-            Attribute::optional_computed(
-                "prefix",
-                Type::String,
-                "Key prefix of the segments (`<prefix><name>/<partition>/...`), empty or ending in `/`. Default \
-                 `adf-streams/` in a bucket of yours, empty in the managed bucket. Changing it replaces the topic.",
-            )
-            .requires_replace(),
-        )
-        .attribute(Attribute::optional(
-            "kms_key_arn",
-            Type::String,
-            "ARN of a customer managed KMS key for the managed bucket (SSE-KMS) and the table. When null, \
-             SSE-S3 and the AWS owned DynamoDB key encrypt at rest.",
-        ))
-        .attribute(Attribute::with_default(
-            "force_destroy",
-            Type::Bool,
-            "Delete the stored segments on destroy. Without it, destroying a topic whose managed bucket holds \
-             segments fails and deletes nothing; in a bucket of yours the segments are left to the lifecycle \
-             rule. Default `false`.",
-            false.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "auth_type",
-            Type::String,
-            "Function URL auth: `AWS_IAM` (default: requests are SigV4-signed; grant `lambda:InvokeFunctionUrl`) \
-             or `NONE` (public: anyone with the URL can produce and consume).",
-            "AWS_IAM".into(),
-        ))
-        .attribute(Attribute::with_default(
-            "memory_size",
-            Type::Number,
-            "Memory of the stream Lambda in MB, 128 to 10240. Default `512`.",
-            512i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "timeout",
-            Type::Number,
-            "Timeout of the stream Lambda in seconds, 1 to 900. Default `30`.",
-            30i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "log_retention_days",
-            Type::Number,
-            "Retention of the stream Lambda's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never \
-             expires). Default `30`.",
-            30i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional(
-            "lambda_zip",
-            Type::String,
-            "Path to a stream Lambda zip of your own (for example `adf_lambda_package.stream.output_path`, built \
-             from a crate using `adf-stream`), x86_64. When null, the zip released with the provider is deployed.",
-        ))
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("endpoint", "The Function URL serving the topic's HTTP API (ends in `/`)."))
-        .attribute(out("bucket_name", "The bucket holding the segments."))
-        .attribute(out("table_name", "The DynamoDB table of offsets, the segment index and consumer groups."))
-        .attribute(out("table_arn", "The table's ARN."))
-        .attribute(out("function_name", "The stream Lambda's name."))
-        .attribute(out("function_arn", "The stream Lambda's ARN."))
-        .attribute(out("role_arn", "The stream Lambda's least-privilege execution role."))
-        .attribute(out("log_group_name", "The stream Lambda's log group."))
-        .attribute(Attribute::computed(
-            "source_code_hash",
-            Type::String,
-            "Base64 SHA-256 of the deployed zip; a new provider release shows here as an in-place update.",
-        ))
-        .block("timeouts", tfplug::Nesting::Single, timeouts_block("15m")),
-    )
-}
-
-fn validate_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let starts = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
-    if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !starts || name.ends_with('-') {
-        return Err(format!(
-            "Expected 1 to {MAX_NAME} lowercase letters, digits and '-', starting with a letter and not ending \
-             with '-' (it names an S3 bucket), got {name:?}."
-        ));
-    }
-    Ok(())
-}
-
-fn validate_config(config: &Dynamic) -> Diagnostics {
-    let mut d = validate_function_settings(config);
-    let o = ObjectReader::new(config);
-    let root = AttributePath::root();
-    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
-        && let Err(m) = validate_name(&name)
-    {
-        d.error_at(root.attr("name"), "Invalid topic name", m);
-    }
-    check_range(&mut d, config, "partitions", (1, MAX_PARTITIONS), "The number of partitions");
-    check_range(&mut d, config, "retention_days", (1, 36_500), "Retention in days");
-    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
-        && a != "AWS_IAM"
-        && a != "NONE"
-    {
-        d.error_at(
-            root.attr("auth_type"),
-            "Invalid auth_type",
-            format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."),
-        );
-    }
-    if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("prefix"))
-        && !(p.is_empty() || (p.ends_with('/') && !p.starts_with('/')))
-    {
-        d.error_at(
-            root.attr("prefix"),
-            "Invalid prefix",
-            format!("Expected an empty prefix or one ending in '/' (and not starting with one), got {p:?}."),
-        );
-    }
-    if let Some(Value::Known(b)) = d.take(o.get::<Value<String>>("bucket"))
-        && !(3..=63).contains(&b.len())
-    {
-        d.error_at(
-            root.attr("bucket"),
-            "Invalid bucket",
-            format!("S3 bucket names have 3 to 63 characters, got {b:?}."),
-        );
-    }
-    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
-        && !(k.starts_with("arn:") && k.contains(":kms:"))
-    {
-        d.error_at(
-            root.attr("kms_key_arn"),
-            "Invalid kms_key_arn",
-            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}."),
-        );
-    }
-    d
-}
-
-/// The diagnostics of a change of `partitions` from `prior` to `planned`.
-fn partition_change(prior: i64, planned: i64) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    if planned < prior {
-        d.error_at(
-            AttributePath::root().attr("partitions"),
-            "Partitions cannot decrease",
-            format!(
-                "The topic has {prior} partitions; going down to {planned} would drop partitions and the order of \
-                 the keys mapped to them. Keep {prior} or more, or create a new topic and move consumers to it."
-            ),
-        );
-    } else if planned > prior {
-        d.push(
-            Diagnostic::warning(
-                "Keys will map to other partitions",
-                format!(
-                    "Going from {prior} to {planned} partitions changes which partition a key hashes to. Records \
-                     already stored keep their offsets; order per key holds within records produced after the change."
-                ),
-            )
-            .at(AttributePath::root().attr("partitions")),
-        );
-    }
-    d
 }
 
 /// Everything AWS shows about a topic.
@@ -599,79 +373,4 @@ impl Managed for StreamTopic {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errors_at(d: &Diagnostics) -> Vec<String> {
-        d.0.iter()
-            .filter(|d| d.severity == tfplug::Severity::Error)
-            .map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default())
-            .collect()
-    }
-
-    #[test]
-    fn names_follow_bucket_rules() {
-        for ok in ["orders", "o", "a-1", &"a".repeat(MAX_NAME)] {
-            assert!(validate_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "Orders", "1orders", "orders-", "or_ders", "or.ders", &"a".repeat(MAX_NAME + 1)] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-        assert!(managed_bucket_name(&"a".repeat(MAX_NAME), "123456789012").len() <= 63);
-    }
-
-    #[test]
-    fn limits_are_plan_time_errors_on_their_attribute() {
-        let c = Dynamic::object([
-            ("name", "Orders".into()),
-            ("partitions", 1025i64.into_dynamic()),
-            ("retention_days", 0i64.into_dynamic()),
-            ("auth_type", "OPEN".into()),
-            ("prefix", "/x".into()),
-            ("log_retention_days", 2i64.into_dynamic()),
-        ]);
-        assert_eq!(
-            errors_at(&validate_config(&c)),
-            ["log_retention_days", "name", "partitions", "retention_days", "auth_type", "prefix"]
-        );
-        let zero = Dynamic::object([("name", "orders".into()), ("partitions", 0i64.into_dynamic())]);
-        assert_eq!(errors_at(&validate_config(&zero)), ["partitions"]);
-    }
-
-    #[test]
-    fn partitions_grow_with_a_warning_and_never_shrink() {
-        assert_eq!(errors_at(&partition_change(4, 2)), ["partitions"]);
-        let grow = partition_change(4, 8);
-        assert!(!grow.has_errors());
-        assert_eq!(grow.0.len(), 1);
-        assert!(partition_change(4, 4).is_empty());
-    }
-
-    #[test]
-    fn the_lambda_gets_only_its_own_storage() {
-        let spec = Spec {
-            name: "orders".into(),
-            partitions: 4,
-            retention_days: 30,
-            compression: true,
-            bucket: None,
-            prefix: String::new(),
-            kms_key_arn: None,
-            auth_type: "AWS_IAM".into(),
-            memory_size: 512,
-            timeout: 30,
-            log_retention_days: 30,
-            lambda_zip: None,
-            tags_all: BTreeMap::new(),
-        };
-        let f = spec.function("b", "arn:aws:dynamodb:us-east-1:1:table/adf-stream-orders", PathBuf::from("/none"));
-        assert_eq!(f.environment.get("ADF_PARTITIONS").map(String::as_str), Some("4"));
-        assert_eq!(f.environment.get("ADF_TABLE").map(String::as_str), Some("adf-stream-orders"));
-        let statements = f.policy_statements.expect("statements");
-        assert!(statements.contains("arn:aws:s3:::b/orders/*"), "{statements}");
-        assert!(!statements.contains("\"*\""), "{statements}");
-        let storage = spec.storage("b", true);
-        assert!(storage.managed);
-        assert_eq!(storage.segments_prefix, "orders/");
-    }
-}
+mod tests;

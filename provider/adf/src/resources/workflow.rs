@@ -13,9 +13,8 @@ use std::time::Duration;
 use adf_workflow::contract::WorkerSettings;
 use adf_workflow::store::{Store, Tables};
 use async_trait::async_trait;
-use tfplug::{
-    ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Type, Value,
-};
+use serde::Deserialize;
+use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Plan, PlanRequest, Type};
 
 use self::schema::{schema, validate_config, validate_name};
 use super::driver::{Failure, Kind, Managed, with_outputs};
@@ -76,32 +75,24 @@ pub(crate) fn tables_type() -> Type {
 }
 
 /// The queue and tables the worker runs on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 struct TablesRef {
     queue_url: String,
     queue_arn: String,
+    #[serde(rename = "visibility_timeout_seconds")]
     visibility_timeout: i64,
+    #[serde(rename = "contexts_table_name")]
     contexts: String,
+    #[serde(rename = "contexts_table_arn")]
     contexts_arn: String,
+    #[serde(rename = "statuses_table_name")]
     statuses: String,
+    #[serde(rename = "statuses_table_arn")]
     statuses_arn: String,
     kms_key_arn: Option<String>,
 }
 
 impl TablesRef {
-    fn read(o: &ObjectReader<'_>) -> Result<Self, Diagnostics> {
-        Ok(Self {
-            queue_url: o.get("queue_url")?,
-            queue_arn: o.get("queue_arn")?,
-            visibility_timeout: o.get("visibility_timeout_seconds")?,
-            contexts: o.get("contexts_table_name")?,
-            contexts_arn: o.get("contexts_table_arn")?,
-            statuses: o.get("statuses_table_name")?,
-            statuses_arn: o.get("statuses_table_arn")?,
-            kms_key_arn: o.get::<Value<String>>("kms_key_arn")?.into_known(),
-        })
-    }
-
     fn settings(&self) -> WorkerSettings {
         WorkerSettings {
             queue_url: self.queue_url.clone(),
@@ -142,7 +133,7 @@ fn client_config(tables: &Dynamic, region: &str) -> Dynamic {
 }
 
 /// What a wholly known plan asks for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
 struct Spec {
     name: String,
     tables: TablesRef,
@@ -155,29 +146,15 @@ struct Spec {
     timeout: i64,
     log_retention_days: i64,
     worker_zip: Option<String>,
+    #[serde(default)]
     invoke_function_arns: Vec<String>,
+    #[serde(default)]
     tags_all: BTreeMap<String, String>,
 }
 
 impl Spec {
     fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
-        let o = ObjectReader::new(v);
-        let opt_num = |k: &str| -> Result<Option<i64>, Diagnostics> { Ok(o.get::<Value<i64>>(k)?.into_known()) };
-        Ok(Self {
-            name: o.get("name")?,
-            tables: TablesRef::read(&o.object("tables"))?,
-            blueprints: o.get("blueprints")?,
-            batch_size: o.get("batch_size")?,
-            maximum_concurrency: opt_num("maximum_concurrency")?,
-            reconcile_every_minutes: opt_num("reconcile_every_minutes")?,
-            enabled: o.get("enabled")?,
-            memory_size: o.get("memory_size")?,
-            timeout: o.get("timeout")?,
-            log_retention_days: o.get("log_retention_days")?,
-            worker_zip: o.get::<Value<String>>("worker_zip")?.into_known(),
-            invoke_function_arns: o.get::<Value<Vec<String>>>("invoke_function_arns")?.known_or(Vec::new()),
-            tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
-        })
+        tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())
     }
 
     fn function_name(&self) -> String {

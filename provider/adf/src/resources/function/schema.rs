@@ -1,0 +1,199 @@
+//! `adf_function`'s schema and its plan-time checks.
+
+use super::*;
+
+pub(super) fn package_type() -> Type {
+    Type::object([
+        ("output_path", Type::String),
+        ("source_code_hash", Type::String),
+        ("architecture", Type::String),
+        ("runtime", Type::String),
+        ("handler", Type::String),
+    ])
+}
+
+pub(super) fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    let cors = Attribute::nested(
+        "cors",
+        "CORS for browsers calling the URL.",
+        vec![
+            Attribute::optional(
+                "allow_origins",
+                Type::list(Type::String),
+                "Origins allowed, such as `https://example.com`.",
+            ),
+            Attribute::optional("allow_methods", Type::list(Type::String), "HTTP methods allowed, such as `GET`."),
+            Attribute::optional("allow_headers", Type::list(Type::String), "Request headers allowed."),
+            Attribute::optional("max_age", Type::Number, "Seconds a browser may cache the preflight answer."),
+        ],
+    );
+    let function_url = Attribute::nested(
+        "function_url",
+        "A Function URL for the function. Omit for none.",
+        vec![
+            Attribute::with_default(
+                "auth_type",
+                Type::String,
+                "`AWS_IAM` (default: callers sign requests with SigV4) or `NONE` (public; the provider adds the \
+                 resource policy that allows it).",
+                "AWS_IAM".into(),
+            ),
+            cors,
+            Attribute::computed("url", Type::String, "The URL, such as `https://<id>.lambda-url.<region>.on.aws/`.")
+                .stable(),
+        ],
+    );
+    Schema::new(
+        0,
+        Block::new(
+            "A Lambda function with a managed least-privilege execution role, its CloudWatch log group and an \
+             optional Function URL. Code and configuration are updated one after the other, with Lambda's \
+             waiters, so a configuration change never races a code update.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Function name: letters, digits, `-` and `_`, at most 64 characters.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::optional(
+            "package",
+            package_type(),
+            "The code as built by `adf_lambda_package` (write `package = adf_lambda_package.x`). Sets the \
+             runtime, handler, architecture and source_code_hash. One of package, filename, s3_bucket or image_uri.",
+        ))
+        .attribute(Attribute::optional("filename", Type::String, "Path of a local zip to deploy."))
+        .attribute(Attribute::optional_computed(
+            "source_code_hash",
+            Type::String,
+            "Base64 SHA-256 of the zip, as Lambda's `CodeSha256`; the code is updated when it changes. Taken from \
+             `package` or computed from `filename` when not set.",
+        ))
+        .attribute(Attribute::optional("s3_bucket", Type::String, "Bucket of a zip in S3 (with `s3_key`)."))
+        .attribute(Attribute::optional("s3_key", Type::String, "Key of a zip in S3."))
+        .attribute(Attribute::optional("image_uri", Type::String, "URI of a container image in ECR."))
+        .attribute(Attribute::optional_computed(
+            "runtime",
+            Type::String,
+            "Lambda runtime, such as `provided.al2023`; from `package` when not set.",
+        ))
+        .attribute(Attribute::optional_computed(
+            "handler",
+            Type::String,
+            "Handler; from `package` when not set (`bootstrap` for Rust and Go).",
+        ))
+        .attribute(Attribute::optional_computed(
+            "architecture",
+            Type::String,
+            "`x86_64` or `arm64`; from `package` when not set, else `x86_64`.",
+        ))
+        .attribute(Attribute::with_default(
+            "memory_size",
+            Type::Number,
+            "Memory in MB, 128 to 10240. Default `128`.",
+            128i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "timeout",
+            Type::Number,
+            "Timeout in seconds, 1 to 900. Default `3`.",
+            3i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional("environment", Type::map(Type::String), "Environment variables."))
+        .attribute(Attribute::optional(
+            "reserved_concurrency",
+            Type::Number,
+            "Reserved concurrent executions; null leaves the function unreserved.",
+        ))
+        .attribute(Attribute::with_default(
+            "log_retention_days",
+            Type::Number,
+            "Days CloudWatch keeps the function's logs (0: forever). Default `14`.",
+            14i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional_computed(
+            "role_arn",
+            Type::String,
+            "An execution role to use instead of the managed one. When null the provider manages \
+             `<name>-role`: Lambda's trust policy, writing to this function's log group only, plus \
+             `policy_statements`.",
+        ))
+        .attribute(Attribute::optional(
+            "policy_statements",
+            Type::String,
+            "A JSON array of IAM statements added to the managed role, such as `jsonencode([{ Effect = \"Allow\", \
+             Action = [\"sqs:SendMessage\"], Resource = [aws_sqs_queue.q.arn] }])`.",
+        ))
+        .attribute(Attribute::with_default(
+            "publish",
+            Type::Bool,
+            "Publish a numbered version on every change. Default `false` (`version` stays `$LATEST`).",
+            false.into_dynamic(),
+        ))
+        .attribute(function_url)
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("arn", "Function ARN."))
+        .attribute(out("invoke_arn", "ARN for API Gateway integrations."))
+        .attribute(Attribute::computed("version", Type::String, "`$LATEST`, or the last published version."))
+        .attribute(out("log_group_name", "The CloudWatch log group, `/aws/lambda/<name>`."))
+        .block("timeouts", Nesting::Single, timeouts_block("15m")),
+    )
+}
+
+pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    let mut d = validate_function_settings(config);
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name")) {
+        let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
+        if name.is_empty() || name.len() > 64 || bad.is_some() {
+            d.error_at(root.attr("name"), "Invalid name", "Function names are 1 to 64 letters, digits, '-' or '_'.");
+        }
+    }
+    check_range(&mut d, config, "reserved_concurrency", (0, 100_000), "reserved_concurrency");
+    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("architecture"))
+        && !["x86_64", "arm64"].contains(&a.as_str())
+    {
+        d.error_at(
+            root.attr("architecture"),
+            "Invalid architecture",
+            format!("Expected \"x86_64\" or \"arm64\", got {a:?}."),
+        );
+    }
+    let sources: Vec<&str> =
+        ["package", "filename", "s3_bucket", "image_uri"].into_iter().filter(|k| !config.get(k).is_null()).collect();
+    if sources.len() > 1 {
+        d.error_at(root.attr(sources[1]), "Conflicting code sources", format!("Set only one of {sources:?}."));
+    } else if sources.is_empty() && !config.is_null() {
+        d.error_at(root.clone(), "Missing code", "Set package, filename, s3_bucket (with s3_key) or image_uri.");
+    }
+    if !config.get("s3_bucket").is_null() && config.get("s3_key").is_null() {
+        d.error_at(root.attr("s3_key"), "Missing s3_key", "s3_bucket needs s3_key.");
+    }
+    let url = o.object("function_url");
+    if let Some(Value::Known(auth)) = d.take(url.get::<Value<String>>("auth_type"))
+        && !["AWS_IAM", "NONE"].contains(&auth.as_str())
+    {
+        d.error_at(
+            url.path().attr("auth_type"),
+            "Invalid auth_type",
+            format!("Expected \"AWS_IAM\" or \"NONE\", got {auth:?}."),
+        );
+    }
+    if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("policy_statements")) {
+        match serde_json::from_str::<serde_json::Value>(&p) {
+            Ok(serde_json::Value::Array(_)) => {}
+            _ => d.error_at(
+                root.attr("policy_statements"),
+                "Invalid policy_statements",
+                "Expected a JSON array of IAM statements, such as jsonencode([{ Effect = \"Allow\", ... }]).",
+            ),
+        }
+    }
+    d
+}

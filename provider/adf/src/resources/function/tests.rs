@@ -1,0 +1,45 @@
+//! Unit tests of `adf_function`'s checks.
+use super::*;
+
+fn errors_at(d: &Diagnostics) -> Vec<String> {
+    d.0.iter().map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
+}
+
+#[test]
+fn limits_are_plan_time_errors_on_their_attribute() {
+    let c = Dynamic::object([
+        ("name", "api".into()),
+        ("filename", "x.zip".into()),
+        ("memory_size", 64i64.into_dynamic()),
+        ("timeout", 901i64.into_dynamic()),
+        ("log_retention_days", 2i64.into_dynamic()),
+    ]);
+    assert_eq!(errors_at(&validate_config(&c)), ["memory_size", "timeout", "log_retention_days"]);
+}
+
+#[test]
+fn exactly_one_code_source() {
+    let none = Dynamic::object([("name", "api".into())]);
+    assert_eq!(errors_at(&validate_config(&none)), [""]);
+    let two = Dynamic::object([("name", "api".into()), ("filename", "a.zip".into()), ("image_uri", "x".into())]);
+    assert_eq!(errors_at(&validate_config(&two)), ["image_uri"]);
+}
+
+#[test]
+fn url_auth_and_policy_statements_are_checked() {
+    let c = Dynamic::object([
+        ("name", "api".into()),
+        ("filename", "a.zip".into()),
+        ("function_url", Dynamic::object([("auth_type", "OPEN".into())])),
+        ("policy_statements", "{}".into()),
+    ]);
+    assert_eq!(errors_at(&validate_config(&c)), ["function_url.auth_type", "policy_statements"]);
+}
+
+#[test]
+fn invoke_arns_follow_the_function_arn() {
+    assert_eq!(
+        invoke_arn("arn:aws:lambda:eu-west-1:1:function:api"),
+        "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:api/invocations"
+    );
+}

@@ -1,0 +1,219 @@
+//! `adf_stream_topic`'s schema and its plan-time checks.
+
+use super::*;
+
+pub(super) fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    Schema::new(
+        0,
+        tfplug::Block::new(
+            "A Kafka-like topic: records are appended to partitions as zstd-compressed segment objects in S3, \
+             offsets and consumer groups live in DynamoDB, and the stream Lambda released with the provider \
+             serves the HTTP API (produce, consume, consumer groups, describe) through a Function URL. Nothing \
+             runs while the topic is idle. The bucket is private, encrypted and TLS-only; segments expire \
+             after `retention_days`.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Topic name: 1 to 39 lowercase letters, digits and `-`, starting with a letter. It names the \
+                 function and table `adf-stream-<name>` and the bucket `adf-stream-<name>-<account id>`. \
+                 Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::with_default(
+            "partitions",
+            Type::Number,
+            "Partitions, 1 to 1024. Records with the same key go to the same partition and keep their order. \
+             It can grow (keys then map to other partitions for new records) but never shrink. Default `1`.",
+            1i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "retention_days",
+            Type::Number,
+            "Days records are kept, at least 1. Segments expire by S3 lifecycle (kept 2 days longer than their \
+             index entries, which expire by DynamoDB TTL). Default `7`.",
+            7i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "compression",
+            Type::Bool,
+            "Compress segments with zstd. Default `true`.",
+            true.into_dynamic(),
+        ))
+        .attribute(
+            Attribute::optional(
+                "bucket",
+                Type::String,
+                "An existing bucket to store segments in, under `prefix`. The provider then only adds one \
+                 lifecycle rule to it and leaves its policy and encryption to you. When null, the provider \
+                 creates a private, encrypted, TLS-only bucket. Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(
+            Attribute::optional_computed(
+                "prefix",
+                Type::String,
+                "Key prefix of the segments (`<prefix><name>/<partition>/...`), empty or ending in `/`. Default \
+                 `adf-streams/` in a bucket of yours, empty in the managed bucket. Changing it replaces the topic.",
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::optional(
+            "kms_key_arn",
+            Type::String,
+            "ARN of a customer managed KMS key for the managed bucket (SSE-KMS) and the table. When null, \
+             SSE-S3 and the AWS owned DynamoDB key encrypt at rest.",
+        ))
+        .attribute(Attribute::with_default(
+            "force_destroy",
+            Type::Bool,
+            "Delete the stored segments on destroy. Without it, destroying a topic whose managed bucket holds \
+             segments fails and deletes nothing; in a bucket of yours the segments are left to the lifecycle \
+             rule. Default `false`.",
+            false.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "auth_type",
+            Type::String,
+            "Function URL auth: `AWS_IAM` (default: requests are SigV4-signed; grant `lambda:InvokeFunctionUrl`) \
+             or `NONE` (public: anyone with the URL can produce and consume).",
+            "AWS_IAM".into(),
+        ))
+        .attribute(Attribute::with_default(
+            "memory_size",
+            Type::Number,
+            "Memory of the stream Lambda in MB, 128 to 10240. Default `512`.",
+            512i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "timeout",
+            Type::Number,
+            "Timeout of the stream Lambda in seconds, 1 to 900. Default `30`.",
+            30i64.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "log_retention_days",
+            Type::Number,
+            "Retention of the stream Lambda's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never \
+             expires). Default `30`.",
+            30i64.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "lambda_zip",
+            Type::String,
+            "Path to a stream Lambda zip of your own (for example `adf_lambda_package.stream.output_path`, built \
+             from a crate using `adf-stream`), x86_64. When null, the zip released with the provider is deployed.",
+        ))
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("endpoint", "The Function URL serving the topic's HTTP API (ends in `/`)."))
+        .attribute(out("bucket_name", "The bucket holding the segments."))
+        .attribute(out("table_name", "The DynamoDB table of offsets, the segment index and consumer groups."))
+        .attribute(out("table_arn", "The table's ARN."))
+        .attribute(out("function_name", "The stream Lambda's name."))
+        .attribute(out("function_arn", "The stream Lambda's ARN."))
+        .attribute(out("role_arn", "The stream Lambda's least-privilege execution role."))
+        .attribute(out("log_group_name", "The stream Lambda's log group."))
+        .attribute(Attribute::computed(
+            "source_code_hash",
+            Type::String,
+            "Base64 SHA-256 of the deployed zip; a new provider release shows here as an in-place update.",
+        ))
+        .block("timeouts", tfplug::Nesting::Single, timeouts_block("15m")),
+    )
+}
+
+pub(super) fn validate_name(name: &str) -> Result<(), String> {
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let starts = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
+    if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !starts || name.ends_with('-') {
+        return Err(format!(
+            "Expected 1 to {MAX_NAME} lowercase letters, digits and '-', starting with a letter and not ending \
+             with '-' (it names an S3 bucket), got {name:?}."
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
+    let mut d = validate_function_settings(config);
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
+        && let Err(m) = validate_name(&name)
+    {
+        d.error_at(root.attr("name"), "Invalid topic name", m);
+    }
+    check_range(&mut d, config, "partitions", (1, MAX_PARTITIONS), "The number of partitions");
+    check_range(&mut d, config, "retention_days", (1, 36_500), "Retention in days");
+    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
+        && a != "AWS_IAM"
+        && a != "NONE"
+    {
+        d.error_at(
+            root.attr("auth_type"),
+            "Invalid auth_type",
+            format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."),
+        );
+    }
+    if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("prefix"))
+        && !(p.is_empty() || (p.ends_with('/') && !p.starts_with('/')))
+    {
+        d.error_at(
+            root.attr("prefix"),
+            "Invalid prefix",
+            format!("Expected an empty prefix or one ending in '/' (and not starting with one), got {p:?}."),
+        );
+    }
+    if let Some(Value::Known(b)) = d.take(o.get::<Value<String>>("bucket"))
+        && !(3..=63).contains(&b.len())
+    {
+        d.error_at(
+            root.attr("bucket"),
+            "Invalid bucket",
+            format!("S3 bucket names have 3 to 63 characters, got {b:?}."),
+        );
+    }
+    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
+        && !(k.starts_with("arn:") && k.contains(":kms:"))
+    {
+        d.error_at(
+            root.attr("kms_key_arn"),
+            "Invalid kms_key_arn",
+            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}."),
+        );
+    }
+    d
+}
+
+/// The diagnostics of a change of `partitions` from `prior` to `planned`.
+pub(super) fn partition_change(prior: i64, planned: i64) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if planned < prior {
+        d.error_at(
+            AttributePath::root().attr("partitions"),
+            "Partitions cannot decrease",
+            format!(
+                "The topic has {prior} partitions; going down to {planned} would drop partitions and the order of \
+                 the keys mapped to them. Keep {prior} or more, or create a new topic and move consumers to it."
+            ),
+        );
+    } else if planned > prior {
+        d.push(
+            Diagnostic::warning(
+                "Keys will map to other partitions",
+                format!(
+                    "Going from {prior} to {planned} partitions changes which partition a key hashes to. Records \
+                     already stored keep their offsets; order per key holds within records produced after the change."
+                ),
+            )
+            .at(AttributePath::root().attr("partitions")),
+        );
+    }
+    d
+}

@@ -1,0 +1,186 @@
+//! `adf_workflow_tables`' schema and its plan-time checks.
+
+use super::*;
+
+pub(super) fn schema() -> Schema {
+    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
+    Schema::new(
+        0,
+        Block::new(
+            "Everything the ActiveDataFlow workflow worker needs: an SQS job queue with a dead-letter queue, and \
+             DynamoDB tables for run contexts, run statuses (with a sparse index of in-flight runs for the \
+             reconciler) and join coordination (with TTL). Encryption at rest is always on.",
+        )
+        .attribute(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Prefix of every name: `<name>-jobs`, `<name>-jobs-dlq`, `<name>-contexts`, `<name>-statuses`, \
+             `<name>-coordination`. Letters, digits, `-` and `_`; at most 71 characters (66 with `fifo`). \
+             Changing it replaces everything.",
+            )
+            .requires_replace(),
+        )
+        .attribute(
+            Attribute::with_default(
+                "fifo",
+                Type::Bool,
+                "Make the queues FIFO (`.fifo` names, ordered per message group). Changing it replaces everything. \
+                 Default `false`.",
+                false.into_dynamic(),
+            )
+            .requires_replace(),
+        )
+        .attribute(Attribute::with_default(
+            "max_receive_count",
+            Type::Number,
+            "Deliveries of a job before SQS moves it to the dead-letter queue, 1 to 1000. Default `5`.",
+            DEFAULT_MAX_RECEIVE_COUNT.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "visibility_timeout_seconds",
+            Type::Number,
+            "Seconds a received job stays hidden from other workers, 0 to 43200 (12 h). The worker extends it \
+             while a node runs. Default `60`.",
+            DEFAULT_VISIBILITY_TIMEOUT.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "message_retention_seconds",
+            Type::Number,
+            "Seconds SQS keeps an unprocessed job, 60 to 1209600 (14 days). Default `345600` (4 days). The \
+             dead-letter queue always keeps jobs 14 days.",
+            DEFAULT_RETENTION.into_dynamic(),
+        ))
+        .attribute(Attribute::with_default(
+            "billing_mode",
+            Type::String,
+            "`PAY_PER_REQUEST` (default) or `PROVISIONED` for the three tables.",
+            "PAY_PER_REQUEST".into(),
+        ))
+        .attribute(Attribute::optional(
+            "read_capacity",
+            Type::Number,
+            "Read capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
+        ))
+        .attribute(Attribute::optional(
+            "write_capacity",
+            Type::Number,
+            "Write capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
+        ))
+        .attribute(Attribute::with_default(
+            "point_in_time_recovery",
+            Type::Bool,
+            "Enable DynamoDB point-in-time recovery on the three tables. Default `false`.",
+            false.into_dynamic(),
+        ))
+        .attribute(Attribute::optional(
+            "kms_key_arn",
+            Type::String,
+            "ARN of a customer managed KMS key for the queues and tables. When null, SQS-managed and AWS owned \
+             keys encrypt at rest.",
+        ))
+        .attribute(tags_attribute())
+        .attribute(tags_all_attribute())
+        .attribute(out("id", "Same as `name`."))
+        .attribute(out("queue_name", "Job queue name."))
+        .attribute(out("queue_url", "Job queue URL."))
+        .attribute(out("queue_arn", "Job queue ARN."))
+        .attribute(out("dlq_name", "Dead-letter queue name."))
+        .attribute(out("dlq_url", "Dead-letter queue URL."))
+        .attribute(out("dlq_arn", "Dead-letter queue ARN."))
+        .attribute(out("contexts_table_name", "Contexts table name (hash key `runId`, range key `key`)."))
+        .attribute(out("contexts_table_arn", "Contexts table ARN."))
+        .attribute(out("statuses_table_name", "Statuses table name (hash key `runId`)."))
+        .attribute(out("statuses_table_arn", "Statuses table ARN."))
+        .attribute(out(
+            "stalled_runs_index_name",
+            "Keys-only index of the statuses table over in-flight runs: hash key `active` (string, set only \
+             while a run is in flight), range key `lastUpdated` (number, epoch milliseconds). The reconciler \
+             queries it instead of scanning.",
+        ))
+        .attribute(out("coordination_table_name", "Coordination table name (hash key `key`, TTL on `ttl`)."))
+        .attribute(out("coordination_table_arn", "Coordination table ARN."))
+        .attribute(out(
+            "worker_policy_json",
+            "Least-privilege IAM policy for a worker: the SQS and DynamoDB actions it needs on exactly these \
+             queues, tables and index (and the KMS key, when set).",
+        ))
+        .block("timeouts", Nesting::Single, timeouts_block("10m")),
+    )
+}
+
+pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
+    let o = ObjectReader::new(config);
+    let root = AttributePath::root();
+    let mut d = Diagnostics::new();
+    let fifo = d.take(o.get::<Value<bool>>("fifo")).unwrap_or_default().known_or(false);
+    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name")) {
+        let max = max_name_len(fifo);
+        if name.is_empty() || name.len() > max {
+            d.error_at(
+                root.attr("name"),
+                "Invalid name",
+                format!(
+                    "name must be 1 to {max} characters so that the queue name {:?} fits SQS's 80; got {}.",
+                    Names::new(&name, fifo).dlq,
+                    name.len()
+                ),
+            );
+        }
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+            d.error_at(
+                root.attr("name"),
+                "Invalid name",
+                format!("name may hold only letters, digits, '-' and '_'; found {c:?}."),
+            );
+        }
+    }
+    check_range(&mut d, config, "max_receive_count", (1, 1000), "max_receive_count");
+    check_range(&mut d, config, "visibility_timeout_seconds", (0, 43_200), "The visibility timeout (at most 12 hours)");
+    check_range(&mut d, config, "message_retention_seconds", (60, 1_209_600), "Retention (60 seconds to 14 days)");
+    check_range(&mut d, config, "read_capacity", (1, 40_000), "read_capacity");
+    check_range(&mut d, config, "write_capacity", (1, 40_000), "write_capacity");
+
+    let mode = d.take(o.get::<Value<String>>("billing_mode")).unwrap_or_default();
+    let read = d.take(o.get::<Value<i64>>("read_capacity")).unwrap_or_default();
+    let write = d.take(o.get::<Value<i64>>("write_capacity")).unwrap_or_default();
+    match mode.known().map(String::as_str) {
+        Some("PROVISIONED") => {
+            for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
+                if v.is_null() {
+                    d.error_at(
+                        root.attr(attr),
+                        format!("Missing {attr}"),
+                        "PROVISIONED billing needs read_capacity and write_capacity.",
+                    );
+                }
+            }
+        }
+        Some("PAY_PER_REQUEST") | None => {
+            for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
+                if !v.is_null() {
+                    d.error_at(
+                        root.attr(attr),
+                        format!("Unexpected {attr}"),
+                        format!("{attr} applies only to billing_mode = \"PROVISIONED\"."),
+                    );
+                }
+            }
+        }
+        Some(other) => d.error_at(
+            root.attr("billing_mode"),
+            "Invalid billing_mode",
+            format!("Expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got {other:?}."),
+        ),
+    }
+    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
+        && !(k.starts_with("arn:") && k.contains(":kms:"))
+    {
+        d.error_at(
+            root.attr("kms_key_arn"),
+            "Invalid kms_key_arn",
+            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}. Aliases and key ids would show as drift."),
+        );
+    }
+    d
+}
