@@ -258,8 +258,8 @@ pub fn check_range(d: &mut Diagnostics, config: &Dynamic, attr: &str, (lo, hi): 
 /// `log_retention_days`, each an error at its attribute.
 pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check_range(&mut d, config, "memory_size", (128, 10_240), "Lambda memory (MB)");
-    check_range(&mut d, config, "timeout", (1, 900), "A Lambda timeout (seconds)");
+    check_range(&mut d, config, "memory_size", (128, 10_240), "memory_size");
+    check_range(&mut d, config, "timeout", (1, 900), "timeout");
     if let Some(Value::Known(days)) = d.take(ObjectReader::new(config).get::<Value<i64>>("log_retention_days"))
         && !RETENTION_DAYS.contains(&days)
     {
