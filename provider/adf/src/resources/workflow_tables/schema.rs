@@ -102,8 +102,10 @@ pub(super) fn schema() -> Schema {
         .attribute(out("coordination_table_arn", "Coordination table ARN."))
         .attribute(out(
             "worker_policy_json",
-            "Least-privilege IAM policy for a worker: the SQS and DynamoDB actions it needs on exactly these \
-             queues, tables and index (and the KMS key, when set).",
+            "Least-privilege IAM policy for a worker: exactly the SQS and DynamoDB actions the workflow runtime \
+             calls, on the job queue, the contexts and statuses tables and the stalled-runs index (and the KMS \
+             key, when set). SQS moves failed jobs to the dead-letter queue itself, and the worker never touches \
+             the coordination table, so neither is named.",
         ))
         .block("timeouts", Nesting::Single, timeouts_block("10m")),
     )
