@@ -31,7 +31,9 @@ enum Task {
         #[arg(long)]
         keep: bool,
     },
-    /// Install what the tests need (moto), build the provider, run every test.
+    /// Install what the tests need (moto, OpenTofu), build the provider, run every test with
+    /// `ADF_TF` (else terraform on PATH, else OpenTofu); with both CLIs and no filter, OpenTofu
+    /// also runs every resource's lifecycle test and the quickstart.
     Test {
         /// Extra arguments for `cargo test`, after `--`.
         #[arg(last = true)]
@@ -163,12 +165,20 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
+    adf_acceptance::tools::ensure_languages()?;
+    let tofu = adf_acceptance::tools::install_tofu(root)?;
+    let terraform = adf_acceptance::terraform::find_on_path("terraform");
+    for cli in terraform.iter().chain([&tofu]) {
+        println!("==> {} ({})", adf_acceptance::terraform::cli_version(cli)?, cli.display());
+    }
     let cli = adf_acceptance::terraform::cli()?;
-    println!("==> terraform CLI: {}", cli.display());
+    println!("==> every test runs with {}", cli.display());
+    // Both CLIs at hand (and no filter, no ADF_TF): OpenTofu also runs every resource's
+    // lifecycle test and the quickstart.
+    let second = terraform.is_some() && extra.is_empty() && std::env::var_os("ADF_TF").is_none();
     println!("==> installing the emulator (moto server, pinned)");
     adf_acceptance::emulator::install(root)?;
     println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
-    adf_acceptance::tools::ensure_languages()?;
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
     cargo(root, &["build", "--package", "terraform-provider-adf"])?;
@@ -179,13 +189,33 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
     }
-    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(&args)
-        .current_dir(root)
-        .env("PATH", adf_acceptance::tools::path_with(&build_tools))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("running cargo test")?;
+    let (mut passed, mut failed, mut ok) = cargo_test(root, &build_tools, &args, None)?;
+    if second {
+        println!("==> with OpenTofu (ADF_TF=tofu): every resource's lifecycle test and the quickstart");
+        let args = ["test", "--package", "adf-acceptance", "--", "lifecycle", "quickstart"];
+        let (p, f, o) = cargo_test(root, &build_tools, &args, Some("tofu"))?;
+        (passed, failed, ok) = (passed + p, failed + f, ok && o);
+    }
+    // One closing line for the whole run: the last binary cargo runs may have no tests.
+    println!("{passed} passed, {failed} failed");
+    if !ok {
+        bail!("cargo test failed");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// Runs `cargo <args>` with the build tools on PATH (and `ADF_TF=<tf>`), echoing its output;
+/// returns the tests passed and failed and whether it succeeded.
+fn cargo_test(root: &Path, build_tools: &Path, args: &[&str], tf: Option<&str>) -> Result<(u64, u64, bool)> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(root).env("PATH", adf_acceptance::tools::path_with(build_tools));
+    if let Some(tf) = tf {
+        cmd.env("ADF_TF", tf);
+    }
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
     let (mut passed, mut failed) = (0u64, 0u64);
     for line in std::io::BufReader::new(child.stdout.take().context("stdout")?).lines() {
         let line = line?;
@@ -196,15 +226,10 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         }
     }
     let status = child.wait()?;
-    // One closing line for the whole run: the last binary cargo runs may have no tests.
-    println!("{passed} passed, {failed} failed");
     if !status.success() {
-        bail!("cargo test failed ({status})");
+        println!("cargo {} failed ({status})", args.join(" "));
     }
-    if passed == 0 {
-        bail!("no test ran");
-    }
-    Ok(())
+    Ok((passed, failed, status.success()))
 }
 
 /// The number before `label` in a `test result:` line ("ok. 7 passed; 0 failed; ...").

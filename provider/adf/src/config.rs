@@ -19,25 +19,17 @@ pub fn schema() -> Schema {
          `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` work too; a URL here wins.",
     );
     for service in SERVICES {
-        endpoints = endpoints.attribute(Attribute::optional(
+        endpoints = endpoints.optional(
             service,
             Type::String,
             &format!("Endpoint URL for {service}, such as `http://localhost:4566`."),
-        ));
+        );
     }
     Schema::new(
         0,
         Block::new("Configures how the provider reaches AWS (or a local emulator) and the tags it applies everywhere.")
-            .attribute(Attribute::optional(
-                "region",
-                Type::String,
-                "AWS region, such as `eu-west-1`. Defaults to `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's region.",
-            ))
-            .attribute(Attribute::optional(
-                "profile",
-                Type::String,
-                "Named profile from the shared config and credentials files. Defaults to `AWS_PROFILE`.",
-            ))
+            .optional("region", Type::String, "AWS region, such as `eu-west-1`. Defaults to `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's region.")
+            .optional("profile", Type::String, "Named profile from the shared config and credentials files. Defaults to `AWS_PROFILE`.")
             .attribute(
                 Attribute::optional(
                     "access_key",
@@ -53,31 +45,11 @@ pub fn schema() -> Schema {
             .attribute(
                 Attribute::optional("token", Type::String, "Session token for temporary credentials.").sensitive(),
             )
-            .attribute(Attribute::optional(
-                "shared_config_files",
-                Type::list(Type::String),
-                "Paths of shared config files. Defaults to `AWS_CONFIG_FILE`, then `~/.aws/config`.",
-            ))
-            .attribute(Attribute::optional(
-                "shared_credentials_files",
-                Type::list(Type::String),
-                "Paths of shared credentials files. Defaults to `AWS_SHARED_CREDENTIALS_FILE`, then `~/.aws/credentials`.",
-            ))
-            .attribute(Attribute::optional(
-                "max_retries",
-                Type::Number,
-                "Attempts after the first for a throttled or failed AWS request, with exponential backoff. Default 10.",
-            ))
-            .attribute(Attribute::optional(
-                "skip_credentials_validation",
-                Type::Bool,
-                "Skip the STS `GetCallerIdentity` check of the credentials when the provider is configured.",
-            ))
-            .attribute(Attribute::optional(
-                "s3_use_path_style",
-                Type::Bool,
-                "Address S3 buckets by path (`host/bucket`). Defaults to true when an S3 endpoint is set, as emulators need.",
-            ))
+            .optional("shared_config_files", Type::list(Type::String), "Paths of shared config files. Defaults to `AWS_CONFIG_FILE`, then `~/.aws/config`.")
+            .optional("shared_credentials_files", Type::list(Type::String), "Paths of shared credentials files. Defaults to `AWS_SHARED_CREDENTIALS_FILE`, then `~/.aws/credentials`.")
+            .optional("max_retries", Type::Number, "Attempts after the first for a throttled or failed AWS request, with exponential backoff. Default 10.")
+            .optional("skip_credentials_validation", Type::Bool, "Skip the STS `GetCallerIdentity` check of the credentials when the provider is configured.")
+            .optional("s3_use_path_style", Type::Bool, "Address S3 buckets by path (`host/bucket`). Defaults to true when an S3 endpoint is set, as emulators need.")
             .block("endpoints", Nesting::Single, endpoints)
             .block(
                 "default_tags",

@@ -18,8 +18,8 @@ use tfplug::{ConfigureRequest, DataSource, Diagnostics, Dynamic, Provider, Resou
 use crate::config::AdfData;
 use crate::resources::driver::Driver;
 
-/// The provider's source address in the registries.
-pub const ADDRESS: &str = "registry.terraform.io/activedataflow/adf";
+/// The provider's source in the registries (Terraform's and OpenTofu's), without the host.
+pub const SOURCE: &str = "activedataflow/adf";
 
 /// The ActiveDataFlow provider.
 #[derive(Debug, Default)]

@@ -24,5 +24,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(tfplug::run(adf::AdfProvider, adf::ADDRESS))
+    runtime.block_on(tfplug::run(adf::AdfProvider, adf::SOURCE))
 }

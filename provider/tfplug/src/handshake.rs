@@ -79,16 +79,16 @@ impl HandshakeEnv {
 }
 
 /// Runs a provider binary's `main`: the hint when started by hand, `--debug`, or the
-/// handshake and server that Terraform expects. `address` is the provider's source address,
-/// such as `registry.terraform.io/activedataflow/adf`.
-pub async fn run<P: Provider>(provider: P, address: &str) -> ExitCode {
+/// handshake and server that Terraform expects. `source` is the provider's source without its
+/// registry host, such as `activedataflow/adf`.
+pub async fn run<P: Provider>(provider: P, source: &str) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.iter().any(|a| a == "--debug") {
-        serve_debug(provider, address).await
+        serve_debug(provider, source).await
     } else if std::env::var(MAGIC_COOKIE_KEY).as_deref() != Ok(MAGIC_COOKIE_VALUE) {
         eprintln!(
             "This binary is a plugin for Terraform and OpenTofu, not a program to run by hand.\n\
-             Terraform starts it when a configuration uses the provider {address}.\n\
+             Terraform starts it when a configuration uses the provider {source}.\n\
              To develop against it, run it with --debug and export the TF_REATTACH_PROVIDERS it prints."
         );
         return ExitCode::from(1);
@@ -145,17 +145,23 @@ pub async fn serve<P: Provider>(
     serve_on(provider, listener, tls, stop).await
 }
 
-async fn serve_debug<P: Provider>(provider: P, address: &str) -> Result<(), ServeError> {
+/// The registry hosts a short source such as `activedataflow/adf` means: Terraform's default
+/// and OpenTofu's.
+const REGISTRY_HOSTS: [&str; 2] = ["registry.terraform.io", "registry.opentofu.org"];
+
+async fn serve_debug<P: Provider>(provider: P, source: &str) -> Result<(), ServeError> {
     let listener = Listener::bind(&HandshakeEnv::default()).map_err(ServeError::Listen)?;
-    let reattach = serde_json::json!({
-        address: {
-            "Protocol": "grpc",
-            "ProtocolVersion": PROTOCOL_VERSION,
-            "Pid": std::process::id(),
-            "Test": true,
-            "Addr": { "Network": listener.network(), "String": listener.address() },
-        }
+    let entry = serde_json::json!({
+        "Protocol": "grpc",
+        "ProtocolVersion": PROTOCOL_VERSION,
+        "Pid": std::process::id(),
+        "Test": true,
+        "Addr": { "Network": listener.network(), "String": listener.address() },
     });
+    // Under both hosts, so that `source = "activedataflow/adf"` attaches with either CLI.
+    let reattach: serde_json::Map<String, serde_json::Value> =
+        REGISTRY_HOSTS.iter().map(|host| (format!("{host}/{source}"), entry.clone())).collect();
+    let reattach = serde_json::Value::Object(reattach);
     println!(
         "Provider started in debug mode. To attach Terraform, set this in the shell that runs it:\n\n\
          \tTF_REATTACH_PROVIDERS='{reattach}'\n\nPress Ctrl-C to stop."

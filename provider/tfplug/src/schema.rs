@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::proto::tfplugin6 as pb;
-use crate::value::Dynamic;
+use crate::value::{Dynamic, IntoDynamic};
 
 /// A cty type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,6 +258,37 @@ impl Block {
     pub fn attribute(mut self, a: Attribute) -> Self {
         self.attributes.push(a);
         self
+    }
+
+    /// Adds attributes, in order.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = Attribute>) -> Self {
+        self.attributes.extend(attributes);
+        self
+    }
+
+    /// Adds a required attribute.
+    pub fn required(self, name: &str, ty: Type, description: &str) -> Self {
+        self.attribute(Attribute::required(name, ty, description))
+    }
+
+    /// Adds an optional attribute.
+    pub fn optional(self, name: &str, ty: Type, description: &str) -> Self {
+        self.attribute(Attribute::optional(name, ty, description))
+    }
+
+    /// Adds an optional attribute the provider fills in when it is not set.
+    pub fn optional_computed(self, name: &str, ty: Type, description: &str) -> Self {
+        self.attribute(Attribute::optional_computed(name, ty, description))
+    }
+
+    /// Adds an attribute only the provider sets.
+    pub fn computed(self, name: &str, ty: Type, description: &str) -> Self {
+        self.attribute(Attribute::computed(name, ty, description))
+    }
+
+    /// Adds an optional attribute with a default value.
+    pub fn defaulted(self, name: &str, ty: Type, description: &str, default: impl IntoDynamic) -> Self {
+        self.attribute(Attribute::with_default(name, ty, description, default.into_dynamic()))
     }
 
     /// Adds a nested block.

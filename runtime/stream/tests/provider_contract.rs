@@ -36,13 +36,13 @@ fn planned() -> Dynamic {
 #[test]
 fn the_lambda_reads_every_variable_the_provider_writes() {
     let f = stream_function(&planned(), "data-lake", TABLE_ARN, PathBuf::from("adf-stream-lambda.zip")).expect("plan");
-    let topic = TopicConfig::from_map(&f.environment).expect("every variable the Lambda needs is set");
+    let topic = TopicConfig::from_map(&f.config.environment).expect("every variable the Lambda needs is set");
     assert_eq!(
         (topic.name.as_str(), topic.partitions, topic.bucket.as_str(), topic.prefix.as_str()),
         ("clicks", 4, "data-lake", "streams/")
     );
     assert_eq!((topic.table.as_str(), topic.retention_days, topic.compress), ("adf-stream-clicks", 30, false));
-    assert_eq!(f.environment, topic.to_env(), "the provider writes nothing the Lambda does not read");
+    assert_eq!(f.config.environment, topic.to_env(), "the provider writes nothing the Lambda does not read");
 }
 
 #[test]

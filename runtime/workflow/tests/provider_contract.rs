@@ -49,7 +49,7 @@ fn planned() -> Dynamic {
 #[test]
 fn the_worker_reads_every_variable_the_provider_writes() {
     let f = worker_function(&planned(), PathBuf::from("adf-workflow-worker.zip")).expect("the plan reads");
-    let settings = WorkerSettings::from_map(&f.environment).expect("every variable the worker needs is set");
+    let settings = WorkerSettings::from_map(&f.config.environment).expect("every variable the worker needs is set");
     assert_eq!(
         settings,
         WorkerSettings {
@@ -58,7 +58,7 @@ fn the_worker_reads_every_variable_the_provider_writes() {
             statuses_table: "orders-statuses".into(),
         }
     );
-    assert_eq!(f.environment, settings.to_env(), "the provider writes nothing the worker does not read");
+    assert_eq!(f.config.environment, settings.to_env(), "the provider writes nothing the worker does not read");
 }
 
 #[test]

@@ -1,25 +1,64 @@
-//! Runs the real `terraform` (or `tofu`) in a temporary directory against the provider binary
-//! this workspace built, through a `dev_overrides` CLI config (no `init`).
+//! Runs the real `terraform` or `tofu` (the one `ADF_TF` names, see [`cli`]) in a temporary
+//! directory against the provider binary this workspace built, through a `dev_overrides` CLI
+//! config (no `init`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// The Terraform CLI to run: `ADF_TF_BINARY`, else `terraform`, else `tofu` on PATH.
+/// The CLI to run, from `ADF_TF`: `terraform` (on PATH), `tofu` (the OpenTofu that `cargo xtask
+/// test` and `demo` build, else `tofu` on PATH) or a path. Unset: `terraform` on PATH, else the
+/// project-built OpenTofu, else `tofu` on PATH.
 pub fn cli() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ADF_TF_BINARY") {
-        return Ok(PathBuf::from(p));
-    }
-    for name in ["terraform", "tofu"] {
-        if let Some(p) = find_on_path(name) {
-            return Ok(p);
+    let built_tofu = || crate::tools::tofu_path(&crate::repo_root()).ok().filter(|p| p.is_file());
+    match std::env::var("ADF_TF").ok().as_deref() {
+        Some("terraform") => find_on_path("terraform").context("ADF_TF=terraform but terraform is not on PATH"),
+        Some("tofu") => built_tofu().or_else(|| find_on_path("tofu")).context(
+            "ADF_TF=tofu but OpenTofu is not built (`cargo xtask test` or `demo` builds it) and tofu is not on PATH",
+        ),
+        Some(path) if !path.is_empty() => {
+            let p = PathBuf::from(path);
+            if !p.is_file() {
+                bail!("ADF_TF={path}: no such file (ADF_TF is terraform, tofu or a path to either)");
+            }
+            Ok(p)
         }
+        _ => find_on_path("terraform").or_else(built_tofu).or_else(|| find_on_path("tofu")).context(
+            "no Terraform CLI: terraform is not on PATH and OpenTofu is not built \
+             (`cargo xtask test` builds it; or set ADF_TF to terraform, tofu or a path)",
+        ),
     }
-    bail!("neither terraform nor tofu is on PATH: install one (or set ADF_TF_BINARY); acceptance tests need it")
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The version line of `<cli> version`, e.g. `Terraform v1.11.4` or `OpenTofu v1.12.6`
+/// (OpenTofu prints CLI config warnings before it, on stdout).
+pub fn cli_version(cli: &Path) -> Result<String> {
+    let out = Command::new(cli)
+        .arg("version")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .with_context(|| format!("running {} version", cli.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find(|l| l.starts_with("Terraform v") || l.starts_with("OpenTofu v"))
+        .map(str::to_string)
+        .with_context(|| format!("{} version printed no version: {stdout}", cli.display()))
+}
+
+/// The provider's full address as the CLI in use resolves `activedataflow/adf`: OpenTofu's
+/// default registry is `registry.opentofu.org`, Terraform's `registry.terraform.io`.
+pub fn provider_address() -> Result<String> {
+    let host = if cli_version(&cli()?)?.starts_with("OpenTofu") { OPENTOFU_REGISTRY } else { TERRAFORM_REGISTRY };
+    Ok(format!("{host}/activedataflow/adf"))
+}
+
+const TERRAFORM_REGISTRY: &str = "registry.terraform.io";
+const OPENTOFU_REGISTRY: &str = "registry.opentofu.org";
+
+/// `name` in a directory of PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
@@ -102,9 +141,12 @@ impl Workspace {
     /// A new empty working directory for `endpoint`, using the provider binary in `provider`.
     pub fn with_provider(endpoint: &str, provider: &Path) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
+        // Both registries' addresses, so `activedataflow/adf` (and either full address) reaches
+        // the binary under Terraform and OpenTofu alike.
         let rc = format!(
-            "provider_installation {{\n  dev_overrides {{\n    \"activedataflow/adf\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
-            provider.display()
+            "provider_installation {{\n  dev_overrides {{\n    \"{TERRAFORM_REGISTRY}/activedataflow/adf\" = \"{dir}\"\n    \
+             \"{OPENTOFU_REGISTRY}/activedataflow/adf\" = \"{dir}\"\n  }}\n  direct {{}}\n}}\n",
+            dir = provider.display()
         );
         std::fs::write(dir.path().join("cli.tfrc"), rc)?;
         let env = vec![("ADF_PACKAGE_CACHE".to_string(), crate::package_cache().display().to_string())];

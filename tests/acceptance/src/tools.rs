@@ -1,6 +1,6 @@
 //! Installs what the tests and the demo need, from the pinned files in `tests/acceptance/tools`:
-//! Python tools into virtualenvs under `.cache/` (moto server, cargo-zigbuild + ziglang), and
-//! Go and Ruby from Debian when they are missing.
+//! Python tools into virtualenvs under `.cache/` (moto server, cargo-zigbuild + ziglang), Go and
+//! Ruby from Debian when they are missing, and OpenTofu built from the Go module proxy.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,6 +73,70 @@ pub fn ensure_languages() -> Result<()> {
     }
     run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
     run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing), "apt-get install")
+}
+
+/// The OpenTofu version pinned in `tests/acceptance/tools/tofu/go.mod` (without the `v`).
+pub fn tofu_version(root: &Path) -> Result<String> {
+    let path = root.join("tests/acceptance/tools/tofu/go.mod");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().trim_start_matches("require ").strip_prefix("github.com/opentofu/opentofu v"))
+        .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        .with_context(|| format!("{} does not require github.com/opentofu/opentofu", path.display()))
+}
+
+/// Where the project-built `tofu` lives, outside the clone:
+/// `$ADF_TOFU_DIR/tofu`, else `$HOME/.cache/terraform-provider-adf/tofu-<version>/tofu`.
+pub fn tofu_path(root: &Path) -> Result<PathBuf> {
+    let dir = match std::env::var_os("ADF_TOFU_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let home = std::env::var_os("HOME").context("HOME is not set (or set ADF_TOFU_DIR)")?;
+            PathBuf::from(home).join(".cache/terraform-provider-adf").join(format!("tofu-{}", tofu_version(root)?))
+        }
+    };
+    Ok(dir.join("tofu"))
+}
+
+/// Builds the pinned OpenTofu (`tests/acceptance/tools/tofu`) with Go, as OpenTofu's release
+/// build does (`-trimpath`, `CGO_ENABLED=0`, `version.dev=no`), into [`tofu_path`], unless a
+/// binary there already reports the pinned version. Returns its path.
+pub fn install_tofu(root: &Path) -> Result<PathBuf> {
+    let version = tofu_version(root)?;
+    let bin = tofu_path(root)?;
+    if tofu_reports(&bin, &version) {
+        return Ok(bin);
+    }
+    if Command::new("go").arg("version").output().is_err() {
+        bail!("go is missing: OpenTofu v{version} is built from source; install Go (>= 1.26) and run again");
+    }
+    println!("==> building OpenTofu v{version} from the Go module proxy (a few minutes the first time)");
+    let started = std::time::Instant::now();
+    let dir = bin.parent().context("tofu's directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let partial = dir.join("tofu.partial");
+    run(
+        Command::new("go")
+            .args(["build", "-mod=readonly", "-trimpath"])
+            .args(["-ldflags", "-s -w -X github.com/opentofu/opentofu/version.dev=no"])
+            .arg("-o")
+            .arg(&partial)
+            .arg("github.com/opentofu/opentofu/cmd/tofu")
+            .current_dir(root.join("tests/acceptance/tools/tofu"))
+            .env("CGO_ENABLED", "0"),
+        &format!("building OpenTofu v{version}"),
+    )?;
+    std::fs::rename(&partial, &bin)?;
+    if !tofu_reports(&bin, &version) {
+        bail!("{} does not report OpenTofu v{version}", bin.display());
+    }
+    println!("    {} built in {:.0?}", bin.display(), started.elapsed());
+    Ok(bin)
+}
+
+/// Whether `bin` exists and `bin version` says `OpenTofu v<version>`.
+fn tofu_reports(bin: &Path, version: &str) -> bool {
+    bin.is_file() && crate::terraform::cli_version(bin).is_ok_and(|v| v == format!("OpenTofu v{version}"))
 }
 
 /// `bin` prepended to PATH.

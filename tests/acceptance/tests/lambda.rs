@@ -68,7 +68,7 @@ variable "name" {{
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_function_builds_deploys_runs_and_updates_code_only() -> Result<()> {
+async fn lifecycle_rust_function_builds_deploys_runs_updates_code_imports_destroys() -> Result<()> {
     let emu = Emulator::start()?;
     let name = unique_name("hello");
     let (_tmp, source) = hello_world_copy()?;

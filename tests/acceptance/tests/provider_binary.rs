@@ -14,7 +14,7 @@ fn terraform_reads_the_schema_with_a_description_on_every_attribute() -> Result<
     ws.write("terraform {\n  required_providers {\n    adf = { source = \"activedataflow/adf\" }\n  }\n}\n")?;
     let out = ws.run(&["providers", "schema", "-json"])?.ok()?;
     let v: serde_json::Value = serde_json::from_str(&out.stdout)?;
-    let p = &v["provider_schemas"]["registry.terraform.io/activedataflow/adf"];
+    let p = &v["provider_schemas"][adf_acceptance::terraform::provider_address()?.as_str()];
     let mut blocks = vec![("provider".to_string(), p["provider"]["block"].clone())];
     let resource = &p["resource_schemas"]["adf_workflow_tables"];
     assert!(resource.is_object(), "adf_workflow_tables is listed");
@@ -60,7 +60,11 @@ fn debug_mode_serves_terraform_through_tf_reattach_providers() -> Result<()> {
         .find_map(|l| l.trim().strip_prefix("TF_REATTACH_PROVIDERS='").map(|r| r.trim_end_matches('\'').to_string()))
         .context("no TF_REATTACH_PROVIDERS line")?;
     let parsed: serde_json::Value = serde_json::from_str(&reattach)?;
-    assert_eq!(parsed["registry.terraform.io/activedataflow/adf"]["ProtocolVersion"], 6);
+    // Under both registry hosts: Terraform reads `activedataflow/adf` as registry.terraform.io/…,
+    // OpenTofu as registry.opentofu.org/….
+    for host in ["registry.terraform.io", "registry.opentofu.org"] {
+        assert_eq!(parsed[format!("{host}/activedataflow/adf")]["ProtocolVersion"], 6, "{reattach}");
+    }
 
     let dir = tempfile::tempdir()?;
     std::fs::write(

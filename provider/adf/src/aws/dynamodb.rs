@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 
 use adf_common::contract::TableSchema;
 
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 use super::{Owner, TagChanges};
 
 /// How long one table may take to become active or to disappear, per wait.
@@ -90,7 +90,7 @@ pub async fn describe(ddb: &Client, name: &str) -> Result<Option<TableState>, Aw
             None => return Ok(None),
         },
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(call("DescribeTable", format_args!("DynamoDB table {}", name), &e)),
+        Err(e) => return Err(call("DescribeTable", Target::table(name), &e)),
     };
     let arn = table.table_arn.clone().unwrap_or_default();
     let provisioned =
@@ -107,12 +107,7 @@ pub async fn describe(ddb: &Client, name: &str) -> Result<Option<TableState>, Aw
         .as_ref()
         .filter(|s| s.sse_type.as_ref() == Some(&SseType::Kms))
         .and_then(|s| s.kms_master_key_arn.clone());
-    let backups = ddb
-        .describe_continuous_backups()
-        .table_name(name)
-        .send()
-        .await
-        .map_err(|e| call("DescribeContinuousBackups", format_args!("DynamoDB table {}", name), &e))?;
+    let backups = ddb.describe_continuous_backups().table_name(name).send().await.at(Target::table(name))?;
     let pitr = backups
         .continuous_backups_description
         .and_then(|d| d.point_in_time_recovery_description)
@@ -126,13 +121,8 @@ async fn list_tags(ddb: &Client, name: &str, arn: &str) -> Result<BTreeMap<Strin
     let mut tags = BTreeMap::new();
     let mut token = None;
     loop {
-        let out = ddb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| call("ListTagsOfResource", format_args!("DynamoDB table {}", name), &e))?;
+        let out =
+            ddb.list_tags_of_resource().resource_arn(arn).set_next_token(token).send().await.at(Target::table(name))?;
         tags.extend(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)));
         token = out.next_token;
         if token.is_none() {
@@ -169,7 +159,7 @@ async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
         Ok(_) => Ok(()),
         // Created by a concurrent apply between our describe and create: converge it instead.
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(call("CreateTable", format_args!("DynamoDB table {}", &spec.name), &e)),
+        Err(e) => Err(call("CreateTable", Target::table(&spec.name), &e)),
     }
 }
 
@@ -221,7 +211,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
                 .map_err(AwsError::build)?;
             req = req.global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().update(update).build());
         }
-        req.send().await.map_err(|e| call("UpdateTable (billing)", format_args!("DynamoDB table {}", name), &e))?;
+        req.send().await.map_err(|e| call("UpdateTable (billing)", Target::table(name), &e))?;
         wait_active(ddb, name).await?;
     }
     if current.kms_key_arn != spec.kms_key_arn {
@@ -230,7 +220,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
             .sse_specification(sse(spec.kms_key_arn.as_ref()))
             .send()
             .await
-            .map_err(|e| call("UpdateTable (encryption)", format_args!("DynamoDB table {}", name), &e))?;
+            .map_err(|e| call("UpdateTable (encryption)", Target::table(name), &e))?;
         wait_active(ddb, name).await?;
     }
     if current.pitr != spec.pitr {
@@ -243,7 +233,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
             .point_in_time_recovery_specification(pitr)
             .send()
             .await
-            .map_err(|e| call("UpdateContinuousBackups", format_args!("DynamoDB table {}", name), &e))?;
+            .at(Target::table(name))?;
     }
     if let Some(ttl) = spec.schema.ttl {
         ensure_ttl(ddb, name, ttl).await?;
@@ -252,12 +242,7 @@ async fn converge(ddb: &Client, spec: &TableSpec, current: &TableState) -> Resul
 }
 
 async fn ensure_ttl(ddb: &Client, name: &str, attribute: &str) -> Result<(), AwsError> {
-    let out = ddb
-        .describe_time_to_live()
-        .table_name(name)
-        .send()
-        .await
-        .map_err(|e| call("DescribeTimeToLive", format_args!("DynamoDB table {}", name), &e))?;
+    let out = ddb.describe_time_to_live().table_name(name).send().await.at(Target::table(name))?;
     let d = out.time_to_live_description;
     let on = d.as_ref().is_some_and(|d| {
         matches!(d.time_to_live_status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
@@ -268,12 +253,7 @@ async fn ensure_ttl(ddb: &Client, name: &str, attribute: &str) -> Result<(), Aws
     }
     let spec =
         TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build().map_err(AwsError::build)?;
-    ddb.update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(spec)
-        .send()
-        .await
-        .map_err(|e| call("UpdateTimeToLive", format_args!("DynamoDB table {}", name), &e))?;
+    ddb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await.at(Target::table(name))?;
     Ok(())
 }
 
@@ -291,17 +271,12 @@ async fn sync_tags(
             .set_tag_keys(Some(changes.stale))
             .send()
             .await
-            .map_err(|e| call("UntagResource", format_args!("DynamoDB table {}", name), &e))?;
+            .at(Target::table(name))?;
     }
     if !changes.set.is_empty() {
         let changed = changes.set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
         let changed = changed.collect::<Result<Vec<_>, _>>().map_err(AwsError::build)?;
-        ddb.tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(changed))
-            .send()
-            .await
-            .map_err(|e| call("TagResource", format_args!("DynamoDB table {}", name), &e))?;
+        ddb.tag_resource().resource_arn(arn).set_tags(Some(changed)).send().await.at(Target::table(name))?;
     }
     Ok(())
 }
@@ -311,7 +286,7 @@ pub async fn delete(ddb: &Client, name: &str) -> Result<(), AwsError> {
     match ddb.delete_table().table_name(name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),
-        Err(e) => return Err(call("DeleteTable", format_args!("DynamoDB table {}", name), &e)),
+        Err(e) => return Err(call("DeleteTable", Target::table(name), &e)),
     }
     ddb.wait_until_table_not_exists()
         .table_name(name)

@@ -144,6 +144,72 @@ impl From<adf_workflow::store::StoreError> for AwsError {
     }
 }
 
+/// What a call acts on, as errors name it: `DynamoDB table orders`. Formatted only on failure.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a>(&'static str, &'a str);
+
+impl<'a> Target<'a> {
+    /// A DynamoDB table.
+    pub fn table(name: &'a str) -> Self {
+        Self("DynamoDB table", name)
+    }
+    /// An SQS queue.
+    pub fn queue(name: &'a str) -> Self {
+        Self("SQS queue", name)
+    }
+    /// An S3 bucket.
+    pub fn bucket(name: &'a str) -> Self {
+        Self("bucket", name)
+    }
+    /// A Lambda function.
+    pub fn function(name: &'a str) -> Self {
+        Self("function", name)
+    }
+    /// An IAM role.
+    pub fn role(name: &'a str) -> Self {
+        Self("IAM role", name)
+    }
+    /// A CloudWatch log group.
+    pub fn log_group(name: &'a str) -> Self {
+        Self("log group", name)
+    }
+    /// A Lambda event source mapping.
+    pub fn mapping(uuid: &'a str) -> Self {
+        Self("event source mapping", uuid)
+    }
+}
+
+impl Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
+/// `send().await.at(target)?`: an SDK result with its error mapped by [`call`], the operation
+/// named after the SDK's error type (`DescribeLogGroupsError` is `DescribeLogGroups`).
+pub trait Sent<T> {
+    /// Maps the error of this call on `target`.
+    fn at(self, target: impl Display) -> Result<T, AwsError>;
+}
+
+impl<T, E, R> Sent<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    fn at(self, target: impl Display) -> Result<T, AwsError> {
+        self.map_err(|e| call(operation::<E>(), target, &e))
+    }
+}
+
+/// The operation an SDK error type belongs to: `aws_sdk_x::operation::get_role::GetRoleError`
+/// is `GetRole`.
+fn operation<E>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    let last = name.rsplit("::").next().unwrap_or(name);
+    last.strip_suffix("Error").unwrap_or(last)
+}
+
 /// The one mapper from an SDK error of any service: `op` on `target` failed because of `e`.
 pub fn call<E, R>(op: &'static str, target: impl Display, e: &SdkError<E, R>) -> AwsError
 where
@@ -185,6 +251,13 @@ mod tests {
         let denied = call("GetRole", "IAM role r", &service_error("AccessDenied"));
         assert!(!denied.is_not_found() && !denied.is_retryable(), "any error is not 'not found'");
         assert!(denied.to_string().starts_with("GetRole IAM role r: "), "{denied}");
+    }
+
+    #[test]
+    fn results_name_their_operation() {
+        let r: Result<(), _> = Err(service_error("AccessDenied"));
+        let e = r.at(Target::role("r")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("GetCallerIdentity IAM role r: "), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{FunctionResponseType, ScalingConfig};
 
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 
 /// How long to keep retrying a create while the function's new role propagates through IAM.
 const IAM_PROPAGATION: Duration = Duration::from_secs(120);
@@ -128,7 +128,7 @@ async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, AwsError> 
                 .contains(&FunctionResponseType::ReportBatchItemFailures),
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-        Err(e) => Err(call("GetEventSourceMapping", format_args!("event source mapping {uuid}"), &e)),
+        Err(e) => Err(call("GetEventSourceMapping", Target::mapping(uuid), &e)),
     }
 }
 
@@ -200,7 +200,7 @@ pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), AwsError> {
     match lambda.delete_event_source_mapping().uuid(uuid).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteEventSourceMapping", format_args!("event source mapping {uuid}"), &e)),
+        Err(e) => Err(call("DeleteEventSourceMapping", Target::mapping(uuid), &e)),
     }
 }
 
@@ -239,7 +239,7 @@ pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Resu
         .scaling_config(scaling(spec.maximum_concurrency))
         .send()
         .await
-        .map_err(|e| call("UpdateEventSourceMapping", format_args!("event source mapping {}", current.uuid), &e))?;
+        .at(Target::mapping(&current.uuid))?;
     settle(lambda, &current.uuid).await
 }
 

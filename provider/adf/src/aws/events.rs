@@ -8,7 +8,7 @@ use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::AwsClients;
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, call};
 
 /// The rule's only target.
 const TARGET_ID: &str = "worker";
@@ -85,22 +85,16 @@ pub async fn ensure(
         ))
         .send()
         .await
-        .map_err(|e| call("PutRule", &target, &e))?;
+        .at(&target)?;
     let rule_arn = put.rule_arn.unwrap_or_default();
     if !tags.is_empty() {
         let mut req = aws.events.tag_resource().resource_arn(&rule_arn);
         for (k, v) in tags {
             req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Invalid(e.to_string()))?);
         }
-        req.send().await.map_err(|e| call("TagResource", &target, &e))?;
+        req.send().await.at(&target)?;
     }
-    let current = aws
-        .events
-        .list_targets_by_rule()
-        .rule(rule)
-        .send()
-        .await
-        .map_err(|e| call("ListTargetsByRule", &target, &e))?;
+    let current = aws.events.list_targets_by_rule().rule(rule).send().await.at(&target)?;
     let aimed =
         current.targets().iter().any(|t| t.id() == TARGET_ID && t.arn() == function_arn && t.input() == Some(INPUT));
     if !aimed {
@@ -110,8 +104,7 @@ pub async fn ensure(
             .input(INPUT)
             .build()
             .map_err(|e| AwsError::Invalid(e.to_string()))?;
-        let out =
-            aws.events.put_targets().rule(rule).targets(t).send().await.map_err(|e| call("PutTargets", &target, &e))?;
+        let out = aws.events.put_targets().rule(rule).targets(t).send().await.at(&target)?;
         if out.failed_entry_count > 0 {
             let why: Vec<String> =
                 out.failed_entries().iter().map(|f| f.error_message().unwrap_or_default().to_string()).collect();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use super::lambda::{CorsSpec, Observed, ObservedUrl};
+pub use super::lambda::{Config, CorsSpec, Observed, ObservedUrl};
 use super::{AwsClients, AwsError, iam, lambda, logs};
 
 /// Tag marking the function and role this layer made; its value is the function name.
@@ -44,12 +44,7 @@ pub struct Spec {
     pub name: String,
     pub code: Code,
     pub source_code_hash: Option<String>,
-    pub runtime: Option<String>,
-    pub handler: Option<String>,
-    pub architecture: String,
-    pub memory: i64,
-    pub timeout: i64,
-    pub environment: BTreeMap<String, String>,
+    pub config: Config,
     pub reserved_concurrency: Option<i64>,
     pub log_retention_days: i64,
     pub role_arn: Option<String>,
@@ -132,17 +127,12 @@ pub async fn converge(aws: &AwsClients, spec: &Spec, prior: Option<&Prior>) -> R
     let mut version = prior.and_then(|p| p.version.clone());
     if !created {
         let code_changed = spec.source_code_hash.as_ref().is_some_and(|h| *h != current.code_sha256)
-            || current.architecture != spec.architecture
+            || current.config.architecture != spec.config.architecture
             || prior.and_then(|p| p.code.as_ref()).is_some_and(|c| c.location() != spec.code.location());
         if code_changed {
             lambda::update_code(&aws.lambda, spec).await?;
         }
-        let config_changed = current.memory != spec.memory
-            || current.timeout != spec.timeout
-            || current.environment != spec.environment
-            || current.role != role_arn
-            || (spec.runtime.is_some() && current.runtime != spec.runtime)
-            || (spec.handler.is_some() && current.handler != spec.handler);
+        let config_changed = current.config.differs(&spec.config) || current.role != role_arn;
         if config_changed {
             lambda::update_configuration(&aws.lambda, spec, &role_arn).await?;
         }

@@ -8,7 +8,7 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::json;
 
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 use super::function::OWNER_TAG;
 
 /// The inline policy that lets the function write its logs.
@@ -55,7 +55,7 @@ pub async fn extra_policy(iam: &Client, function: &str) -> Result<Option<String>
     match iam.get_role_policy().role_name(&role).policy_name(EXTRA_POLICY).send().await {
         Ok(p) => Ok(Some(percent_encoding::percent_decode_str(&p.policy_document).decode_utf8_lossy().to_string())),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
-        Err(e) => Err(call("GetRolePolicy", format_args!("IAM role {role}"), &e)),
+        Err(e) => Err(call("GetRolePolicy", Target::role(&role), &e)),
     }
 }
 
@@ -68,7 +68,7 @@ pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, Option<Str
             (r.arn, owner)
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
-        Err(e) => Err(call("GetRole", format_args!("IAM role {}", role), &e)),
+        Err(e) => Err(call("GetRole", Target::role(role), &e)),
     }
 }
 
@@ -100,12 +100,7 @@ pub async fn ensure(
             for (k, v) in &tags {
                 req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Invalid(e.to_string()))?);
             }
-            req.send()
-                .await
-                .map_err(|e| call("CreateRole", format_args!("IAM role {}", &role), &e))?
-                .role
-                .map(|r| r.arn)
-                .unwrap_or_default()
+            req.send().await.at(Target::role(&role))?.role.map(|r| r.arn).unwrap_or_default()
         }
     };
     put_policy(iam, &role, LOGS_POLICY, &logs_policy(log_group_arn)).await?;
@@ -122,13 +117,7 @@ pub async fn ensure(
 }
 
 async fn put_policy(iam: &Client, role: &str, name: &str, doc: &str) -> Result<(), AwsError> {
-    iam.put_role_policy()
-        .role_name(role)
-        .policy_name(name)
-        .policy_document(doc)
-        .send()
-        .await
-        .map_err(|e| call("PutRolePolicy", format_args!("IAM role {}", role), &e))?;
+    iam.put_role_policy().role_name(role).policy_name(name).policy_document(doc).send().await.at(Target::role(role))?;
     Ok(())
 }
 
@@ -136,7 +125,7 @@ async fn delete_policy(iam: &Client, role: &str, name: &str) -> Result<(), AwsEr
     match iam.delete_role_policy().role_name(role).policy_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteRolePolicy", format_args!("IAM role {}", role), &e)),
+        Err(e) => Err(call("DeleteRolePolicy", Target::role(role), &e)),
     }
 }
 
@@ -153,7 +142,7 @@ pub async fn delete(iam: &Client, function: &str) -> Result<(), AwsError> {
     match iam.delete_role().role_name(&role).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteRole", format_args!("IAM role {}", &role), &e)),
+        Err(e) => Err(call("DeleteRole", Target::role(&role), &e)),
     }
 }
 

@@ -13,7 +13,7 @@ use aws_sdk_lambda::types::{
 };
 
 use super::TagChanges;
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 use super::function::{Code, OWNER_TAG, Spec, UrlSpec};
 
 /// How long Lambda may take to make a function active or finish an update.
@@ -26,16 +26,12 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(10);
 /// The statement that opens a `NONE`-auth Function URL to the public.
 const PUBLIC_URL_STATEMENT: &str = "FunctionURLAllowPublicAccess";
 
-/// What Lambda reports about a function.
+/// A function's configuration: what a plan asks for and what Lambda reports alike.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Observed {
-    /// Function ARN (unqualified).
-    pub arn: String,
-    /// Execution role ARN.
-    pub role: String,
-    /// Runtime, when a zip function.
+pub struct Config {
+    /// Runtime, when a zip function (None in a plan: Lambda's or the package's).
     pub runtime: Option<String>,
-    /// Handler.
+    /// Handler (None in a plan: as it is).
     pub handler: Option<String>,
     /// `x86_64` or `arm64`.
     pub architecture: String,
@@ -45,6 +41,42 @@ pub struct Observed {
     pub timeout: i64,
     /// Environment variables.
     pub environment: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// A custom-runtime (`provided.al2023`) x86_64 function with a `bootstrap`, as the runtimes
+    /// released with the provider are.
+    pub fn bootstrap(memory: i64, timeout: i64, environment: BTreeMap<String, String>) -> Self {
+        Self {
+            runtime: Some("provided.al2023".into()),
+            handler: Some("bootstrap".into()),
+            architecture: "x86_64".into(),
+            memory,
+            timeout,
+            environment,
+        }
+    }
+
+    /// Whether Lambda must update the configuration to match `wanted` (runtime and handler
+    /// only when `wanted` names them).
+    pub fn differs(&self, wanted: &Config) -> bool {
+        self.memory != wanted.memory
+            || self.timeout != wanted.timeout
+            || self.environment != wanted.environment
+            || (wanted.runtime.is_some() && self.runtime != wanted.runtime)
+            || (wanted.handler.is_some() && self.handler != wanted.handler)
+    }
+}
+
+/// What Lambda reports about a function.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Function ARN (unqualified).
+    pub arn: String,
+    /// Execution role ARN.
+    pub role: String,
+    /// Its configuration.
+    pub config: Config,
     /// Base64 SHA-256 of the deployed code.
     pub code_sha256: String,
     /// Reserved concurrency, when set.
@@ -84,7 +116,7 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
     let out = match lambda.get_function().function_name(name).send().await {
         Ok(out) => out,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
-        Err(e) => return Err(call("GetFunction", format_args!("function {}", name), &e)),
+        Err(e) => return Err(call("GetFunction", Target::function(name), &e)),
     };
     let Some(c) = out.configuration else { return Ok(None) };
     let url = match lambda.get_function_url_config().function_name(name).send().await {
@@ -99,20 +131,22 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
             }),
         }),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
-        Err(e) => return Err(call("GetFunctionUrlConfig", format_args!("function {}", name), &e)),
+        Err(e) => return Err(call("GetFunctionUrlConfig", Target::function(name), &e)),
     };
     Ok(Some(Observed {
         arn: c.function_arn.unwrap_or_default(),
         role: c.role.unwrap_or_default(),
-        runtime: c.runtime.map(|r| r.as_str().to_string()),
-        handler: c.handler,
-        architecture: c
-            .architectures
-            .and_then(|a| a.first().map(|a| a.as_str().to_string()))
-            .unwrap_or_else(|| "x86_64".into()),
-        memory: i64::from(c.memory_size.unwrap_or(128)),
-        timeout: i64::from(c.timeout.unwrap_or(3)),
-        environment: c.environment.and_then(|e| e.variables).unwrap_or_default().into_iter().collect(),
+        config: Config {
+            runtime: c.runtime.map(|r| r.as_str().to_string()),
+            handler: c.handler,
+            architecture: c
+                .architectures
+                .and_then(|a| a.first().map(|a| a.as_str().to_string()))
+                .unwrap_or_else(|| "x86_64".into()),
+            memory: i64::from(c.memory_size.unwrap_or(128)),
+            timeout: i64::from(c.timeout.unwrap_or(3)),
+            environment: c.environment.and_then(|e| e.variables).unwrap_or_default().into_iter().collect(),
+        },
         code_sha256: c.code_sha256.unwrap_or_default(),
         reserved_concurrency: out.concurrency.and_then(|c| c.reserved_concurrent_executions).map(i64::from),
         url,
@@ -134,7 +168,7 @@ async fn code(spec: &Spec) -> Result<FunctionCode, AwsError> {
 }
 
 fn environment(spec: &Spec) -> Environment {
-    Environment::builder().set_variables(Some(spec.environment.clone().into_iter().collect())).build()
+    Environment::builder().set_variables(Some(spec.config.environment.clone().into_iter().collect())).build()
 }
 
 fn is_iam_propagation(message: &str) -> bool {
@@ -157,18 +191,18 @@ pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool
             .function_name(&spec.name)
             .role(role_arn)
             .code(code.clone())
-            .memory_size(i32::try_from(spec.memory).unwrap_or(128))
-            .timeout(i32::try_from(spec.timeout).unwrap_or(3))
+            .memory_size(i32::try_from(spec.config.memory).unwrap_or(128))
+            .timeout(i32::try_from(spec.config.timeout).unwrap_or(3))
             .environment(environment(spec))
-            .architectures(LambdaArch::from(spec.architecture.as_str()))
+            .architectures(LambdaArch::from(spec.config.architecture.as_str()))
             .publish(spec.publish)
             .set_tags(Some(tags.clone()));
         req = match &spec.code {
             Code::Image(_) => req.package_type(PackageType::Image),
             _ => req
                 .package_type(PackageType::Zip)
-                .set_runtime(spec.runtime.as_deref().map(Runtime::from))
-                .set_handler(spec.handler.clone()),
+                .set_runtime(spec.config.runtime.as_deref().map(Runtime::from))
+                .set_handler(spec.config.handler.clone()),
         };
         match req.send().await {
             Ok(_) => return Ok(true),
@@ -189,7 +223,7 @@ pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool
                 let retryable = e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception())
                     && is_iam_propagation(&text);
                 if !retryable || started.elapsed() > IAM_PROPAGATION {
-                    return Err(call("CreateFunction", format_args!("function {}", spec.name), &e));
+                    return Err(call("CreateFunction", Target::function(&spec.name), &e));
                 }
                 tracing::info!(function = %spec.name, "role not assumable yet; retrying while IAM propagates");
                 tokio::time::sleep(pause).await;
@@ -218,14 +252,14 @@ pub async fn update_code(lambda: &Client, spec: &Spec) -> Result<(), AwsError> {
     let mut req = lambda
         .update_function_code()
         .function_name(&spec.name)
-        .architectures(LambdaArch::from(spec.architecture.as_str()))
+        .architectures(LambdaArch::from(spec.config.architecture.as_str()))
         .publish(spec.publish);
     req = match code(spec).await? {
         c if c.zip_file.is_some() => req.set_zip_file(c.zip_file),
         c if c.image_uri.is_some() => req.set_image_uri(c.image_uri),
         c => req.set_s3_bucket(c.s3_bucket).set_s3_key(c.s3_key),
     };
-    req.send().await.map_err(|e| call("UpdateFunctionCode", format_args!("function {}", &spec.name), &e))?;
+    req.send().await.at(Target::function(&spec.name))?;
     wait_ready(lambda, &spec.name).await
 }
 
@@ -235,13 +269,14 @@ pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) 
         .update_function_configuration()
         .function_name(&spec.name)
         .role(role_arn)
-        .memory_size(i32::try_from(spec.memory).unwrap_or(128))
-        .timeout(i32::try_from(spec.timeout).unwrap_or(3))
+        .memory_size(i32::try_from(spec.config.memory).unwrap_or(128))
+        .timeout(i32::try_from(spec.config.timeout).unwrap_or(3))
         .environment(environment(spec));
     if !matches!(spec.code, Code::Image(_)) {
-        req = req.set_runtime(spec.runtime.as_deref().map(Runtime::from)).set_handler(spec.handler.clone());
+        req =
+            req.set_runtime(spec.config.runtime.as_deref().map(Runtime::from)).set_handler(spec.config.handler.clone());
     }
-    req.send().await.map_err(|e| call("UpdateFunctionConfiguration", format_args!("function {}", &spec.name), &e))?;
+    req.send().await.at(Target::function(&spec.name))?;
     wait_ready(lambda, &spec.name).await
 }
 
@@ -255,15 +290,10 @@ pub async fn set_concurrency(lambda: &Client, name: &str, reserved: Option<i64>)
                 .reserved_concurrent_executions(i32::try_from(n).unwrap_or(0))
                 .send()
                 .await
-                .map_err(|e| call("PutFunctionConcurrency", format_args!("function {}", name), &e))?;
+                .at(Target::function(name))?;
         }
         None => {
-            lambda
-                .delete_function_concurrency()
-                .function_name(name)
-                .send()
-                .await
-                .map_err(|e| call("DeleteFunctionConcurrency", format_args!("function {}", name), &e))?;
+            lambda.delete_function_concurrency().function_name(name).send().await.at(Target::function(name))?;
         }
     }
     Ok(())
@@ -287,12 +317,7 @@ pub async fn sync_url(
 ) -> Result<Option<String>, AwsError> {
     let Some(w) = wanted else {
         if current.is_some() {
-            lambda
-                .delete_function_url_config()
-                .function_name(name)
-                .send()
-                .await
-                .map_err(|e| call("DeleteFunctionUrlConfig", format_args!("function {}", name), &e))?;
+            lambda.delete_function_url_config().function_name(name).send().await.at(Target::function(name))?;
             remove_public_access(lambda, name).await?;
         }
         return Ok(None);
@@ -308,7 +333,7 @@ pub async fn sync_url(
                 .set_cors(Some(w.cors.as_ref().map(cors).unwrap_or_else(|| Cors::builder().build())))
                 .send()
                 .await
-                .map_err(|e| call("UpdateFunctionUrlConfig", format_args!("function {}", name), &e))?
+                .at(Target::function(name))?
                 .function_url
         }
         None => {
@@ -319,7 +344,7 @@ pub async fn sync_url(
                 .set_cors(w.cors.as_ref().map(cors))
                 .send()
                 .await
-                .map_err(|e| call("CreateFunctionUrlConfig", format_args!("function {}", name), &e))?
+                .at(Target::function(name))?
                 .function_url
         }
     };
@@ -337,7 +362,7 @@ pub async fn sync_url(
         if let Err(e) = added
             && !e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception())
         {
-            return Err(call("AddPermission", format_args!("function {}", name), &e));
+            return Err(call("AddPermission", Target::function(name), &e));
         }
     } else {
         remove_public_access(lambda, name).await?;
@@ -349,7 +374,7 @@ async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), AwsErro
     match lambda.remove_permission().function_name(name).statement_id(PUBLIC_URL_STATEMENT).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("RemovePermission", format_args!("function {}", name), &e)),
+        Err(e) => Err(call("RemovePermission", Target::function(name), &e)),
     }
 }
 
@@ -370,7 +395,7 @@ pub async fn sync_tags(
             .set_tag_keys(Some(changes.stale))
             .send()
             .await
-            .map_err(|e| call("UntagResource", format_args!("function {}", &spec.name), &e))?;
+            .at(Target::function(&spec.name))?;
     }
     if !changes.set.is_empty() {
         lambda
@@ -379,19 +404,14 @@ pub async fn sync_tags(
             .set_tags(Some(changes.set.into_iter().collect()))
             .send()
             .await
-            .map_err(|e| call("TagResource", format_args!("function {}", &spec.name), &e))?;
+            .at(Target::function(&spec.name))?;
     }
     Ok(())
 }
 
 /// Publishes a version of the current code and configuration.
 pub async fn publish(lambda: &Client, name: &str) -> Result<String, AwsError> {
-    let out = lambda
-        .publish_version()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(|e| call("PublishVersion", format_args!("function {}", name), &e))?;
+    let out = lambda.publish_version().function_name(name).send().await.at(Target::function(name))?;
     Ok(out.version.unwrap_or_else(|| "$LATEST".into()))
 }
 
@@ -400,7 +420,7 @@ pub async fn delete(lambda: &Client, name: &str) -> Result<(), AwsError> {
     match lambda.delete_function().function_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteFunction", format_args!("function {}", name), &e)),
+        Err(e) => Err(call("DeleteFunction", Target::function(name), &e)),
     }
 }
 

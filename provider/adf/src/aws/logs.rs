@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 
 /// The log group Lambda writes to.
 pub fn group_name(function: &str) -> String {
@@ -13,12 +13,7 @@ pub fn group_name(function: &str) -> String {
 
 /// The group's ARN and retention in days (0: never expires), or None when it does not exist.
 pub async fn describe(logs: &Client, group: &str) -> Result<Option<(String, i64)>, AwsError> {
-    let out = logs
-        .describe_log_groups()
-        .log_group_name_prefix(group)
-        .send()
-        .await
-        .map_err(|e| call("DescribeLogGroups", format_args!("log group {}", group), &e))?;
+    let out = logs.describe_log_groups().log_group_name_prefix(group).send().await.at(Target::log_group(group))?;
     Ok(out
         .log_groups
         .unwrap_or_default()
@@ -44,7 +39,7 @@ pub async fn ensure(
         if let Err(e) = created
             && !e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception())
         {
-            return Err(call("CreateLogGroup", format_args!("log group {}", group), &e));
+            return Err(call("CreateLogGroup", Target::log_group(group), &e));
         }
     }
     if retention_days > 0 {
@@ -53,13 +48,9 @@ pub async fn ensure(
             .retention_in_days(i32::try_from(retention_days).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| call("PutRetentionPolicy", format_args!("log group {}", group), &e))?;
+            .at(Target::log_group(group))?;
     } else {
-        logs.delete_retention_policy()
-            .log_group_name(group)
-            .send()
-            .await
-            .map_err(|e| call("DeleteRetentionPolicy", format_args!("log group {}", group), &e))?;
+        logs.delete_retention_policy().log_group_name(group).send().await.at(Target::log_group(group))?;
     }
     describe(logs, group)
         .await?
@@ -72,6 +63,6 @@ pub async fn delete(logs: &Client, group: &str) -> Result<(), AwsError> {
     match logs.delete_log_group().log_group_name(group).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
-        Err(e) => Err(call("DeleteLogGroup", format_args!("log group {}", group), &e)),
+        Err(e) => Err(call("DeleteLogGroup", Target::log_group(group), &e)),
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use super::Owner;
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 
 /// Days segments outlive their index entries: DynamoDB TTL deletes within about 48 hours, so
 /// no index entry points at an expired segment.
@@ -46,7 +46,7 @@ pub async fn exists(s3: &Client, bucket: &str) -> Result<bool, AwsError> {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
-        Err(e) => Err(call("HeadBucket", format_args!("bucket {}", bucket), &e)),
+        Err(e) => Err(call("HeadBucket", Target::bucket(bucket), &e)),
     }
 }
 
@@ -55,7 +55,7 @@ pub async fn tags(s3: &Client, bucket: &str) -> Result<BTreeMap<String, String>,
     match s3.get_bucket_tagging().bucket(bucket).send().await {
         Ok(out) => Ok(out.tag_set.into_iter().map(|t| (t.key, t.value)).collect()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(BTreeMap::new()),
-        Err(e) => Err(call("GetBucketTagging", format_args!("bucket {}", bucket), &e)),
+        Err(e) => Err(call("GetBucketTagging", Target::bucket(bucket), &e)),
     }
 }
 
@@ -64,7 +64,7 @@ async fn rules(s3: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, AwsError
     match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
         Ok(out) => Ok(out.rules.unwrap_or_default()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Vec::new()),
-        Err(e) => Err(call("GetBucketLifecycleConfiguration", format_args!("bucket {}", bucket), &e)),
+        Err(e) => Err(call("GetBucketLifecycleConfiguration", Target::bucket(bucket), &e)),
     }
 }
 
@@ -116,7 +116,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         if let Err(e) = req.send().await {
             let ours = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
             if !ours {
-                return Err(call("CreateBucket", format_args!("bucket {}", b), &e));
+                return Err(call("CreateBucket", Target::bucket(b), &e));
             }
         }
     }
@@ -131,7 +131,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         .public_access_block_configuration(block)
         .send()
         .await
-        .map_err(|e| call("PutPublicAccessBlock", format_args!("bucket {}", b), &e))?;
+        .at(Target::bucket(b))?;
     let ownership = OwnershipControls::builder()
         .rules(
             OwnershipControlsRule::builder()
@@ -141,12 +141,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         )
         .build()
         .map_err(AwsError::build)?;
-    s3.put_bucket_ownership_controls()
-        .bucket(b)
-        .ownership_controls(ownership)
-        .send()
-        .await
-        .map_err(|e| call("PutBucketOwnershipControls", format_args!("bucket {}", b), &e))?;
+    s3.put_bucket_ownership_controls().bucket(b).ownership_controls(ownership).send().await.at(Target::bucket(b))?;
     let default = match &storage.kms_key_arn {
         Some(k) => {
             ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::AwsKms).kms_master_key_id(k)
@@ -164,14 +159,9 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         )
         .send()
         .await
-        .map_err(|e| call("PutBucketEncryption", format_args!("bucket {}", b), &e))?;
+        .at(Target::bucket(b))?;
     if storage.tls_only {
-        s3.put_bucket_policy()
-            .bucket(b)
-            .policy(tls_only_policy(b))
-            .send()
-            .await
-            .map_err(|e| call("PutBucketPolicy", format_args!("bucket {}", b), &e))?;
+        s3.put_bucket_policy().bucket(b).policy(tls_only_policy(b)).send().await.at(Target::bucket(b))?;
     }
     let mut tag_set = Vec::new();
     for (k, v) in &storage.tags {
@@ -182,7 +172,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         .tagging(Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(AwsError::build)?)
         .send()
         .await
-        .map_err(|e| call("PutBucketTagging", format_args!("bucket {}", b), &e))?;
+        .at(Target::bucket(b))?;
     put_rule(s3, storage).await
 }
 
@@ -207,7 +197,7 @@ async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
         )
         .send()
         .await
-        .map_err(|e| call("PutBucketLifecycleConfiguration", format_args!("bucket {}", b), &e))?;
+        .at(Target::bucket(b))?;
     Ok(())
 }
 
@@ -224,11 +214,7 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
         return Ok(());
     }
     if rest.is_empty() {
-        s3.delete_bucket_lifecycle()
-            .bucket(b)
-            .send()
-            .await
-            .map_err(|e| call("DeleteBucketLifecycle", format_args!("bucket {}", b), &e))?;
+        s3.delete_bucket_lifecycle().bucket(b).send().await.at(Target::bucket(b))?;
     } else {
         s3.put_bucket_lifecycle_configuration()
             .bucket(b)
@@ -237,34 +223,21 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
             )
             .send()
             .await
-            .map_err(|e| call("PutBucketLifecycleConfiguration", format_args!("bucket {}", b), &e))?;
+            .at(Target::bucket(b))?;
     }
     Ok(())
 }
 
 /// Whether any object exists under `prefix`.
 pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
-    let out = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .max_keys(1)
-        .send()
-        .await
-        .map_err(|e| call("ListObjectsV2", format_args!("bucket {}", bucket), &e))?;
+    let out = s3.list_objects_v2().bucket(bucket).prefix(prefix).max_keys(1).send().await.at(Target::bucket(bucket))?;
     Ok(out.key_count.unwrap_or_default() > 0 || !out.contents.unwrap_or_default().is_empty())
 }
 
 /// Deletes every object under `prefix`, a thousand per request.
 async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> {
     loop {
-        let out = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .map_err(|e| call("ListObjectsV2", format_args!("bucket {}", bucket), &e))?;
+        let out = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.at(Target::bucket(bucket))?;
         let mut ids = Vec::new();
         for o in out.contents.unwrap_or_default() {
             if let Some(k) = o.key {
@@ -279,7 +252,7 @@ async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> 
             .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
             .send()
             .await
-            .map_err(|e| call("DeleteObjects", format_args!("bucket {}", bucket), &e))?;
+            .at(Target::bucket(bucket))?;
     }
 }
 
@@ -302,7 +275,7 @@ pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Resu
     match s3.delete_bucket().bucket(b).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
-        Err(e) => Err(call("DeleteBucket", format_args!("bucket {}", b), &e)),
+        Err(e) => Err(call("DeleteBucket", Target::bucket(b), &e)),
     }
 }
 

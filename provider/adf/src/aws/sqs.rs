@@ -7,7 +7,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName as A;
 
-use super::error::{AwsError, call};
+use super::error::{AwsError, Sent, Target, call};
 use super::{Owner, TagChanges};
 
 /// What a queue should be.
@@ -51,7 +51,7 @@ pub async fn find(sqs: &Client, name: &str) -> Result<Option<String>, AwsError> 
     match sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(None),
-        Err(e) => Err(call("GetQueueUrl", format_args!("SQS queue {}", name), &e)),
+        Err(e) => Err(call("GetQueueUrl", Target::queue(name), &e)),
     }
 }
 
@@ -62,16 +62,9 @@ pub async fn describe(sqs: &Client, name: &str, url: &str) -> Result<Option<Queu
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => {
             return Ok(None);
         }
-        Err(e) => return Err(call("GetQueueAttributes", format_args!("SQS queue {}", name), &e)),
+        Err(e) => return Err(call("GetQueueAttributes", Target::queue(name), &e)),
     };
-    let tags = sqs
-        .list_queue_tags()
-        .queue_url(url)
-        .send()
-        .await
-        .map_err(|e| call("ListQueueTags", format_args!("SQS queue {}", name), &e))?
-        .tags
-        .unwrap_or_default();
+    let tags = sqs.list_queue_tags().queue_url(url).send().await.at(Target::queue(name))?.tags.unwrap_or_default();
     Ok(Some(parse(url, &attrs, tags)))
 }
 
@@ -107,7 +100,7 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<Que
                 .set_attributes(Some(spec.attributes.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| call("SetQueueAttributes", format_args!("SQS queue {}", &spec.name), &e))?;
+                .at(Target::queue(&spec.name))?;
             sync_tags(sqs, &spec.name, &url, &current.tags, &spec.tags).await?;
             url
         }
@@ -122,7 +115,7 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<Que
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| call("CreateQueue", format_args!("SQS queue {}", &spec.name), &e))?
+                .at(Target::queue(&spec.name))?
                 .queue_url
                 .unwrap_or_default()
         }
@@ -141,12 +134,7 @@ async fn sync_tags(
 ) -> Result<(), AwsError> {
     let changes = TagChanges::new(current, wanted);
     if !changes.stale.is_empty() {
-        sqs.untag_queue()
-            .queue_url(url)
-            .set_tag_keys(Some(changes.stale))
-            .send()
-            .await
-            .map_err(|e| call("UntagQueue", format_args!("SQS queue {}", name), &e))?;
+        sqs.untag_queue().queue_url(url).set_tag_keys(Some(changes.stale)).send().await.at(Target::queue(name))?;
     }
     if !changes.set.is_empty() {
         sqs.tag_queue()
@@ -154,7 +142,7 @@ async fn sync_tags(
             .set_tags(Some(changes.set.into_iter().collect()))
             .send()
             .await
-            .map_err(|e| call("TagQueue", format_args!("SQS queue {}", name), &e))?;
+            .at(Target::queue(name))?;
     }
     Ok(())
 }
@@ -165,7 +153,7 @@ pub async fn delete(sqs: &Client, name: &str) -> Result<(), AwsError> {
     match sqs.delete_queue().queue_url(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(()),
-        Err(e) => Err(call("DeleteQueue", format_args!("SQS queue {}", name), &e)),
+        Err(e) => Err(call("DeleteQueue", Target::queue(name), &e)),
     }
 }
 

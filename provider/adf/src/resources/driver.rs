@@ -2,20 +2,20 @@
 //! converge / observe / remove / import against the services layer) and [`Driver`] adapts it to
 //! tfplug's [`Resource`], doing what every resource repeats: the `timeouts` block and its
 //! deadlines, errors that read "creating adf_x (name): cause", `tags` / `tags_all` with the
-//! provider's `default_tags`, "gone, so remove from state", and import.
+//! provider's `default_tags`, `id` (the name), "gone, so remove from state", and import.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use tfplug::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader,
     Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
 
 use crate::aws::AwsError;
-use crate::aws::function::RETENTION_DAYS;
 use crate::config::AdfData;
 
 /// Why a step of a resource failed: an AWS call (the driver says which resource and name), or
@@ -89,6 +89,11 @@ impl Kind {
     }
 }
 
+/// The typed model of a plan or state; a value that does not fit is an error diagnostic.
+pub fn model<T: DeserializeOwned>(v: &Dynamic) -> Result<T, Diagnostics> {
+    tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())
+}
+
 /// `planned` with `outputs` (an object) set over it.
 pub fn with_outputs(planned: &Dynamic, outputs: Dynamic) -> Dynamic {
     let mut v = planned.clone();
@@ -139,8 +144,20 @@ fn name_of(v: &Dynamic) -> String {
     }
 }
 
-fn has_tags(schema: &Schema) -> bool {
-    schema.block.find("tags_all").is_some()
+/// Sets `id` to the name once it is known: every driven resource has an `id` that is its name
+/// ([`super::attributes::tags_and_id`]).
+fn set_id(value: &mut Dynamic) {
+    if let Dynamic::Map(m) = value
+        && let Some(name @ Dynamic::String(_)) = m.get("name").cloned()
+    {
+        m.insert("id".to_string(), name);
+    }
+}
+
+/// Whether the resource's schema has `tags_all`: its values (objects of every attribute) then
+/// carry the key.
+fn has_tags(value: &Dynamic) -> bool {
+    matches!(value, Dynamic::Map(m) if m.contains_key("tags_all"))
 }
 
 impl<M: Managed> Driver<M> {
@@ -148,10 +165,11 @@ impl<M: Managed> Driver<M> {
         let data = ctx.data()?;
         let name = name_of(&req.planned);
         let limit = timeout(&req.planned, op, M::KIND.default_timeout);
-        let value = within(limit, op, M::KIND.type_name, &name, async {
+        let mut value = within(limit, op, M::KIND.type_name, &name, async {
             self.0.converge(data, &req).await.map_err(|f| f.into_diagnostics(op.verb(), M::KIND.type_name, &name))
         })
         .await?;
+        set_id(&mut value);
         Ok(State { value, private: req.planned_private })
     }
 }
@@ -177,13 +195,14 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
 
     async fn modify_plan(&self, ctx: &Ctx<AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let data = ctx.data().ok();
-        if has_tags(&(M::KIND.schema)()) {
+        if has_tags(&plan.planned) {
             let default_tags = data.map(|d| d.default_tags.clone()).unwrap_or_default();
             plan_tags_all(&mut plan.planned, &req.config, &default_tags);
         }
         if plan.planned.is_null() {
             return Diagnostics::new();
         }
+        set_id(&mut plan.planned);
         self.0.plan(data, req, plan).await
     }
 
@@ -203,7 +222,7 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             tracing::info!(name, "{} is gone; removing it from state", M::KIND.type_name);
             return Ok(None);
         };
-        if has_tags(&(M::KIND.schema)()) {
+        if has_tags(&value) {
             let tags_all: BTreeMap<String, String> = ObjectReader::new(&value)
                 .get::<Value<_>>("tags_all")
                 .ok()
@@ -212,6 +231,7 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             value.set("tags", read_tags(&state.value, &tags_all, &data.default_tags));
         }
         value.set("timeouts", state.value.get("timeouts").clone());
+        set_id(&mut value);
         Ok(Some(State { value, private: state.private }))
     }
 
@@ -234,60 +254,15 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
 
     async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
         let data = ctx.data()?;
-        let value =
+        let mut value =
             self.0.import(data, id).await.map_err(|f| f.into_diagnostics("importing", M::KIND.type_name, id))?;
+        set_id(&mut value);
         Ok(State::new(value))
     }
 }
 
-/// An error at `attr` unless its value (when known) is within `lo..=hi`: "`what` must be
-/// `lo` to `hi`; got `n`."
-pub fn check_range(d: &mut Diagnostics, config: &Dynamic, attr: &str, (lo, hi): (i64, i64), what: &str) {
-    if let Some(Value::Known(n)) = d.take(ObjectReader::new(config).get::<Value<i64>>(attr))
-        && !(lo..=hi).contains(&n)
-    {
-        d.error_at(
-            AttributePath::root().attr(attr),
-            format!("Invalid {attr}"),
-            format!("{what} must be {lo} to {hi}; got {n}."),
-        );
-    }
-}
-
-/// Checks the settings of the Lambda function a resource deploys: `memory_size`, `timeout` and
-/// `log_retention_days`, each an error at its attribute.
-pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    check_range(&mut d, config, "memory_size", (128, 10_240), "memory_size");
-    check_range(&mut d, config, "timeout", (1, 900), "timeout");
-    if let Some(Value::Known(days)) = d.take(ObjectReader::new(config).get::<Value<i64>>("log_retention_days"))
-        && !RETENTION_DAYS.contains(&days)
-    {
-        d.error_at(
-            AttributePath::root().attr("log_retention_days"),
-            "Invalid log_retention_days",
-            format!("Expected one of CloudWatch's values {RETENTION_DAYS:?}, got {days}."),
-        );
-    }
-    d
-}
-
 /// The most tags AWS accepts on SQS queues and DynamoDB tables.
 pub const MAX_TAGS: usize = 50;
-
-/// The `tags` attribute.
-pub fn tags_attribute() -> Attribute {
-    Attribute::optional("tags", Type::map(Type::String), "Tags for the AWS resources this creates.")
-}
-
-/// The `tags_all` attribute: `tags` merged over the provider's `default_tags`.
-pub fn tags_all_attribute() -> Attribute {
-    Attribute::computed(
-        "tags_all",
-        Type::map(Type::String),
-        "All tags applied: the provider's `default_tags` merged with `tags` (which win).",
-    )
-}
 
 /// Checks tag keys and values against AWS limits.
 pub fn validate_tags(tags: &BTreeMap<String, String>, path: &AttributePath) -> Diagnostics {

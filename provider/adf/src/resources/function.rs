@@ -8,17 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting,
-    ObjectReader, Plan, PlanRequest, Schema, Type, Value,
-};
+use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
-use super::driver::{
-    Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings,
-};
+use super::driver::{Failure, Kind, Managed};
 use super::released_zip::file_sha256;
-use crate::aws::function::{self, Code, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn};
+use crate::aws::function::{
+    self, Code, Config, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn,
+};
 use crate::aws::logs;
 use crate::config::AdfData;
 
@@ -60,12 +57,14 @@ fn read_spec(v: &Dynamic) -> Result<Spec, Diagnostics> {
         name: o.get("name")?,
         code,
         source_code_hash: opt("source_code_hash")?,
-        runtime: opt("runtime")?,
-        handler: opt("handler")?,
-        architecture: opt("architecture")?.unwrap_or_else(|| "x86_64".into()),
-        memory: o.get("memory_size")?,
-        timeout: o.get("timeout")?,
-        environment: o.get::<Value<BTreeMap<String, String>>>("environment")?.known_or(BTreeMap::new()),
+        config: Config {
+            runtime: opt("runtime")?,
+            handler: opt("handler")?,
+            architecture: opt("architecture")?.unwrap_or_else(|| "x86_64".into()),
+            memory: o.get("memory_size")?,
+            timeout: o.get("timeout")?,
+            environment: o.get::<Value<BTreeMap<String, String>>>("environment")?.known_or(BTreeMap::new()),
+        },
         reserved_concurrency: o.get::<Value<i64>>("reserved_concurrency")?.into_known(),
         log_retention_days: o.get("log_retention_days")?,
         role_arn: opt("role_arn")?,
@@ -100,19 +99,18 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         _ => String::new(),
     };
     let tags_all = crate::aws::Owner::new(OWNER_TAG, &name).untagged(&o.tags);
-    let environment = if o.environment.is_empty() && prior.get("environment").is_null() {
+    let environment = if o.config.environment.is_empty() && prior.get("environment").is_null() {
         Dynamic::Null
     } else {
-        o.environment.clone().into_dynamic()
+        o.config.environment.clone().into_dynamic()
     };
     for (k, val) in [
-        ("id", name.clone().into_dynamic()),
         ("source_code_hash", o.code_sha256.clone().into_dynamic()),
-        ("runtime", o.runtime.clone().into_dynamic()),
-        ("handler", o.handler.clone().into_dynamic()),
-        ("architecture", o.architecture.clone().into_dynamic()),
-        ("memory_size", o.memory.into_dynamic()),
-        ("timeout", o.timeout.into_dynamic()),
+        ("runtime", o.config.runtime.clone().into_dynamic()),
+        ("handler", o.config.handler.clone().into_dynamic()),
+        ("architecture", o.config.architecture.clone().into_dynamic()),
+        ("memory_size", o.config.memory.into_dynamic()),
+        ("timeout", o.config.timeout.into_dynamic()),
         ("environment", environment),
         ("reserved_concurrency", o.reserved_concurrency.into_dynamic()),
         ("log_retention_days", retention.into_dynamic()),
@@ -186,7 +184,6 @@ impl Managed for Function {
             plan.planned.set(k, value);
         }
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
-            plan.planned.set("id", name.clone().into_dynamic());
             plan.planned.set("log_group_name", logs::group_name(&name).into_dynamic());
         }
         if req.prior.is_null() {
@@ -207,16 +204,15 @@ impl Managed for Function {
         let (o, version) = function::converge(&data.aws, &spec, prior_of(&req.prior.value).as_ref()).await?;
         let mut v = req.planned.clone();
         for (k, val) in [
-            ("id", spec.name.clone().into_dynamic()),
             ("arn", o.arn.clone().into_dynamic()),
             ("invoke_arn", invoke_arn(&o.arn).into_dynamic()),
             ("role_arn", o.role.clone().into_dynamic()),
             ("version", version.into_dynamic()),
             ("log_group_name", logs::group_name(&spec.name).into_dynamic()),
             ("source_code_hash", o.code_sha256.clone().into_dynamic()),
-            ("runtime", o.runtime.clone().into_dynamic()),
-            ("handler", o.handler.clone().into_dynamic()),
-            ("architecture", o.architecture.clone().into_dynamic()),
+            ("runtime", o.config.runtime.clone().into_dynamic()),
+            ("handler", o.config.handler.clone().into_dynamic()),
+            ("architecture", o.config.architecture.clone().into_dynamic()),
         ] {
             if matches!(v.get(k), Dynamic::Unknown) || matches!(k, "arn" | "invoke_arn" | "id" | "role_arn" | "version")
             {

@@ -23,43 +23,43 @@ pub(crate) fn schema(description: &str) -> Schema {
     Schema::new(
         0,
         Block::new(description)
-            .attribute(Attribute::required(
+            .required(
                 "source_dir",
                 Type::String,
                 "The project to build: a Cargo package (`rust`), a Go module (`go`) or Ruby sources (`ruby`). \
                  Relative paths start from the working directory; use `${path.module}/...`.",
-            ))
-            .attribute(Attribute::required("language", Type::String, "`rust`, `go` or `ruby`."))
-            .attribute(Attribute::with_default(
+            )
+            .required("language", Type::String, "`rust`, `go` or `ruby`.")
+            .defaulted(
                 "architecture",
                 Type::String,
                 "`x86_64` (default) or `arm64`. An arm64 Rust build needs `rustup target add \
                  aarch64-unknown-linux-gnu` and cargo-zigbuild.",
-                "x86_64".into(),
-            ))
-            .attribute(Attribute::optional(
+                "x86_64",
+            )
+            .optional(
                 "binary",
                 Type::String,
                 "Rust: the binary to ship as `bootstrap`, when the package has more than one.",
-            ))
-            .attribute(Attribute::optional_computed(
+            )
+            .optional_computed(
                 "handler",
                 Type::String,
                 "Ruby: the handler as `file.method` (default `function.handler`). Always `bootstrap` for Rust \
                  and Go.",
-            ))
-            .attribute(Attribute::optional(
+            )
+            .optional(
                 "excludes",
                 Type::list(Type::String),
                 "`.gitignore`-style patterns left out of the hash and the archive, on top of `.gitignore` files, \
                  `target/` and `.git/`.",
-            ))
-            .attribute(Attribute::computed(
+            )
+            .computed(
                 "input_hash",
                 Type::String,
                 "SHA-256 of the sources, lock files, toolchain version, target and build flags. A change \
                  means a rebuild; the plan shows it.",
-            ))
+            )
             .attribute(out("id", Type::String, "Same as `input_hash` of the last build."))
             .attribute(out("output_path", Type::String, "Path of the built zip, in the package cache."))
             .attribute(out(

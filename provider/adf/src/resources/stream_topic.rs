@@ -12,19 +12,14 @@ use adf_stream::TopicConfig;
 use adf_stream::contract::{TABLE, segments_prefix};
 use async_trait::async_trait;
 use serde::Deserialize;
-use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan,
-    PlanRequest, Schema, Type, Value,
-};
+use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{partition_change, schema, validate_config, validate_name};
-use super::driver::{
-    Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block,
-    validate_function_settings, with_outputs,
-};
+use super::attributes::RuntimeFunction;
+use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
-use crate::aws::function::{self, Code, Spec as FunctionSpec, UrlSpec};
+use crate::aws::function::{self, Code, Config, Spec as FunctionSpec, UrlSpec};
 use crate::aws::s3::{self, Storage};
 use crate::aws::{AwsClients, AwsError, Owner, logs};
 use crate::config::AdfData;
@@ -70,19 +65,14 @@ struct Spec {
     prefix: String,
     kms_key_arn: Option<String>,
     auth_type: String,
-    memory_size: i64,
-    timeout: i64,
-    log_retention_days: i64,
+    #[serde(flatten)]
+    function: RuntimeFunction,
     lambda_zip: Option<String>,
     #[serde(default)]
     tags_all: BTreeMap<String, String>,
 }
 
 impl Spec {
-    fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
-        tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())
-    }
-
     fn names(&self) -> Names {
         Names::new(&self.name)
     }
@@ -149,14 +139,13 @@ impl Spec {
             name: self.names().function,
             source_code_hash: file_sha256(&zip),
             code: Code::Zip(zip),
-            runtime: Some("provided.al2023".into()),
-            handler: Some("bootstrap".into()),
-            architecture: "x86_64".into(),
-            memory: self.memory_size,
-            timeout: self.timeout,
-            environment: stream_environment(&self.topic(bucket_name)),
+            config: Config::bootstrap(
+                self.function.memory_size,
+                self.function.timeout,
+                stream_environment(&self.topic(bucket_name)),
+            ),
             reserved_concurrency: None,
-            log_retention_days: self.log_retention_days,
+            log_retention_days: self.function.log_retention_days,
             role_arn: None,
             policy_statements: Some(statements),
             publish: false,
@@ -188,7 +177,7 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, AwsEr
     let Some(table) = dynamodb::describe(&aws.dynamodb, &names.table).await? else {
         return Ok(None);
     };
-    let bucket_name = function.environment.get(TopicConfig::BUCKET).cloned().unwrap_or_default();
+    let bucket_name = function.config.environment.get(TopicConfig::BUCKET).cloned().unwrap_or_default();
     if bucket_name.is_empty() || !s3::exists(&aws.s3, &bucket_name).await? {
         return Ok(None);
     }
@@ -209,13 +198,12 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, AwsEr
 fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     let mut v = prior.clone();
     // The settings the Lambda runs with, read back through the runtime's own contract.
-    let topic = TopicConfig::from_map(&o.function.environment).ok();
+    let topic = TopicConfig::from_map(&o.function.config.environment).ok();
     let names = Names::new(name);
     let tags_all = Owner::new(function::OWNER_TAG, &names.function).untagged(&o.function.tags);
     // A bucket of the user's is named in `bucket`; the managed one carries our owner tag.
     let bucket = if o.bucket_owned { Dynamic::Null } else { o.bucket.clone().into_dynamic() };
     for (k, val) in [
-        ("id", name.into_dynamic()),
         ("partitions", topic.as_ref().map(|t| i64::from(t.partitions)).into_dynamic()),
         ("retention_days", o.lifecycle_days.unwrap_or(0).into_dynamic()),
         ("compression", topic.as_ref().is_none_or(|t| t.compress).into_dynamic()),
@@ -223,8 +211,8 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
         ("prefix", topic.as_ref().map(|t| t.prefix.clone()).unwrap_or_default().into_dynamic()),
         ("auth_type", o.function.url.as_ref().map(|u| u.auth_type.clone()).into_dynamic()),
         ("endpoint", o.function.url.as_ref().map(|u| u.url.clone()).into_dynamic()),
-        ("memory_size", o.function.memory.into_dynamic()),
-        ("timeout", o.function.timeout.into_dynamic()),
+        ("memory_size", o.function.config.memory.into_dynamic()),
+        ("timeout", o.function.config.timeout.into_dynamic()),
         ("log_retention_days", o.log_retention.into_dynamic()),
         ("bucket_name", o.bucket.clone().into_dynamic()),
         ("table_name", names.table.into_dynamic()),
@@ -253,7 +241,6 @@ async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool
     let f = function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
     let names = spec.names();
     Ok(Dynamic::object([
-        ("id", spec.name.clone().into_dynamic()),
         ("endpoint", f.url.map(|u| u.url).into_dynamic()),
         ("bucket_name", bucket_name.into_dynamic()),
         ("prefix", spec.prefix.clone().into_dynamic()),
@@ -277,7 +264,7 @@ pub fn stream_function(
     table_arn: &str,
     zip: PathBuf,
 ) -> Result<FunctionSpec, Diagnostics> {
-    Ok(Spec::read(planned)?.function(bucket_name, table_arn, zip))
+    Ok(model::<Spec>(planned)?.function(bucket_name, table_arn, zip))
 }
 
 /// The `adf_stream_topic` resource.
@@ -292,7 +279,6 @@ impl Managed for StreamTopic {
         let mut d = Diagnostics::new();
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
             let names = Names::new(&name);
-            plan.planned.set("id", name.clone().into_dynamic());
             plan.planned.set("table_name", names.table.into_dynamic());
             plan.planned.set("log_group_name", logs::group_name(&names.function).into_dynamic());
             plan.planned.set("function_name", names.function.into_dynamic());
@@ -323,7 +309,7 @@ impl Managed for StreamTopic {
     }
 
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
-        let spec = Spec::read(&req.planned)?;
+        let spec = model::<Spec>(&req.planned)?;
         let bucket_name = match (&spec.bucket, req.planned.get("bucket_name")) {
             (Some(b), _) => b.clone(),
             (None, Dynamic::String(b)) => b.clone(),
@@ -338,7 +324,7 @@ impl Managed for StreamTopic {
     }
 
     async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
-        let spec = Spec::read(state)?;
+        let spec = model::<Spec>(state)?;
         let o = ObjectReader::new(state);
         let bucket_name: String = o.get("bucket_name")?;
         let force_destroy = o.get::<Value<bool>>("force_destroy")?.known_or(false);

@@ -17,10 +17,11 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Plan, PlanRequest, Type};
 
 use self::schema::{schema, validate_config, validate_name};
-use super::driver::{Failure, Kind, Managed, with_outputs};
+use super::attributes::RuntimeFunction;
+use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{WORKFLOW_WORKER, file_sha256};
 use crate::aws::esm::{self, EsmSpec, EsmState};
-use crate::aws::function::{self, Code, Spec as FunctionSpec};
+use crate::aws::function::{self, Code, Config, Spec as FunctionSpec};
 use crate::aws::{AwsClients, AwsError, Owner, dynamodb, events as schedule, iam, logs, sqs};
 use crate::config::AdfData;
 use crate::runtimes::{WorkerArns, invoke_arns, statements_json, worker_environment, worker_statements};
@@ -142,9 +143,8 @@ struct Spec {
     maximum_concurrency: Option<i64>,
     reconcile_every_minutes: Option<i64>,
     enabled: bool,
-    memory_size: i64,
-    timeout: i64,
-    log_retention_days: i64,
+    #[serde(flatten)]
+    function: RuntimeFunction,
     worker_zip: Option<String>,
     #[serde(default)]
     invoke_function_arns: Vec<String>,
@@ -153,10 +153,6 @@ struct Spec {
 }
 
 impl Spec {
-    fn read(v: &Dynamic) -> Result<Self, Diagnostics> {
-        tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())
-    }
-
     fn function_name(&self) -> String {
         function_name(&self.name)
     }
@@ -183,14 +179,13 @@ impl Spec {
             name: self.function_name(),
             source_code_hash: file_sha256(&zip),
             code: Code::Zip(zip),
-            runtime: Some("provided.al2023".into()),
-            handler: Some("bootstrap".into()),
-            architecture: "x86_64".into(),
-            memory: self.memory_size,
-            timeout: self.timeout,
-            environment: worker_environment(&self.tables.settings()),
+            config: Config::bootstrap(
+                self.function.memory_size,
+                self.function.timeout,
+                worker_environment(&self.tables.settings()),
+            ),
             reserved_concurrency: None,
-            log_retention_days: self.log_retention_days,
+            log_retention_days: self.function.log_retention_days,
             role_arn: None,
             policy_statements: Some(self.statements()),
             publish: false,
@@ -278,7 +273,7 @@ async fn observe(aws: &AwsClients, name: &str, prior: &Dynamic) -> Result<Option
     let esm = esm::find(&aws.lambda, &function_name, uuid.as_deref()).await?;
     let schedule = schedule::observe(&aws.events, &rule_name(name), &function.arn).await?;
     let invoke_arns = granted_invokes(aws, &function_name).await?;
-    let tables = observe_tables(aws, prior.get("tables"), &function.environment, esm.as_ref()).await?;
+    let tables = observe_tables(aws, prior.get("tables"), &function.config.environment, esm.as_ref()).await?;
     let contexts = string(tables.get("contexts_table_name")).unwrap_or_default();
     let store = blueprint_store(aws, &contexts);
     // The blueprints: the configured ones, or (an import) those the workflow recorded.
@@ -329,7 +324,6 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
         o.invoke_arns.clone().into_dynamic()
     };
     for (k, val) in [
-        ("id", name.into_dynamic()),
         ("name", name.into_dynamic()),
         ("tables", o.tables.clone()),
         ("blueprints", o.blueprints.clone()),
@@ -337,8 +331,8 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
         ("maximum_concurrency", concurrency),
         ("enabled", enabled),
         ("reconcile_every_minutes", o.schedule.into_dynamic()),
-        ("memory_size", o.function.memory.into_dynamic()),
-        ("timeout", o.function.timeout.into_dynamic()),
+        ("memory_size", o.function.config.memory.into_dynamic()),
+        ("timeout", o.function.config.timeout.into_dynamic()),
         ("log_retention_days", o.log_retention.into_dynamic()),
         ("invoke_function_arns", invoke),
         ("function_name", function.clone().into_dynamic()),
@@ -387,7 +381,6 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
     let function = spec.function_name();
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
     Ok(Dynamic::object([
-        ("id", spec.name.clone().into_dynamic()),
         ("function_name", function.clone().into_dynamic()),
         ("function_arn", f.arn.into_dynamic()),
         ("role_arn", f.role.into_dynamic()),
@@ -432,7 +425,7 @@ fn blueprint_store(aws: &AwsClients, contexts: &str) -> Store {
 /// and role statements are the runtime's contract, filled in), deploying the zip at `zip`.
 /// Public so the runtime's own tests can check what the provider gives it.
 pub fn worker_function(planned: &Dynamic, zip: PathBuf) -> Result<FunctionSpec, Diagnostics> {
-    Ok(Spec::read(planned)?.function(zip))
+    Ok(model::<Spec>(planned)?.function(zip))
 }
 
 /// The `adf_workflow` resource.
@@ -447,7 +440,6 @@ impl Managed for Workflow {
         let mut d = Diagnostics::new();
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
             let function = function_name(&name);
-            plan.planned.set("id", name.into_dynamic());
             plan.planned.set("log_group_name", logs::group_name(&function).into_dynamic());
             plan.planned.set("function_name", function.into_dynamic());
         }
@@ -485,7 +477,7 @@ impl Managed for Workflow {
     }
 
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
-        let spec = Spec::read(&req.planned)?;
+        let spec = model::<Spec>(&req.planned)?;
         let outputs = converge(&data.aws, &spec, &req.prior.value, !req.prior.value.is_null()).await?;
         Ok(with_outputs(&req.planned, outputs))
     }

@@ -14,13 +14,10 @@ use adf_workflow::contract::{CONTEXTS, COORDINATION, STALLED_INDEX, STATUSES};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName as QA;
 use serde::Deserialize;
-use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Plan,
-    PlanRequest, Schema, Type, Value,
-};
+use tfplug::{ApplyRequest, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
-use super::driver::{Failure, Kind, Managed, check_range, tags_all_attribute, tags_attribute, timeouts_block};
+use super::driver::{Failure, Kind, Managed};
 use crate::aws::dynamodb::{self, Billing, TableSpec, TableState};
 use crate::aws::sqs::{self, QueueSpec, QueueState};
 use crate::aws::{AwsClients, Owner};
@@ -257,7 +254,6 @@ fn observed_state(prior: &Dynamic, o: &Observed) -> Dynamic {
         Billing::PayPerRequest => (None, None),
     };
     let mut state = Dynamic::object([
-        ("id", name.clone().into_dynamic()),
         ("name", name.into_dynamic()),
         ("fifo", fifo.into_dynamic()),
         ("max_receive_count", o.queue.max_receive_count.into_dynamic()),
@@ -339,7 +335,6 @@ impl Managed for WorkflowTables {
         if let (Value::Known(name), Value::Known(fifo)) = (name, fifo) {
             let n = Names::new(&name, fifo);
             for (k, v) in [
-                ("id", name.clone()),
                 ("queue_name", n.queue),
                 ("dlq_name", n.dlq),
                 ("contexts_table_name", n.contexts),
@@ -372,7 +367,6 @@ impl Managed for WorkflowTables {
         let spec: Spec = tfplug::from_dynamic(&req.planned)?;
         let observed = converge(&data.aws, &spec).await?;
         let mut state = req.planned.clone();
-        state.set("id", spec.name.clone().into_dynamic());
         set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());
         Ok(state)
     }

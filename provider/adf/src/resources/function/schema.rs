@@ -1,6 +1,9 @@
 //! `adf_function`'s schema and its plan-time checks.
 
-use super::*;
+use tfplug::{Attribute, AttributePath, Block, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value};
+
+use crate::resources::attributes::{check_range, output, tags_and_id, validate_function_settings};
+use crate::resources::driver::timeouts_block;
 
 pub(super) fn package_type() -> Type {
     Type::object([
@@ -13,7 +16,6 @@ pub(super) fn package_type() -> Type {
 }
 
 pub(super) fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
     let cors = Attribute::nested(
         "cors",
         "CORS for browsers calling the URL.",
@@ -59,88 +61,76 @@ pub(super) fn schema() -> Schema {
             )
             .requires_replace(),
         )
-        .attribute(Attribute::optional(
+        .optional(
             "package",
             package_type(),
             "The code as built by `adf_lambda_package` (write `package = adf_lambda_package.x`). Sets the \
              runtime, handler, architecture and source_code_hash. One of package, filename, s3_bucket or image_uri.",
-        ))
-        .attribute(Attribute::optional("filename", Type::String, "Path of a local zip to deploy."))
-        .attribute(Attribute::optional_computed(
+        )
+        .optional("filename", Type::String, "Path of a local zip to deploy.")
+        .optional_computed(
             "source_code_hash",
             Type::String,
             "Base64 SHA-256 of the zip, as Lambda's `CodeSha256`; the code is updated when it changes. Taken from \
              `package` or computed from `filename` when not set.",
-        ))
-        .attribute(Attribute::optional("s3_bucket", Type::String, "Bucket of a zip in S3 (with `s3_key`)."))
-        .attribute(Attribute::optional("s3_key", Type::String, "Key of a zip in S3."))
-        .attribute(Attribute::optional("image_uri", Type::String, "URI of a container image in ECR."))
-        .attribute(Attribute::optional_computed(
+        )
+        .optional("s3_bucket", Type::String, "Bucket of a zip in S3 (with `s3_key`).")
+        .optional("s3_key", Type::String, "Key of a zip in S3.")
+        .optional("image_uri", Type::String, "URI of a container image in ECR.")
+        .optional_computed(
             "runtime",
             Type::String,
             "Lambda runtime, such as `provided.al2023`; from `package` when not set.",
-        ))
-        .attribute(Attribute::optional_computed(
+        )
+        .optional_computed(
             "handler",
             Type::String,
             "Handler; from `package` when not set (`bootstrap` for Rust and Go).",
-        ))
-        .attribute(Attribute::optional_computed(
+        )
+        .optional_computed(
             "architecture",
             Type::String,
             "`x86_64` or `arm64`; from `package` when not set, else `x86_64`.",
-        ))
-        .attribute(Attribute::with_default(
-            "memory_size",
-            Type::Number,
-            "Memory in MB, 128 to 10240. Default `128`.",
-            128i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "timeout",
-            Type::Number,
-            "Timeout in seconds, 1 to 900. Default `3`.",
-            3i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional("environment", Type::map(Type::String), "Environment variables."))
-        .attribute(Attribute::optional(
+        )
+        .defaulted("memory_size", Type::Number, "Memory in MB, 128 to 10240. Default `128`.", 128i64)
+        .defaulted("timeout", Type::Number, "Timeout in seconds, 1 to 900. Default `3`.", 3i64)
+        .optional("environment", Type::map(Type::String), "Environment variables.")
+        .optional(
             "reserved_concurrency",
             Type::Number,
             "Reserved concurrent executions; null leaves the function unreserved.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "log_retention_days",
             Type::Number,
             "Days CloudWatch keeps the function's logs (0: forever). Default `14`.",
-            14i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional_computed(
+            14i64,
+        )
+        .optional_computed(
             "role_arn",
             Type::String,
             "An execution role to use instead of the managed one. When null the provider manages \
              `<name>-role`: Lambda's trust policy, writing to this function's log group only, plus \
              `policy_statements`.",
-        ))
-        .attribute(Attribute::optional(
+        )
+        .optional(
             "policy_statements",
             Type::String,
             "A JSON array of IAM statements added to the managed role, such as `jsonencode([{ Effect = \"Allow\", \
              Action = [\"sqs:SendMessage\"], Resource = [aws_sqs_queue.q.arn] }])`.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "publish",
             Type::Bool,
             "Publish a numbered version on every change. Default `false` (`version` stays `$LATEST`).",
-            false.into_dynamic(),
-        ))
+            false,
+        )
         .attribute(function_url)
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("arn", "Function ARN."))
-        .attribute(out("invoke_arn", "ARN for API Gateway integrations."))
-        .attribute(Attribute::computed("version", Type::String, "`$LATEST`, or the last published version."))
-        .attribute(out("log_group_name", "The CloudWatch log group, `/aws/lambda/<name>`."))
+        .attributes(tags_and_id())
+        .attribute(output("arn", "Function ARN."))
+        .attribute(output("invoke_arn", "ARN for API Gateway integrations."))
+        .computed("version", Type::String, "`$LATEST`, or the last published version.")
+        .attribute(output("log_group_name", "The CloudWatch log group, `/aws/lambda/<name>`."))
         .block("timeouts", Nesting::Single, timeouts_block("15m")),
     )
 }

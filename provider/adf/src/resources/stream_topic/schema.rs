@@ -1,9 +1,16 @@
 //! `adf_stream_topic`'s schema and its plan-time checks.
 
-use super::*;
+use tfplug::{Attribute, AttributePath, Diagnostic, Diagnostics, Dynamic, ObjectReader, Schema, Type, Value};
+
+use super::{MAX_NAME, MAX_PARTITIONS};
+
+use crate::resources::attributes::{
+    check_kms_key_arn, check_name, check_range, output, outputs_of, runtime_function, runtime_function_outputs,
+    tags_and_id, validate_function_settings,
+};
+use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
     Schema::new(
         0,
         tfplug::Block::new(
@@ -23,26 +30,21 @@ pub(super) fn schema() -> Schema {
             )
             .requires_replace(),
         )
-        .attribute(Attribute::with_default(
+        .defaulted(
             "partitions",
             Type::Number,
             "Partitions, 1 to 1024. Records with the same key go to the same partition and keep their order. \
              It can grow (keys then map to other partitions for new records) but never shrink. Default `1`.",
-            1i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
+            1i64,
+        )
+        .defaulted(
             "retention_days",
             Type::Number,
             "Days records are kept, at least 1. Segments expire by S3 lifecycle (kept 2 days longer than their \
              index entries, which expire by DynamoDB TTL). Default `7`.",
-            7i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "compression",
-            Type::Bool,
-            "Compress segments with zstd. Default `true`.",
-            true.into_dynamic(),
-        ))
+            7i64,
+        )
+        .defaulted("compression", Type::Bool, "Compress segments with zstd. Default `true`.", true)
         .attribute(
             Attribute::optional(
                 "bucket",
@@ -62,68 +64,43 @@ pub(super) fn schema() -> Schema {
             )
             .requires_replace(),
         )
-        .attribute(Attribute::optional(
+        .optional(
             "kms_key_arn",
             Type::String,
             "ARN of a customer managed KMS key for the managed bucket (SSE-KMS) and the table. When null, \
              SSE-S3 and the AWS owned DynamoDB key encrypt at rest.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "force_destroy",
             Type::Bool,
             "Delete the stored segments on destroy. Without it, destroying a topic whose managed bucket holds \
              segments fails and deletes nothing; in a bucket of yours the segments are left to the lifecycle \
              rule. Default `false`.",
-            false.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
+            false,
+        )
+        .defaulted(
             "auth_type",
             Type::String,
             "Function URL auth: `AWS_IAM` (default: requests are SigV4-signed; grant `lambda:InvokeFunctionUrl`) \
              or `NONE` (public: anyone with the URL can produce and consume).",
-            "AWS_IAM".into(),
-        ))
-        .attribute(Attribute::with_default(
-            "memory_size",
-            Type::Number,
-            "Memory of the stream Lambda in MB, 128 to 10240. Default `512`.",
-            512i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "timeout",
-            Type::Number,
-            "Timeout of the stream Lambda in seconds, 1 to 900. Default `30`.",
-            30i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "log_retention_days",
-            Type::Number,
-            "Retention of the stream Lambda's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never \
-             expires). Default `30`.",
-            30i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional(
+            "AWS_IAM",
+        )
+        .attributes(runtime_function("the stream Lambda", 512, 30, ""))
+        .optional(
             "lambda_zip",
             Type::String,
             "Path to a stream Lambda zip of your own (for example `adf_lambda_package.stream.output_path`, built \
              from a crate using `adf-stream`), x86_64. When null, the zip released with the provider is deployed.",
+        )
+        .attributes(tags_and_id())
+        .attribute(output("endpoint", "The Function URL serving the topic's HTTP API (ends in `/`)."))
+        .attribute(output("bucket_name", "The bucket holding the segments."))
+        .attributes(outputs_of(
+            "table",
+            "the DynamoDB table of offsets, the segment index and consumer groups",
+            &["name", "arn"],
         ))
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("endpoint", "The Function URL serving the topic's HTTP API (ends in `/`)."))
-        .attribute(out("bucket_name", "The bucket holding the segments."))
-        .attribute(out("table_name", "The DynamoDB table of offsets, the segment index and consumer groups."))
-        .attribute(out("table_arn", "The table's ARN."))
-        .attribute(out("function_name", "The stream Lambda's name."))
-        .attribute(out("function_arn", "The stream Lambda's ARN."))
-        .attribute(out("role_arn", "The stream Lambda's least-privilege execution role."))
-        .attribute(out("log_group_name", "The stream Lambda's log group."))
-        .attribute(Attribute::computed(
-            "source_code_hash",
-            Type::String,
-            "Base64 SHA-256 of the deployed zip; a new provider release shows here as an in-place update.",
-        ))
+        .attributes(runtime_function_outputs("the stream Lambda", ", `adf-stream-<name>`"))
         .block("timeouts", tfplug::Nesting::Single, timeouts_block("15m")),
     )
 }
@@ -144,11 +121,7 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     let mut d = validate_function_settings(config);
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
-    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
-        && let Err(m) = validate_name(&name)
-    {
-        d.error_at(root.attr("name"), "Invalid topic name", m);
-    }
+    check_name(&mut d, config, "topic", validate_name);
     check_range(&mut d, config, "partitions", (1, MAX_PARTITIONS), "The number of partitions");
     check_range(&mut d, config, "retention_days", (1, 36_500), "Retention in days");
     if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
@@ -179,15 +152,7 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
             format!("S3 bucket names have 3 to 63 characters, got {b:?}."),
         );
     }
-    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
-        && !(k.starts_with("arn:") && k.contains(":kms:"))
-    {
-        d.error_at(
-            root.attr("kms_key_arn"),
-            "Invalid kms_key_arn",
-            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}."),
-        );
-    }
+    check_kms_key_arn(&mut d, config, "");
     d
 }
 

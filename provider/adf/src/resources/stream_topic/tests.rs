@@ -57,15 +57,13 @@ fn the_lambda_gets_only_its_own_storage() {
         prefix: String::new(),
         kms_key_arn: None,
         auth_type: "AWS_IAM".into(),
-        memory_size: 512,
-        timeout: 30,
-        log_retention_days: 30,
+        function: RuntimeFunction { memory_size: 512, timeout: 30, log_retention_days: 30 },
         lambda_zip: None,
         tags_all: BTreeMap::new(),
     };
     let f = spec.function("b", "arn:aws:dynamodb:us-east-1:1:table/adf-stream-orders", PathBuf::from("/none"));
-    assert_eq!(f.environment.get("ADF_PARTITIONS").map(String::as_str), Some("4"));
-    assert_eq!(f.environment.get("ADF_TABLE").map(String::as_str), Some("adf-stream-orders"));
+    assert_eq!(f.config.environment.get("ADF_PARTITIONS").map(String::as_str), Some("4"));
+    assert_eq!(f.config.environment.get("ADF_TABLE").map(String::as_str), Some("adf-stream-orders"));
     let statements = f.policy_statements.expect("statements");
     assert!(statements.contains("arn:aws:s3:::b/orders/*"), "{statements}");
     assert!(!statements.contains("\"*\""), "{statements}");

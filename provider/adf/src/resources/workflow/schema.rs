@@ -2,18 +2,16 @@
 
 use std::collections::BTreeSet;
 
-use tfplug::{
-    Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Schema, Type, Value,
-};
+use tfplug::{Attribute, AttributePath, Block, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value};
 
 use super::blueprints::{self, CheckOptions};
 use super::{DEFAULT_WORKER_TIMEOUT, MAX_BATCH, MAX_FIFO_BATCH, MAX_NAME, TABLE_FIELDS, tables_type};
-use crate::resources::driver::{
-    check_range, tags_all_attribute, tags_attribute, timeouts_block, validate_function_settings,
+use crate::resources::attributes::{
+    check_name, check_range, runtime_function, runtime_function_outputs, tags_and_id, validate_function_settings,
 };
+use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
     let tables_doc = TABLE_FIELDS.iter().map(|(k, d)| format!("`{k}` ({d})")).collect::<Vec<_>>().join(", ");
     Schema::new(
         0,
@@ -40,7 +38,7 @@ pub(super) fn schema() -> Schema {
             )
             .requires_replace(),
         )
-        .attribute(Attribute::required(
+        .required(
             "tables",
             tables_type(),
             &format!(
@@ -48,65 +46,51 @@ pub(super) fn schema() -> Schema {
                  are ignored), or an object with {tables_doc}. Changing them moves the worker (its mapping is \
                  recreated on the new queue and the blueprints are stored in the new contexts table)."
             ),
-        ))
-        .attribute(Attribute::required(
+        )
+        .required(
             "blueprints",
             Type::map(Type::String),
             "Blueprints by name (1 to 100 letters, digits, `-`, `_`, `.`): JSON, usually \
              `jsonencode({ nodes = {...}, edges = [...] })`. A change stores a new version and makes it current \
              (in place); runs in flight finish on theirs. A blueprint removed from the map has its `current` \
              pointer deleted (no new runs); its versions stay for runs in flight.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "batch_size",
             Type::Number,
             "Jobs per worker invocation, 1 to 10000 (at most 10 on a FIFO queue); above 10, Lambda waits up to \
              one second to fill a batch. Default `10`.",
-            10i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional(
+            10i64,
+        )
+        .optional(
             "maximum_concurrency",
             Type::Number,
             "Concurrent worker invocations the queue may drive, 2 to 1000. When null, Lambda scales up to the \
              account's concurrency.",
-        ))
-        .attribute(Attribute::optional(
+        )
+        .optional(
             "reconcile_every_minutes",
             Type::Number,
             "Run the reconciler every N minutes, 1 to 1440: an EventBridge rule invokes the worker with \
              `{\"reconcile\":true}`, which resumes runs stalled for 5 minutes (a worker that died mid-run). \
              When null, no schedule.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "enabled",
             Type::Bool,
             "Whether Lambda polls the queue (the event source mapping's `Enabled`). Set `false` to pause the \
              workflow: jobs wait in the queue. Default `true`.",
-            true.into_dynamic(),
+            true,
+        )
+        .attributes(runtime_function(
+            "the worker",
+            512,
+            DEFAULT_WORKER_TIMEOUT,
+            " Nodes run within one invocation (a node's own `timeout` defaults to 5 minutes). Lambda requires \
+             the queue's visibility timeout to be at least this: raise `visibility_timeout_seconds` of \
+             the `adf_workflow_tables` (AWS suggests six times the function timeout).",
         ))
-        .attribute(Attribute::with_default(
-            "memory_size",
-            Type::Number,
-            "Memory of the worker in MB, 128 to 10240. Default `512`.",
-            512i64.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "timeout",
-            Type::Number,
-            "Timeout of one worker invocation in seconds, 1 to 900; nodes run within it (a node's own \
-             `timeout` defaults to 5 minutes). Lambda requires the queue's visibility timeout to be at least \
-             this: raise `visibility_timeout_seconds` of the `adf_workflow_tables` (AWS suggests six times the \
-             function timeout). Default `300`.",
-            DEFAULT_WORKER_TIMEOUT.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
-            "log_retention_days",
-            Type::Number,
-            "Retention of the worker's log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never expires). \
-             Default `30`.",
-            30i64.into_dynamic(),
-        ))
-        .attribute(Attribute::optional(
+        .optional(
             "worker_zip",
             Type::String,
             "Path to a worker zip of your own, x86_64 (for example `adf_lambda_package.worker.output_path`, \
@@ -114,43 +98,33 @@ pub(super) fn schema() -> Schema {
              node types the provider does not know; everything else is still checked. When null, the worker \
              released with the provider is deployed. An import cannot know this path: set it, and the next \
              apply redeploys your zip.",
-        ))
-        .attribute(Attribute::optional(
+        )
+        .optional(
             "invoke_function_arns",
             Type::list(Type::String),
             "ARNs of the Lambda functions the blueprints' `lambda` nodes invoke: the worker's role may call \
              `lambda:InvokeFunction` on exactly these (add `<arn>:*` for qualified calls). A `lambda` node \
              whose function is not listed gets a plan warning. Default: none.",
-        ))
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("function_name", "The worker function, `adf-workflow-<name>`."))
-        .attribute(out("function_arn", "The worker function's ARN."))
-        .attribute(out("role_arn", "The worker's least-privilege execution role."))
-        .attribute(out("log_group_name", "The worker's log group."))
-        .attribute(Attribute::computed(
+        )
+        .attributes(tags_and_id())
+        .attributes(runtime_function_outputs("the worker", ", `adf-workflow-<name>`"))
+        .computed(
             "event_source_mapping_uuid",
             Type::String,
             "The id of the SQS event source mapping that feeds the queue to the worker.",
-        ))
-        .attribute(Attribute::computed(
+        )
+        .computed(
             "blueprint_versions",
             Type::map(Type::String),
             "The content-hash version of each blueprint, known at plan time: what runs started now pin. A \
              version changed outside Terraform shows here as drift.",
-        ))
-        .attribute(Attribute::computed(
+        )
+        .computed(
             "client_config",
             Type::map(Type::String),
             "What a client that starts and watches runs needs: `queue_url`, `contexts_table`, \
              `statuses_table` and `region`.",
-        ))
-        .attribute(Attribute::computed(
-            "source_code_hash",
-            Type::String,
-            "Base64 SHA-256 of the deployed worker zip; a new provider release shows here as an in-place update.",
-        ))
+        )
         .block("timeouts", Nesting::Single, timeouts_block("15m")),
     )
 }
@@ -195,11 +169,7 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     let mut d = validate_function_settings(config);
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
-    if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name"))
-        && let Err(m) = validate_name(&name)
-    {
-        d.error_at(root.attr("name"), "Invalid workflow name", m);
-    }
+    check_name(&mut d, config, "workflow", validate_name);
     check_range(&mut d, config, "batch_size", (1, MAX_BATCH), "An SQS batch (jobs)");
     check_range(&mut d, config, "maximum_concurrency", (2, 1000), "Lambda's maximum concurrency for SQS");
     check_range(&mut d, config, "reconcile_every_minutes", (1, 1440), "The reconciler's period in minutes");

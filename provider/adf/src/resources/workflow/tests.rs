@@ -128,7 +128,7 @@ fn spec() -> Spec {
         ("invoke_function_arns", vec!["arn:aws:lambda:eu-west-1:1:function:charge".to_string()].into_dynamic()),
     ]);
     planned.set("tags_all", Dynamic::Null);
-    Spec::read(&planned).expect("spec")
+    model::<Spec>(&planned).expect("spec")
 }
 
 #[test]
@@ -136,11 +136,11 @@ fn the_worker_gets_its_queue_and_tables_and_no_url() {
     let s = spec();
     let f = s.function(PathBuf::from("/none.zip"));
     assert_eq!(f.name, "adf-workflow-orders");
-    assert_eq!(f.runtime.as_deref(), Some("provided.al2023"));
-    assert_eq!(f.handler.as_deref(), Some("bootstrap"));
+    assert_eq!(f.config.runtime.as_deref(), Some("provided.al2023"));
+    assert_eq!(f.config.handler.as_deref(), Some("bootstrap"));
     assert!(f.url.is_none());
     assert_eq!(
-        f.environment,
+        f.config.environment,
         BTreeMap::from([
             ("ADF_CONTEXTS_TABLE".to_string(), "orders-contexts".to_string()),
             ("ADF_QUEUE_URL".to_string(), "https://sqs.eu-west-1.amazonaws.com/1/orders-jobs".to_string()),

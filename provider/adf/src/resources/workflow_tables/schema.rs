@@ -1,9 +1,15 @@
 //! `adf_workflow_tables`' schema and its plan-time checks.
 
-use super::*;
+use tfplug::{
+    Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Schema, Type, Value,
+};
+
+use super::{DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_RETENTION, DEFAULT_VISIBILITY_TIMEOUT, Names, max_name_len};
+
+use crate::resources::attributes::{check_kms_key_arn, check_range, output, outputs_of, tags_and_id};
+use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
-    let out = |name: &str, description: &str| Attribute::computed(name, Type::String, description).stable();
     Schema::new(
         0,
         Block::new(
@@ -31,76 +37,70 @@ pub(super) fn schema() -> Schema {
             )
             .requires_replace(),
         )
-        .attribute(Attribute::with_default(
+        .defaulted(
             "max_receive_count",
             Type::Number,
             "Deliveries of a job before SQS moves it to the dead-letter queue, 1 to 1000. Default `5`.",
-            DEFAULT_MAX_RECEIVE_COUNT.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
+            DEFAULT_MAX_RECEIVE_COUNT,
+        )
+        .defaulted(
             "visibility_timeout_seconds",
             Type::Number,
             "Seconds a received job stays hidden from other workers, 0 to 43200 (12 h). The worker extends it \
              while a node runs. Default `60`.",
-            DEFAULT_VISIBILITY_TIMEOUT.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
+            DEFAULT_VISIBILITY_TIMEOUT,
+        )
+        .defaulted(
             "message_retention_seconds",
             Type::Number,
             "Seconds SQS keeps an unprocessed job, 60 to 1209600 (14 days). Default `345600` (4 days). The \
              dead-letter queue always keeps jobs 14 days.",
-            DEFAULT_RETENTION.into_dynamic(),
-        ))
-        .attribute(Attribute::with_default(
+            DEFAULT_RETENTION,
+        )
+        .defaulted(
             "billing_mode",
             Type::String,
             "`PAY_PER_REQUEST` (default) or `PROVISIONED` for the three tables.",
-            "PAY_PER_REQUEST".into(),
-        ))
-        .attribute(Attribute::optional(
+            "PAY_PER_REQUEST",
+        )
+        .optional(
             "read_capacity",
             Type::Number,
             "Read capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
-        ))
-        .attribute(Attribute::optional(
+        )
+        .optional(
             "write_capacity",
             Type::Number,
             "Write capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
-        ))
-        .attribute(Attribute::with_default(
+        )
+        .defaulted(
             "point_in_time_recovery",
             Type::Bool,
             "Enable DynamoDB point-in-time recovery on the three tables. Default `false`.",
-            false.into_dynamic(),
-        ))
-        .attribute(Attribute::optional(
+            false,
+        )
+        .optional(
             "kms_key_arn",
             Type::String,
             "ARN of a customer managed KMS key for the queues and tables. When null, SQS-managed and AWS owned \
              keys encrypt at rest.",
-        ))
-        .attribute(tags_attribute())
-        .attribute(tags_all_attribute())
-        .attribute(out("id", "Same as `name`."))
-        .attribute(out("queue_name", "Job queue name."))
-        .attribute(out("queue_url", "Job queue URL."))
-        .attribute(out("queue_arn", "Job queue ARN."))
-        .attribute(out("dlq_name", "Dead-letter queue name."))
-        .attribute(out("dlq_url", "Dead-letter queue URL."))
-        .attribute(out("dlq_arn", "Dead-letter queue ARN."))
-        .attribute(out("contexts_table_name", "Contexts table name (hash key `runId`, range key `key`)."))
-        .attribute(out("contexts_table_arn", "Contexts table ARN."))
-        .attribute(out("statuses_table_name", "Statuses table name (hash key `runId`)."))
-        .attribute(out("statuses_table_arn", "Statuses table ARN."))
-        .attribute(out(
+        )
+        .attributes(tags_and_id())
+        .attributes(outputs_of("queue", "the job queue", &["name", "url", "arn"]))
+        .attributes(outputs_of("dlq", "the dead-letter queue", &["name", "url", "arn"]))
+        .attribute(output("contexts_table_name", "Contexts table name (hash key `runId`, range key `key`)."))
+        .attribute(output("contexts_table_arn", "Contexts table ARN."))
+        .attribute(output("statuses_table_name", "Statuses table name (hash key `runId`)."))
+        .attribute(output("statuses_table_arn", "Statuses table ARN."))
+        .attribute(output(
             "stalled_runs_index_name",
             "Keys-only index of the statuses table over in-flight runs: hash key `active` (string, set only \
              while a run is in flight), range key `lastUpdated` (number, epoch milliseconds). The reconciler \
              queries it instead of scanning.",
         ))
-        .attribute(out("coordination_table_name", "Coordination table name (hash key `key`, TTL on `ttl`)."))
-        .attribute(out("coordination_table_arn", "Coordination table ARN."))
-        .attribute(out(
+        .attribute(output("coordination_table_name", "Coordination table name (hash key `key`, TTL on `ttl`)."))
+        .attribute(output("coordination_table_arn", "Coordination table ARN."))
+        .attribute(output(
             "worker_policy_json",
             "Least-privilege IAM policy for a worker: exactly the SQS and DynamoDB actions the workflow runtime \
              calls, on the job queue, the contexts and statuses tables and the stalled-runs index (and the KMS \
@@ -175,14 +175,6 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
             format!("Expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got {other:?}."),
         ),
     }
-    if let Some(Value::Known(k)) = d.take(o.get::<Value<String>>("kms_key_arn"))
-        && !(k.starts_with("arn:") && k.contains(":kms:"))
-    {
-        d.error_at(
-            root.attr("kms_key_arn"),
-            "Invalid kms_key_arn",
-            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}. Aliases and key ids would show as drift."),
-        );
-    }
+    check_kms_key_arn(&mut d, config, " Aliases and key ids would show as drift.");
     d
 }

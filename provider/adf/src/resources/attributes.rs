@@ -1,0 +1,160 @@
+//! Schema parts and plan checks that several resources share: tags, the settings and outputs
+//! of the Lambda function a resource deploys for its runtime, ranges and KMS key ARNs.
+
+use serde::Deserialize;
+use tfplug::{Attribute, AttributePath, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value};
+
+use crate::aws::function::RETENTION_DAYS;
+
+/// A string output that keeps its prior value in plans once known.
+pub fn output(name: &str, description: &str) -> Attribute {
+    Attribute::computed(name, Type::String, description).stable()
+}
+
+/// The `tags` attribute.
+pub fn tags_attribute() -> Attribute {
+    Attribute::optional("tags", Type::map(Type::String), "Tags for the AWS resources this creates.")
+}
+
+/// The `tags_all` attribute: `tags` merged over the provider's `default_tags`.
+pub fn tags_all_attribute() -> Attribute {
+    Attribute::computed(
+        "tags_all",
+        Type::map(Type::String),
+        "All tags applied: the provider's `default_tags` merged with `tags` (which win).",
+    )
+}
+
+/// Outputs `<prefix>_<part>` of one AWS resource, described "Name of `what`." and so on; parts
+/// are `name`, `url` and `arn`.
+pub fn outputs_of(prefix: &str, what: &str, parts: &[&str]) -> Vec<Attribute> {
+    let label = |part: &str| match part {
+        "url" => "URL".to_string(),
+        "arn" => "ARN".to_string(),
+        _ => capitalized(part),
+    };
+    parts.iter().map(|p| output(&format!("{prefix}_{p}"), &format!("{} of {what}.", label(p)))).collect()
+}
+
+/// An error at `name` (summary "Invalid `what` name") when `valid` refuses its known value.
+pub fn check_name(d: &mut Diagnostics, config: &Dynamic, what: &str, valid: fn(&str) -> Result<(), String>) {
+    if let Some(Value::Known(name)) = d.take(ObjectReader::new(config).get::<Value<String>>("name"))
+        && let Err(m) = valid(&name)
+    {
+        d.error_at(AttributePath::root().attr("name"), format!("Invalid {what} name"), m);
+    }
+}
+
+/// `tags`, `tags_all` and `id` (the name), as every managed resource has them.
+pub fn tags_and_id() -> [Attribute; 3] {
+    [tags_attribute(), tags_all_attribute(), output("id", "Same as `name`.")]
+}
+
+/// An error at `attr` unless its value (when known) is within `lo..=hi`: "`what` must be
+/// `lo` to `hi`; got `n`."
+pub fn check_range(d: &mut Diagnostics, config: &Dynamic, attr: &str, (lo, hi): (i64, i64), what: &str) {
+    if let Some(Value::Known(n)) = d.take(ObjectReader::new(config).get::<Value<i64>>(attr))
+        && !(lo..=hi).contains(&n)
+    {
+        d.error_at(
+            AttributePath::root().attr(attr),
+            format!("Invalid {attr}"),
+            format!("{what} must be {lo} to {hi}; got {n}."),
+        );
+    }
+}
+
+/// Checks the settings of the Lambda function a resource deploys: `memory_size`, `timeout` and
+/// `log_retention_days`, each an error at its attribute.
+pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_range(&mut d, config, "memory_size", (128, 10_240), "memory_size");
+    check_range(&mut d, config, "timeout", (1, 900), "timeout");
+    if let Some(Value::Known(days)) = d.take(ObjectReader::new(config).get::<Value<i64>>("log_retention_days"))
+        && !RETENTION_DAYS.contains(&days)
+    {
+        d.error_at(
+            AttributePath::root().attr("log_retention_days"),
+            "Invalid log_retention_days",
+            format!("Expected one of CloudWatch's values {RETENTION_DAYS:?}, got {days}."),
+        );
+    }
+    d
+}
+
+/// The settings of the function a resource deploys for a runtime (`noun`: "the worker"):
+/// `memory_size`, `timeout` (`timeout_note`, a sentence, says what bounds it) and
+/// `log_retention_days`.
+pub fn runtime_function(noun: &str, memory: i64, timeout: i64, timeout_note: &str) -> [Attribute; 3] {
+    [
+        Attribute::with_default(
+            "memory_size",
+            Type::Number,
+            &format!("Memory of {noun} in MB, 128 to 10240. Default `{memory}`."),
+            memory.into_dynamic(),
+        ),
+        Attribute::with_default(
+            "timeout",
+            Type::Number,
+            &format!("Timeout of {noun} in seconds, 1 to 900.{timeout_note} Default `{timeout}`."),
+            timeout.into_dynamic(),
+        ),
+        Attribute::with_default(
+            "log_retention_days",
+            Type::Number,
+            &format!(
+                "Retention of {noun}'s log group (a CloudWatch value: 1, 3, 5, 7, 14, 30, ...; 0 never expires). \
+                 Default `30`."
+            ),
+            30i64.into_dynamic(),
+        ),
+    ]
+}
+
+/// The settings [`runtime_function`] declares, as a resource's model reads them
+/// (`#[serde(flatten)]`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct RuntimeFunction {
+    /// `memory_size`, MB.
+    pub memory_size: i64,
+    /// `timeout`, seconds.
+    pub timeout: i64,
+    /// `log_retention_days`.
+    pub log_retention_days: i64,
+}
+
+/// The outputs of the function a resource deploys for a runtime: its name, ARN, role, log group
+/// and the hash of the deployed zip.
+pub fn runtime_function_outputs(noun: &str, name_note: &str) -> [Attribute; 5] {
+    [
+        output("function_name", &format!("The name of {noun}'s function{name_note}.")),
+        output("function_arn", &format!("The ARN of {noun}'s function.")),
+        output("role_arn", &format!("{}'s least-privilege execution role.", capitalized(noun))),
+        output("log_group_name", &format!("{}'s log group.", capitalized(noun))),
+        Attribute::computed(
+            "source_code_hash",
+            Type::String,
+            &format!(
+                "Base64 SHA-256 of {noun}'s deployed zip; a new provider release shows here as an in-place update."
+            ),
+        ),
+    ]
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// An error at `kms_key_arn` unless it is a key ARN (`note` may say why aliases will not do).
+pub fn check_kms_key_arn(d: &mut Diagnostics, config: &Dynamic, note: &str) {
+    if let Some(Value::Known(k)) = d.take(ObjectReader::new(config).get::<Value<String>>("kms_key_arn"))
+        && !(k.starts_with("arn:") && k.contains(":kms:"))
+    {
+        d.error_at(
+            AttributePath::root().attr("kms_key_arn"),
+            "Invalid kms_key_arn",
+            format!("Expected a KMS key ARN (arn:aws:kms:region:account:key/id), got {k:?}.{note}"),
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! `examples/terraform/quickstart` as README.md gives it: apply, an empty second plan, the
+//! outputs, destroy. `cargo xtask test` runs it with Terraform and with OpenTofu.
+
+use adf_acceptance::{Emulator, Workspace, repo_root, unique_name};
+use anyhow::{Context, Result};
+
+#[test]
+fn quickstart_applies_plans_nothing_more_and_destroys() -> Result<()> {
+    let emu = Emulator::start()?;
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.copy_from(&repo_root().join("examples/terraform/quickstart"))?;
+    // moto cannot run Lambda code: keep the worker off the queue, as the demo does.
+    let name = unique_name("qs");
+    std::fs::write(ws.path().join("test.auto.tfvars"), format!("worker_on_queue = false\nname = \"{name}\"\n"))?;
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    let outputs: serde_json::Value = serde_json::from_str(&ws.run(&["output", "-json"])?.ok()?.stdout)?;
+    for key in ["queue_url", "hello_url", "hello_zip", "orders_endpoint", "orders_function", "workflow_function"] {
+        let value = outputs[key]["value"].as_str().with_context(|| format!("output {key}: {outputs}"))?;
+        assert!(!value.is_empty(), "output {key} is empty");
+    }
+    assert_eq!(outputs["tables"]["value"]["contexts"], format!("{name}-contexts"));
+
+    ws.destroy()?;
+    assert!(ws.state_list()?.is_empty(), "destroy left {:?}", ws.state_list()?);
+    Ok(())
+}
