@@ -30,6 +30,12 @@ pub const STATUSES: TableSchema = TableSchema {
 /// decided from the completions recorded in the statuses table.
 pub const COORDINATION: TableSchema = TableSchema { hash: Key::s("key"), range: None, index: None, ttl: Some("ttl") };
 
+/// The key of the event that makes the worker Lambda run the reconciler (optionally with
+/// `older_than_seconds`).
+pub const RECONCILE_KEY: &str = "reconcile";
+/// The event a schedule sends the worker Lambda to run the reconciler.
+pub const RECONCILE_EVENT: &str = r#"{"reconcile":true}"#;
+
 /// The variable holding the poller's concurrency (default 8; not set on Lambda).
 pub const CONCURRENCY_ENV: &str = "ADF_CONCURRENCY";
 
@@ -145,6 +151,12 @@ mod tests {
     use aws_sdk_dynamodb::types::KeyType;
 
     use super::*;
+
+    #[test]
+    fn the_reconcile_event_carries_its_key() {
+        let event: serde_json::Value = serde_json::from_str(RECONCILE_EVENT).unwrap_or_default();
+        assert!(event.get(RECONCILE_KEY).is_some(), "{RECONCILE_EVENT}");
+    }
 
     #[test]
     fn settings_round_trip_through_the_environment() {

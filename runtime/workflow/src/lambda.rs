@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 
+use crate::contract::RECONCILE_KEY;
 use crate::queue::Job;
 use crate::reconciler;
 use crate::worker::{Worker, WorkerError};
@@ -22,7 +23,7 @@ pub async fn handle(worker: &Worker, event: Value) -> Result<Value, WorkerError>
         let response = handle_sqs(worker, sqs).await;
         return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
     }
-    if event.get("reconcile").is_some() {
+    if event.get(RECONCILE_KEY).is_some() {
         let older =
             event.get("older_than_seconds").and_then(Value::as_u64).map_or(DEFAULT_STALLED_AFTER, Duration::from_secs);
         let r = reconciler::reconcile(worker.store(), worker.queue(), older).await?;

@@ -159,7 +159,7 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
     assert_eq!(described.schedule_expression(), Some("rate(5 minutes)"));
     let targets = aws.events.list_targets_by_rule().rule(&rule).send().await?;
     assert_eq!(targets.targets().len(), 1);
-    assert_eq!(targets.targets()[0].input(), Some(r#"{"reconcile":true}"#));
+    assert_eq!(targets.targets()[0].input(), Some(adf_workflow::contract::RECONCILE_EVENT));
     assert_eq!(targets.targets()[0].arn(), applied["function_arn"].as_str().unwrap_or_default());
     let policy = aws.lambda.get_policy().function_name(&function).send().await?.policy.unwrap_or_default();
     assert!(policy.contains("events.amazonaws.com") && policy.contains(&rule), "{policy}");

@@ -1,6 +1,5 @@
-//! The reconcile schedule: an EventBridge rule `adf-workflow-<name>-reconcile` that invokes the
-//! worker every N minutes with `{"reconcile":true}`, and the function permission that lets
-//! EventBridge (from that rule only) invoke it.
+//! Schedules: an EventBridge rule that invokes a function every N minutes with a fixed input,
+//! and the function permission that lets EventBridge (from that rule only) invoke it.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +9,22 @@ use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use super::AwsClients;
 use super::error::{AwsError, Sent, call};
 
-/// The rule's only target.
+/// The id of the rule's only target (first named for the workflow worker; rules already
+/// deployed carry it).
 const TARGET_ID: &str = "worker";
-/// What the worker receives: the runtime's reconcile event.
-pub const INPUT: &str = r#"{"reconcile":true}"#;
-/// The function policy statement that lets the rule invoke the worker.
-const STATEMENT_ID: &str = "adf-workflow-reconcile";
+
+/// A schedule that invokes a function with a fixed input.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// The rule's name.
+    pub rule: String,
+    /// The function.
+    pub function: String,
+    /// The event the function receives.
+    pub input: &'static str,
+    /// The function's policy statement that lets the rule invoke it.
+    pub statement_id: &'static str,
+}
 
 /// `rate(N minutes)` (`rate(1 minute)`: EventBridge wants the singular).
 pub fn expression(minutes: i64) -> String {
@@ -39,13 +48,14 @@ fn not_found<E: ProvideErrorMetadata>(e: &aws_sdk_eventbridge::error::SdkError<E
     e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ResourceNotFoundException")
 }
 
-/// The rule's schedule in minutes while it is enabled and targets `function_arn`; None when
-/// there is no such rule (or it is disabled, or aims elsewhere: drift to repair).
+/// The rule's period in minutes while it is enabled and sends its input to `function_arn`;
+/// None when there is no such rule (or it is disabled, or aims elsewhere: drift to repair).
 pub async fn observe(
     events: &aws_sdk_eventbridge::Client,
-    rule: &str,
+    s: &Schedule,
     function_arn: &str,
 ) -> Result<Option<i64>, AwsError> {
+    let rule = &s.rule;
     let target = format!("EventBridge rule {rule}");
     let described = match events.describe_rule().name(rule).send().await {
         Ok(r) => r,
@@ -60,19 +70,21 @@ pub async fn observe(
         Err(e) if not_found(&e) => return Ok(None),
         Err(e) => return Err(call("ListTargetsByRule", &target, &e)),
     };
-    let aimed = targets.targets().iter().any(|t| t.arn() == function_arn && t.input() == Some(INPUT));
+    let aimed = targets.targets().iter().any(|t| t.arn() == function_arn && t.input() == Some(s.input));
     Ok(if aimed { described.schedule_expression().and_then(minutes) } else { None })
 }
 
-/// Creates or updates the rule, its target and the invoke permission; returns the rule's ARN.
+/// Creates or updates the rule (every `every_minutes`, described by `description`), its
+/// target and the invoke permission; returns the rule's ARN.
 pub async fn ensure(
     aws: &AwsClients,
-    rule: &str,
+    s: &Schedule,
     every_minutes: i64,
-    function: &str,
+    description: &str,
     function_arn: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, AwsError> {
+    let rule = &s.rule;
     let target = format!("EventBridge rule {rule}");
     let put = aws
         .events
@@ -80,9 +92,7 @@ pub async fn ensure(
         .name(rule)
         .schedule_expression(expression(every_minutes))
         .state(RuleState::Enabled)
-        .description(format!(
-            "Reconciles stalled runs of workflow worker {function}; managed by terraform-provider-adf"
-        ))
+        .description(description)
         .send()
         .await
         .at(&target)?;
@@ -96,12 +106,12 @@ pub async fn ensure(
     }
     let current = aws.events.list_targets_by_rule().rule(rule).send().await.at(&target)?;
     let aimed =
-        current.targets().iter().any(|t| t.id() == TARGET_ID && t.arn() == function_arn && t.input() == Some(INPUT));
+        current.targets().iter().any(|t| t.id() == TARGET_ID && t.arn() == function_arn && t.input() == Some(s.input));
     if !aimed {
         let t = Target::builder()
             .id(TARGET_ID)
             .arn(function_arn)
-            .input(INPUT)
+            .input(s.input)
             .build()
             .map_err(|e| AwsError::Invalid(e.to_string()))?;
         let out = aws.events.put_targets().rule(rule).targets(t).send().await.at(&target)?;
@@ -111,7 +121,7 @@ pub async fn ensure(
             return Err(AwsError::other("PutTargets", target, why.join("; ")));
         }
     }
-    allow_invoke(&aws.lambda, function, &rule_arn).await?;
+    allow_invoke(&aws.lambda, s, &rule_arn).await?;
     Ok(rule_arn)
 }
 
@@ -136,18 +146,19 @@ async fn statement_source(
     }))
 }
 
-/// Lets EventBridge invoke `function`, from rule `rule_arn` only.
-async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn: &str) -> Result<(), AwsError> {
+/// Lets EventBridge invoke the function, from rule `rule_arn` only.
+async fn allow_invoke(lambda: &aws_sdk_lambda::Client, s: &Schedule, rule_arn: &str) -> Result<(), AwsError> {
+    let function = &s.function;
     let target = format!("function {function}");
-    match statement_source(lambda, function, STATEMENT_ID).await? {
+    match statement_source(lambda, function, s.statement_id).await? {
         Some(source) if source == rule_arn => return Ok(()),
-        Some(_) => remove_permission(lambda, function).await?,
+        Some(_) => remove_permission(lambda, s).await?,
         None => {}
     }
     let added = lambda
         .add_permission()
         .function_name(function)
-        .statement_id(STATEMENT_ID)
+        .statement_id(s.statement_id)
         .action("lambda:InvokeFunction")
         .principal("events.amazonaws.com")
         .source_arn(rule_arn)
@@ -160,8 +171,9 @@ async fn allow_invoke(lambda: &aws_sdk_lambda::Client, function: &str, rule_arn:
     }
 }
 
-async fn remove_permission(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<(), AwsError> {
-    match lambda.remove_permission().function_name(function).statement_id(STATEMENT_ID).send().await {
+async fn remove_permission(lambda: &aws_sdk_lambda::Client, s: &Schedule) -> Result<(), AwsError> {
+    let function = &s.function;
+    match lambda.remove_permission().function_name(function).statement_id(s.statement_id).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
         Err(e) => Err(AwsError::other("RemovePermission", format!("function {function}"), adf_common::error_chain(&e))),
@@ -169,7 +181,8 @@ async fn remove_permission(lambda: &aws_sdk_lambda::Client, function: &str) -> R
 }
 
 /// Deletes the rule (target first) and the permission; what is gone already is fine.
-pub async fn remove(aws: &AwsClients, rule: &str, function: &str) -> Result<(), AwsError> {
+pub async fn remove(aws: &AwsClients, s: &Schedule) -> Result<(), AwsError> {
+    let rule = &s.rule;
     let target = format!("EventBridge rule {rule}");
     match aws.events.remove_targets().rule(rule).ids(TARGET_ID).send().await {
         Err(e) if !not_found(&e) => return Err(call("RemoveTargets", &target, &e)),
@@ -179,8 +192,8 @@ pub async fn remove(aws: &AwsClients, rule: &str, function: &str) -> Result<(), 
         Err(e) if !not_found(&e) => return Err(call("DeleteRule", &target, &e)),
         _ => {}
     }
-    match statement_source(&aws.lambda, function, STATEMENT_ID).await {
-        Ok(Some(_)) => remove_permission(&aws.lambda, function).await,
+    match statement_source(&aws.lambda, &s.function, s.statement_id).await {
+        Ok(Some(_)) => remove_permission(&aws.lambda, s).await,
         Ok(None) => Ok(()),
         // The function is being deleted too; its policy goes with it.
         Err(_) => Ok(()),

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
-use super::driver::{Failure, Kind, Managed};
+use super::driver::{Failure, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
     self, Code, Config, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn,
@@ -19,60 +20,101 @@ use crate::aws::function::{
 use crate::aws::logs;
 use crate::config::AdfData;
 
-/// The function a wholly known plan asks for.
-fn read_spec(v: &Dynamic) -> Result<Spec, Diagnostics> {
-    let o = ObjectReader::new(v);
-    let opt = |k: &str| -> Result<Option<String>, Diagnostics> { Ok(o.get::<Value<String>>(k)?.into_known()) };
-    let code = if let Some(path) = o.object("package").get::<Value<String>>("output_path")?.into_known() {
-        Code::Zip(PathBuf::from(path))
-    } else if let Some(f) = opt("filename")? {
-        Code::Zip(PathBuf::from(f))
-    } else if let (Some(bucket), Some(key)) = (opt("s3_bucket")?, opt("s3_key")?) {
-        Code::S3 { bucket, key }
-    } else if let Some(uri) = opt("image_uri")? {
-        Code::Image(uri)
-    } else {
-        return Err(Diagnostic::error("Missing code", "Set package, filename, s3_bucket or image_uri.").into());
-    };
-    let url = if o.object("function_url").is_null() {
-        None
-    } else {
-        let u = o.object("function_url");
-        let c = u.object("cors");
-        Some(UrlSpec {
-            auth_type: u.get::<Value<String>>("auth_type")?.known_or("AWS_IAM".into()),
-            cors: if c.is_null() {
-                None
-            } else {
-                Some(CorsSpec {
-                    allow_origins: c.get::<Value<Vec<String>>>("allow_origins")?.known_or(Vec::new()),
-                    allow_methods: c.get::<Value<Vec<String>>>("allow_methods")?.known_or(Vec::new()),
-                    allow_headers: c.get::<Value<Vec<String>>>("allow_headers")?.known_or(Vec::new()),
-                    max_age: c.get::<Value<i64>>("max_age")?.into_known(),
-                })
-            },
+/// `adf_function` as a wholly known plan has it (computed attributes may still be unknown).
+#[derive(Debug, Deserialize)]
+struct Model {
+    name: String,
+    package: Option<Package>,
+    filename: Option<String>,
+    s3_bucket: Option<String>,
+    s3_key: Option<String>,
+    image_uri: Option<String>,
+    source_code_hash: Value<String>,
+    runtime: Value<String>,
+    handler: Value<String>,
+    architecture: Value<String>,
+    memory_size: i64,
+    timeout: i64,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    reserved_concurrency: Option<i64>,
+    log_retention_days: i64,
+    policy_statements: Option<String>,
+    publish: bool,
+    function_url: Option<UrlModel>,
+    #[serde(default)]
+    tags_all: BTreeMap<String, String>,
+}
+
+/// The part of an `adf_lambda_package` that `package` reads.
+#[derive(Debug, Deserialize)]
+struct Package {
+    output_path: Value<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UrlModel {
+    auth_type: Value<String>,
+    cors: Option<CorsModel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CorsModel {
+    #[serde(default)]
+    allow_origins: Vec<String>,
+    #[serde(default)]
+    allow_methods: Vec<String>,
+    #[serde(default)]
+    allow_headers: Vec<String>,
+    max_age: Option<i64>,
+}
+
+impl Model {
+    /// Where the code comes from: `package`, `filename`, `s3_bucket` + `s3_key` or `image_uri`.
+    fn code(&self) -> Result<Code, Diagnostics> {
+        let package = self.package.as_ref().and_then(|p| p.output_path.clone().into_known());
+        Ok(match (package.or_else(|| self.filename.clone()), &self.s3_bucket, &self.s3_key, &self.image_uri) {
+            (Some(path), ..) => Code::Zip(PathBuf::from(path)),
+            (None, Some(bucket), Some(key), _) => Code::S3 { bucket: bucket.clone(), key: key.clone() },
+            (None, _, _, Some(uri)) => Code::Image(uri.clone()),
+            _ => return Err(Diagnostic::error("Missing code", "Set package, filename, s3_bucket or image_uri.").into()),
         })
-    };
-    Ok(Spec {
-        name: o.get("name")?,
-        code,
-        source_code_hash: opt("source_code_hash")?,
-        config: Config {
-            runtime: opt("runtime")?,
-            handler: opt("handler")?,
-            architecture: opt("architecture")?.unwrap_or_else(|| "x86_64".into()),
-            memory: o.get("memory_size")?,
-            timeout: o.get("timeout")?,
-            environment: o.get::<Value<BTreeMap<String, String>>>("environment")?.known_or(BTreeMap::new()),
-        },
-        reserved_concurrency: o.get::<Value<i64>>("reserved_concurrency")?.into_known(),
-        log_retention_days: o.get("log_retention_days")?,
-        role_arn: opt("role_arn")?,
-        policy_statements: opt("policy_statements")?,
-        publish: o.get("publish")?,
-        url,
-        tags_all: o.get::<Value<BTreeMap<String, String>>>("tags_all")?.known_or(BTreeMap::new()),
-    })
+    }
+
+    /// The function the services layer deploys.
+    fn spec(self) -> Result<Spec, Diagnostics> {
+        let code = self.code()?;
+        let url = self.function_url.map(|u| UrlSpec {
+            auth_type: u.auth_type.known_or("AWS_IAM".into()),
+            cors: u.cors.map(|c| CorsSpec {
+                allow_origins: c.allow_origins,
+                allow_methods: c.allow_methods,
+                allow_headers: c.allow_headers,
+                max_age: c.max_age,
+            }),
+        });
+        Ok(Spec {
+            name: self.name,
+            code,
+            source_code_hash: self.source_code_hash.into_known(),
+            config: Config {
+                runtime: self.runtime.into_known(),
+                handler: self.handler.into_known(),
+                architecture: self.architecture.known_or("x86_64".into()),
+                memory: self.memory_size,
+                timeout: self.timeout,
+                environment: self.environment,
+            },
+            reserved_concurrency: self.reserved_concurrency,
+            log_retention_days: self.log_retention_days,
+            // Only a role the user wrote is theirs: the caller reads it from the configuration.
+            role_arn: None,
+            policy_statements: self.policy_statements,
+            publish: self.publish,
+            url,
+            tags_all: self.tags_all,
+        })
+    }
 }
 
 fn url_value(u: &ObservedUrl) -> Dynamic {
@@ -198,8 +240,8 @@ impl Managed for Function {
     }
 
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
-        let mut spec = read_spec(&req.planned)?;
-        // Only a role the user wrote is theirs; a computed role_arn is the managed one.
+        let mut spec = model::<Model>(&req.planned)?.spec()?;
+        // A computed role_arn is the managed role's.
         spec.role_arn = ObjectReader::new(&req.config).get::<Value<String>>("role_arn")?.into_known();
         let (o, version) = function::converge(&data.aws, &spec, prior_of(&req.prior.value).as_ref()).await?;
         let mut v = req.planned.clone();

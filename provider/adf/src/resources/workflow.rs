@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use adf_workflow::contract::WorkerSettings;
+use adf_workflow::contract::{RECONCILE_EVENT, WorkerSettings};
 use adf_workflow::store::{Store, Tables};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -45,6 +45,16 @@ fn string(d: &Dynamic) -> Option<String> {
 /// The EventBridge rule that runs the reconciler of workflow `name`.
 fn rule_name(name: &str) -> String {
     format!("adf-workflow-{name}-reconcile")
+}
+
+/// The schedule that sends workflow `name`'s worker the runtime's reconcile event.
+fn reconcile_schedule(name: &str) -> schedule::Schedule {
+    schedule::Schedule {
+        rule: rule_name(name),
+        function: function_name(name),
+        input: RECONCILE_EVENT,
+        statement_id: "adf-workflow-reconcile",
+    }
 }
 
 /// The worker function of workflow `name`.
@@ -271,7 +281,7 @@ async fn observe(aws: &AwsClients, name: &str, prior: &Dynamic) -> Result<Option
         _ => None,
     };
     let esm = esm::find(&aws.lambda, &function_name, uuid.as_deref()).await?;
-    let schedule = schedule::observe(&aws.events, &rule_name(name), &function.arn).await?;
+    let schedule = schedule::observe(&aws.events, &reconcile_schedule(name), &function.arn).await?;
     let invoke_arns = granted_invokes(aws, &function_name).await?;
     let tables = observe_tables(aws, prior.get("tables"), &function.config.environment, esm.as_ref()).await?;
     let contexts = string(tables.get("contexts_table_name")).unwrap_or_default();
@@ -370,13 +380,17 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
         _ => None,
     };
     let mapping = esm::ensure(&aws.lambda, &spec.esm(), uuid.as_deref()).await?;
-    let rule = rule_name(&spec.name);
+    let reconcile = reconcile_schedule(&spec.name);
     match spec.reconcile_every_minutes {
         Some(minutes) => {
             let tags = Owner::new(function::OWNER_TAG, spec.function_name()).tagged(&spec.tags_all);
-            schedule::ensure(aws, &rule, minutes, &spec.function_name(), &f.arn, &tags).await?;
+            let description = format!(
+                "Reconciles stalled runs of workflow worker {}; managed by terraform-provider-adf",
+                spec.function_name()
+            );
+            schedule::ensure(aws, &reconcile, minutes, &description, &f.arn, &tags).await?;
         }
-        None => schedule::remove(aws, &rule, &spec.function_name()).await?,
+        None => schedule::remove(aws, &reconcile).await?,
     }
     let function = spec.function_name();
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
@@ -399,7 +413,7 @@ async fn remove(aws: &AwsClients, name: &str, state: &Dynamic) -> Result<(), Aws
     for m in esm::list(&aws.lambda, &function).await? {
         esm::delete(&aws.lambda, &m.uuid).await?;
     }
-    schedule::remove(aws, &rule_name(name), &function).await?;
+    schedule::remove(aws, &reconcile_schedule(name)).await?;
     function::remove(aws, &function).await?;
     let Some(table) = string(state.get("tables").get("contexts_table_name")).filter(|t| !t.is_empty()) else {
         return Ok(());

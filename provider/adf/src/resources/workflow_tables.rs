@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
-use super::driver::{Failure, Kind, Managed};
+use super::driver::{Failure, Kind, Managed, model};
 use crate::aws::dynamodb::{self, Billing, TableSpec, TableState};
 use crate::aws::sqs::{self, QueueSpec, QueueState};
 use crate::aws::{AwsClients, Owner};
@@ -364,7 +364,7 @@ impl Managed for WorkflowTables {
     }
 
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
-        let spec: Spec = tfplug::from_dynamic(&req.planned)?;
+        let spec: Spec = model(&req.planned)?;
         let observed = converge(&data.aws, &spec).await?;
         let mut state = req.planned.clone();
         set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());

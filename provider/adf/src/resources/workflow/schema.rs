@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use adf_workflow::contract::RECONCILE_EVENT;
 use tfplug::{Attribute, AttributePath, Block, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value};
 
 use super::blueprints::{self, CheckOptions};
@@ -71,9 +72,11 @@ pub(super) fn schema() -> Schema {
         .optional(
             "reconcile_every_minutes",
             Type::Number,
-            "Run the reconciler every N minutes, 1 to 1440: an EventBridge rule invokes the worker with \
-             `{\"reconcile\":true}`, which resumes runs stalled for 5 minutes (a worker that died mid-run). \
-             When null, no schedule.",
+            &format!(
+                "Run the reconciler every N minutes, 1 to 1440: an EventBridge rule invokes the worker with \
+                 `{RECONCILE_EVENT}`, which resumes runs stalled for 5 minutes (a worker that died mid-run). \
+                 When null, no schedule."
+            ),
         )
         .defaulted(
             "enabled",
