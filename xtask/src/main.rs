@@ -62,7 +62,8 @@ enum Task {
     /// Build the Lambda zips released with the provider (`adf-stream-lambda.zip` from
     /// `runtime/stream`, `adf-workflow-worker.zip` from `runtime/workflow`) and place them beside
     /// the provider binary, where `adf_stream_topic` and `adf_workflow` find them: what a release
-    /// archive ships. Needs the Lambda build tools on PATH (`test` and `demo` run it with them).
+    /// archive ships. Builds the provider and installs the Lambda build tools first, as `test`
+    /// does.
     RuntimeZips,
 }
 
@@ -98,6 +99,14 @@ fn main() -> Result<()> {
         }
         Task::Docs { check } => docs(&root, check),
         Task::RuntimeZips => {
+            if std::env::var_os("ADF_PROVIDER_DIR").is_none() {
+                // Run by hand: build the provider and install the build tools as `test` does,
+                // then run this again with them on PATH.
+                cargo(&root, &["build", "--package", "terraform-provider-adf"])?;
+                adf_acceptance::tools::ensure_languages()?;
+                let build_tools = adf_acceptance::tools::install_build_tools(&root)?;
+                return place_runtime_zips(&root, &build_tools);
+            }
             for zip in adf_acceptance::runtime_zips::ALL {
                 println!("{}", adf_acceptance::runtime_zips::place(&zip)?.display());
             }

@@ -36,7 +36,7 @@ pub use provider::{
     ApplyRequest, ConfigureRequest, Ctx, DataSource, Function, FunctionError, FunctionSignature, Parameter, Plan,
     PlanRequest, Provider, Resource, State,
 };
-pub use schema::{Attribute, Block, Mode, NestedBlock, Nesting, Schema, Type};
+pub use schema::{Attribute, Block, Check, Mode, NestedBlock, Nesting, Schema, Type};
 pub use serde_bridge::{DynamicError, from_dynamic, to_dynamic};
 pub use server::ProviderService;
 pub use tls::{ServerTls, TlsError, crypto_provider, server_tls};

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::proto::tfplugin6 as pb;
 use crate::value::{Dynamic, IntoDynamic};
 
@@ -118,6 +119,49 @@ pub struct Attribute {
     /// For a nested single object (`attr = { ... }`): its attributes, each optional,
     /// computed or with a default of its own. `ty` is then their object type.
     pub nested: Option<Vec<Attribute>>,
+    /// Checks of its value, run when the configuration is validated.
+    pub checks: Vec<Check>,
+}
+
+/// A check of an attribute's value in the configuration (when known and not null), whose
+/// error points at the attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A whole number from the first to the second, inclusive.
+    Range(i64, i64),
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+    /// One of these numbers.
+    AnyOf(&'static [i64]),
+}
+
+impl Check {
+    /// The error about `value` at `path`, if it fails this check.
+    fn error(self, name: &str, value: &Dynamic, path: &AttributePath) -> Option<Diagnostic> {
+        let detail = match (self, value) {
+            (Check::Range(lo, hi), Dynamic::Number(n)) => {
+                if n.as_i64().is_some_and(|n| (lo..=hi).contains(&n)) {
+                    return None;
+                }
+                format!("{name} must be {lo} to {hi}; got {n}.")
+            }
+            (Check::OneOf(allowed), Dynamic::String(s)) => {
+                if allowed.contains(&s.as_str()) {
+                    return None;
+                }
+                let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+                format!("Expected {}, got {s:?}.", list.join(" or "))
+            }
+            (Check::AnyOf(allowed), Dynamic::Number(n)) => {
+                if n.as_i64().is_some_and(|n| allowed.contains(&n)) {
+                    return None;
+                }
+                format!("Expected one of {allowed:?}, got {n}.")
+            }
+            _ => return None,
+        };
+        Some(Diagnostic::error(format!("Invalid {name}"), detail).at(path.clone()))
+    }
 }
 
 impl Attribute {
@@ -133,6 +177,7 @@ impl Attribute {
             stable: false,
             deprecated: false,
             nested: None,
+            checks: Vec::new(),
         }
     }
 
@@ -187,6 +232,12 @@ impl Attribute {
     /// A computed value that only changes when the resource is replaced.
     pub fn stable(mut self) -> Self {
         self.stable = true;
+        self
+    }
+
+    /// Adds a check of its value in the configuration.
+    pub fn check(mut self, check: Check) -> Self {
+        self.checks.push(check);
         self
     }
 
@@ -291,6 +342,27 @@ impl Block {
         self.attribute(Attribute::with_default(name, ty, description, default.into_dynamic()))
     }
 
+    /// Adds a check to the attribute added last.
+    pub fn check(mut self, check: Check) -> Self {
+        if let Some(a) = self.attributes.last_mut() {
+            a.checks.push(check);
+        }
+        self
+    }
+
+    /// The errors of the attributes' checks on `value` (a configuration of this block), each
+    /// at its attribute. Unknown and null values pass.
+    pub fn check_value(&self, value: &Dynamic) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let root = AttributePath::root();
+        for a in self.attributes.iter().filter(|a| !a.checks.is_empty()) {
+            let v = value.get(&a.name);
+            let path = root.attr(&a.name);
+            d.0.extend(a.checks.iter().filter_map(|c| c.error(&a.name, v, &path)));
+        }
+        d
+    }
+
     /// Adds a nested block.
     pub fn block(mut self, name: &str, nesting: Nesting, block: Block) -> Self {
         self.blocks.push(NestedBlock { name: name.to_string(), nesting, block });
@@ -372,6 +444,30 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_point_at_their_attribute_and_pass_unknown_and_null() {
+        let block = Block::new("b")
+            .optional("memory", Type::Number, "m")
+            .check(Check::Range(128, 10_240))
+            .optional("auth", Type::String, "a")
+            .check(Check::OneOf(&["AWS_IAM", "NONE"]))
+            .optional("days", Type::Number, "d")
+            .check(Check::AnyOf(&[1, 3, 5]));
+        let bad = Dynamic::object([
+            ("memory", 64i64.into_dynamic()),
+            ("auth", "OPEN".into_dynamic()),
+            ("days", 2i64.into_dynamic()),
+        ]);
+        let d = block.check_value(&bad);
+        let at: Vec<String> = d.0.iter().filter_map(|d| d.attribute.as_ref().map(ToString::to_string)).collect();
+        assert_eq!(at, ["memory", "auth", "days"]);
+        assert!(d.0[0].detail.contains("memory must be 128 to 10240; got 64."), "{:?}", d.0[0]);
+        assert!(d.0[1].detail.contains(r#"Expected "AWS_IAM" or "NONE", got "OPEN"."#), "{:?}", d.0[1]);
+        let fine =
+            Dynamic::object([("memory", Dynamic::Unknown), ("auth", Dynamic::Null), ("days", 3i64.into_dynamic())]);
+        assert!(block.check_value(&fine).0.is_empty());
+    }
 
     #[test]
     fn types_encode_as_terraform_type_constraints() {

@@ -17,8 +17,8 @@
 //! A null object attribute counts as missing, so `Option`, [`Value`] and `#[serde(default)]`
 //! fields all accept it (Terraform sends every attribute of an object, unset ones as null), and a
 //! required field reports "required" at that attribute. Attributes the struct does not name are
-//! ignored unless it says `#[serde(deny_unknown_fields)]`. A null map entry counts as missing
-//! too, so that `#[serde(flatten)]` structs (which serde reads as maps) behave like the others. Errors carry the [`AttributePath`] of
+//! ignored unless it says `#[serde(deny_unknown_fields)]`. `#[serde(flatten)]` does not fit:
+//! serde then buffers every attribute, and a plan's unknown outputs fail. Errors carry the [`AttributePath`] of
 //! the offending attribute and convert into a [`Diagnostic`].
 //!
 //! # `Value<T>`
@@ -236,13 +236,6 @@ impl<'de> Deserializer<'de> for De<'de> {
         }
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Dynamic::Map(m) => visitor.visit_map(MapDe::new(m, false, true)),
-            _ => self.deserialize_any(visitor),
-        }
-    }
-
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         // Ignored attributes may well be unknown; that is no error.
         visitor.visit_unit()
@@ -250,7 +243,7 @@ impl<'de> Deserializer<'de> for De<'de> {
 
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct identifier
+        unit unit_struct seq tuple tuple_struct map identifier
     }
 }
 
@@ -730,26 +723,6 @@ mod tests {
 
     fn err_at(e: &DynamicError) -> String {
         e.path.to_string()
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct Settings {
-        memory: i64,
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct Flattened {
-        #[serde(flatten)]
-        settings: Settings,
-        #[serde(default)]
-        tags: BTreeMap<String, String>,
-    }
-
-    #[test]
-    fn flattened_structs_take_null_as_missing() {
-        let v = Dynamic::object([("memory", 512i64.into_dynamic()), ("tags", Dynamic::Null)]);
-        let f: Flattened = from_dynamic(&v).expect("flattened");
-        assert_eq!((f.settings.memory, f.tags.len()), (512, 0));
     }
 
     #[test]

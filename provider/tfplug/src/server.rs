@@ -252,7 +252,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let r = guarded(&token, async {
             let r = self.resource(&req.type_name)?;
             let config = decode(req.config.as_ref(), &r.ty)?;
-            Ok(r.handler.validate(&config).await)
+            let mut d = r.schema.block.check_value(&config);
+            d.extend(r.handler.validate(&config).await);
+            Ok(d)
         })
         .await;
         let diagnostics = r.unwrap_or_else(|d| d).to_proto();
@@ -268,7 +270,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let r = guarded(&token, async {
             let d = self.data_source(&req.type_name)?;
             let config = decode(req.config.as_ref(), &d.ty)?;
-            Ok(d.handler.validate(&config).await)
+            let mut diags = d.schema.block.check_value(&config);
+            diags.extend(d.handler.validate(&config).await);
+            Ok(diags)
         })
         .await;
         let diagnostics = r.unwrap_or_else(|d| d).to_proto();

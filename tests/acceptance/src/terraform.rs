@@ -63,14 +63,15 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The directory holding the `terraform-provider-adf` binary: `ADF_PROVIDER_DIR`, else the
-/// cargo target directory these tests were built in.
+/// cargo target directory (profile) the running binary was built in.
 pub fn provider_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("ADF_PROVIDER_DIR") {
         Some(d) => PathBuf::from(d),
         None => {
-            // target/<profile>/deps/<test binary>
+            // target/<profile>/deps/<test binary>, or target/<profile>/<binary> (xtask).
             let exe = std::env::current_exe()?;
-            exe.parent().and_then(Path::parent).map(Path::to_path_buf).context("locating the target directory")?
+            let dir = exe.parent().context("locating the target directory")?;
+            if dir.ends_with("deps") { dir.parent().unwrap_or(dir) } else { dir }.to_path_buf()
         }
     };
     let bin = dir.join("terraform-provider-adf");

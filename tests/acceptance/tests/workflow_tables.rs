@@ -309,7 +309,12 @@ fn invalid_attributes_fail_at_plan_with_the_attribute_path() -> Result<()> {
     let Some(visibility) = find("Invalid visibility_timeout_seconds") else {
         bail!("no visibility diagnostic: {diags:?}")
     };
-    assert!(visibility["detail"].as_str().unwrap_or_default().contains("at most 12 hours"));
+    assert!(
+        visibility["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("visibility_timeout_seconds must be 0 to 43200; got 50000.")
+    );
     assert!(visibility["snippet"]["code"].as_str().unwrap_or_default().contains("visibility_timeout_seconds = 50000"));
     let Some(count) = find("Invalid max_receive_count") else { bail!("no max_receive_count diagnostic: {diags:?}") };
     assert!(count["snippet"]["code"].as_str().unwrap_or_default().contains("max_receive_count = 0"));

@@ -1,8 +1,8 @@
 //! Schema parts and plan checks that several resources share: tags, the settings and outputs
-//! of the Lambda function a resource deploys for its runtime, ranges and KMS key ARNs.
+//! of the Lambda function a resource deploys for its runtime, Lambda's limits, names and KMS
+//! key ARNs.
 
-use serde::Deserialize;
-use tfplug::{Attribute, AttributePath, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value};
+use tfplug::{Attribute, AttributePath, Check, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value};
 
 use crate::aws::function::RETENTION_DAYS;
 
@@ -50,37 +50,15 @@ pub fn tags_and_id() -> [Attribute; 3] {
     [tags_attribute(), tags_all_attribute(), output("id", "Same as `name`.")]
 }
 
-/// An error at `attr` unless its value (when known) is within `lo..=hi`: "`what` must be
-/// `lo` to `hi`; got `n`."
-pub fn check_range(d: &mut Diagnostics, config: &Dynamic, attr: &str, (lo, hi): (i64, i64), what: &str) {
-    if let Some(Value::Known(n)) = d.take(ObjectReader::new(config).get::<Value<i64>>(attr))
-        && !(lo..=hi).contains(&n)
-    {
-        d.error_at(
-            AttributePath::root().attr(attr),
-            format!("Invalid {attr}"),
-            format!("{what} must be {lo} to {hi}; got {n}."),
-        );
-    }
-}
-
-/// Checks the settings of the Lambda function a resource deploys: `memory_size`, `timeout` and
-/// `log_retention_days`, each an error at its attribute.
-pub fn validate_function_settings(config: &Dynamic) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    check_range(&mut d, config, "memory_size", (128, 10_240), "memory_size");
-    check_range(&mut d, config, "timeout", (1, 900), "timeout");
-    if let Some(Value::Known(days)) = d.take(ObjectReader::new(config).get::<Value<i64>>("log_retention_days"))
-        && !RETENTION_DAYS.contains(&days)
-    {
-        d.error_at(
-            AttributePath::root().attr("log_retention_days"),
-            "Invalid log_retention_days",
-            format!("Expected one of CloudWatch's values {RETENTION_DAYS:?}, got {days}."),
-        );
-    }
-    d
-}
+/// The checks of a Lambda function's settings: `memory_size`, `timeout` and
+/// `log_retention_days`.
+pub const MEMORY_SIZE: Check = Check::Range(128, 10_240);
+/// Lambda's timeout range, seconds.
+pub const TIMEOUT: Check = Check::Range(1, 900);
+/// The retention values CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: Check = Check::AnyOf(&RETENTION_DAYS);
+/// Function URL auth types.
+pub const AUTH_TYPE: Check = Check::OneOf(&["AWS_IAM", "NONE"]);
 
 /// The settings of the function a resource deploys for a runtime (`noun`: "the worker"):
 /// `memory_size`, `timeout` (`timeout_note`, a sentence, says what bounds it) and
@@ -92,13 +70,15 @@ pub fn runtime_function(noun: &str, memory: i64, timeout: i64, timeout_note: &st
             Type::Number,
             &format!("Memory of {noun} in MB, 128 to 10240. Default `{memory}`."),
             memory.into_dynamic(),
-        ),
+        )
+        .check(MEMORY_SIZE),
         Attribute::with_default(
             "timeout",
             Type::Number,
             &format!("Timeout of {noun} in seconds, 1 to 900.{timeout_note} Default `{timeout}`."),
             timeout.into_dynamic(),
-        ),
+        )
+        .check(TIMEOUT),
         Attribute::with_default(
             "log_retention_days",
             Type::Number,
@@ -107,20 +87,9 @@ pub fn runtime_function(noun: &str, memory: i64, timeout: i64, timeout_note: &st
                  Default `30`."
             ),
             30i64.into_dynamic(),
-        ),
+        )
+        .check(LOG_RETENTION_DAYS),
     ]
-}
-
-/// The settings [`runtime_function`] declares, as a resource's model reads them
-/// (`#[serde(flatten)]`).
-#[derive(Clone, Copy, Debug, Deserialize)]
-pub struct RuntimeFunction {
-    /// `memory_size`, MB.
-    pub memory_size: i64,
-    /// `timeout`, seconds.
-    pub timeout: i64,
-    /// `log_retention_days`.
-    pub log_retention_days: i64,
 }
 
 /// The outputs of the function a resource deploys for a runtime: its name, ARN, role, log group

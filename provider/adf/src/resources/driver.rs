@@ -89,6 +89,17 @@ impl Kind {
     }
 }
 
+#[cfg(test)]
+impl Kind {
+    /// What validating `config` reports, as the server asks it: the schema's attribute checks,
+    /// then the resource's own.
+    pub fn checks(&self, config: &Dynamic) -> Diagnostics {
+        let mut d = (self.schema)().block.check_value(config);
+        d.extend((self.validate)(config));
+        d
+    }
+}
+
 /// The typed model of a plan or state; a value that does not fit is an error diagnostic.
 pub fn model<T: DeserializeOwned>(v: &Dynamic) -> Result<T, Diagnostics> {
     tfplug::from_dynamic(v).map_err(|e| Diagnostic::from(e).into())

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{partition_change, schema, validate_config, validate_name};
-use super::attributes::RuntimeFunction;
 use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
@@ -65,8 +64,9 @@ struct Spec {
     prefix: String,
     kms_key_arn: Option<String>,
     auth_type: String,
-    #[serde(flatten)]
-    function: RuntimeFunction,
+    memory_size: i64,
+    timeout: i64,
+    log_retention_days: i64,
     lambda_zip: Option<String>,
     #[serde(default)]
     tags_all: BTreeMap<String, String>,
@@ -139,13 +139,9 @@ impl Spec {
             name: self.names().function,
             source_code_hash: file_sha256(&zip),
             code: Code::Zip(zip),
-            config: Config::bootstrap(
-                self.function.memory_size,
-                self.function.timeout,
-                stream_environment(&self.topic(bucket_name)),
-            ),
+            config: Config::bootstrap(self.memory_size, self.timeout, stream_environment(&self.topic(bucket_name))),
             reserved_concurrency: None,
-            log_retention_days: self.function.log_retention_days,
+            log_retention_days: self.log_retention_days,
             role_arn: None,
             policy_statements: Some(statements),
             publish: false,

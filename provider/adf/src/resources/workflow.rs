@@ -17,7 +17,6 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Plan, PlanRequest, Type};
 
 use self::schema::{schema, validate_config, validate_name};
-use super::attributes::RuntimeFunction;
 use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{WORKFLOW_WORKER, file_sha256};
 use crate::aws::esm::{self, EsmSpec, EsmState};
@@ -153,8 +152,9 @@ struct Spec {
     maximum_concurrency: Option<i64>,
     reconcile_every_minutes: Option<i64>,
     enabled: bool,
-    #[serde(flatten)]
-    function: RuntimeFunction,
+    memory_size: i64,
+    timeout: i64,
+    log_retention_days: i64,
     worker_zip: Option<String>,
     #[serde(default)]
     invoke_function_arns: Vec<String>,
@@ -189,13 +189,9 @@ impl Spec {
             name: self.function_name(),
             source_code_hash: file_sha256(&zip),
             code: Code::Zip(zip),
-            config: Config::bootstrap(
-                self.function.memory_size,
-                self.function.timeout,
-                worker_environment(&self.tables.settings()),
-            ),
+            config: Config::bootstrap(self.memory_size, self.timeout, worker_environment(&self.tables.settings())),
             reserved_concurrency: None,
-            log_retention_days: self.function.log_retention_days,
+            log_retention_days: self.log_retention_days,
             role_arn: None,
             policy_statements: Some(self.statements()),
             publish: false,

@@ -1,8 +1,10 @@
 //! `adf_function`'s schema and its plan-time checks.
 
-use tfplug::{Attribute, AttributePath, Block, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value};
+use tfplug::{
+    Attribute, AttributePath, Block, Check, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value,
+};
 
-use crate::resources::attributes::{check_range, output, tags_and_id, validate_function_settings};
+use crate::resources::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, output, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn package_type() -> Type {
@@ -92,20 +94,25 @@ pub(super) fn schema() -> Schema {
             Type::String,
             "`x86_64` or `arm64`; from `package` when not set, else `x86_64`.",
         )
+        .check(Check::OneOf(&["x86_64", "arm64"]))
         .defaulted("memory_size", Type::Number, "Memory in MB, 128 to 10240. Default `128`.", 128i64)
+        .check(MEMORY_SIZE)
         .defaulted("timeout", Type::Number, "Timeout in seconds, 1 to 900. Default `3`.", 3i64)
+        .check(TIMEOUT)
         .optional("environment", Type::map(Type::String), "Environment variables.")
         .optional(
             "reserved_concurrency",
             Type::Number,
             "Reserved concurrent executions; null leaves the function unreserved.",
         )
+        .check(Check::Range(0, 100_000))
         .defaulted(
             "log_retention_days",
             Type::Number,
             "Days CloudWatch keeps the function's logs (0: forever). Default `14`.",
             14i64,
         )
+        .check(LOG_RETENTION_DAYS)
         .optional_computed(
             "role_arn",
             Type::String,
@@ -138,22 +145,12 @@ pub(super) fn schema() -> Schema {
 pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
-    let mut d = validate_function_settings(config);
+    let mut d = Diagnostics::new();
     if let Some(Value::Known(name)) = d.take(o.get::<Value<String>>("name")) {
         let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'));
         if name.is_empty() || name.len() > 64 || bad.is_some() {
             d.error_at(root.attr("name"), "Invalid name", "Function names are 1 to 64 letters, digits, '-' or '_'.");
         }
-    }
-    check_range(&mut d, config, "reserved_concurrency", (0, 100_000), "reserved_concurrency");
-    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("architecture"))
-        && !["x86_64", "arm64"].contains(&a.as_str())
-    {
-        d.error_at(
-            root.attr("architecture"),
-            "Invalid architecture",
-            format!("Expected \"x86_64\" or \"arm64\", got {a:?}."),
-        );
     }
     let sources: Vec<&str> =
         ["package", "filename", "s3_bucket", "image_uri"].into_iter().filter(|k| !config.get(k).is_null()).collect();

@@ -14,15 +14,15 @@ fn limits_are_plan_time_errors_on_their_attribute() {
         ("timeout", 901i64.into_dynamic()),
         ("log_retention_days", 2i64.into_dynamic()),
     ]);
-    assert_eq!(errors_at(&validate_config(&c)), ["memory_size", "timeout", "log_retention_days"]);
+    assert_eq!(errors_at(&Function::KIND.checks(&c)), ["memory_size", "timeout", "log_retention_days"]);
 }
 
 #[test]
 fn exactly_one_code_source() {
     let none = Dynamic::object([("name", "api".into())]);
-    assert_eq!(errors_at(&validate_config(&none)), [""]);
+    assert_eq!(errors_at(&Function::KIND.checks(&none)), [""]);
     let two = Dynamic::object([("name", "api".into()), ("filename", "a.zip".into()), ("image_uri", "x".into())]);
-    assert_eq!(errors_at(&validate_config(&two)), ["image_uri"]);
+    assert_eq!(errors_at(&Function::KIND.checks(&two)), ["image_uri"]);
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn url_auth_and_policy_statements_are_checked() {
         ("function_url", Dynamic::object([("auth_type", "OPEN".into())])),
         ("policy_statements", "{}".into()),
     ]);
-    assert_eq!(errors_at(&validate_config(&c)), ["function_url.auth_type", "policy_statements"]);
+    assert_eq!(errors_at(&Function::KIND.checks(&c)), ["function_url.auth_type", "policy_statements"]);
 }
 
 #[test]

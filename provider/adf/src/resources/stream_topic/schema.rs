@@ -1,12 +1,12 @@
 //! `adf_stream_topic`'s schema and its plan-time checks.
 
-use tfplug::{Attribute, AttributePath, Diagnostic, Diagnostics, Dynamic, ObjectReader, Schema, Type, Value};
+use tfplug::{Attribute, AttributePath, Check, Diagnostic, Diagnostics, Dynamic, ObjectReader, Schema, Type, Value};
 
 use super::{MAX_NAME, MAX_PARTITIONS};
 
 use crate::resources::attributes::{
-    check_kms_key_arn, check_name, check_range, output, outputs_of, runtime_function, runtime_function_outputs,
-    tags_and_id, validate_function_settings,
+    AUTH_TYPE, check_kms_key_arn, check_name, output, outputs_of, runtime_function, runtime_function_outputs,
+    tags_and_id,
 };
 use crate::resources::driver::timeouts_block;
 
@@ -37,6 +37,7 @@ pub(super) fn schema() -> Schema {
              It can grow (keys then map to other partitions for new records) but never shrink. Default `1`.",
             1i64,
         )
+        .check(Check::Range(1, MAX_PARTITIONS))
         .defaulted(
             "retention_days",
             Type::Number,
@@ -44,6 +45,7 @@ pub(super) fn schema() -> Schema {
              index entries, which expire by DynamoDB TTL). Default `7`.",
             7i64,
         )
+        .check(Check::Range(1, 36_500))
         .defaulted("compression", Type::Bool, "Compress segments with zstd. Default `true`.", true)
         .attribute(
             Attribute::optional(
@@ -85,6 +87,7 @@ pub(super) fn schema() -> Schema {
              or `NONE` (public: anyone with the URL can produce and consume).",
             "AWS_IAM",
         )
+        .check(AUTH_TYPE)
         .attributes(runtime_function("the stream Lambda", 512, 30, ""))
         .optional(
             "lambda_zip",
@@ -118,22 +121,10 @@ pub(super) fn validate_name(name: &str) -> Result<(), String> {
 }
 
 pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
-    let mut d = validate_function_settings(config);
+    let mut d = Diagnostics::new();
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
     check_name(&mut d, config, "topic", validate_name);
-    check_range(&mut d, config, "partitions", (1, MAX_PARTITIONS), "The number of partitions");
-    check_range(&mut d, config, "retention_days", (1, 36_500), "Retention in days");
-    if let Some(Value::Known(a)) = d.take(o.get::<Value<String>>("auth_type"))
-        && a != "AWS_IAM"
-        && a != "NONE"
-    {
-        d.error_at(
-            root.attr("auth_type"),
-            "Invalid auth_type",
-            format!("Expected \"AWS_IAM\" or \"NONE\", got {a:?}."),
-        );
-    }
     if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("prefix"))
         && !(p.is_empty() || (p.ends_with('/') && !p.starts_with('/')))
     {

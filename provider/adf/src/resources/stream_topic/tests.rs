@@ -30,11 +30,11 @@ fn limits_are_plan_time_errors_on_their_attribute() {
         ("log_retention_days", 2i64.into_dynamic()),
     ]);
     assert_eq!(
-        errors_at(&validate_config(&c)),
-        ["log_retention_days", "name", "partitions", "retention_days", "auth_type", "prefix"]
+        errors_at(&StreamTopic::KIND.checks(&c)),
+        ["partitions", "retention_days", "auth_type", "log_retention_days", "name", "prefix"]
     );
     let zero = Dynamic::object([("name", "orders".into()), ("partitions", 0i64.into_dynamic())]);
-    assert_eq!(errors_at(&validate_config(&zero)), ["partitions"]);
+    assert_eq!(errors_at(&StreamTopic::KIND.checks(&zero)), ["partitions"]);
 }
 
 #[test]
@@ -57,7 +57,9 @@ fn the_lambda_gets_only_its_own_storage() {
         prefix: String::new(),
         kms_key_arn: None,
         auth_type: "AWS_IAM".into(),
-        function: RuntimeFunction { memory_size: 512, timeout: 30, log_retention_days: 30 },
+        memory_size: 512,
+        timeout: 30,
+        log_retention_days: 30,
         lambda_zip: None,
         tags_all: BTreeMap::new(),
     };

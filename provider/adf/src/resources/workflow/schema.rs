@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 
 use adf_workflow::contract::RECONCILE_EVENT;
-use tfplug::{Attribute, AttributePath, Block, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value};
+use tfplug::{
+    Attribute, AttributePath, Block, Check, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value,
+};
 
 use super::blueprints::{self, CheckOptions};
 use super::{DEFAULT_WORKER_TIMEOUT, MAX_BATCH, MAX_FIFO_BATCH, MAX_NAME, TABLE_FIELDS, tables_type};
-use crate::resources::attributes::{
-    check_name, check_range, runtime_function, runtime_function_outputs, tags_and_id, validate_function_settings,
-};
+use crate::resources::attributes::{check_name, runtime_function, runtime_function_outputs, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
@@ -63,12 +63,14 @@ pub(super) fn schema() -> Schema {
              one second to fill a batch. Default `10`.",
             10i64,
         )
+        .check(Check::Range(1, MAX_BATCH))
         .optional(
             "maximum_concurrency",
             Type::Number,
             "Concurrent worker invocations the queue may drive, 2 to 1000. When null, Lambda scales up to the \
              account's concurrency.",
         )
+        .check(Check::Range(2, 1000))
         .optional(
             "reconcile_every_minutes",
             Type::Number,
@@ -78,6 +80,7 @@ pub(super) fn schema() -> Schema {
                  When null, no schedule."
             ),
         )
+        .check(Check::Range(1, 1440))
         .defaulted(
             "enabled",
             Type::Bool,
@@ -169,13 +172,10 @@ fn validate_blueprints(config: &Dynamic) -> Diagnostics {
 }
 
 pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
-    let mut d = validate_function_settings(config);
+    let mut d = Diagnostics::new();
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
     check_name(&mut d, config, "workflow", validate_name);
-    check_range(&mut d, config, "batch_size", (1, MAX_BATCH), "An SQS batch (jobs)");
-    check_range(&mut d, config, "maximum_concurrency", (2, 1000), "Lambda's maximum concurrency for SQS");
-    check_range(&mut d, config, "reconcile_every_minutes", (1, 1440), "The reconciler's period in minutes");
     let t = o.object("tables");
     let timeout = match d.take(o.get::<Value<i64>>("timeout")) {
         Some(Value::Known(t)) => Some(t),

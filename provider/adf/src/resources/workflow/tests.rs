@@ -39,7 +39,7 @@ fn config(extra: Vec<(&'static str, Dynamic)>) -> Dynamic {
 
 #[test]
 fn a_valid_configuration_has_no_diagnostics() {
-    let d = validate_config(&config(vec![]));
+    let d = Workflow::KIND.checks(&config(vec![]));
     assert!(d.is_empty(), "{d}");
 }
 
@@ -55,14 +55,14 @@ fn limits_are_plan_time_errors_on_their_attribute() {
         ("invoke_function_arns", vec!["charge".to_string()].into_dynamic()),
     ]);
     assert_eq!(
-        errors_at(&validate_config(&c)),
+        errors_at(&Workflow::KIND.checks(&c)),
         [
-            "memory_size",
-            "log_retention_days",
-            "name",
             "batch_size",
             "maximum_concurrency",
             "reconcile_every_minutes",
+            "memory_size",
+            "log_retention_days",
+            "name",
             "invoke_function_arns[0]"
         ]
     );
@@ -73,11 +73,11 @@ fn limits_are_plan_time_errors_on_their_attribute() {
 #[test]
 fn the_timeout_must_fit_the_queues_visibility_timeout() {
     let c = config(vec![("tables", tables(60, "arn:aws:sqs:eu-west-1:1:orders-jobs"))]);
-    let d = validate_config(&c);
+    let d = Workflow::KIND.checks(&c);
     assert_eq!(errors_at(&d), ["timeout"]);
     assert!(d.0[0].detail.contains("visibility_timeout_seconds"), "{d}");
     let ok = config(vec![("tables", tables(60, "arn:x")), ("timeout", 60i64.into_dynamic())]);
-    assert!(validate_config(&ok).is_empty());
+    assert!(Workflow::KIND.checks(&ok).is_empty());
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn fifo_queues_take_ten_jobs_a_batch() {
         ("tables", tables(1800, "arn:aws:sqs:eu-west-1:1:orders-jobs.fifo")),
         ("batch_size", 11i64.into_dynamic()),
     ]);
-    assert_eq!(errors_at(&validate_config(&c)), ["batch_size"]);
+    assert_eq!(errors_at(&Workflow::KIND.checks(&c)), ["batch_size"]);
 }
 
 #[test]
@@ -97,14 +97,14 @@ fn unknown_values_pass_validation() {
         ("blueprints", Dynamic::object([("order", Dynamic::Unknown)])),
         ("batch_size", Dynamic::Unknown),
     ]);
-    assert!(validate_config(&c).is_empty());
+    assert!(Workflow::KIND.checks(&c).is_empty());
 }
 
 #[test]
 fn blueprint_problems_are_errors_at_the_blueprint_naming_it_and_the_node() {
     let bad = r#"{"nodes":{"a":{"uses":"pass"},"b":{"uses":"nope"}},"edges":[{"from":"a","to":"b"},{"from":"b","to":"ghost"}]}"#;
     let c = config(vec![("blueprints", Dynamic::object([("order", ORDER.into()), ("refund", bad.into())]))]);
-    let d = validate_config(&c);
+    let d = Workflow::KIND.checks(&c);
     assert_eq!(errors_at(&d), ["blueprints[\"refund\"]", "blueprints[\"refund\"]"]);
     let text: Vec<String> = d.0.iter().map(|d| format!("{} | {}", d.summary, d.detail)).collect();
     assert!(
@@ -115,7 +115,7 @@ fn blueprint_problems_are_errors_at_the_blueprint_naming_it_and_the_node() {
     // With a worker of one's own, the unknown type is a custom node; the bad edge is still an error.
     let custom =
         config(vec![("blueprints", Dynamic::object([("refund", bad.into())])), ("worker_zip", "worker.zip".into())]);
-    assert_eq!(errors_at(&validate_config(&custom)), ["blueprints[\"refund\"]"]);
+    assert_eq!(errors_at(&Workflow::KIND.checks(&custom)), ["blueprints[\"refund\"]"]);
 }
 
 fn spec() -> Spec {
@@ -128,6 +128,9 @@ fn spec() -> Spec {
         ("invoke_function_arns", vec!["arn:aws:lambda:eu-west-1:1:function:charge".to_string()].into_dynamic()),
     ]);
     planned.set("tags_all", Dynamic::Null);
+    // As in a real plan: outputs not known until apply.
+    planned.set("function_arn", Dynamic::Unknown);
+    planned.set("event_source_mapping_uuid", Dynamic::Unknown);
     model::<Spec>(&planned).expect("spec")
 }
 

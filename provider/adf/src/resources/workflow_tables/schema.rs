@@ -1,12 +1,13 @@
 //! `adf_workflow_tables`' schema and its plan-time checks.
 
 use tfplug::{
-    Attribute, AttributePath, Block, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Schema, Type, Value,
+    Attribute, AttributePath, Block, Check, Diagnostics, Dynamic, IntoDynamic, Nesting, ObjectReader, Schema, Type,
+    Value,
 };
 
 use super::{DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_RETENTION, DEFAULT_VISIBILITY_TIMEOUT, Names, max_name_len};
 
-use crate::resources::attributes::{check_kms_key_arn, check_range, output, outputs_of, tags_and_id};
+use crate::resources::attributes::{check_kms_key_arn, output, outputs_of, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
@@ -43,6 +44,7 @@ pub(super) fn schema() -> Schema {
             "Deliveries of a job before SQS moves it to the dead-letter queue, 1 to 1000. Default `5`.",
             DEFAULT_MAX_RECEIVE_COUNT,
         )
+        .check(Check::Range(1, 1000))
         .defaulted(
             "visibility_timeout_seconds",
             Type::Number,
@@ -50,6 +52,7 @@ pub(super) fn schema() -> Schema {
              while a node runs. Default `60`.",
             DEFAULT_VISIBILITY_TIMEOUT,
         )
+        .check(Check::Range(0, 43_200))
         .defaulted(
             "message_retention_seconds",
             Type::Number,
@@ -57,6 +60,7 @@ pub(super) fn schema() -> Schema {
              dead-letter queue always keeps jobs 14 days.",
             DEFAULT_RETENTION,
         )
+        .check(Check::Range(60, 1_209_600))
         .defaulted(
             "billing_mode",
             Type::String,
@@ -68,11 +72,13 @@ pub(super) fn schema() -> Schema {
             Type::Number,
             "Read capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
         )
+        .check(Check::Range(1, 40_000))
         .optional(
             "write_capacity",
             Type::Number,
             "Write capacity units per table and index; required with `PROVISIONED`, not allowed otherwise.",
         )
+        .check(Check::Range(1, 40_000))
         .defaulted(
             "point_in_time_recovery",
             Type::Bool,
@@ -137,11 +143,6 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
             );
         }
     }
-    check_range(&mut d, config, "max_receive_count", (1, 1000), "max_receive_count");
-    check_range(&mut d, config, "visibility_timeout_seconds", (0, 43_200), "The visibility timeout (at most 12 hours)");
-    check_range(&mut d, config, "message_retention_seconds", (60, 1_209_600), "Retention (60 seconds to 14 days)");
-    check_range(&mut d, config, "read_capacity", (1, 40_000), "read_capacity");
-    check_range(&mut d, config, "write_capacity", (1, 40_000), "write_capacity");
 
     let mode = d.take(o.get::<Value<String>>("billing_mode")).unwrap_or_default();
     let read = d.take(o.get::<Value<i64>>("read_capacity")).unwrap_or_default();

@@ -15,17 +15,20 @@ fn names_fit_sqs_limits_at_the_maximum_length() {
         let name = "n".repeat(max_name_len(fifo));
         assert_eq!(Names::new(&name, fifo).dlq.len(), MAX_QUEUE_NAME);
         assert!(
-            validate_config(&config(vec![("name", name.as_str().into()), ("fifo", fifo.into_dynamic())])).is_empty()
+            WorkflowTables::KIND
+                .checks(&config(vec![("name", name.as_str().into()), ("fifo", fifo.into_dynamic())]))
+                .is_empty()
         );
         let long = format!("{name}x");
-        let d = validate_config(&config(vec![("name", long.as_str().into()), ("fifo", fifo.into_dynamic())]));
+        let d =
+            WorkflowTables::KIND.checks(&config(vec![("name", long.as_str().into()), ("fifo", fifo.into_dynamic())]));
         assert_eq!(errors_at(&d), vec!["name"]);
     }
 }
 
 #[test]
 fn bad_values_point_at_their_attributes() {
-    let d = validate_config(&config(vec![
+    let d = WorkflowTables::KIND.checks(&config(vec![
         ("name", "orders.v1".into()),
         ("max_receive_count", 0i64.into_dynamic()),
         ("visibility_timeout_seconds", 43_201i64.into_dynamic()),
@@ -34,23 +37,24 @@ fn bad_values_point_at_their_attributes() {
     ]));
     assert_eq!(
         errors_at(&d),
-        vec!["name", "max_receive_count", "visibility_timeout_seconds", "message_retention_seconds", "kms_key_arn"]
+        vec!["max_receive_count", "visibility_timeout_seconds", "message_retention_seconds", "name", "kms_key_arn"]
     );
 }
 
 #[test]
 fn capacities_follow_the_billing_mode() {
-    let d = validate_config(&config(vec![("name", "a".into()), ("billing_mode", "PROVISIONED".into())]));
+    let d = WorkflowTables::KIND.checks(&config(vec![("name", "a".into()), ("billing_mode", "PROVISIONED".into())]));
     assert_eq!(errors_at(&d), vec!["read_capacity", "write_capacity"]);
-    let d = validate_config(&config(vec![("name", "a".into()), ("read_capacity", 5i64.into_dynamic())]));
+    let d = WorkflowTables::KIND.checks(&config(vec![("name", "a".into()), ("read_capacity", 5i64.into_dynamic())]));
     assert_eq!(errors_at(&d), vec!["read_capacity"]);
-    let d = validate_config(&config(vec![("name", "a".into()), ("billing_mode", "ONDEMAND".into())]));
+    let d = WorkflowTables::KIND.checks(&config(vec![("name", "a".into()), ("billing_mode", "ONDEMAND".into())]));
     assert_eq!(errors_at(&d), vec!["billing_mode"]);
 }
 
 #[test]
 fn unknown_values_pass_validation() {
-    let d = validate_config(&config(vec![("name", Dynamic::Unknown), ("max_receive_count", Dynamic::Unknown)]));
+    let d =
+        WorkflowTables::KIND.checks(&config(vec![("name", Dynamic::Unknown), ("max_receive_count", Dynamic::Unknown)]));
     assert!(d.is_empty(), "{d}");
 }
 
