@@ -201,7 +201,9 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let (mut passed, mut failed, mut ok) = cargo_test(root, &build_tools, &args, None)?;
     if second {
         println!("==> with OpenTofu (ADF_TF=tofu): every resource's lifecycle test and the quickstart");
-        let args = ["test", "--package", "adf-acceptance", "--", "lifecycle", "quickstart"];
+        // The whole workspace, filtered: `--package adf-acceptance` alone would unify features
+        // differently and rebuild the AWS SDK crates.
+        let args = ["test", "--workspace", "--tests", "--", "lifecycle", "quickstart"];
         let (p, f, o) = cargo_test(root, &build_tools, &args, Some("tofu"))?;
         (passed, failed, ok) = (passed + p, failed + f, ok && o);
     }

@@ -12,12 +12,12 @@ pub fn output(name: &str, description: &str) -> Attribute {
 }
 
 /// The `tags` attribute.
-pub fn tags_attribute() -> Attribute {
+fn tags_attribute() -> Attribute {
     Attribute::optional("tags", Type::map(Type::String), "Tags for the AWS resources this creates.")
 }
 
 /// The `tags_all` attribute: `tags` merged over the provider's `default_tags`.
-pub fn tags_all_attribute() -> Attribute {
+fn tags_all_attribute() -> Attribute {
     Attribute::computed(
         "tags_all",
         Type::map(Type::String),
@@ -50,8 +50,7 @@ pub fn tags_and_id() -> [Attribute; 3] {
     [tags_attribute(), tags_all_attribute(), output("id", "Same as `name`.")]
 }
 
-/// The checks of a Lambda function's settings: `memory_size`, `timeout` and
-/// `log_retention_days`.
+/// Lambda's memory range, MB.
 pub const MEMORY_SIZE: Check = Check::Range(128, 10_240);
 /// Lambda's timeout range, seconds.
 pub const TIMEOUT: Check = Check::Range(1, 900);
