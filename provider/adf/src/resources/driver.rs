@@ -4,6 +4,8 @@
 //! deadlines, errors that read "creating adf_x (name): cause", `tags` / `tags_all` with the
 //! provider's `default_tags`, `id` (the name), "gone, so remove from state", and import.
 
+pub mod attributes;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -156,7 +158,7 @@ fn name_of(v: &Dynamic) -> String {
 }
 
 /// Sets `id` to the name once it is known: every driven resource has an `id` that is its name
-/// ([`super::attributes::tags_and_id`]).
+/// ([`attributes::tags_and_id`]).
 fn set_id(value: &mut Dynamic) {
     if let Dynamic::Map(m) = value
         && let Some(name @ Dynamic::String(_)) = m.get("name").cloned()

@@ -1,7 +1,6 @@
 //! Managed resources, one per file, each a [`driver::Managed`] implementation on the services
 //! layer ([`crate::aws`]). No resource imports another.
 
-pub mod attributes;
 pub mod driver;
 pub mod function;
 pub mod lambda_package;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{partition_change, schema, validate_config, validate_name};
+use super::driver::attributes::plan_function_names;
 use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
@@ -250,19 +251,6 @@ async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool
     ]))
 }
 
-/// The stream Lambda that a wholly known plan of `adf_stream_topic` deploys on `bucket_name`
-/// and the table `table_arn` (its environment and role statements are the runtime's contract,
-/// filled in), deploying the zip at `zip`. Public so the runtime's own tests can check what
-/// the provider gives it.
-pub fn stream_function(
-    planned: &Dynamic,
-    bucket_name: &str,
-    table_arn: &str,
-    zip: PathBuf,
-) -> Result<FunctionSpec, Diagnostics> {
-    Ok(model::<Spec>(planned)?.function(bucket_name, table_arn, zip))
-}
-
 /// The `adf_stream_topic` resource.
 #[derive(Debug, Default)]
 pub struct StreamTopic;
@@ -276,8 +264,7 @@ impl Managed for StreamTopic {
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
             let names = Names::new(&name);
             plan.planned.set("table_name", names.table.into_dynamic());
-            plan.planned.set("log_group_name", logs::group_name(&names.function).into_dynamic());
-            plan.planned.set("function_name", names.function.into_dynamic());
+            plan_function_names(&mut plan.planned, names.function);
         }
         match (req.config.get("prefix"), req.config.get("bucket")) {
             (Dynamic::Null, Dynamic::Null) => plan.planned.set("prefix", "".into()),
@@ -352,6 +339,19 @@ impl Managed for StreamTopic {
             None => Err(AwsError::Invalid("no such topic (its function, table or bucket is missing)".into()).into()),
         }
     }
+}
+
+/// The stream Lambda that a wholly known plan of `adf_stream_topic` deploys on `bucket_name`
+/// and the table `table_arn` (its environment and role statements are the runtime's contract,
+/// filled in), deploying the zip at `zip`. Public so the runtime's own tests can check what
+/// the provider gives it.
+pub fn stream_function(
+    planned: &Dynamic,
+    bucket_name: &str,
+    table_arn: &str,
+    zip: PathBuf,
+) -> Result<FunctionSpec, Diagnostics> {
+    Ok(model::<Spec>(planned)?.function(bucket_name, table_arn, zip))
 }
 
 #[cfg(test)]

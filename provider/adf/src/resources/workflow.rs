@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Plan, PlanRequest, Type};
 
 use self::schema::{schema, validate_config, validate_name};
+use super::driver::attributes::plan_function_names;
 use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{WORKFLOW_WORKER, file_sha256};
 use crate::aws::esm::{self, EsmSpec, EsmState};
@@ -431,13 +432,6 @@ fn blueprint_store(aws: &AwsClients, contexts: &str) -> Store {
     Store::new(aws.dynamodb.clone(), Tables { contexts: contexts.to_string(), statuses: String::new() })
 }
 
-/// The worker function that a wholly known plan of `adf_workflow` deploys (its environment
-/// and role statements are the runtime's contract, filled in), deploying the zip at `zip`.
-/// Public so the runtime's own tests can check what the provider gives it.
-pub fn worker_function(planned: &Dynamic, zip: PathBuf) -> Result<FunctionSpec, Diagnostics> {
-    Ok(model::<Spec>(planned)?.function(zip))
-}
-
 /// The `adf_workflow` resource.
 #[derive(Debug, Default)]
 pub struct Workflow;
@@ -447,27 +441,15 @@ impl Managed for Workflow {
     const KIND: Kind = Kind::new("adf_workflow", Duration::from_secs(15 * 60), schema, validate_config);
 
     async fn plan(&self, data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
-        let mut d = Diagnostics::new();
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
-            let function = function_name(&name);
-            plan.planned.set("log_group_name", logs::group_name(&function).into_dynamic());
-            plan.planned.set("function_name", function.into_dynamic());
+            plan_function_names(&mut plan.planned, function_name(&name));
         }
+        let mut d = Diagnostics::new();
         // The code: a new zip (a new provider release) is an in-place update.
         let hash = WORKFLOW_WORKER.planned_hash(req.config.get("worker_zip"), &mut d);
         plan.planned.set("source_code_hash", hash);
         // Versions are content hashes: known as soon as the blueprints are.
-        let versions = match plan.planned.get("blueprints") {
-            Dynamic::Map(m) if !m.values().any(Dynamic::has_unknown) => Dynamic::Map(
-                m.iter()
-                    .filter_map(|(k, v)| match v {
-                        Dynamic::String(text) => blueprints::version(text).map(|ver| (k.clone(), ver.into_dynamic())),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => Dynamic::Unknown,
-        };
+        let versions = blueprints::planned_versions(plan.planned.get("blueprints"));
         plan.planned.set("blueprint_versions", versions);
         let region = data.and_then(|d| d.aws.sdk.region().map(ToString::to_string)).unwrap_or_default();
         let config = client_config(plan.planned.get("tables"), &region);
@@ -512,6 +494,13 @@ impl Managed for Workflow {
             None => Err(AwsError::Invalid(format!("no worker function {}", function_name(id))).into()),
         }
     }
+}
+
+/// The worker function that a wholly known plan of `adf_workflow` deploys (its environment
+/// and role statements are the runtime's contract, filled in), deploying the zip at `zip`.
+/// Public so the runtime's own tests can check what the provider gives it.
+pub fn worker_function(planned: &Dynamic, zip: PathBuf) -> Result<FunctionSpec, Diagnostics> {
+    Ok(model::<Spec>(planned)?.function(zip))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use tfplug::{
     Attribute, AttributePath, Block, Check, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value,
 };
 
-use crate::resources::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, output, tags_and_id};
+use crate::resources::driver::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, output, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn package_type() -> Type {

@@ -4,7 +4,7 @@ use tfplug::{Attribute, AttributePath, Check, Diagnostic, Diagnostics, Dynamic, 
 
 use super::{MAX_NAME, MAX_PARTITIONS};
 
-use crate::resources::attributes::{
+use crate::resources::driver::attributes::{
     AUTH_TYPE, check_kms_key_arn, check_name, output, outputs_of, runtime_function, runtime_function_outputs,
     tags_and_id,
 };

@@ -9,7 +9,7 @@ use adf_workflow::blueprint::Blueprint;
 use adf_workflow::node::Registry;
 use adf_workflow::store::{MAX_VALUE_BYTES, Store, StoreError};
 use serde_json::Value as Json;
-use tfplug::{AttributePath, Diagnostic, Diagnostics};
+use tfplug::{AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic};
 
 /// The longest blueprint name.
 pub const MAX_NAME: usize = 100;
@@ -161,6 +161,21 @@ pub fn check(name: &str, text: &str, opts: &CheckOptions<'_>) -> (Option<String>
 /// The version of blueprint JSON `text`, when it parses.
 pub fn version(text: &str) -> Option<String> {
     Blueprint::from_json(text).ok().map(|bp| bp.version())
+}
+/// The planned `blueprint_versions` of `blueprints` (name to JSON text): unknown until every
+/// blueprint is known.
+pub fn planned_versions(blueprints: &Dynamic) -> Dynamic {
+    match blueprints {
+        Dynamic::Map(m) if !m.values().any(Dynamic::has_unknown) => Dynamic::Map(
+            m.iter()
+                .filter_map(|(k, v)| match v {
+                    Dynamic::String(text) => version(text).map(|ver| (k.clone(), ver.into_dynamic())),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => Dynamic::Unknown,
+    }
 }
 
 /// Stores every blueprint whose `current` item is not already this text, deletes the `current`

@@ -9,7 +9,7 @@ use tfplug::{
 
 use super::blueprints::{self, CheckOptions};
 use super::{DEFAULT_WORKER_TIMEOUT, MAX_BATCH, MAX_FIFO_BATCH, MAX_NAME, TABLE_FIELDS, tables_type};
-use crate::resources::attributes::{check_name, runtime_function, runtime_function_outputs, tags_and_id};
+use crate::resources::driver::attributes::{check_name, runtime_function, runtime_function_outputs, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {

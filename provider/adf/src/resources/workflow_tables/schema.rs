@@ -7,7 +7,7 @@ use tfplug::{
 
 use super::{DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_RETENTION, DEFAULT_VISIBILITY_TIMEOUT, Names, max_name_len};
 
-use crate::resources::attributes::{check_kms_key_arn, output, outputs_of, tags_and_id};
+use crate::resources::driver::attributes::{check_kms_key_arn, output, outputs_of, tags_and_id};
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn schema() -> Schema {
@@ -147,8 +147,9 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     let mode = d.take(o.get::<Value<String>>("billing_mode")).unwrap_or_default();
     let read = d.take(o.get::<Value<i64>>("read_capacity")).unwrap_or_default();
     let write = d.take(o.get::<Value<i64>>("write_capacity")).unwrap_or_default();
-    match mode.known().map(String::as_str) {
-        Some("PROVISIONED") => {
+    // Unknown values (a module's variables while validating) are checked once known.
+    let pay_per_request = match &mode {
+        Value::Known(m) if m == "PROVISIONED" => {
             for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
                 if v.is_null() {
                     d.error_at(
@@ -158,23 +159,30 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
                     );
                 }
             }
+            false
         }
-        Some("PAY_PER_REQUEST") | None => {
-            for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
-                if !v.is_null() {
-                    d.error_at(
-                        root.attr(attr),
-                        format!("Unexpected {attr}"),
-                        format!("{attr} applies only to billing_mode = \"PROVISIONED\"."),
-                    );
-                }
+        Value::Known(m) if m == "PAY_PER_REQUEST" => true,
+        Value::Null => true,
+        Value::Known(other) => {
+            d.error_at(
+                root.attr("billing_mode"),
+                "Invalid billing_mode",
+                format!("Expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got {other:?}."),
+            );
+            false
+        }
+        Value::Unknown => false,
+    };
+    if pay_per_request {
+        for (attr, v) in [("read_capacity", &read), ("write_capacity", &write)] {
+            if matches!(v, Value::Known(_)) {
+                d.error_at(
+                    root.attr(attr),
+                    format!("Unexpected {attr}"),
+                    format!("{attr} applies only to billing_mode = \"PROVISIONED\"."),
+                );
             }
         }
-        Some(other) => d.error_at(
-            root.attr("billing_mode"),
-            "Invalid billing_mode",
-            format!("Expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got {other:?}."),
-        ),
     }
     check_kms_key_arn(&mut d, config, " Aliases and key ids would show as drift.");
     d

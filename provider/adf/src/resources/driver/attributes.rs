@@ -5,6 +5,7 @@
 use tfplug::{Attribute, AttributePath, Check, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value};
 
 use crate::aws::function::RETENTION_DAYS;
+use crate::aws::logs;
 
 /// A string output that keeps its prior value in plans once known.
 pub fn output(name: &str, description: &str) -> Attribute {
@@ -89,6 +90,12 @@ pub fn runtime_function(noun: &str, memory: i64, timeout: i64, timeout_note: &st
         )
         .check(LOG_RETENTION_DAYS),
     ]
+}
+/// Plans the `function_name` and `log_group_name` of [`runtime_function_outputs`] for the
+/// function named `function`.
+pub fn plan_function_names(planned: &mut Dynamic, function: String) {
+    planned.set("log_group_name", logs::group_name(&function).into_dynamic());
+    planned.set("function_name", function.into_dynamic());
 }
 
 /// The outputs of the function a resource deploys for a runtime: its name, ARN, role, log group
