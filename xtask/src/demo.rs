@@ -13,7 +13,7 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     adf_acceptance::tools::ensure_languages()?;
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     adf_acceptance::tools::install_tofu(root)?;
-    crate::place_runtime_zips(root, &build_tools)?;
+    crate::place_runtime_zips(root, None)?;
     let cli = adf_acceptance::terraform::cli()?;
     println!("==> {} ({})", adf_acceptance::terraform::cli_version(&cli)?, cli.display());
     println!("==> starting the local AWS emulator (moto server)");
@@ -21,8 +21,9 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     println!("    {}", emu.endpoint());
 
     let ws = Workspace::with_provider(emu.endpoint(), &crate::target_dir(root).join("debug"))?
-        .with_env("PATH", &adf_acceptance::tools::path_with(&build_tools).to_string_lossy());
-    ws.copy_from(&root.join("examples/terraform/quickstart"))?;
+        .with_env("PATH", &adf_acceptance::tools::path_with(&build_tools).to_string_lossy())
+        .with_repo_dirs(&["modules", "examples/terraform/quickstart"])?;
+    ws.init(&[])?;
     // moto cannot run Lambda code: the demo feeds the deployed worker itself.
     std::fs::write(ws.path().join("demo.auto.tfvars"), "worker_on_queue = false\n")?;
     println!("==> terraform apply examples/terraform/quickstart");

@@ -8,6 +8,8 @@ mod bench_workflow;
 mod demo;
 mod demo_stream;
 mod demo_workflow;
+mod module_docs;
+mod release;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ enum Task {
     },
     /// Install what the tests need (moto, OpenTofu), build the provider, run every test with
     /// `ADF_TF` (else terraform on PATH, else OpenTofu); with both CLIs and no filter, OpenTofu
-    /// also runs every resource's lifecycle test and the quickstart.
+    /// also runs every resource's lifecycle test, the quickstart and the modules' tests.
     Test {
         /// Extra arguments for `cargo test`, after `--`.
         #[arg(last = true)]
@@ -46,6 +48,13 @@ enum Task {
     },
     /// Regenerate docs/ from the schemas (or, with --check, fail when they are stale).
     Docs {
+        /// Only check.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Regenerate the input and output tables of modules/*/README.md (or, with --check, fail
+    /// when they are stale).
+    ModuleDocs {
         /// Only check.
         #[arg(long)]
         check: bool,
@@ -64,7 +73,15 @@ enum Task {
     /// the provider binary, where `adf_stream_topic` and `adf_workflow` find them: what a release
     /// archive ships. Builds the provider and installs the Lambda build tools first, as `test`
     /// does.
-    RuntimeZips,
+    RuntimeZips {
+        /// Copy them into this directory instead (and build no provider).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the release artifacts the registries take: per target a zip of the optimized
+    /// provider (pinning the runtime zips it carries), the manifest, SHA256SUMS, its signature
+    /// (the key in ADF_RELEASE_GPG_KEY) and the public key.
+    Release(release::Options),
 }
 
 #[derive(Subcommand)]
@@ -98,20 +115,28 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Docs { check } => docs(&root, check),
-        Task::RuntimeZips => {
-            if std::env::var_os("ADF_PROVIDER_DIR").is_none() {
-                // Run by hand: build the provider and install the build tools as `test` does,
-                // then run this again with them on PATH.
-                cargo(&root, &["build", "--package", "terraform-provider-adf"])?;
-                adf_acceptance::tools::ensure_languages()?;
-                let build_tools = adf_acceptance::tools::install_build_tools(&root)?;
-                return place_runtime_zips(&root, &build_tools);
+        Task::ModuleDocs { check } => module_docs::run(&root, check),
+        Task::RuntimeZips { out } => {
+            if std::env::var_os(BUILD_TOOLS_ON_PATH).is_none() {
+                // Run by hand: install the build tools as `test` does, then run this again
+                // with them on PATH.
+                return place_runtime_zips(&root, out.as_deref());
             }
             for zip in adf_acceptance::runtime_zips::ALL {
-                println!("{}", adf_acceptance::runtime_zips::place(&zip)?.display());
+                let placed = match &out {
+                    Some(dir) => {
+                        std::fs::create_dir_all(dir)?;
+                        let built = adf_acceptance::runtime_zips::build(&zip)?;
+                        std::fs::copy(&built.path, dir.join(zip.zip_name))?;
+                        dir.join(zip.zip_name)
+                    }
+                    None => adf_acceptance::runtime_zips::place(&zip)?,
+                };
+                println!("{}", placed.display());
             }
             Ok(())
         }
+        Task::Release(options) => release::run(&root, &options),
         Task::Bench { runs, only } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
@@ -142,22 +167,33 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
 
 /// Builds the provider and the runtime zips beside it, then measures the stream Lambda's.
 fn stream_lambda_bench(root: &Path, runs: usize) -> Result<()> {
-    cargo(root, &["build", "--package", "terraform-provider-adf"])?;
-    adf_acceptance::tools::ensure_languages()?;
-    let build_tools = adf_acceptance::tools::install_build_tools(root)?;
-    place_runtime_zips(root, &build_tools)?;
+    place_runtime_zips(root, None)?;
     let zip = target_dir(root).join("debug").join(adf_acceptance::runtime_zips::STREAM_LAMBDA.zip_name);
     bench_stream_lambda::run(&zip, runs)
 }
 
-/// Builds the runtime zips beside the provider binary (`xtask runtime-zips`, run with the build
-/// tools on PATH). A first cold build of each takes minutes; later ones hit the package cache.
-fn place_runtime_zips(root: &Path, build_tools: &Path) -> Result<()> {
+/// Set when `xtask runtime-zips` runs with the Lambda build tools on PATH.
+const BUILD_TOOLS_ON_PATH: &str = "ADF_XTASK_BUILD_TOOLS";
+
+/// Builds the runtime zips into `out`, else beside the provider binary (which it builds first):
+/// installs the Lambda build tools, then runs `xtask runtime-zips` with them on PATH. A first
+/// cold build of each takes minutes; later ones hit the package cache.
+fn place_runtime_zips(root: &Path, out: Option<&Path>) -> Result<()> {
+    if out.is_none() {
+        cargo(root, &["build", "--package", "terraform-provider-adf"])?;
+    }
+    adf_acceptance::tools::ensure_languages()?;
+    let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the Lambda zips released with the provider (stream Lambda, workflow worker)");
     let debug = target_dir(root).join("debug");
-    let status = Command::new(std::env::current_exe()?)
-        .arg("runtime-zips")
-        .env("PATH", adf_acceptance::tools::path_with(build_tools))
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("runtime-zips");
+    if let Some(dir) = out {
+        cmd.arg("--out").arg(dir);
+    }
+    let status = cmd
+        .env("PATH", adf_acceptance::tools::path_with(&build_tools))
+        .env(BUILD_TOOLS_ON_PATH, "1")
         .env("ADF_PROVIDER_DIR", &debug)
         .env("ADF_PACKAGE_CACHE", debug.join("adf-package-cache"))
         .status()
@@ -183,15 +219,14 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let cli = adf_acceptance::terraform::cli()?;
     println!("==> every test runs with {}", cli.display());
     // Both CLIs at hand (and no filter, no ADF_TF): OpenTofu also runs every resource's
-    // lifecycle test and the quickstart.
+    // lifecycle test, the quickstart and the modules' tests (the install tests run every CLI).
     let second = terraform.is_some() && extra.is_empty() && std::env::var_os("ADF_TF").is_none();
     println!("==> installing the emulator (moto server, pinned)");
     adf_acceptance::emulator::install(root)?;
     println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
-    cargo(root, &["build", "--package", "terraform-provider-adf"])?;
-    place_runtime_zips(root, &build_tools)?;
+    place_runtime_zips(root, None)?;
     println!("==> running every test");
     let mut args = vec!["test", "--workspace"];
     if !extra.is_empty() {
@@ -200,10 +235,10 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     }
     let (mut passed, mut failed, mut ok) = cargo_test(root, &build_tools, &args, None)?;
     if second {
-        println!("==> with OpenTofu (ADF_TF=tofu): every resource's lifecycle test and the quickstart");
+        println!("==> with OpenTofu (ADF_TF=tofu): every resource's lifecycle test, the quickstart and the modules");
         // The whole workspace, filtered: `--package adf-acceptance` alone would unify features
         // differently and rebuild the AWS SDK crates.
-        let args = ["test", "--workspace", "--tests", "--", "lifecycle", "quickstart"];
+        let args = ["test", "--workspace", "--tests", "--", "lifecycle", "quickstart", "modules"];
         let (p, f, o) = cargo_test(root, &build_tools, &args, Some("tofu"))?;
         (passed, failed, ok) = (passed + p, failed + f, ok && o);
     }

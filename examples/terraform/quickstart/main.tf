@@ -1,4 +1,5 @@
-# Quickstart: the queue and tables a workflow worker runs on, and a Rust Lambda.
+# Quickstart: a workflow (queue, tables, worker), a Kafka-like topic and a Rust Lambda, built
+# on the modules in modules/.
 #
 #   cargo xtask demo     # builds the provider, starts moto, applies this, shows the outputs
 #
@@ -32,12 +33,25 @@ provider "adf" {
   }
 }
 
-resource "adf_workflow_tables" "flow" {
+# The queue and tables a workflow worker runs on, and the worker released with the provider on
+# that queue with the order blueprint (validate -> [charge, reserve] -> ship), linted at plan
+# time. The reconciler runs every 5 minutes and resumes stalled runs.
+module "workflow" {
+  source = "../../../modules/workflow"
+
   name              = var.name
+  enabled           = var.worker_on_queue
   max_receive_count = 3
+  timeout           = 60
 
   # At least the worker's timeout (Lambda's rule for an SQS event source).
   visibility_timeout_seconds = 180
+
+  blueprints = {
+    order = file("${path.module}/order.json")
+  }
+
+  reconcile_every_minutes = 5
 
   tags = {
     stage = "demo"
@@ -45,47 +59,54 @@ resource "adf_workflow_tables" "flow" {
 }
 
 output "queue_url" {
-  value = adf_workflow_tables.flow.queue_url
+  value = module.workflow.queue_url
 }
 
 output "tables" {
   value = {
-    contexts     = adf_workflow_tables.flow.contexts_table_name
-    statuses     = adf_workflow_tables.flow.statuses_table_name
-    coordination = adf_workflow_tables.flow.coordination_table_name
+    contexts     = module.workflow.contexts_table_name
+    statuses     = module.workflow.statuses_table_name
+    coordination = module.workflow.coordination_table_name
   }
 }
 
 output "worker_policy_json" {
-  value = adf_workflow_tables.flow.worker_policy_json
+  value = module.workflow.worker_policy_json
 }
 
-# A Rust Lambda built from ./hello, reproducibly, and deployed with a Function URL
-# (AWS_IAM auth by default) and a least-privilege role.
-resource "adf_lambda_package" "hello" {
-  source_dir = "${path.module}/hello"
-  language   = "rust"
+output "workflow_function" {
+  value = module.workflow.function_name
 }
 
-resource "adf_function" "hello" {
-  name         = "${var.name}-hello"
-  package      = adf_lambda_package.hello
-  memory_size  = 256
-  environment  = { GREETING = "hello" }
-  function_url = {}
+output "workflow_client" {
+  value = module.workflow.client_config
+}
+
+# A Rust Lambda built from ./hello, reproducibly, and deployed with a Function URL (AWS_IAM
+# auth) and a least-privilege role.
+module "hello" {
+  source = "../../../modules/function"
+
+  name        = "${var.name}-hello"
+  source_dir  = "${path.module}/hello"
+  language    = "rust"
+  memory_size = 256
+  environment = { GREETING = "hello" }
 }
 
 output "hello_url" {
-  value = adf_function.hello.function_url.url
+  value = module.hello.function_url
 }
 
 output "hello_zip" {
-  value = adf_lambda_package.hello.output_path
+  value = module.hello.package_path
 }
 
 # A Kafka-like topic: segments in a private encrypted bucket, offsets in DynamoDB, served by
 # the stream Lambda released with the provider behind an AWS_IAM Function URL.
-resource "adf_stream_topic" "orders" {
+module "orders" {
+  source = "../../../modules/stream"
+
   name           = "${var.name}-orders"
   partitions     = 4
   retention_days = 7
@@ -93,33 +114,9 @@ resource "adf_stream_topic" "orders" {
 }
 
 output "orders_endpoint" {
-  value = adf_stream_topic.orders.endpoint
+  value = module.orders.endpoint
 }
 
 output "orders_function" {
-  value = adf_stream_topic.orders.function_name
-}
-
-# The workflow worker released with the provider, on the queue above, with the order blueprint
-# (validate -> [charge, reserve] -> ship), linted at plan time. The reconciler runs every 5
-# minutes and resumes stalled runs.
-resource "adf_workflow" "orders" {
-  name    = var.name
-  tables  = adf_workflow_tables.flow
-  timeout = 60
-  enabled = var.worker_on_queue
-
-  blueprints = {
-    order = file("${path.module}/order.json")
-  }
-
-  reconcile_every_minutes = 5
-}
-
-output "workflow_function" {
-  value = adf_workflow.orders.function_name
-}
-
-output "workflow_client" {
-  value = adf_workflow.orders.client_config
+  value = module.orders.function_name
 }

@@ -1,11 +1,14 @@
 //! Acceptance-test harness: a moto server the project installed itself (or the endpoint in
 //! `ADF_TEST_ENDPOINT`), the real `terraform` (or `tofu`) binary driving the real provider
-//! binary through a `dev_overrides` CLI config, and AWS SDK clients to check the results.
+//! binary through a `dev_overrides` CLI config (or installing it from release artifacts laid
+//! out as a mirror), and AWS SDK clients to check the results.
 
 pub mod emulator;
 pub mod event_source;
 pub mod function_url;
+pub mod https_mirror;
 pub mod lambda_runner;
+pub mod release;
 pub mod request_counter;
 pub mod runtime_zips;
 pub mod terraform;

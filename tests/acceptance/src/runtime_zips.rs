@@ -39,12 +39,9 @@ pub fn workflow_worker() -> Result<PathBuf> {
     place(&WORKFLOW_WORKER)
 }
 
-/// Builds `zip` (cached by source hash), copies it beside the provider binary and returns that
-/// path. The first build compiles the AWS SDK for Lambda's glibc: minutes.
-pub fn place(zip: &RuntimeZip) -> Result<PathBuf> {
-    // One build at a time in this process: parallel tests would each start one.
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = BUILDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// Builds `zip` (cached by source hash; the first build compiles the AWS SDK for Lambda's
+/// glibc: minutes) and returns the built artifact: its path in the package cache and hash.
+pub fn build(zip: &RuntimeZip) -> Result<adf_packager::Artifact> {
     let spec = PackageSpec {
         source_dir: crate::repo_root().join(zip.source_dir),
         language: Language::Rust,
@@ -54,7 +51,15 @@ pub fn place(zip: &RuntimeZip) -> Result<PathBuf> {
         excludes: vec!["tests/".into()],
         cache_dir: crate::package_cache(),
     };
-    let built = adf_packager::build(&spec).with_context(|| format!("building {}", zip.zip_name))?;
+    adf_packager::build(&spec).with_context(|| format!("building {}", zip.zip_name))
+}
+
+/// Builds `zip`, copies it beside the provider binary and returns that path.
+pub fn place(zip: &RuntimeZip) -> Result<PathBuf> {
+    // One build at a time in this process: parallel tests would each start one.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let built = build(zip)?;
     let target = crate::terraform::provider_dir()?.join(zip.zip_name);
     let same = crate::lambda_runner::code_sha256(&target).is_ok_and(|h| h == built.source_code_hash);
     if !same {

@@ -1,6 +1,6 @@
 //! Runs the real `terraform` or `tofu` (the one `ADF_TF` names, see [`cli`]) in a temporary
 //! directory against the provider binary this workspace built, through a `dev_overrides` CLI
-//! config (no `init`).
+//! config (no `init` needed; `init`, which modules need, installs it from a local mirror).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,12 +50,25 @@ pub fn cli_version(cli: &Path) -> Result<String> {
 /// The provider's full address as the CLI in use resolves `activedataflow/adf`: OpenTofu's
 /// default registry is `registry.opentofu.org`, Terraform's `registry.terraform.io`.
 pub fn provider_address() -> Result<String> {
-    let host = if cli_version(&cli()?)?.starts_with("OpenTofu") { OPENTOFU_REGISTRY } else { TERRAFORM_REGISTRY };
-    Ok(format!("{host}/activedataflow/adf"))
+    Ok(format!("{}/activedataflow/adf", registry_host(&cli()?)?))
 }
 
-const TERRAFORM_REGISTRY: &str = "registry.terraform.io";
-const OPENTOFU_REGISTRY: &str = "registry.opentofu.org";
+/// Terraform's default registry host.
+pub const TERRAFORM_REGISTRY: &str = "registry.terraform.io";
+/// OpenTofu's default registry host.
+pub const OPENTOFU_REGISTRY: &str = "registry.opentofu.org";
+
+/// Every CLI at hand: `terraform` on PATH and the project-built (else PATH's) OpenTofu.
+pub fn every_cli() -> Vec<PathBuf> {
+    let tofu =
+        crate::tools::tofu_path(&crate::repo_root()).ok().filter(|p| p.is_file()).or_else(|| find_on_path("tofu"));
+    find_on_path("terraform").into_iter().chain(tofu).collect()
+}
+
+/// The registry host a CLI resolves `activedataflow/adf` on.
+pub fn registry_host(cli: &Path) -> Result<&'static str> {
+    Ok(if cli_version(cli)?.starts_with("OpenTofu") { OPENTOFU_REGISTRY } else { TERRAFORM_REGISTRY })
+}
 
 /// `name` in a directory of PATH.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -90,7 +103,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if [".terraform", "target", "terraform.tfstate"].iter().any(|n| name == *n) {
+        if [".terraform", ".terraform.lock.hcl", "target", "terraform.tfstate"].iter().any(|n| name == *n) {
             continue;
         }
         if entry.file_type()?.is_dir() {
@@ -98,6 +111,27 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         } else {
             std::fs::copy(entry.path(), to.join(&name))?;
         }
+    }
+    Ok(())
+}
+
+/// A filesystem mirror (unpacked layout) holding the binary in `provider` as both registries'
+/// `activedataflow/adf`, at the workspace's version.
+fn lay_out_mirror(mirror: &Path, provider: &Path) -> Result<()> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let platform = format!("{}_{arch}", std::env::consts::OS);
+    let bin = provider.join("terraform-provider-adf");
+    for host in [TERRAFORM_REGISTRY, OPENTOFU_REGISTRY] {
+        let dir = mirror.join(host).join("activedataflow/adf").join(env!("CARGO_PKG_VERSION")).join(&platform);
+        std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&bin, dir.join("terraform-provider-adf"))?;
+        #[cfg(not(unix))]
+        std::fs::copy(&bin, dir.join("terraform-provider-adf.exe"))?;
     }
     Ok(())
 }
@@ -127,6 +161,8 @@ impl TfOutput {
 #[derive(Debug)]
 pub struct Workspace {
     dir: tempfile::TempDir,
+    /// Where commands run: `dir` or a directory in it.
+    work: PathBuf,
     cli: PathBuf,
     endpoint: String,
     env: Vec<(String, String)>,
@@ -141,7 +177,6 @@ impl Workspace {
 
     /// A new empty working directory for `endpoint`, using the provider binary in `provider`.
     pub fn with_provider(endpoint: &str, provider: &Path) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
         // Both registries' addresses, so `activedataflow/adf` (and either full address) reaches
         // the binary under Terraform and OpenTofu alike.
         let rc = format!(
@@ -149,9 +184,16 @@ impl Workspace {
              \"{OPENTOFU_REGISTRY}/activedataflow/adf\" = \"{dir}\"\n  }}\n  direct {{}}\n}}\n",
             dir = provider.display()
         );
+        Self::with_cli_config(endpoint, &cli()?, &rc)
+    }
+
+    /// A new empty working directory for `endpoint`, run by the CLI at `cli` with the CLI
+    /// configuration `rc` (how it installs providers: a mirror, say, instead of dev overrides).
+    pub fn with_cli_config(endpoint: &str, cli: &Path, rc: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
         std::fs::write(dir.path().join("cli.tfrc"), rc)?;
         let env = vec![("ADF_PACKAGE_CACHE".to_string(), crate::package_cache().display().to_string())];
-        Ok(Self { dir, cli: cli()?, endpoint: endpoint.to_string(), env })
+        Ok(Self { work: dir.path().to_path_buf(), dir, cli: cli.to_path_buf(), endpoint: endpoint.to_string(), env })
     }
 
     /// The same workspace with `key=value` in every command's environment.
@@ -160,27 +202,62 @@ impl Workspace {
         self
     }
 
-    /// The directory.
+    /// The directory commands run in.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.work
     }
 
     /// Copies a configuration directory in (without build outputs or Terraform's own files).
     pub fn copy_from(&self, dir: &Path) -> Result<()> {
-        copy_tree(dir, self.dir.path())
+        copy_tree(dir, &self.work)
+    }
+
+    /// Copies `dirs` of the repository (such as `modules` and `examples/terraform/quickstart`)
+    /// to the same paths in the workspace, so relative module sources between them resolve,
+    /// and runs every later command in the last one.
+    pub fn with_repo_dirs(mut self, dirs: &[&str]) -> Result<Self> {
+        let root = crate::repo_root();
+        for dir in dirs {
+            copy_tree(&root.join(dir), &self.dir.path().join(dir))?;
+        }
+        if let Some(last) = dirs.last() {
+            self.work = self.dir.path().join(last);
+        }
+        Ok(self)
     }
 
     /// Replaces `main.tf`.
     pub fn write(&self, hcl: &str) -> Result<()> {
-        std::fs::write(self.dir.path().join("main.tf"), hcl)?;
+        std::fs::write(self.work.join("main.tf"), hcl)?;
         Ok(())
+    }
+
+    /// `init` with `args`, which must succeed: installs modules, and the provider from a local
+    /// mirror of the binary that `dev_overrides` run (no registry has it).
+    pub fn init(&self, args: &[&str]) -> Result<TfOutput> {
+        self.init_in(&self.work, args)
+    }
+
+    /// [`Workspace::init`] in `dir` (a directory of the workspace).
+    pub fn init_in(&self, dir: &Path, args: &[&str]) -> Result<TfOutput> {
+        let mirror = self.dir.path().join("mirror");
+        if !mirror.exists() {
+            lay_out_mirror(&mirror, &provider_dir()?)?;
+        }
+        let plugin_dir = format!("-plugin-dir={}", mirror.display());
+        self.run_in(dir, &[&["init", "-no-color", plugin_dir.as_str()], args].concat())?.ok()
     }
 
     /// Runs the CLI with `args`, returning whatever happened.
     pub fn run(&self, args: &[&str]) -> Result<TfOutput> {
+        self.run_in(&self.work, args)
+    }
+
+    /// Runs the CLI with `args` in `dir` (a directory of the workspace).
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Result<TfOutput> {
         let out = Command::new(&self.cli)
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(dir)
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")

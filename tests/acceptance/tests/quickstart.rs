@@ -1,14 +1,16 @@
-//! `examples/terraform/quickstart` as README.md gives it: apply, an empty second plan, the
-//! outputs, destroy. `cargo xtask test` runs it with Terraform and with OpenTofu.
+//! `examples/terraform/quickstart` as README.md gives it (built on `modules/`): init, apply, an
+//! empty second plan, the outputs, destroy. `cargo xtask test` runs it with Terraform and with
+//! OpenTofu.
 
-use adf_acceptance::{Emulator, Workspace, repo_root, unique_name};
+use adf_acceptance::{Emulator, Workspace, unique_name};
 use anyhow::{Context, Result};
 
 #[test]
 fn quickstart_applies_plans_nothing_more_and_destroys() -> Result<()> {
     let emu = Emulator::start()?;
-    let ws = Workspace::new(emu.endpoint())?;
-    ws.copy_from(&repo_root().join("examples/terraform/quickstart"))?;
+    // The quickstart uses modules/ by relative path: keep the repository's layout.
+    let ws = Workspace::new(emu.endpoint())?.with_repo_dirs(&["modules", "examples/terraform/quickstart"])?;
+    ws.init(&[])?;
     // moto cannot run Lambda code: keep the worker off the queue, as the demo does.
     let name = unique_name("qs");
     std::fs::write(ws.path().join("test.auto.tfvars"), format!("worker_on_queue = false\nname = \"{name}\"\n"))?;

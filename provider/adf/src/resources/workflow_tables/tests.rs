@@ -56,6 +56,22 @@ fn unknown_values_pass_validation() {
     let d =
         WorkflowTables::KIND.checks(&config(vec![("name", Dynamic::Unknown), ("max_receive_count", Dynamic::Unknown)]));
     assert!(d.is_empty(), "{d}");
+    // A module passing its variables through, validated before they are known.
+    for mode in [Dynamic::Unknown, Dynamic::Null, "PAY_PER_REQUEST".into(), "PROVISIONED".into()] {
+        let d = WorkflowTables::KIND.checks(&config(vec![
+            ("name", "a".into()),
+            ("billing_mode", mode.clone()),
+            ("read_capacity", Dynamic::Unknown),
+            ("write_capacity", Dynamic::Unknown),
+        ]));
+        assert!(d.is_empty(), "{mode:?}: {d}");
+    }
+    let d = WorkflowTables::KIND.checks(&config(vec![
+        ("name", "a".into()),
+        ("billing_mode", Dynamic::Unknown),
+        ("read_capacity", 5i64.into_dynamic()),
+    ]));
+    assert!(d.is_empty(), "{d}");
 }
 
 #[test]
