@@ -98,6 +98,9 @@ pub fn write_sums(out: &Path, version: &str) -> Result<PathBuf> {
         .filter(|n| n.starts_with(&prefix) && (n.ends_with(".zip") || *n == manifest_name(version)))
         .collect();
     names.sort();
+    if !names.iter().any(|n| n.ends_with(".zip")) {
+        bail!("no archive of {version} in {}: build one first (`cargo xtask release {version}`)", out.display());
+    }
     let mut sums = String::new();
     for name in names {
         sums.push_str(&format!("{}  {name}\n", sha256_hex(&std::fs::read(out.join(&name))?)));

@@ -71,7 +71,7 @@ impl ReleasedZip {
             _ => match self.locate() {
                 Ok(z) => file_sha256(&z).into_dynamic(),
                 Err(m) => {
-                    d.push(Diagnostic::error(format!("Missing {}", self.file), m));
+                    d.push(Diagnostic::error(format!("Cannot use {}", self.file), m));
                     Dynamic::Unknown
                 }
             },
