@@ -1,0 +1,1 @@
+//! CloudWatch embedded metric format (placeholder).
