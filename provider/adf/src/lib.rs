@@ -48,6 +48,9 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::function::Function)),
             Arc::new(Driver(resources::stream_topic::StreamTopic)),
             Arc::new(Driver(resources::workflow::Workflow)),
+            Arc::new(Driver(resources::kv_namespace::KvNamespace)),
+            Arc::new(Driver(resources::object_bucket::ObjectBucket)),
+            Arc::new(Driver(resources::cache::Cache)),
         ]
     }
 

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 /// A KV namespace's table: partition `ns` (the namespace name), sort `k` (the key), so a
 /// prefix listing is a `Query`; TTL on `exp` (epoch seconds). Items hold `v` (the value,
 /// binary) or `blob` (the S3 key of a large value), `md` (metadata JSON) and `size`.
-pub const KV_TABLE: TableSchema = TableSchema { hash: Key::s("ns"), range: Some(Key::s("k")), index: None, ttl: Some("exp") };
+pub const KV_TABLE: TableSchema =
+    TableSchema { hash: Key::s("ns"), range: Some(Key::s("k")), index: None, ttl: Some("exp") };
 
 /// A DynamoDB cache table: key `k`, value `v` (binary), TTL on `exp` (epoch seconds).
 pub const CACHE_TABLE: TableSchema = TableSchema { hash: Key::s("k"), range: None, index: None, ttl: Some("exp") };
@@ -63,37 +64,41 @@ pub enum AccessLevel {
 
 /// One store bound to a function: which one, where it lives, and how far the function may
 /// use it. The provider's resources output it as `binding`; every field the kind does not use
-/// is absent.
+/// is null.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// The kind of store.
     pub kind: Option<StoreKind>,
-    /// `read` or `write`.
-    #[serde(default)]
+    /// `read` or `write` (null reads as `write`).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub access: AccessLevel,
     /// The store's name (a KV namespace's partition key value).
     pub name: String,
     /// The DynamoDB table (KV, DynamoDB cache).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub table: Option<String>,
     /// The table's ARN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub table_arn: Option<String>,
     /// The S3 bucket (objects; a KV namespace's large values).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub bucket: Option<String>,
     /// The bucket's ARN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub bucket_arn: Option<String>,
     /// The KMS key encrypting the table or bucket, when it is a customer key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kms_key_arn: Option<String>,
     /// `redis://` or `rediss://` URL of a Redis / Valkey cache (without the token).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub redis_url: Option<String>,
     /// The Redis AUTH token, when the cluster has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub redis_auth_token: Option<String>,
+}
+
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The resources a binding's statements name.
@@ -110,7 +115,11 @@ pub enum Resource {
 }
 
 const KV_READ: &[Access<Resource>] = &[
-    Access { sid: "KvRead", resource: Resource::Table, actions: &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"] },
+    Access {
+        sid: "KvRead",
+        resource: Resource::Table,
+        actions: &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+    },
     Access { sid: "KvBlobsRead", resource: Resource::Objects, actions: &["s3:GetObject"] },
     Access { sid: "KvKeyRead", resource: Resource::Key, actions: &["kms:Decrypt"] },
 ];
@@ -118,9 +127,19 @@ const KV_WRITE: &[Access<Resource>] = &[
     Access {
         sid: "KvWrite",
         resource: Resource::Table,
-        actions: &["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+        actions: &[
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        ],
     },
-    Access { sid: "KvBlobsWrite", resource: Resource::Objects, actions: &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] },
+    Access {
+        sid: "KvBlobsWrite",
+        resource: Resource::Objects,
+        actions: &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+    },
     Access { sid: "KvKeyWrite", resource: Resource::Key, actions: &["kms:Decrypt", "kms:GenerateDataKey"] },
 ];
 const OBJECT_READ: &[Access<Resource>] = &[
@@ -129,11 +148,21 @@ const OBJECT_READ: &[Access<Resource>] = &[
     Access { sid: "ObjectsKeyRead", resource: Resource::Key, actions: &["kms:Decrypt"] },
 ];
 const OBJECT_WRITE: &[Access<Resource>] = &[
-    Access { sid: "ObjectsList", resource: Resource::Bucket, actions: &["s3:ListBucket", "s3:ListBucketMultipartUploads"] },
+    Access {
+        sid: "ObjectsList",
+        resource: Resource::Bucket,
+        actions: &["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+    },
     Access {
         sid: "ObjectsWrite",
         resource: Resource::Objects,
-        actions: &["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+        actions: &[
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        ],
     },
     Access { sid: "ObjectsKeyWrite", resource: Resource::Key, actions: &["kms:Decrypt", "kms:GenerateDataKey"] },
 ];
@@ -142,7 +171,11 @@ const CACHE_READ: &[Access<Resource>] = &[
     Access { sid: "CacheKeyRead", resource: Resource::Key, actions: &["kms:Decrypt"] },
 ];
 const CACHE_WRITE: &[Access<Resource>] = &[
-    Access { sid: "CacheWrite", resource: Resource::Table, actions: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"] },
+    Access {
+        sid: "CacheWrite",
+        resource: Resource::Table,
+        actions: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+    },
     Access { sid: "CacheKeyWrite", resource: Resource::Key, actions: &["kms:Decrypt", "kms:GenerateDataKey"] },
 ];
 

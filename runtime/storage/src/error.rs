@@ -90,9 +90,7 @@ impl From<object_store::Error> for StorageError {
         let text = adf_common::error_chain(&e);
         match e {
             E::NotFound { path, .. } => Self::NotFound(path),
-            E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
-                Self::PreconditionFailed(text)
-            }
+            E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => Self::PreconditionFailed(text),
             E::PermissionDenied { .. } | E::Unauthenticated { .. } => Self::AccessDenied(text),
             E::InvalidPath { .. } | E::NotSupported { .. } | E::NotImplemented { .. } => {
                 Self::invalid("object request", text)

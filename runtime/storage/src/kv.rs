@@ -188,7 +188,9 @@ impl Kv {
     pub async fn get_text(&self, key: &str) -> Result<Option<String>> {
         self.get(key)
             .await?
-            .map(|b| String::from_utf8(b.to_vec()).map_err(|e| StorageError::Decode { what: "text", reason: e.to_string() }))
+            .map(|b| {
+                String::from_utf8(b.to_vec()).map_err(|e| StorageError::Decode { what: "text", reason: e.to_string() })
+            })
             .transpose()
     }
 
@@ -196,7 +198,9 @@ impl Kv {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.get(key)
             .await?
-            .map(|b| serde_json::from_slice(&b).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() }))
+            .map(|b| {
+                serde_json::from_slice(&b).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })
+            })
             .transpose()
     }
 
@@ -209,7 +213,10 @@ impl Kv {
     /// The values under `keys` (at most 100), in that order.
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
         if keys.len() > MAX_GET_MANY {
-            return Err(StorageError::invalid("keys", format!("get_many reads at most {MAX_GET_MANY} keys, not {}", keys.len())));
+            return Err(StorageError::invalid(
+                "keys",
+                format!("get_many reads at most {MAX_GET_MANY} keys, not {}", keys.len()),
+            ));
         }
         for k in keys {
             check_key(k)?;
@@ -226,7 +233,8 @@ impl Kv {
 
     /// Stores `value` as JSON under `key`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T, options: PutOptions) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })?;
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })?;
         self.put(key, bytes, options).await
     }
 
@@ -316,7 +324,8 @@ mod tests {
 
     #[test]
     fn a_ttl_becomes_an_absolute_expiration() -> Result<()> {
-        let w = Kv::checked("k", Bytes::from_static(b"v"), PutOptions::ttl(60).metadata(serde_json::json!({"a": 1})), 100)?;
+        let w =
+            Kv::checked("k", Bytes::from_static(b"v"), PutOptions::ttl(60).metadata(serde_json::json!({"a": 1})), 100)?;
         assert_eq!(w.expiration, Some(160));
         assert_eq!(w.metadata.as_deref(), Some(r#"{"a":1}"#));
         Ok(())

@@ -8,6 +8,7 @@
 //! - [`kv`]: KV namespaces on DynamoDB, large values in S3 (Cloudflare KV's shape);
 //! - [`object`]: objects on S3 through `object_store` (R2's shape where it adds to it);
 //! - [`cache`]: a cache on DynamoDB TTL, Redis / Valkey, or both in two tiers;
+//! - [`sql`]: SQL on PostgreSQL (RDS, Aurora) through a small pool, optionally with IAM auth;
 //! - [`metrics`]: CloudWatch embedded metric format on stdout;
 //! - [`contract`]: what the provider binds (tables, the bindings variable, IAM actions).
 //!
@@ -20,6 +21,7 @@ pub mod error;
 pub mod kv;
 pub mod metrics;
 pub mod object;
+pub mod sql;
 
 use adf_common::contract::EnvSettings;
 

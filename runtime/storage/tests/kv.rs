@@ -72,7 +72,12 @@ async fn conformance(backend: Arc<dyn KvBackend>) -> Result<()> {
 
     // An entry already expired, which the store has not removed yet, is never returned.
     let past = now_seconds() - 10;
-    let write = |key: &str, expiration| Write { key: key.into(), value: Bytes::from_static(b"old"), expiration, metadata: None };
+    let write = |key: &str, expiration| Write {
+        key: key.into(),
+        value: Bytes::from_static(b"old"),
+        expiration,
+        metadata: None,
+    };
     backend.put(write("gone", Some(past))).await?;
     ensure!(kv.get("gone").await?.is_none());
     ensure!(kv.get_many(&["gone"]).await?[0].is_none());
@@ -82,7 +87,8 @@ async fn conformance(backend: Arc<dyn KvBackend>) -> Result<()> {
         if i % 3 == 0 {
             backend.put(write(&format!("list/{i:02}"), Some(past))).await?;
         } else {
-            kv.put(&format!("list/{i:02}"), format!("{i}"), PutOptions::default().metadata(serde_json::json!(i))).await?;
+            kv.put(&format!("list/{i:02}"), format!("{i}"), PutOptions::default().metadata(serde_json::json!(i)))
+                .await?;
         }
     }
     let mut seen = Vec::new();
@@ -109,7 +115,10 @@ async fn conformance(backend: Arc<dyn KvBackend>) -> Result<()> {
     // Bad input is a typed error and writes nothing.
     let long = "k".repeat(513);
     ensure!(matches!(kv.put(&long, "v", PutOptions::default()).await, Err(StorageError::TooLarge { what: "key", .. })));
-    ensure!(matches!(kv.put("t", "v", PutOptions::ttl(30)).await, Err(StorageError::Invalid { what: "expiration_ttl", .. })));
+    ensure!(matches!(
+        kv.put("t", "v", PutOptions::ttl(30)).await,
+        Err(StorageError::Invalid { what: "expiration_ttl", .. })
+    ));
     let fat = serde_json::json!("m".repeat(1100));
     ensure!(matches!(
         kv.put("m", "v", PutOptions::default().metadata(fat)).await,

@@ -8,6 +8,8 @@ pub mod event_source;
 pub mod function_url;
 pub mod https_mirror;
 pub mod lambda_runner;
+pub mod postgres;
+pub mod redis;
 pub mod release;
 pub mod request_counter;
 pub mod runtime_zips;

@@ -23,6 +23,20 @@ resource "adf_function" "api" {
   }])
 }
 
+# Stores the code reaches through adf_storage::Storage::from_env(): each binding adds
+# least-privilege IAM on exactly that store and its settings.
+resource "adf_kv_namespace" "sessions" { name = "sessions" }
+resource "adf_object_bucket" "uploads" { name = "uploads" }
+
+resource "adf_function" "bot" {
+  name    = "bot"
+  package = adf_lambda_package.api
+  bindings = {
+    sessions = adf_kv_namespace.sessions.binding
+    uploads  = merge(adf_object_bucket.uploads.binding, { access = "read" })
+  }
+}
+
 output "url" {
   value = adf_function.api.function_url.url
 }

@@ -1,14 +1,16 @@
-//! The topic's S3 storage: a private, encrypted, TLS-only bucket this resource owns, or a
-//! prefix in a bucket the user brings. Either way one lifecycle rule expires the segments.
+//! S3 storage: a private, encrypted, TLS-only bucket a resource owns, or a prefix in a bucket
+//! the user brings. Either way the resource's one lifecycle rule expires what it writes and
+//! aborts its incomplete multipart uploads. Versioning and CORS for object buckets.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration, Delete, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectOwnership, OwnershipControls,
-    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
+    CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
 };
 use serde_json::json;
 
@@ -26,18 +28,42 @@ pub struct Storage {
     pub bucket: String,
     /// Whether this resource created and owns the bucket.
     pub managed: bool,
-    /// The key prefix segments are written under (`<prefix><topic>/<partition>/...`).
-    pub segments_prefix: String,
-    /// The lifecycle rule's id (one per topic).
-    pub rule_id: String,
-    /// Retention of segments, in days (the margin not included).
-    pub retention_days: i64,
+    /// The resource's lifecycle rule.
+    pub rule: Rule,
     /// KMS key for SSE-KMS; None: SSE-S3.
     pub kms_key_arn: Option<String>,
     /// Tags of a managed bucket, the owner tag included.
     pub tags: BTreeMap<String, String>,
     /// Deny every request not made over TLS (off only when S3 is an emulator on plain HTTP).
     pub tls_only: bool,
+}
+
+/// The one lifecycle rule a resource keeps on a bucket (other rules are left alone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's id.
+    pub id: String,
+    /// The key prefix it applies to (empty: the whole bucket).
+    pub prefix: String,
+    /// Days after which objects expire.
+    pub expiration_days: Option<i64>,
+    /// Days after which incomplete multipart uploads are aborted.
+    pub abort_incomplete_upload_days: Option<i64>,
+}
+
+/// CORS for browsers uploading and downloading through presigned URLs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins.
+    pub allow_origins: Vec<String>,
+    /// Allowed methods.
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers.
+    pub allow_headers: Vec<String>,
+    /// Response headers browsers may read.
+    pub expose_headers: Vec<String>,
+    /// Seconds a browser may cache a preflight answer.
+    pub max_age_seconds: Option<i64>,
 }
 
 /// Whether `bucket` exists (and we may see it).
@@ -68,14 +94,76 @@ async fn rules(s3: &Client, bucket: &str) -> Result<Vec<LifecycleRule>, AwsError
     }
 }
 
-/// The retention (margin removed) of our lifecycle rule, if the rule exists.
-pub async fn retention_days(s3: &Client, bucket: &str, rule_id: &str) -> Result<Option<i64>, AwsError> {
-    Ok(rules(s3, bucket)
-        .await?
-        .iter()
-        .find(|r| r.id.as_deref() == Some(rule_id))
-        .and_then(|r| r.expiration.as_ref().and_then(|e| e.days))
-        .map(|d| i64::from(d) - EXPIRY_MARGIN_DAYS))
+/// Our lifecycle rule `id`, as the bucket has it, if it exists.
+pub async fn rule(s3: &Client, bucket: &str, id: &str) -> Result<Option<Rule>, AwsError> {
+    Ok(rules(s3, bucket).await?.into_iter().find(|r| r.id.as_deref() == Some(id)).map(|r| Rule {
+        id: id.to_string(),
+        prefix: r.filter.and_then(|f| f.prefix).unwrap_or_default(),
+        expiration_days: r.expiration.and_then(|e| e.days).map(i64::from),
+        abort_incomplete_upload_days: r
+            .abort_incomplete_multipart_upload
+            .and_then(|a| a.days_after_initiation)
+            .map(i64::from),
+    }))
+}
+
+/// Whether versioning is enabled on `bucket`.
+pub async fn versioning(s3: &Client, bucket: &str) -> Result<bool, AwsError> {
+    let out = s3.get_bucket_versioning().bucket(bucket).send().await.at(Target::bucket(bucket))?;
+    Ok(out.status == Some(BucketVersioningStatus::Enabled))
+}
+
+/// Enables versioning on `bucket`, or suspends it (a bucket never versioned stays so).
+pub async fn put_versioning(s3: &Client, bucket: &str, enabled: bool) -> Result<(), AwsError> {
+    if !enabled && !versioning(s3, bucket).await? {
+        return Ok(());
+    }
+    let status = if enabled { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .at(Target::bucket(bucket))?;
+    Ok(())
+}
+
+/// The bucket's CORS (its first rule), if it has any.
+pub async fn cors(s3: &Client, bucket: &str) -> Result<Option<Cors>, AwsError> {
+    match s3.get_bucket_cors().bucket(bucket).send().await {
+        Ok(out) => Ok(out.cors_rules.unwrap_or_default().into_iter().next().map(|r| Cors {
+            allow_origins: r.allowed_origins,
+            allow_methods: r.allowed_methods,
+            allow_headers: r.allowed_headers.unwrap_or_default(),
+            expose_headers: r.expose_headers.unwrap_or_default(),
+            max_age_seconds: r.max_age_seconds.map(i64::from),
+        })),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(call("GetBucketCors", Target::bucket(bucket), &e)),
+    }
+}
+
+/// Sets the bucket's CORS to `cors`, or removes it.
+pub async fn put_cors(s3: &Client, bucket: &str, cors: Option<&Cors>) -> Result<(), AwsError> {
+    let Some(c) = cors else {
+        s3.delete_bucket_cors().bucket(bucket).send().await.at(Target::bucket(bucket))?;
+        return Ok(());
+    };
+    let rule = CorsRule::builder()
+        .set_allowed_origins(Some(c.allow_origins.clone()))
+        .set_allowed_methods(Some(c.allow_methods.clone()))
+        .set_allowed_headers(Some(c.allow_headers.clone()))
+        .set_expose_headers(Some(c.expose_headers.clone()))
+        .set_max_age_seconds(c.max_age_seconds.and_then(|s| i32::try_from(s).ok()))
+        .build()
+        .map_err(AwsError::build)?;
+    s3.put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build().map_err(AwsError::build)?)
+        .send()
+        .await
+        .at(Target::bucket(bucket))?;
+    Ok(())
 }
 
 /// The policy that refuses every request not made over TLS.
@@ -179,16 +267,21 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
 /// Puts our lifecycle rule, keeping every other rule of the bucket.
 async fn put_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
-    let days = i32::try_from(storage.retention_days + EXPIRY_MARGIN_DAYS).unwrap_or(i32::MAX);
+    let r = &storage.rule;
+    let days = |d: i64| i32::try_from(d).unwrap_or(i32::MAX);
     let ours = LifecycleRule::builder()
-        .id(&storage.rule_id)
-        .filter(LifecycleRuleFilter::builder().prefix(&storage.segments_prefix).build())
+        .id(&r.id)
+        .filter(LifecycleRuleFilter::builder().prefix(&r.prefix).build())
         .status(ExpirationStatus::Enabled)
-        .expiration(LifecycleExpiration::builder().days(days).build())
+        .set_expiration(r.expiration_days.map(|d| LifecycleExpiration::builder().days(days(d)).build()))
+        .set_abort_incomplete_multipart_upload(
+            r.abort_incomplete_upload_days
+                .map(|d| AbortIncompleteMultipartUpload::builder().days_after_initiation(days(d)).build()),
+        )
         .build()
         .map_err(AwsError::build)?;
     let mut all: Vec<LifecycleRule> =
-        rules(s3, b).await?.into_iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).collect();
+        rules(s3, b).await?.into_iter().filter(|r| r.id.as_deref() != Some(&storage.rule.id)).collect();
     all.push(ours);
     s3.put_bucket_lifecycle_configuration()
         .bucket(b)
@@ -209,7 +302,7 @@ async fn remove_rule(s3: &Client, storage: &Storage) -> Result<(), AwsError> {
     }
     let current = rules(s3, b).await?;
     let rest: Vec<LifecycleRule> =
-        current.iter().filter(|r| r.id.as_deref() != Some(&storage.rule_id)).cloned().collect();
+        current.iter().filter(|r| r.id.as_deref() != Some(&storage.rule.id)).cloned().collect();
     if rest.len() == current.len() {
         return Ok(());
     }
@@ -256,13 +349,40 @@ async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> 
     }
 }
 
-/// Deletes the stored segments: the managed bucket (which must be empty unless
+/// Deletes every old version and delete marker of a bucket that has been versioned.
+async fn empty_versions(s3: &Client, bucket: &str) -> Result<(), AwsError> {
+    if s3.get_bucket_versioning().bucket(bucket).send().await.at(Target::bucket(bucket))?.status.is_none() {
+        return Ok(());
+    }
+    loop {
+        let out = s3.list_object_versions().bucket(bucket).send().await.at(Target::bucket(bucket))?;
+        let versions = out.versions.unwrap_or_default().into_iter().map(|v| (v.key, v.version_id));
+        let markers = out.delete_markers.unwrap_or_default().into_iter().map(|m| (m.key, m.version_id));
+        let mut ids = Vec::new();
+        for (key, version) in versions.chain(markers) {
+            if let Some(k) = key {
+                ids.push(ObjectIdentifier::builder().key(k).set_version_id(version).build().map_err(AwsError::build)?);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        s3.delete_objects()
+            .bucket(bucket)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
+            .send()
+            .await
+            .at(Target::bucket(bucket))?;
+    }
+}
+
+/// Deletes what the resource stored: the managed bucket (which must be empty unless
 /// `force_destroy`), or, in the user's bucket, our rule and (with `force_destroy`) our objects.
 pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     if !storage.managed {
         if force_destroy && exists(s3, b).await? {
-            empty(s3, b, &storage.segments_prefix).await?;
+            empty(s3, b, &storage.rule.prefix).await?;
         }
         return remove_rule(s3, storage).await;
     }
@@ -271,6 +391,7 @@ pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Resu
     }
     if force_destroy {
         empty(s3, b, "").await?;
+        empty_versions(s3, b).await?;
     }
     match s3.delete_bucket().bucket(b).send().await {
         Ok(_) => Ok(()),

@@ -5,6 +5,7 @@
 //! provider's `default_tags`, `id` (the name), "gone, so remove from state", and import.
 
 pub mod attributes;
+pub mod bindings;
 
 use std::collections::BTreeMap;
 use std::future::Future;

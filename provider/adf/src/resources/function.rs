@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use adf_common::contract::EnvSettings;
+use adf_storage::contract::{BINDINGS_ENV, Binding, Bindings, binding_statements};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
+use super::driver::bindings::binding_value;
 use super::driver::{Failure, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
@@ -40,6 +43,8 @@ struct Model {
     reserved_concurrency: Option<i64>,
     log_retention_days: i64,
     policy_statements: Option<String>,
+    #[serde(default)]
+    bindings: Option<BTreeMap<String, Binding>>,
     publish: bool,
     function_url: Option<UrlModel>,
     #[serde(default)]
@@ -93,6 +98,11 @@ impl Model {
                 max_age: c.max_age,
             }),
         });
+        // Bindings: their settings join the environment, their statements the managed role.
+        let bindings = self.bindings.unwrap_or_default();
+        let mut environment = self.environment;
+        environment.extend(Bindings(bindings.clone()).to_env());
+        let policy_statements = with_statements(self.policy_statements, binding_statements(&bindings))?;
         Ok(Spec {
             name: self.name,
             code,
@@ -103,18 +113,33 @@ impl Model {
                 architecture: self.architecture.known_or("x86_64".into()),
                 memory: self.memory_size,
                 timeout: self.timeout,
-                environment: self.environment,
+                environment,
             },
             reserved_concurrency: self.reserved_concurrency,
             log_retention_days: self.log_retention_days,
             // Only a role the user wrote is theirs: the caller reads it from the configuration.
             role_arn: None,
-            policy_statements: self.policy_statements,
+            policy_statements,
             publish: self.publish,
             url,
             tags_all: self.tags_all,
         })
     }
+}
+
+/// `user` (a JSON array of statements, or none) with `more` appended.
+fn with_statements(user: Option<String>, more: Vec<serde_json::Value>) -> Result<Option<String>, Diagnostics> {
+    if more.is_empty() {
+        return Ok(user);
+    }
+    let mut all: Vec<serde_json::Value> = match &user {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Diagnostics::from(Diagnostic::error("Invalid policy_statements", format!("Not a JSON array: {e}")))
+        })?,
+        None => Vec::new(),
+    };
+    all.extend(more);
+    Ok(Some(serde_json::Value::Array(all).to_string()))
 }
 
 fn url_value(u: &ObservedUrl) -> Dynamic {
@@ -141,10 +166,16 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         _ => String::new(),
     };
     let tags_all = crate::aws::Owner::new(OWNER_TAG, &name).untagged(&o.tags);
-    let environment = if o.config.environment.is_empty() && prior.get("environment").is_null() {
+    // The bindings travel in one variable of their own: read them back from it.
+    let mut env = o.config.environment.clone();
+    let bindings = Bindings::from_map(&env).map(|b| b.0).unwrap_or_default();
+    env.remove(BINDINGS_ENV);
+    let environment =
+        if env.is_empty() && prior.get("environment").is_null() { Dynamic::Null } else { env.into_dynamic() };
+    let bindings = if bindings.is_empty() && prior.get("bindings").is_null() {
         Dynamic::Null
     } else {
-        o.config.environment.clone().into_dynamic()
+        Dynamic::Map(bindings.iter().map(|(k, b)| (k.clone(), binding_value(b))).collect())
     };
     for (k, val) in [
         ("source_code_hash", o.code_sha256.clone().into_dynamic()),
@@ -154,6 +185,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         ("memory_size", o.config.memory.into_dynamic()),
         ("timeout", o.config.timeout.into_dynamic()),
         ("environment", environment),
+        ("bindings", bindings),
         ("reserved_concurrency", o.reserved_concurrency.into_dynamic()),
         ("log_retention_days", retention.into_dynamic()),
         ("role_arn", o.role.clone().into_dynamic()),
@@ -228,6 +260,15 @@ impl Managed for Function {
         if let Dynamic::String(name) = plan.planned.get("name").clone() {
             plan.planned.set("log_group_name", logs::group_name(&name).into_dynamic());
         }
+        let mut d = Diagnostics::new();
+        if !req.config.get("role_arn").is_null() && matches!(req.config.get("bindings"), Dynamic::Map(b) if !b.is_empty())
+        {
+            d.push(Diagnostic::warning(
+                "Bindings do not change a role you bring",
+                "With role_arn set, the provider adds no IAM statements for bindings: grant each store's \
+                 policy_json (or read_policy_json) to that role yourself.",
+            ));
+        }
         if req.prior.is_null() {
             plan.planned.set(
                 "version",
@@ -236,7 +277,7 @@ impl Managed for Function {
         } else if plan.planned.get("publish") == &Dynamic::Bool(false) {
             plan.planned.set("version", "$LATEST".into());
         }
-        Diagnostics::new()
+        d
     }
 
     async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {

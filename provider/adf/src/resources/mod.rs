@@ -1,9 +1,12 @@
 //! Managed resources, one per file, each a [`driver::Managed`] implementation on the services
 //! layer ([`crate::aws`]). No resource imports another.
 
+pub mod cache;
 pub mod driver;
 pub mod function;
+pub mod kv_namespace;
 pub mod lambda_package;
+pub mod object_bucket;
 pub mod released_zip;
 pub mod stream_topic;
 pub mod workflow;

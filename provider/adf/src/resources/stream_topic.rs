@@ -91,9 +91,12 @@ impl Spec {
             tls_only,
             bucket: bucket_name.to_string(),
             managed: self.bucket.is_none(),
-            segments_prefix: segments_prefix(&self.prefix, &self.name),
-            rule_id: rule_id(&self.name),
-            retention_days: self.retention_days,
+            rule: s3::Rule {
+                id: rule_id(&self.name),
+                prefix: segments_prefix(&self.prefix, &self.name),
+                expiration_days: Some(self.retention_days + s3::EXPIRY_MARGIN_DAYS),
+                abort_incomplete_upload_days: None,
+            },
             kms_key_arn: self.kms_key_arn.clone(),
             tags: self.owned_tags(),
         }
@@ -180,7 +183,10 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, AwsEr
     }
     let bucket_owned =
         Owner::new(OWNER_TAG, name).check("S3 bucket", &bucket_name, &s3::tags(&aws.s3, &bucket_name).await?).is_ok();
-    let lifecycle_days = s3::retention_days(&aws.s3, &bucket_name, &rule_id(name)).await?;
+    let lifecycle_days = s3::rule(&aws.s3, &bucket_name, &rule_id(name))
+        .await?
+        .and_then(|r| r.expiration_days)
+        .map(|d| d - s3::EXPIRY_MARGIN_DAYS);
     Ok(Some(Observed {
         function,
         table_arn: table.arn,

@@ -66,7 +66,12 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
 
 impl DynamoKv {
     /// Namespace `namespace` in `table`, with large values in `blobs` when there is a bucket.
-    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>, namespace: impl Into<String>, blobs: Option<Blobs>) -> Self {
+    pub fn new(
+        ddb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        namespace: impl Into<String>,
+        blobs: Option<Blobs>,
+    ) -> Self {
         Self { ddb, table: table.into(), namespace: namespace.into(), blobs }
     }
 
@@ -109,14 +114,25 @@ impl DynamoKv {
 
     async fn read_blob(&self, blob: &str) -> Result<Bytes> {
         let b = self.blobs(0)?;
-        let out = b.s3.get_object().bucket(&b.bucket).key(blob).send().await.map_err(|e| StorageError::sdk("GetObject", &e))?;
+        let out =
+            b.s3.get_object()
+                .bucket(&b.bucket)
+                .key(blob)
+                .send()
+                .await
+                .map_err(|e| StorageError::sdk("GetObject", &e))?;
         let body = out.body.collect().await.map_err(|e| StorageError::Backend(format!("reading {blob}: {e}")))?;
         Ok(body.into_bytes())
     }
 
     async fn delete_blob(&self, old: Option<&HashMap<String, AttributeValue>>) -> Result<()> {
         let (Some(blob), Some(b)) = (old.and_then(|i| text(i, BLOB)), &self.blobs) else { return Ok(()) };
-        b.s3.delete_object().bucket(&b.bucket).key(blob).send().await.map_err(|e| StorageError::sdk("DeleteObject", &e))?;
+        b.s3.delete_object()
+            .bucket(&b.bucket)
+            .key(blob)
+            .send()
+            .await
+            .map_err(|e| StorageError::sdk("DeleteObject", &e))?;
         Ok(())
     }
 }
@@ -266,7 +282,11 @@ impl KvBackend for DynamoKv {
                 let expiration = number(&item, exp_attr());
                 // The filter already dropped expired items; the clock may have moved since.
                 if let (Some(name), false) = (text(&item, key_attr()), expired(expiration, now)) {
-                    keys.push(ListKey { name: name.to_string(), expiration, metadata: text(&item, MD).map(metadata_json) });
+                    keys.push(ListKey {
+                        name: name.to_string(),
+                        expiration,
+                        metadata: text(&item, MD).map(metadata_json),
+                    });
                 }
             }
             let last = out.last_evaluated_key.and_then(|k| text(&k, key_attr()).map(str::to_string));

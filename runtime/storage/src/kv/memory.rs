@@ -59,7 +59,11 @@ impl KvBackend for MemoryKv {
         let keys: Vec<ListKey> = live
             .by_ref()
             .take(limit)
-            .map(|(k, w)| ListKey { name: k.clone(), expiration: w.expiration, metadata: w.metadata.as_deref().map(metadata_json) })
+            .map(|(k, w)| ListKey {
+                name: k.clone(),
+                expiration: w.expiration,
+                metadata: w.metadata.as_deref().map(metadata_json),
+            })
             .collect();
         let list_complete = live.next().is_none();
         let cursor = if list_complete { None } else { keys.last().map(|k| cursor_after(&k.name)) };

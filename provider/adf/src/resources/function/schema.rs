@@ -5,6 +5,7 @@ use tfplug::{
 };
 
 use crate::resources::driver::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, output, tags_and_id};
+use crate::resources::driver::bindings::binding_type;
 use crate::resources::driver::timeouts_block;
 
 pub(super) fn package_type() -> Type {
@@ -126,6 +127,14 @@ pub(super) fn schema() -> Schema {
             "A JSON array of IAM statements added to the managed role, such as `jsonencode([{ Effect = \"Allow\", \
              Action = [\"sqs:SendMessage\"], Resource = [aws_sqs_queue.q.arn] }])`.",
         )
+        .optional(
+            "bindings",
+            Type::map(binding_type()),
+            "Stores the function uses, by the name its code asks for: `{ sessions = adf_kv_namespace.s.binding }`. \
+             Each adds least-privilege IAM on exactly that table or bucket to the managed role (read-only with \
+             `merge(x.binding, { access = \"read\" })`) and its settings to `ADF_STORAGE_BINDINGS`, which \
+             `adf_storage::Storage::from_env` reads. Removing a binding removes both.",
+        )
         .defaulted(
             "publish",
             Type::Bool,
@@ -172,6 +181,7 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
             format!("Expected \"AWS_IAM\" or \"NONE\", got {auth:?}."),
         );
     }
+    validate_bindings(&mut d, config);
     if let Some(Value::Known(p)) = d.take(o.get::<Value<String>>("policy_statements")) {
         match serde_json::from_str::<serde_json::Value>(&p) {
             Ok(serde_json::Value::Array(_)) => {}
@@ -183,4 +193,48 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
         }
     }
     d
+}
+
+/// Errors at `bindings["name"]...` for a name IAM cannot carry, an unknown kind or access, and
+/// an `environment` that sets the bindings' own variable.
+fn validate_bindings(d: &mut Diagnostics, config: &Dynamic) {
+    let Dynamic::Map(bindings) = config.get("bindings") else { return };
+    let at = AttributePath::root().attr("bindings");
+    for (name, b) in bindings {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            d.error_at(
+                at.key(name),
+                "Invalid binding name",
+                format!("{name:?}: use letters, digits, `-` and `_` (the code asks for the store by this name)."),
+            );
+        }
+        for (field, allowed) in [("access", &["read", "write"][..]), ("kind", &["kv", "object", "cache"][..])] {
+            if let Dynamic::String(v) = b.get(field)
+                && !allowed.contains(&v.as_str())
+            {
+                d.error_at(
+                    at.key(name).attr(field),
+                    format!("Invalid binding {field}"),
+                    format!("{v:?}: expected one of {allowed:?}."),
+                );
+            }
+        }
+        if b.get("kind").is_null() {
+            d.error_at(
+                at.key(name),
+                "Not a binding",
+                "Bind a store's `binding` output, such as adf_kv_namespace.sessions.binding.",
+            );
+        }
+    }
+    if let Dynamic::Map(env) = config.get("environment")
+        && env.contains_key(adf_storage::contract::BINDINGS_ENV)
+        && !bindings.is_empty()
+    {
+        d.error_at(
+            AttributePath::root().attr("environment").key(adf_storage::contract::BINDINGS_ENV),
+            "Conflicting environment variable",
+            "bindings sets this variable; remove it from environment.",
+        );
+    }
 }

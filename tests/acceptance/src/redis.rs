@@ -1,0 +1,210 @@
+//! A real Redis server for tests: Debian's `redis-server` on a free loopback port, with no
+//! persistence and a password (so AUTH is exercised), optionally also speaking TLS with a
+//! certificate from a test CA; stopped on drop.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The binary.
+const BINARY: &str = "redis-server";
+/// What to install when it is missing.
+const INSTALL_HINT: &str =
+    "install redis-server (Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`)";
+/// How long the server may take to answer PING after starting.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn installed() -> bool {
+    Command::new(BINARY).arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// Installs `redis-server` from Debian when it is missing and we are root; else fails saying
+/// what to install.
+pub fn ensure_installed() -> Result<()> {
+    if installed() {
+        return Ok(());
+    }
+    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("{BINARY} is not installed: {INSTALL_HINT} to run the cache tests");
+    }
+    crate::tools::run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    crate::tools::run(
+        Command::new("apt-get").args(["install", "-y", "-qq", "redis-server"]).env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install redis-server",
+    )?;
+    if !installed() {
+        bail!("apt-get installed redis-server but `{BINARY} --version` still fails");
+    }
+    Ok(())
+}
+
+/// A running `redis-server`.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    tls_port: Option<u16>,
+    password: String,
+    ca_pem: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A new server on a free loopback port, requiring [`Self::password`].
+    pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// [`Self::start`], also serving TLS on a second port ([`Self::tls_url`]) with a
+    /// certificate for `127.0.0.1` and `localhost` that a new test CA ([`Self::ca_pem`]) signed.
+    pub fn start_tls() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Self> {
+        if !installed() {
+            bail!(
+                "{BINARY} is not installed: {INSTALL_HINT} (`cargo xtask test` does it as root, through \
+                 adf_acceptance::redis::ensure_installed)"
+            );
+        }
+        let mut last = None;
+        // A free port can be taken between our probe and the server's bind: try again.
+        for _ in 0..3 {
+            match Self::spawn(tls) {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{BINARY} did not start")))
+    }
+
+    fn spawn(tls: bool) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let password = crate::unique_name("test-token");
+        let port = free_port()?;
+        let log = dir.path().join("redis.log");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(BINARY);
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--requirepass", &password]);
+        let (tls_port, ca_pem) = if tls {
+            let tls_port = free_port()?;
+            let ca_pem = write_certificates(dir.path())?;
+            cmd.args(["--tls-port", &tls_port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(dir.path().join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(dir.path().join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.path().join("ca.crt"));
+            (Some(tls_port), Some(ca_pem))
+        } else {
+            (None, None)
+        };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {BINARY}"))?;
+        let mut server = Self { child, port, tls_port, password, ca_pem, dir };
+        let start = Instant::now();
+        while start.elapsed() < READY_TIMEOUT {
+            if answers_ping(port, &server.password) {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{BINARY} exited at start ({status}); log: {}", server.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("{BINARY} did not answer PING on port {port} within {READY_TIMEOUT:?}; log: {}", server.log_text())
+    }
+
+    /// `redis://127.0.0.1:PORT` (without the password).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:PORT` of the TLS port, for a server from [`Self::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|p| format!("rediss://127.0.0.1:{p}"))
+    }
+
+    /// The test CA's certificate (PEM) that the TLS port's certificate chains to.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The password (AUTH token) the server requires.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Whether the server on `port` authenticates with `password` and answers PING.
+fn answers_ping(port: u16, password: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n*1\r\n$4\r\nPING\r\n", password.len());
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        answer.extend_from_slice(&buf[..n]);
+        if answer.ends_with(b"+PONG\r\n") {
+            return answer.starts_with(b"+OK\r\n");
+        }
+    }
+    false
+}
+
+/// Writes a new test CA (`ca.crt`) and a server certificate it signed (`server.crt`,
+/// `server.key`) into `dir`; returns the CA's PEM.
+fn write_certificates(dir: &Path) -> Result<String> {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "terraform-provider-adf redis test CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_pem = ca.self_signed(&ca_key)?.pem();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    leaf.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = rcgen::KeyPair::generate()?;
+    let cert = leaf.signed_by(&leaf_key, &issuer)?;
+
+    std::fs::write(dir.join("ca.crt"), &ca_pem)?;
+    std::fs::write(dir.join("server.crt"), cert.pem())?;
+    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem())?;
+    Ok(ca_pem)
+}
