@@ -274,7 +274,7 @@ impl Cache {
     /// Joins the computation for `key` in flight, or starts one.
     fn role(&self, key: &str) -> Role {
         let mut flights = self.inner.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        match None::<&watch::Receiver<Outcome>> {
+        match flights.get(key) {
             Some(rx) => Role::Follower(rx.clone()),
             None => {
                 let (tx, rx) = watch::channel(None);

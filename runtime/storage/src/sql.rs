@@ -646,27 +646,31 @@ mod tests {
     }
 
     #[test]
-    fn a_token_has_the_documented_shape_with_a_session_token() -> anyhow::Result<()> {
-        let credentials = Credentials::new("AKIDEXAMPLE", "secret", Some("the/session+token=".into()), None, "test");
+    fn a_token_has_the_documented_shape_and_signs_the_session_token() -> anyhow::Result<()> {
+        let host = "db.abc.eu-west-1.rds.amazonaws.com";
         let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let token =
-            rds_auth_token("db.abc.eu-west-1.rds.amazonaws.com", 5432, "app_user", "eu-west-1", &credentials, at)?;
-        let (prefix, signature) = token.split_once("&X-Amz-Signature=").expect("a signature");
+        let session = |token: &str| Credentials::new("AKIDEXAMPLE", "secret", Some(token.into()), None, "test");
+        let token = rds_auth_token(host, 5432, "app_user", "eu-west-1", &session("the/session+token="), at)?;
+        let (prefix, rest) = token.split_once("&X-Amz-Signature=").expect("a signature");
         assert_eq!(
             prefix,
             "db.abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=app_user\
              &X-Amz-Algorithm=AWS4-HMAC-SHA256\
              &X-Amz-Credential=AKIDEXAMPLE%2F20231114%2Feu-west-1%2Frds-db%2Faws4_request\
-             &X-Amz-Date=20231114T221320Z&X-Amz-Expires=900\
-             &X-Amz-Security-Token=the%2Fsession%2Btoken%3D&X-Amz-SignedHeaders=host"
+             &X-Amz-Date=20231114T221320Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host"
         );
+        // As the AWS SDKs do, the session token follows the signature, which covers it.
+        let (signature, security) = rest.split_once('&').expect("a session token after the signature");
         assert!(signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit()), "{signature}");
+        assert_eq!(security, "X-Amz-Security-Token=the%2Fsession%2Btoken%3D");
+        let other = rds_auth_token(host, 5432, "app_user", "eu-west-1", &session("another"), at)?;
+        assert!(!other.contains(signature), "the signature covers the session token");
         let later = rds_auth_token(
-            "db.abc.eu-west-1.rds.amazonaws.com",
+            host,
             5432,
             "app_user",
             "eu-west-1",
-            &credentials,
+            &session("the/session+token="),
             at + Duration::from_secs(1),
         )?;
         assert_ne!(token, later, "a token signed a second later differs");

@@ -276,8 +276,8 @@ async fn presigned_urls_work_with_a_plain_http_client() -> Result<()> {
     let r = http.get(get).send().await?;
     ensure!(r.status().is_success(), "presigned GET: {}", r.status());
     ensure!(r.bytes().await? == payload);
-    // moto 5.2.5 does not check S3 signatures (nor presigned expiry) unless told to enforce
-    // IAM, so a tampered or expired URL is not asserted to be refused here.
+    // Not asserted: refusal of a tampered or expired URL. moto 5.2.5 does not check S3
+    // signatures or expiry (both got 200 when tried), unless made to enforce IAM.
     Ok(())
 }
 
@@ -287,22 +287,24 @@ async fn object_store_integration_checks_pass_on_the_emulator() -> Result<()> {
     use object_store::integration::*;
     let s3 = S3::start().await?;
     let store = amazon_s3(&s3.bucket().await?, &s3.sdk)?;
+    // In the order of object_store's own S3 test: some expect the bucket the previous left.
     put_get_delete_list(&store).await;
-    put_get_attributes(&store).await;
+    list_with_offset_exclusivity(&store).await;
     get_opts(&store).await;
-    put_opts(&store, true).await;
     list_uses_directories_correctly(&store).await;
     list_with_delimiter(&store).await;
-    list_with_offset_exclusivity(&store).await;
-    list_paginated(&store, &store).await;
     rename_and_copy(&store).await;
-    copy_rename_nonexistent_object(&store).await;
     stream_get(&store).await;
     multipart(&store, &store).await;
     multipart_with_opts(&store, &store).await;
     multipart_put_part_out_of_order(&store, &store).await;
     multipart_race_condition(&store, true).await;
     multipart_out_of_order(&store).await;
-    // copy_if_not_exists: our configuration sets no `S3CopyIfNotExists` (plain S3 has none).
+    put_get_attributes(&store).await;
+    list_paginated(&store, &store).await;
+    put_opts(&store, true).await;
+    // Left out: copy_if_not_exists, and copy_rename_nonexistent_object (which ends with it),
+    // need an `S3CopyIfNotExists` mode our configuration does not set (S3 has no create-only
+    // copy), so they get NotImplemented; not a moto limitation.
     Ok(())
 }

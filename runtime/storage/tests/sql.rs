@@ -158,7 +158,10 @@ async fn commit_after_a_failed_statement_rolls_back_and_says_so() -> Result<()> 
     let e = tx.execute(&format!("INSERT INTO {t} VALUES (2, 'c')"), &[]).await.expect_err("aborted");
     assert!(matches!(e, StorageError::Invalid { what: "transaction", .. }), "{e}");
     let e = tx.commit().await.expect_err("commit of an aborted transaction");
-    assert!(matches!(e, StorageError::Invalid { what: "transaction", .. }) && e.to_string().contains("rolled back"), "{e}");
+    assert!(
+        matches!(e, StorageError::Invalid { what: "transaction", .. }) && e.to_string().contains("rolled back"),
+        "{e}"
+    );
     assert_eq!(count(&sql, &t).await?, 0);
     Ok(())
 }
@@ -208,11 +211,19 @@ async fn bad_sql_bad_values_and_bad_reads_are_typed_errors() -> Result<()> {
     };
     invalid(sql.query("SELEC 1", &[]).await.expect_err("syntax"), "SQL", "42601");
     invalid(sql.query("SELECT * FROM no_such_table", &[]).await.expect_err("table"), "SQL", "42P01");
-    invalid(sql.execute(&format!("INSERT INTO {t} VALUES (1, NULL), (NULL, 'x')"), &[]).await.expect_err("null"), "SQL value", "23502");
+    invalid(
+        sql.execute(&format!("INSERT INTO {t} VALUES (1, NULL), (NULL, 'x')"), &[]).await.expect_err("null"),
+        "SQL value",
+        "23502",
+    );
     invalid(sql.query("SELECT 'abc'::int4", &[]).await.expect_err("cast"), "SQL value", "22P02");
     invalid(sql.query("SELECT $1::text", &[&"nul\0byte"]).await.expect_err("NUL"), "SQL value", "22021");
     invalid(sql.query("SELECT $1::int8", &[]).await.expect_err("count"), "SQL parameters", "expected 1 parameters");
-    invalid(sql.query("SELECT $1::int8", &[&"text"]).await.expect_err("type"), "SQL parameters", "serializing parameter");
+    invalid(
+        sql.query("SELECT $1::int8", &[&"text"]).await.expect_err("type"),
+        "SQL parameters",
+        "serializing parameter",
+    );
     invalid(sql.query_one("SELECT 1 UNION ALL SELECT 2", &[]).await.expect_err("two rows"), "query", "got 2");
 
     let e = sql.query_one(&format!("SELECT * FROM {t}"), &[]).await.expect_err("no row");
@@ -258,6 +269,8 @@ async fn a_wrong_password_is_access_denied_and_says_so() -> Result<()> {
     assert!(matches!(e, StorageError::AccessDenied(_)), "{e}");
     assert!(text.contains("password authentication failed for user \"adf\"") && text.contains("127.0.0.1"), "{text}");
     assert!(!text.contains("not-the-password") && !format!("{sql:?}").contains("not-the-password"), "{text}");
+    let log = server()?.log_text();
+    assert!(log.contains("password authentication failed for user \"adf\""), "the server refused it too: {log}");
     Ok(())
 }
 

@@ -208,3 +208,21 @@ fn write_certificates(dir: &Path) -> Result<String> {
     std::fs::write(dir.join("server.key"), leaf_key.serialize_pem())?;
     Ok(ca_pem)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_wants_its_password_and_stops_on_drop() -> Result<()> {
+        ensure_installed()?;
+        let server = RedisServer::start()?;
+        let port = server.port;
+        assert_eq!(server.url(), format!("redis://127.0.0.1:{port}"));
+        assert!(answers_ping(port, server.password()));
+        assert!(!answers_ping(port, "not-the-password"));
+        drop(server);
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open after drop");
+        Ok(())
+    }
+}

@@ -107,10 +107,25 @@ pub async fn rule(s3: &Client, bucket: &str, id: &str) -> Result<Option<Rule>, A
     }))
 }
 
+/// The versioning status of `bucket`; None when it was never versioned.
+async fn versioning_status(s3: &Client, bucket: &str) -> Result<Option<BucketVersioningStatus>, AwsError> {
+    match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => Ok(out.status),
+        // moto names the answer's root element `GetBucketVersioningResponse` (S3 says
+        // `VersioningConfiguration`), which the SDK refuses to parse; the status is still in it.
+        Err(e) => match e.raw_response().and_then(|r| r.body().bytes()).map(String::from_utf8_lossy) {
+            Some(body) if body.contains("<GetBucketVersioningResponse") => Ok(["Enabled", "Suspended"]
+                .into_iter()
+                .find(|s| body.contains(&format!("<Status>{s}</Status>")))
+                .map(BucketVersioningStatus::from)),
+            _ => Err(call("GetBucketVersioning", Target::bucket(bucket), &e)),
+        },
+    }
+}
+
 /// Whether versioning is enabled on `bucket`.
 pub async fn versioning(s3: &Client, bucket: &str) -> Result<bool, AwsError> {
-    let out = s3.get_bucket_versioning().bucket(bucket).send().await.at(Target::bucket(bucket))?;
-    Ok(out.status == Some(BucketVersioningStatus::Enabled))
+    Ok(versioning_status(s3, bucket).await? == Some(BucketVersioningStatus::Enabled))
 }
 
 /// Enables versioning on `bucket`, or suspends it (a bucket never versioned stays so).
@@ -351,7 +366,7 @@ async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> 
 
 /// Deletes every old version and delete marker of a bucket that has been versioned.
 async fn empty_versions(s3: &Client, bucket: &str) -> Result<(), AwsError> {
-    if s3.get_bucket_versioning().bucket(bucket).send().await.at(Target::bucket(bucket))?.status.is_none() {
+    if versioning_status(s3, bucket).await?.is_none() {
         return Ok(());
     }
     loop {

@@ -184,7 +184,8 @@ impl Managed for Cache {
     const KIND: Kind = Kind::new("adf_cache", Duration::from_secs(10 * 60), schema, validate_config);
 
     async fn plan(&self, _data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
-        if plan.planned.get("dynamodb") == &Dynamic::Unknown && req.config.get("dynamodb").is_null() {
+        // Null means the default, whatever the prior state says.
+        if req.config.get("dynamodb").is_null() {
             let dynamodb = match req.config.get("redis_endpoint") {
                 Dynamic::Unknown => Dynamic::Unknown,
                 e => e.is_null().into_dynamic(),

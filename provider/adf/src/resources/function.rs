@@ -261,7 +261,8 @@ impl Managed for Function {
             plan.planned.set("log_group_name", logs::group_name(&name).into_dynamic());
         }
         let mut d = Diagnostics::new();
-        if !req.config.get("role_arn").is_null() && matches!(req.config.get("bindings"), Dynamic::Map(b) if !b.is_empty())
+        if !req.config.get("role_arn").is_null()
+            && matches!(req.config.get("bindings"), Dynamic::Map(b) if !b.is_empty())
         {
             d.push(Diagnostic::warning(
                 "Bindings do not change a role you bring",

@@ -188,7 +188,7 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
         && origins.is_empty()
     {
         d.error_at(
-            AttributePath::root().attr("cors").attr("allow_origins"),
+            AttributePath::root().attr("cors"),
             "No CORS origin",
             "List at least one origin, such as \"https://example.com\", or remove `cors`.",
         );
@@ -196,7 +196,7 @@ fn validate_config(config: &Dynamic) -> Diagnostics {
     if let Ok(Value::Known(methods)) = ObjectReader::new(cors).get::<Value<Vec<String>>>("allow_methods") {
         for m in methods.iter().filter(|m| !["GET", "PUT", "POST", "DELETE", "HEAD"].contains(&m.as_str())) {
             d.error_at(
-                AttributePath::root().attr("cors").attr("allow_methods"),
+                AttributePath::root().attr("cors"),
                 "Invalid CORS method",
                 format!("{m:?}: S3 allows GET, PUT, POST, DELETE and HEAD."),
             );

@@ -203,7 +203,7 @@ fn validate_bindings(d: &mut Diagnostics, config: &Dynamic) {
     for (name, b) in bindings {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             d.error_at(
-                at.key(name),
+                at.clone(),
                 "Invalid binding name",
                 format!("{name:?}: use letters, digits, `-` and `_` (the code asks for the store by this name)."),
             );
@@ -212,16 +212,17 @@ fn validate_bindings(d: &mut Diagnostics, config: &Dynamic) {
             if let Dynamic::String(v) = b.get(field)
                 && !allowed.contains(&v.as_str())
             {
+                // The CLIs point no further than the attribute into a map of objects.
                 d.error_at(
-                    at.key(name).attr(field),
+                    at.clone(),
                     format!("Invalid binding {field}"),
-                    format!("{v:?}: expected one of {allowed:?}."),
+                    format!("bindings[{name:?}].{field} is {v:?}: expected one of {allowed:?}."),
                 );
             }
         }
-        if b.get("kind").is_null() {
+        if matches!(b, Dynamic::Map(_)) && b.get("kind").is_null() {
             d.error_at(
-                at.key(name),
+                at.clone(),
                 "Not a binding",
                 "Bind a store's `binding` output, such as adf_kv_namespace.sessions.binding.",
             );
