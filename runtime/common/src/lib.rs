@@ -6,10 +6,13 @@
 //!   (`adf_workflow::contract`, `adf_stream::contract`) and the provider imports them;
 //! - [`sdk`]: loading the AWS configuration, and the S3 path-style rule;
 //! - [`logging`]: the runtimes' `tracing` subscribers;
+//! - `metrics` (feature `metrics`): CloudWatch embedded metric format, used by every runtime;
 //! - [`error_chain`]: an error and its causes on one line.
 
 pub mod contract;
 pub mod logging;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod sdk;
 
 /// An error and its causes on one line, joined with `": "` (the SDK's own message is only

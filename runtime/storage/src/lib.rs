@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_mistyped_binding_says_which() {
-        let sdk = aws_types::SdkConfig::builder().behavior_version(aws_config_version()).build();
+        let sdk = aws_types::SdkConfig::builder().build();
         let kv = Binding { kind: Some(StoreKind::Kv), name: "s".into(), table: Some("t".into()), ..Binding::default() };
         let s = Storage::new(Bindings(BTreeMap::from([("sessions".to_string(), kv)])), &sdk);
         assert!(s.kv("sessions").is_ok());
@@ -108,9 +108,5 @@ mod tests {
         assert!(e.contains("no binding \"nope\"") && e.contains("sessions"), "{e}");
         let e = s.objects("sessions").expect_err("not objects").to_string();
         assert!(e.contains("is kv, not object"), "{e}");
-    }
-
-    fn aws_config_version() -> aws_types::sdk_config::BehaviorVersion {
-        aws_types::sdk_config::BehaviorVersion::latest()
     }
 }

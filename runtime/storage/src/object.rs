@@ -67,7 +67,8 @@ const CREDENTIAL_REFRESH: Duration = Duration::from_secs(300);
 /// The HTTP headers stored with an object and sent back with it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpMetadata {
-    /// `Content-Type`.
+    /// `Content-Type`. S3 reports `binary/octet-stream` for an object stored without one;
+    /// the memory backend reports none.
     pub content_type: Option<String>,
     /// `Cache-Control`.
     pub cache_control: Option<String>,
@@ -203,10 +204,11 @@ impl fmt::Debug for Objects {
 }
 
 /// The `object_store` S3 client for `bucket`, configured from `sdk` as the AWS SDK would reach
-/// S3: its region; its endpoint (`AWS_ENDPOINT_URL_S3` before `AWS_ENDPOINT_URL`, as the SDK
-/// orders them), addressed path-style by [`adf_common::sdk::s3_path_style`] and over plain
-/// HTTP when the endpoint says `http://`; and its credentials provider (environment, profile,
-/// SSO, web identity, container or instance role), cached until 5 minutes before expiry.
+/// S3: its region (us-east-1 when it has none); its endpoint (`AWS_ENDPOINT_URL_S3` before
+/// `AWS_ENDPOINT_URL`, as the SDK orders them), addressed path-style by
+/// [`adf_common::sdk::s3_path_style`] and over plain HTTP when the endpoint says `http://`; and
+/// its credentials provider (environment, profile, SSO, web identity, container or instance
+/// role), cached until 5 minutes before expiry.
 pub fn amazon_s3(bucket: &str, sdk: &aws_types::SdkConfig) -> Result<AmazonS3> {
     let provider = sdk
         .credentials_provider()

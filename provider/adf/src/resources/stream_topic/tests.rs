@@ -71,5 +71,6 @@ fn the_lambda_gets_only_its_own_storage() {
     assert!(!statements.contains("\"*\""), "{statements}");
     let storage = spec.storage("b", true);
     assert!(storage.managed);
-    assert_eq!(storage.segments_prefix, "orders/");
+    assert_eq!(storage.rule.prefix, "orders/");
+    assert_eq!(storage.rule.expiration_days, Some(spec.retention_days + crate::aws::s3::EXPIRY_MARGIN_DAYS));
 }
