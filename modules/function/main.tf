@@ -21,6 +21,7 @@ resource "adf_function" "this" {
   log_retention_days   = var.log_retention_days
   role_arn             = var.role_arn
   policy_statements    = var.policy_statements
+  bindings             = var.bindings
   publish              = var.publish
   tags                 = var.tags
 

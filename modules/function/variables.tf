@@ -125,6 +125,23 @@ variable "policy_statements" {
   }
 }
 
+variable "bindings" {
+  description = "Stores the function uses, by the name its code asks for: `{ sessions = adf_kv_namespace.s.binding }`. Each adds least-privilege IAM on exactly that store and its settings (read-only with `merge(x.binding, { access = \"read\" })`)."
+  type = map(object({
+    kind             = string
+    access           = string
+    name             = string
+    table            = string
+    table_arn        = string
+    bucket           = string
+    bucket_arn       = string
+    kms_key_arn      = string
+    redis_url        = string
+    redis_auth_token = string
+  }))
+  default = null
+}
+
 variable "publish" {
   description = "Publish a numbered version on every change."
   type        = bool

@@ -1,5 +1,6 @@
-# Quickstart: a workflow (queue, tables, worker), a Kafka-like topic and a Rust Lambda, built
-# on the modules in modules/.
+# Quickstart: a workflow (queue, tables, worker), a Kafka-like topic, a Rust Lambda, and a
+# Rust Lambda bound to a KV namespace, an object bucket and a cache, built on the modules in
+# modules/.
 #
 #   cargo xtask demo     # builds the provider, starts moto, applies this, shows the outputs
 #
@@ -119,4 +120,54 @@ output "orders_endpoint" {
 
 output "orders_function" {
   value = module.orders.function_name
+}
+
+# Stores for the bot below: a KV namespace (large values in its own bucket), an object bucket
+# for browser uploads through presigned URLs, and a cache on DynamoDB with TTL.
+resource "adf_kv_namespace" "sessions" {
+  name          = "${var.name}-sessions"
+  large_values  = true
+  force_destroy = true
+}
+
+resource "adf_object_bucket" "uploads" {
+  name          = "${var.name}-uploads"
+  cors          = { allow_origins = ["https://example.com"] }
+  force_destroy = true
+}
+
+resource "adf_cache" "cache" {
+  name = "${var.name}-cache"
+}
+
+# A Rust Lambda built from ./bot that reaches the stores by name through
+# adf_storage::Storage::from_env(): each binding grants least-privilege IAM on exactly that
+# store and passes its settings. No policy or environment written by hand.
+module "bot" {
+  source = "../../../modules/function"
+
+  name                = "${var.name}-bot"
+  source_dir          = "${path.module}/bot"
+  language            = "rust"
+  memory_size         = 512
+  timeout             = 60
+  create_function_url = false
+
+  bindings = {
+    sessions = adf_kv_namespace.sessions.binding
+    uploads  = adf_object_bucket.uploads.binding
+    cache    = adf_cache.cache.binding
+  }
+}
+
+output "bot_function" {
+  value = module.bot.function_name
+}
+
+output "bot_zip" {
+  value = module.bot.package_path
+}
+
+output "uploads_bucket" {
+  value = adf_object_bucket.uploads.bucket_name
 }

@@ -12,7 +12,8 @@
 //! - [`metrics`]: CloudWatch embedded metric format on stdout;
 //! - [`contract`]: what the provider binds (tables, the bindings variable, IAM actions).
 //!
-//! Every store has an in-memory backend for tests; every operation fails with
+//! KV, objects and the cache have in-memory backends for tests (SQL runs against a real
+//! PostgreSQL); every operation fails with
 //! [`StorageError`].
 
 pub mod cache;

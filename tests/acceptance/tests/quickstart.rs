@@ -18,7 +18,17 @@ fn quickstart_applies_plans_nothing_more_and_destroys() -> Result<()> {
     ws.assert_empty_plan()?;
 
     let outputs: serde_json::Value = serde_json::from_str(&ws.run(&["output", "-json"])?.ok()?.stdout)?;
-    for key in ["queue_url", "hello_url", "hello_zip", "orders_endpoint", "orders_function", "workflow_function"] {
+    for key in [
+        "queue_url",
+        "hello_url",
+        "hello_zip",
+        "orders_endpoint",
+        "orders_function",
+        "workflow_function",
+        "bot_function",
+        "bot_zip",
+        "uploads_bucket",
+    ] {
         let value = outputs[key]["value"].as_str().with_context(|| format!("output {key}: {outputs}"))?;
         assert!(!value.is_empty(), "output {key} is empty");
     }

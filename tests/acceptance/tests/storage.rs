@@ -229,7 +229,7 @@ async fn storage_lifecycle_object_bucket() -> Result<()> {
     ensure!(refused.code != 0 && refused.stderr.contains("still holds objects"), "{}", refused.stderr);
     ensure!(aws.s3.head_object().bucket(&bucket).key("a.txt").send().await.is_ok());
     ws.write(
-        &format!("{updated}")
+        &updated
             .replace("abort_incomplete_upload_days = 2", "abort_incomplete_upload_days = 2\n  force_destroy = true"),
     )?;
     ws.apply()?;
