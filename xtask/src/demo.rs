@@ -23,6 +23,7 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     let ws = Workspace::with_provider(emu.endpoint(), &crate::target_dir(root).join("debug"))?
         .with_env("PATH", &adf_acceptance::tools::path_with(&build_tools).to_string_lossy())
         .with_repo_dirs(&["modules", "examples/terraform/quickstart"])?;
+    adf_acceptance::storage_bot::link_to_repo(ws.path())?;
     ws.init(&[])?;
     // moto cannot run Lambda code: the demo feeds the deployed worker itself.
     std::fs::write(ws.path().join("demo.auto.tfvars"), "worker_on_queue = false\n")?;
@@ -49,6 +50,12 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
         &worker,
         &outputs["workflow_client"]["value"],
     ))?;
+    let bot = outputs["bot_function"]["value"].as_str().context("bot_function output")?.to_string();
+    let bot_zip = outputs["bot_zip"]["value"].as_str().context("bot_zip output")?.to_string();
+    println!("==> {bot} (the deployed zip, run locally) with its bound KV namespace, bucket and cache");
+    for step in runtime.block_on(adf_acceptance::storage_bot::exercise(&emu, Path::new(&bot_zip), &bot))? {
+        println!("    {:<68} {:>4} AWS requests  {}", step.label, step.requests, step.answer);
+    }
 
     if keep {
         println!("\nResources kept at {} (AWS_ENDPOINT_URL). Press Enter to destroy and stop.", emu.endpoint());

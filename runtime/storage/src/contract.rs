@@ -23,6 +23,26 @@ pub const CACHE_TABLE: TableSchema = TableSchema { hash: Key::s("k"), range: Non
 /// The variable holding a function's bindings: a JSON object of binding name to [`Binding`].
 pub const BINDINGS_ENV: &str = "ADF_STORAGE_BINDINGS";
 
+/// The table of KV namespace `name` (`adf_kv_namespace`).
+pub fn kv_table_name(name: &str) -> String {
+    format!("adf-kv-{name}")
+}
+
+/// The large-value bucket of KV namespace `name` in `account` (bucket names are global).
+pub fn kv_bucket_name(name: &str, account: &str) -> String {
+    format!("adf-kv-{name}-{account}")
+}
+
+/// The bucket of object bucket `name` in `account` (`adf_object_bucket`).
+pub fn object_bucket_name(name: &str, account: &str) -> String {
+    format!("adf-objects-{name}-{account}")
+}
+
+/// The DynamoDB table of cache `name` (`adf_cache`).
+pub fn cache_table_name(name: &str) -> String {
+    format!("adf-cache-{name}")
+}
+
 /// The key prefix under which a namespace's large values go in its bucket.
 pub fn kv_blob_prefix(namespace: &str) -> String {
     format!("kv/{namespace}/")

@@ -13,6 +13,7 @@ pub mod redis;
 pub mod release;
 pub mod request_counter;
 pub mod runtime_zips;
+pub mod storage_bot;
 pub mod terraform;
 pub mod tools;
 

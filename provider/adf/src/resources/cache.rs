@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use adf_storage::contract::{Binding, CACHE_TABLE, StoreKind};
+use adf_storage::contract::{Binding, CACHE_TABLE, StoreKind, cache_table_name as table_name};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tfplug::{
@@ -21,10 +21,6 @@ use crate::config::AdfData;
 
 /// Tag marking the table this resource made; its value is the cache name.
 const OWNER_TAG: &str = "adf:cache";
-
-fn table_name(name: &str) -> String {
-    format!("adf-cache-{name}")
-}
 
 /// What a wholly known plan asks for.
 #[derive(Clone, Debug, Deserialize)]

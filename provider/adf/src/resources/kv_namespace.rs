@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use adf_storage::contract::{Binding, KV_TABLE, StoreKind, kv_blob_prefix};
+use adf_storage::contract::{
+    Binding, KV_TABLE, StoreKind, kv_blob_prefix, kv_bucket_name as managed_bucket_name, kv_table_name as table_name,
+};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tfplug::{
@@ -26,14 +28,6 @@ use crate::config::AdfData;
 const OWNER_TAG: &str = "adf:kv-namespace";
 /// Incomplete uploads of large values are aborted after a day.
 const ABORT_UPLOADS_DAYS: i64 = 1;
-
-fn table_name(name: &str) -> String {
-    format!("adf-kv-{name}")
-}
-
-fn managed_bucket_name(name: &str, account: &str) -> String {
-    format!("adf-kv-{name}-{account}")
-}
 
 /// What a wholly known plan asks for.
 #[derive(Clone, Debug, Deserialize)]

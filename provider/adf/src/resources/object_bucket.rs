@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use adf_storage::contract::{Binding, StoreKind};
+use adf_storage::contract::{Binding, StoreKind, object_bucket_name as bucket_name};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tfplug::{
@@ -24,10 +24,6 @@ use crate::config::AdfData;
 /// Tag marking the bucket this resource made; its value is the bucket's `name`.
 const OWNER_TAG: &str = "adf:object-bucket";
 const DEFAULT_ABORT_DAYS: i64 = 7;
-
-fn bucket_name(name: &str, account: &str) -> String {
-    format!("adf-objects-{name}-{account}")
-}
 
 fn rule_id(name: &str) -> String {
     format!("adf-objects-{name}")
