@@ -1,8 +1,11 @@
 //! `adf`: the ActiveDataFlow command line. `adf stream ...` produces to and reads from a
 //! stream topic through its Function URL; `adf workflow ...` starts, follows and cancels
-//! workflow runs on their queue and tables; see `docs/cli.md`.
+//! workflow runs on their queue and tables; `adf kv`, `adf object` and `adf cache` read and
+//! write the stores of `adf_kv_namespace`, `adf_object_bucket` and `adf_cache`; see
+//! `docs/cli.md`.
 
 mod output;
+mod storage;
 mod stream;
 mod workflow;
 
@@ -24,6 +27,12 @@ enum Command {
     Stream(stream::StreamArgs),
     /// Start, follow and cancel workflow runs; find and resume stalled ones.
     Workflow(workflow::WorkflowArgs),
+    /// Get, put, delete and list the keys of a KV namespace.
+    Kv(storage::kv::KvArgs),
+    /// Upload, download, list and delete objects of a bucket; presign URLs.
+    Object(storage::object::ObjectArgs),
+    /// Get, put and delete the values of a cache.
+    Cache(storage::cache::CacheArgs),
 }
 
 /// A failure that exits with `code` rather than 1 (`adf workflow wait` on a timeout).
@@ -49,6 +58,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Stream(args) => stream::run(args).await,
         Command::Workflow(args) => workflow::run(args).await,
+        Command::Kv(args) => storage::kv::run(args).await,
+        Command::Object(args) => storage::object::run(args).await,
+        Command::Cache(args) => storage::cache::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -84,6 +84,7 @@ impl StorageError {
     }
 }
 
+#[cfg(feature = "stores")]
 impl From<object_store::Error> for StorageError {
     fn from(e: object_store::Error) -> Self {
         use object_store::Error as E;
@@ -100,6 +101,7 @@ impl From<object_store::Error> for StorageError {
     }
 }
 
+#[cfg(feature = "stores")]
 impl From<redis::RedisError> for StorageError {
     fn from(e: redis::RedisError) -> Self {
         Self::Backend(format!("redis: {}", adf_common::error_chain(&e)))
@@ -110,6 +112,7 @@ impl From<redis::RedisError> for StorageError {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "stores")]
     #[test]
     fn object_store_errors_map_to_their_kinds() {
         let e: StorageError = object_store::Error::NotFound { path: "a/b".into(), source: "gone".into() }.into();

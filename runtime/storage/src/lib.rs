@@ -16,98 +16,29 @@
 //! PostgreSQL); every operation fails with
 //! [`StorageError`].
 
+#[cfg(feature = "stores")]
 pub mod cache;
 pub mod contract;
 pub mod error;
+#[cfg(feature = "stores")]
 pub mod kv;
+#[cfg(feature = "stores")]
 pub mod metrics;
+#[cfg(feature = "stores")]
 pub mod object;
+#[cfg(feature = "stores")]
 pub mod sql;
 
-use adf_common::contract::EnvSettings;
-
+#[cfg(feature = "stores")]
 pub use crate::cache::Cache;
 pub use crate::contract::{AccessLevel, Binding, Bindings, StoreKind};
 pub use crate::error::{Result, StorageError};
+#[cfg(feature = "stores")]
 pub use crate::kv::{Kv, ListOptions, PutOptions};
+#[cfg(feature = "stores")]
 pub use crate::object::Objects;
+#[cfg(feature = "stores")]
+pub use crate::storage::Storage;
 
-/// The stores bound to this function, with the SDK clients that reach them.
-#[derive(Clone, Debug)]
-pub struct Storage {
-    bindings: Bindings,
-    sdk: aws_types::SdkConfig,
-    ddb: aws_sdk_dynamodb::Client,
-    s3: aws_sdk_s3::Client,
-}
-
-impl Storage {
-    /// The bindings in `ADF_STORAGE_BINDINGS`, reached with the SDK's default configuration.
-    pub async fn from_env() -> Result<Self> {
-        let bindings = Bindings::from_env().map_err(|e| StorageError::Binding(e.to_string()))?;
-        Ok(Self::new(bindings, &adf_common::sdk::load().await))
-    }
-
-    /// `bindings`, reached with `sdk`.
-    pub fn new(bindings: Bindings, sdk: &aws_types::SdkConfig) -> Self {
-        Self {
-            bindings,
-            sdk: sdk.clone(),
-            ddb: aws_sdk_dynamodb::Client::new(sdk),
-            s3: adf_common::sdk::s3_client(sdk),
-        }
-    }
-
-    /// The binding `name`, which must be of `kind`.
-    pub fn binding(&self, name: &str, kind: StoreKind) -> Result<&Binding> {
-        let b = self.bindings.0.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.bindings.0.keys().map(String::as_str).collect();
-            StorageError::Binding(format!("no binding {name:?} (this function has {known:?})"))
-        })?;
-        match b.kind {
-            Some(k) if k == kind => Ok(b),
-            other => Err(StorageError::Binding(format!(
-                "binding {name:?} is {}, not {}",
-                other.map_or("of no kind", StoreKind::as_str),
-                kind.as_str()
-            ))),
-        }
-    }
-
-    /// The KV namespace bound as `name`.
-    pub fn kv(&self, name: &str) -> Result<Kv> {
-        let b = self.binding(name, StoreKind::Kv)?;
-        let table = b.table.clone().ok_or_else(|| StorageError::Binding(format!("binding {name:?} has no table")))?;
-        let blobs = b.bucket.clone().map(|bucket| kv::dynamo::Blobs { s3: self.s3.clone(), bucket });
-        Ok(Kv::new(std::sync::Arc::new(kv::dynamo::DynamoKv::new(self.ddb.clone(), table, b.name.clone(), blobs))))
-    }
-
-    /// The object bucket bound as `name`.
-    pub fn objects(&self, name: &str) -> Result<Objects> {
-        Objects::from_binding(self.binding(name, StoreKind::Object)?, &self.sdk)
-    }
-
-    /// The cache bound as `name` (connecting to Redis when it is one).
-    pub async fn cache(&self, name: &str) -> Result<Cache> {
-        Cache::from_binding(self.binding(name, StoreKind::Cache)?, &self.ddb).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    #[test]
-    fn a_missing_or_mistyped_binding_says_which() {
-        let sdk = aws_types::SdkConfig::builder().build();
-        let kv = Binding { kind: Some(StoreKind::Kv), name: "s".into(), table: Some("t".into()), ..Binding::default() };
-        let s = Storage::new(Bindings(BTreeMap::from([("sessions".to_string(), kv)])), &sdk);
-        assert!(s.kv("sessions").is_ok());
-        let e = s.kv("nope").expect_err("no such binding").to_string();
-        assert!(e.contains("no binding \"nope\"") && e.contains("sessions"), "{e}");
-        let e = s.objects("sessions").expect_err("not objects").to_string();
-        assert!(e.contains("is kv, not object"), "{e}");
-    }
-}
+#[cfg(feature = "stores")]
+mod storage;

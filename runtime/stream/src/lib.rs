@@ -25,11 +25,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use adf_common::metrics::{Metrics, Unit};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
 pub use segment::Record;
 
+/// The CloudWatch namespace of the stream's metrics.
+pub const METRICS_NAMESPACE: &str = "ADF/Stream";
 /// The largest record value accepted.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// The largest batch accepted: Lambda's 6 MB payload limit.
@@ -156,6 +159,7 @@ pub struct Stream {
     ddb: aws_sdk_dynamodb::Client,
     topic: TopicConfig,
     round_robin: AtomicU32,
+    metrics: Metrics,
 }
 
 fn n(v: u64) -> AttributeValue {
@@ -179,7 +183,14 @@ fn now_ms() -> i64 {
 impl Stream {
     /// An engine for `topic` over the given clients.
     pub fn new(s3: aws_sdk_s3::Client, ddb: aws_sdk_dynamodb::Client, topic: TopicConfig) -> Self {
-        Self { s3, ddb, topic, round_robin: AtomicU32::new(0) }
+        Self { s3, ddb, topic, round_robin: AtomicU32::new(0), metrics: Metrics::off() }
+    }
+
+    /// The same engine emitting its produce and consume counts, bytes and durations to
+    /// `metrics` (namespace [`METRICS_NAMESPACE`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The topic.
@@ -216,7 +227,17 @@ impl Stream {
     }
 
     /// Appends `records` to one partition as one segment. Returns where they went.
-    pub async fn produce(&self, partitioning: Partitioning, mut records: Vec<Record>) -> Result<Produced, StreamError> {
+    pub async fn produce(&self, partitioning: Partitioning, records: Vec<Record>) -> Result<Produced, StreamError> {
+        let started = std::time::Instant::now();
+        let bytes: usize = records.iter().map(|r| r.value.len() + r.key.as_ref().map_or(0, |k| k.len())).sum();
+        let produced = self.append(partitioning, records).await?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let values = [("Produced", produced.count as f64, Unit::Count), ("ProducedBytes", bytes as f64, Unit::Bytes)];
+        self.metrics.emit(&[values[0], values[1], ("ProduceLatency", ms, Unit::Milliseconds)]).await;
+        Ok(produced)
+    }
+
+    async fn append(&self, partitioning: Partitioning, mut records: Vec<Record>) -> Result<Produced, StreamError> {
         if records.is_empty() {
             return Err(StreamError::Invalid("a batch needs at least one record".into()));
         }
@@ -397,6 +418,21 @@ impl Stream {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Batch, StreamError> {
+        let started = std::time::Instant::now();
+        let batch = self.read(p, offset, max_records, max_bytes).await?;
+        let bytes: usize = batch.records.iter().map(|r| r.value.len() + r.key.as_ref().map_or(0, |k| k.len())).sum();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.metrics
+            .emit(&[
+                ("Consumed", batch.records.len() as f64, Unit::Count),
+                ("ConsumedBytes", bytes as f64, Unit::Bytes),
+                ("ConsumeLatency", ms, Unit::Milliseconds),
+            ])
+            .await;
+        Ok(batch)
+    }
+
+    async fn read(&self, p: u32, offset: u64, max_records: usize, max_bytes: usize) -> Result<Batch, StreamError> {
         let hw = self.high_watermark(p).await?;
         if offset > hw {
             return Err(StreamError::Invalid(format!(

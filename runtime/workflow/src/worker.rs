@@ -17,6 +17,10 @@ use crate::blueprint::Blueprint;
 use crate::client::start_run;
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
+use adf_common::metrics::{Metrics, Unit};
+
+/// The CloudWatch namespace of the worker's metrics.
+pub const METRICS_NAMESPACE: &str = "ADF/Workflow";
 use crate::queue::{Job, Queue, QueueError};
 use crate::store::{Ended, Recorded, Store, StoreError, now_ms};
 
@@ -72,6 +76,7 @@ pub struct Worker {
     services: Services,
     config: WorkerConfig,
     blueprints: Mutex<HashMap<String, Arc<Blueprint>>>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Worker {
@@ -99,7 +104,14 @@ pub struct Lease {
 impl Worker {
     /// A worker on `store` and `queue` with the nodes in `services.registry`.
     pub fn new(store: Store, queue: Queue, services: Services, config: WorkerConfig) -> Self {
-        Self { store, queue, services, config, blueprints: Mutex::new(HashMap::new()) }
+        Self { store, queue, services, config, blueprints: Mutex::new(HashMap::new()), metrics: Metrics::off() }
+    }
+
+    /// The same worker emitting each node run's duration and outcome to `metrics` (namespace
+    /// [`METRICS_NAMESPACE`]).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The run state.
@@ -235,7 +247,11 @@ impl Worker {
                     None => Err(NodeError::Fatal(format!("unknown node type {:?}", spec.uses))),
                 }
             };
+            let started = Instant::now();
             let result = self.with_heartbeat(&job.run, lease.as_ref(), run).await;
+            let outcome = if result.is_ok() { "NodeSucceeded" } else { "NodeFailed" };
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            self.metrics.emit(&[(outcome, 1.0, Unit::Count), ("NodeDuration", ms, Unit::Milliseconds)]).await;
             if let Err(e) = &result {
                 return self.fail(bp, job, input, e).await;
             }

@@ -14,7 +14,10 @@ async fn main() -> Result<(), Error> {
     let config = adf_common::sdk::load().await;
     // Path-style bucket addressing with a custom endpoint (an emulator).
     let s3 = adf_common::sdk::s3_client(&config);
-    let stream = Stream::new(s3, aws_sdk_dynamodb::Client::new(&config), topic);
+    // Produce and consume counts, bytes and latencies as EMF lines on stdout: no API call.
+    let metrics = adf_common::metrics::Metrics::from_env(adf_stream::METRICS_NAMESPACE, &config)
+        .with_dimension("Topic", &topic.name);
+    let stream = Stream::new(s3, aws_sdk_dynamodb::Client::new(&config), topic).with_metrics(metrics);
     let stream = &stream;
     lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(http::handle(stream, req).await) }))
         .await

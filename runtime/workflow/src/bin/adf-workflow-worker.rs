@@ -24,11 +24,12 @@ const LAMBDA_CONTINUE_FOR: std::time::Duration = std::time::Duration::from_secs(
 async fn main() -> Result<(), Error> {
     adf_common::logging::init_stderr();
     let settings = WorkerSettings::from_env()?;
-    let config = adf_common::sdk::load().await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), settings.tables());
-    let queue = Queue::new(aws_sdk_sqs::Client::new(&config), settings.queue_url);
+    let sdk = adf_common::sdk::load().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.tables());
+    let queue_url = settings.queue_url.clone();
+    let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), settings.queue_url);
     let services = Services {
-        lambda: Some(aws_sdk_lambda::Client::new(&config)),
+        lambda: Some(aws_sdk_lambda::Client::new(&sdk)),
         http: reqwest::Client::new(),
         registry: Registry::with_builtins(),
     };
@@ -40,7 +41,11 @@ async fn main() -> Result<(), Error> {
     } else {
         WorkerConfig::default()
     };
-    let worker = Arc::new(Worker::new(store, queue, services, config));
+    // Node durations and outcomes: EMF lines on stdout on Lambda (no API call), off elsewhere
+    // unless ADF_METRICS says otherwise.
+    let metrics = adf_common::metrics::Metrics::from_env(adf_workflow::worker::METRICS_NAMESPACE, &sdk)
+        .with_dimension("Queue", settings_queue_name(&queue_url));
+    let worker = Arc::new(Worker::new(store, queue, services, config).with_metrics(metrics));
     if on_lambda {
         let w = Arc::clone(&worker);
         return lambda_runtime::run(lambda_runtime::service_fn(
@@ -55,6 +60,11 @@ async fn main() -> Result<(), Error> {
     let stats = poller::run(worker, PollerConfig { concurrency, ..PollerConfig::default() }, shutdown()).await?;
     tracing::info!(?stats, "stopped");
     Ok(())
+}
+
+/// The queue's name: the last segment of its URL.
+fn settings_queue_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
