@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_lambda;
+mod bench_storage;
 mod bench_stream;
 mod bench_stream_lambda;
 mod bench_workflow;
@@ -64,7 +65,7 @@ enum Task {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// Only `provider`, `lambda`, `stream` or `workflow`.
+        /// Only `provider`, `lambda`, `stream`, `workflow` or `storage`.
         #[arg(long)]
         only: Option<String>,
     },
@@ -142,12 +143,14 @@ fn main() -> Result<()> {
             Some("lambda") => bench_lambda::run(&root, runs),
             Some("stream") => bench_stream::run().and_then(|()| stream_lambda_bench(&root, runs)),
             Some("workflow") => bench_workflow::run(),
+            Some("storage") => bench_storage::run(),
             None => bench::run(&root, runs)
                 .and_then(|()| bench_stream::run())
                 .and_then(|()| stream_lambda_bench(&root, runs))
                 .and_then(|()| bench_workflow::run())
+                .and_then(|()| bench_storage::run())
                 .and_then(|()| bench_lambda::run(&root, runs)),
-            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream or workflow"),
+            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream, workflow or storage"),
         },
     }
 }
@@ -223,6 +226,9 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let second = terraform.is_some() && extra.is_empty() && std::env::var_os("ADF_TF").is_none();
     println!("==> installing the emulator (moto server, pinned)");
     adf_acceptance::emulator::install(root)?;
+    println!("==> installing Redis and PostgreSQL (Debian packages, when missing) for the storage tests");
+    adf_acceptance::redis::ensure_installed()?;
+    adf_acceptance::postgres::ensure_installed()?;
     println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
