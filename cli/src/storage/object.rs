@@ -99,7 +99,7 @@ fn path(p: &Path) -> Option<&Path> {
 pub struct Put {
     /// The object's key.
     key: String,
-    /// The file to upload; `-` (the default) reads standard input.
+    /// The file to upload; `-` reads standard input.
     #[arg(default_value = "-")]
     path: PathBuf,
     /// The Content-Type stored with the object and sent back with it.
@@ -170,7 +170,7 @@ fn chunks(first: Bytes, reader: Box<dyn AsyncRead + Unpin + Send>) -> impl Strea
 pub struct Get {
     /// The object's key.
     key: String,
-    /// Where to write it; `-` (the default) is standard output.
+    /// Where to write it; `-` is standard output.
     #[arg(default_value = "-")]
     path: PathBuf,
 }
