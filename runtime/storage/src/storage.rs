@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn a_missing_or_mistyped_binding_says_which() {
-        let sdk = aws_types::SdkConfig::builder().build();
+        let sdk = aws_types::SdkConfig::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .build();
         let kv = Binding { kind: Some(StoreKind::Kv), name: "s".into(), table: Some("t".into()), ..Binding::default() };
         let s = Storage::new(Bindings(BTreeMap::from([("sessions".to_string(), kv)])), &sdk);
         assert!(s.kv("sessions").is_ok());
