@@ -48,23 +48,14 @@ impl Aws {
 
     /// Runs `adf ARGS` with the emulator's endpoint, test credentials and `env`, writing `stdin`.
     async fn adf_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Result<Output> {
-        let missing = self.dir.path().join("no-aws-files");
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_adf"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", self.emu.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", adf_acceptance::REGION)
-            .env("AWS_CONFIG_FILE", &missing)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child =
+            adf_acceptance::emulator_command(env!("CARGO_BIN_EXE_adf"), self.emu.endpoint(), self.dir.path())
+                .args(args)
+                .envs(env.iter().copied())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
         let mut input = child.stdin.take().context("the child's stdin")?;
         input.write_all(stdin).await?;
         drop(input);

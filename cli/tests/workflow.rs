@@ -62,22 +62,9 @@ impl Workflow {
 
     /// Runs `adf workflow ARGS` with the emulator's endpoint, test credentials and `env`.
     async fn adf_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
-        let missing = self.dir.path().join("no-aws-files");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_adf"));
-        command
-            .arg("workflow")
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", self.emu.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", adf_acceptance::REGION)
-            .env("AWS_CONFIG_FILE", &missing)
-            .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null());
+        let mut command =
+            adf_acceptance::emulator_command(env!("CARGO_BIN_EXE_adf"), self.emu.endpoint(), self.dir.path());
+        command.arg("workflow").args(args).envs(env.iter().copied()).stdin(std::process::Stdio::null());
         Ok(command.output().await?)
     }
 

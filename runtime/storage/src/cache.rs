@@ -192,22 +192,12 @@ impl Cache {
 
     /// The value under `key` as UTF-8 text.
     pub async fn get_text(&self, key: &str) -> Result<Option<String>> {
-        self.get(key)
-            .await?
-            .map(|b| {
-                String::from_utf8(b.to_vec()).map_err(|e| StorageError::Decode { what: "text", reason: e.to_string() })
-            })
-            .transpose()
+        self.get(key).await?.map(|b| crate::encoding::text(&b)).transpose()
     }
 
     /// The value under `key` parsed as JSON.
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.get(key)
-            .await?
-            .map(|b| {
-                serde_json::from_slice(&b).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })
-            })
-            .transpose()
+        self.get(key).await?.map(|b| crate::encoding::json(&b)).transpose()
     }
 
     /// Stores `value` under `key` for `ttl` (1 s to 365 days).

@@ -12,11 +12,12 @@ pub mod memory;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::encoding;
+pub(crate) use crate::encoding::cursor_after;
 use crate::error::{Result, StorageError};
 
 /// The longest key, in bytes.
@@ -145,19 +146,6 @@ pub fn now_seconds() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The opaque cursor for a page that ended after `key`.
-pub(crate) fn cursor_after(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-fn key_of_cursor(cursor: &str) -> Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| StorageError::invalid("cursor", "not a cursor this namespace returned"))
-}
-
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(StorageError::invalid("key", "a key cannot be empty"));
@@ -186,22 +174,12 @@ impl Kv {
 
     /// The value under `key` as UTF-8 text.
     pub async fn get_text(&self, key: &str) -> Result<Option<String>> {
-        self.get(key)
-            .await?
-            .map(|b| {
-                String::from_utf8(b.to_vec()).map_err(|e| StorageError::Decode { what: "text", reason: e.to_string() })
-            })
-            .transpose()
+        self.get(key).await?.map(|b| encoding::text(&b)).transpose()
     }
 
     /// The value under `key` parsed as JSON.
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.get(key)
-            .await?
-            .map(|b| {
-                serde_json::from_slice(&b).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })
-            })
-            .transpose()
+        self.get(key).await?.map(|b| encoding::json(&b)).transpose()
     }
 
     /// The value, metadata and expiry under `key`.
@@ -250,7 +228,7 @@ impl Kv {
         if limit == 0 || limit > MAX_LIST_LIMIT {
             return Err(StorageError::invalid("limit", format!("between 1 and {MAX_LIST_LIMIT}, not {limit}")));
         }
-        let after = options.cursor.as_deref().map(key_of_cursor).transpose()?;
+        let after = options.cursor.as_deref().map(|c| encoding::key_of_cursor(c, "namespace")).transpose()?;
         let prefix = options.prefix.unwrap_or_default();
         self.backend.list(&prefix, limit, after.as_deref(), now_seconds()).await
     }
@@ -328,13 +306,6 @@ mod tests {
             Kv::checked("k", Bytes::from_static(b"v"), PutOptions::ttl(60).metadata(serde_json::json!({"a": 1})), 100)?;
         assert_eq!(w.expiration, Some(160));
         assert_eq!(w.metadata.as_deref(), Some(r#"{"a":1}"#));
-        Ok(())
-    }
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() -> Result<()> {
-        assert_eq!(key_of_cursor(&cursor_after("user:ü/1"))?, "user:ü/1");
-        assert!(matches!(key_of_cursor("%%%"), Err(StorageError::Invalid { what: "cursor", .. })));
         Ok(())
     }
 }

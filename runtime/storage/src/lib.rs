@@ -19,6 +19,8 @@
 #[cfg(feature = "stores")]
 pub mod cache;
 pub mod contract;
+#[cfg(feature = "stores")]
+mod encoding;
 pub mod error;
 #[cfg(feature = "stores")]
 pub mod kv;

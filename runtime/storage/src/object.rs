@@ -21,7 +21,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
@@ -38,6 +37,7 @@ pub use object_store::GetRange;
 pub use object_store::signer::Url;
 
 use crate::contract::Binding;
+use crate::encoding::{cursor_after, key_of_cursor};
 use crate::error::{Result, StorageError};
 
 /// The longest key, in bytes (S3's limit).
@@ -379,7 +379,7 @@ impl Objects {
         if limit == 0 || limit > MAX_LIST_LIMIT {
             return Err(StorageError::invalid("limit", format!("between 1 and {MAX_LIST_LIMIT}, not {limit}")));
         }
-        let after = options.cursor.as_deref().map(key_of_cursor).transpose()?;
+        let after = options.cursor.as_deref().map(|c| key_of_cursor(c, "bucket")).transpose()?;
         let prefix = options.prefix.unwrap_or_default();
         // `object_store` lists by whole segments: list the segments before the prefix's last
         // `/` and keep the keys that start with the rest.
@@ -635,19 +635,6 @@ fn parse_path(what: &'static str, text: &str) -> Result<Path> {
         return Err(StorageError::invalid(what, format!("{text:?} starts or ends with '/'")));
     }
     Ok(path)
-}
-
-/// The opaque cursor for a page that ended at `key`.
-fn cursor_after(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-fn key_of_cursor(cursor: &str) -> Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| StorageError::invalid("cursor", "not a cursor this bucket returned"))
 }
 
 /// Whether `value` can travel as an HTTP header value unchanged.

@@ -92,29 +92,16 @@ async fn file(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
 /// A new test CA (its PEM) and a server configuration whose certificate it signed, for
 /// `localhost` and `127.0.0.1`.
 fn tls_config() -> Result<(String, rustls::ServerConfig)> {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "terraform-provider-adf test CA");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-    let ca_key = rcgen::KeyPair::generate()?;
-    let ca_pem = ca.self_signed(&ca_key)?.pem();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    leaf.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = rcgen::KeyPair::generate()?;
-    let cert = leaf.signed_by(&leaf_key, &issuer)?;
-
+    let certs = crate::test_ca::issue("terraform-provider-adf test CA")?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            vec![CertificateDer::from(certs.cert_der)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certs.key_der)),
         )
         .context("the mirror's TLS configuration")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_pem, config))
+    Ok((certs.ca_pem, config))
 }

@@ -15,6 +15,7 @@ pub mod request_counter;
 pub mod runtime_zips;
 pub mod storage_bot;
 pub mod terraform;
+pub mod test_ca;
 pub mod tools;
 
 pub use emulator::Emulator;
@@ -65,6 +66,29 @@ terraform {
 
 provider "adf" {}
 "#;
+
+/// A command for `program` that reaches the emulator at `endpoint` only: the test credentials
+/// and region, no AWS config or credentials files (`scratch` is a directory to name a missing
+/// one in), no instance metadata, and nothing else of this process's environment but `PATH`.
+pub fn emulator_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    endpoint: &str,
+    scratch: &std::path::Path,
+) -> tokio::process::Command {
+    let missing = scratch.join("no-aws-files");
+    let mut command = tokio::process::Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("AWS_CONFIG_FILE", &missing)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &missing)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
 
 /// Region the tests use.
 pub const REGION: &str = "us-east-1";

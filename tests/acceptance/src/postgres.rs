@@ -311,17 +311,6 @@ fn random_hex(bytes: usize) -> Result<String> {
 /// A new CA's certificate, and a server certificate it signed for `localhost` and
 /// `127.0.0.1` with its key, all PEM.
 fn tls_files() -> Result<(String, String, String)> {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "terraform-provider-adf test PostgreSQL CA");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-    let ca_key = rcgen::KeyPair::generate()?;
-    let ca_pem = ca.self_signed(&ca_key)?.pem();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    leaf.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = rcgen::KeyPair::generate()?;
-    let cert = leaf.signed_by(&leaf_key, &issuer)?;
-    Ok((ca_pem, cert.pem(), leaf_key.serialize_pem()))
+    let certs = crate::test_ca::issue("terraform-provider-adf test PostgreSQL CA")?;
+    Ok((certs.ca_pem, certs.cert_pem, certs.key_pem))
 }

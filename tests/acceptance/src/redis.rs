@@ -189,24 +189,11 @@ fn answers_ping(port: u16, password: &str) -> bool {
 /// Writes a new test CA (`ca.crt`) and a server certificate it signed (`server.crt`,
 /// `server.key`) into `dir`; returns the CA's PEM.
 fn write_certificates(dir: &Path) -> Result<String> {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "terraform-provider-adf redis test CA");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-    let ca_key = rcgen::KeyPair::generate()?;
-    let ca_pem = ca.self_signed(&ca_key)?.pem();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    leaf.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = rcgen::KeyPair::generate()?;
-    let cert = leaf.signed_by(&leaf_key, &issuer)?;
-
-    std::fs::write(dir.join("ca.crt"), &ca_pem)?;
-    std::fs::write(dir.join("server.crt"), cert.pem())?;
-    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem())?;
-    Ok(ca_pem)
+    let certs = crate::test_ca::issue("terraform-provider-adf redis test CA")?;
+    std::fs::write(dir.join("ca.crt"), &certs.ca_pem)?;
+    std::fs::write(dir.join("server.crt"), &certs.cert_pem)?;
+    std::fs::write(dir.join("server.key"), &certs.key_pem)?;
+    Ok(certs.ca_pem)
 }
 
 #[cfg(test)]

@@ -323,6 +323,38 @@ impl Workspace {
         Ok(out.stdout.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
     }
 
+    /// The error diagnostics of a `plan -json` that must fail (exit code 1), as JSON objects
+    /// (`summary`, `detail`, `snippet`, `range`).
+    pub fn plan_error_diagnostics(&self) -> Result<Vec<serde_json::Value>> {
+        let out = self.run(&["plan", "-json", "-no-color"])?;
+        if out.code != 1 {
+            bail!("expected the plan to fail:\n{}", out.stdout);
+        }
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
+            .map(|l| l["diagnostic"].clone())
+            .collect())
+    }
+
+    /// The error diagnostics of a `plan` that must fail, as ("summary detail", the code of the
+    /// snippet they point at).
+    pub fn plan_errors(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .plan_error_diagnostics()?
+            .iter()
+            .map(|d| {
+                let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                (
+                    format!("{} {}", text("summary"), text("detail")),
+                    d["snippet"]["code"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
+    }
+
     /// The machine-readable plan (`plan -json` lines) as JSON values.
     pub fn plan_json(&self) -> Result<(i32, Vec<serde_json::Value>)> {
         let out = self.run(&["plan", "-json", "-detailed-exitcode"])?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
 use adf_acceptance::{Emulator, Workspace, copy_tree, repo_root, sdk_config, unique_name};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use adf_acceptance::PROVIDER_BLOCK as PROVIDER;
 
@@ -250,27 +250,6 @@ resource "adf_function" "ruby" {{
     Ok(())
 }
 
-/// The diagnostics of a failed `plan -json`, as (summary + detail, attribute snippet).
-fn plan_errors(ws: &Workspace) -> Result<Vec<(String, String)>> {
-    let out = ws.run(&["plan", "-json", "-no-color"])?;
-    if out.code != 1 {
-        bail!("expected the plan to fail:\n{}", out.stdout);
-    }
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
-        .map(|l| {
-            let d = &l["diagnostic"];
-            (
-                format!("{} {}", d["summary"].as_str().unwrap_or_default(), d["detail"].as_str().unwrap_or_default()),
-                d["snippet"]["code"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
-}
-
 #[test]
 fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     let ws = Workspace::new("http://127.0.0.1:9")?;
@@ -288,7 +267,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     ];
     for (body, message, attribute) in cases {
         ws.write(&format!("{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  {body}\n}}\n"))?;
-        let errors = plan_errors(&ws)?;
+        let errors = ws.plan_errors()?;
         assert!(
             errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
             "expected {message:?} at {attribute}: {errors:?}"
@@ -300,7 +279,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"f.zip\"\n  {setting}\n}}\n"
         ))?;
-        let errors = plan_errors(&ws)?;
+        let errors = ws.plan_errors()?;
         let attribute = setting.split(' ').next().unwrap_or_default();
         assert!(
             errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),

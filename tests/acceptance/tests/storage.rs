@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use adf_acceptance::{Emulator, PROVIDER_BLOCK as PROVIDER, Workspace, repo_root, sdk_config, unique_name};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
@@ -382,27 +382,6 @@ async fn storage_lifecycle_function_bindings_grant_and_revoke() -> Result<()> {
     Ok(())
 }
 
-/// The diagnostics of a failed `plan -json`, as (summary + detail, attribute snippet).
-fn plan_errors(ws: &Workspace) -> Result<Vec<(String, String)>> {
-    let out = ws.run(&["plan", "-json", "-no-color"])?;
-    if out.code != 1 {
-        bail!("expected the plan to fail:\n{}", out.stdout);
-    }
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
-        .map(|l| {
-            let d = &l["diagnostic"];
-            (
-                format!("{} {}", d["summary"].as_str().unwrap_or_default(), d["detail"].as_str().unwrap_or_default()),
-                d["snippet"]["code"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect())
-}
-
 #[test]
 fn storage_bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     let ws = Workspace::new("http://127.0.0.1:9")?;
@@ -442,7 +421,7 @@ fn storage_bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> 
         cases.iter().map(|(b, m, a)| (b.to_string(), *m, *a)).chain([(function, "Invalid binding access", "bindings")])
     {
         ws.write(&format!("{PROVIDER}\n{body}\n"))?;
-        let errors = plan_errors(&ws)?;
+        let errors = ws.plan_errors()?;
         ensure!(
             errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
             "expected {message:?} at {attribute}: {errors:?}"

@@ -296,15 +296,7 @@ fn invalid_attributes_fail_at_plan_with_the_attribute_path() -> Result<()> {
     );
     let count_line = hcl.lines().position(|l| l.contains("max_receive_count")).context("line")? + 1;
     ws.write(&hcl)?;
-    let out = ws.run(&["plan", "-json", "-no-color"])?;
-    assert_eq!(out.code, 1);
-    let diags: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| l["type"] == "diagnostic" && l["diagnostic"]["severity"] == "error")
-        .map(|l| l["diagnostic"].clone())
-        .collect();
+    let diags = ws.plan_error_diagnostics()?;
     let find = |summary: &str| diags.iter().find(|d| d["summary"] == summary).cloned();
     let Some(visibility) = find("Invalid visibility_timeout_seconds") else {
         bail!("no visibility diagnostic: {diags:?}")

@@ -346,21 +346,10 @@ pub async fn has_objects(s3: &Client, bucket: &str, prefix: &str) -> Result<bool
 async fn empty(s3: &Client, bucket: &str, prefix: &str) -> Result<(), AwsError> {
     loop {
         let out = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.at(Target::bucket(bucket))?;
-        let mut ids = Vec::new();
-        for o in out.contents.unwrap_or_default() {
-            if let Some(k) = o.key {
-                ids.push(ObjectIdentifier::builder().key(k).build().map_err(AwsError::build)?);
-            }
-        }
-        if ids.is_empty() {
+        let keys = out.contents.unwrap_or_default().into_iter().map(|o| (o.key, None));
+        if !delete_objects(s3, bucket, keys).await? {
             return Ok(());
         }
-        s3.delete_objects()
-            .bucket(bucket)
-            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
-            .send()
-            .await
-            .at(Target::bucket(bucket))?;
     }
 }
 
@@ -373,22 +362,51 @@ async fn empty_versions(s3: &Client, bucket: &str) -> Result<(), AwsError> {
         let out = s3.list_object_versions().bucket(bucket).send().await.at(Target::bucket(bucket))?;
         let versions = out.versions.unwrap_or_default().into_iter().map(|v| (v.key, v.version_id));
         let markers = out.delete_markers.unwrap_or_default().into_iter().map(|m| (m.key, m.version_id));
-        let mut ids = Vec::new();
-        for (key, version) in versions.chain(markers) {
-            if let Some(k) = key {
-                ids.push(ObjectIdentifier::builder().key(k).set_version_id(version).build().map_err(AwsError::build)?);
-            }
-        }
-        if ids.is_empty() {
+        if !delete_objects(s3, bucket, versions.chain(markers)).await? {
             return Ok(());
         }
-        s3.delete_objects()
-            .bucket(bucket)
-            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
-            .send()
-            .await
-            .at(Target::bucket(bucket))?;
     }
+}
+
+/// Deletes `objects` (keys, with a version or not) in one request; false when there were none.
+async fn delete_objects(
+    s3: &Client,
+    bucket: &str,
+    objects: impl Iterator<Item = (Option<String>, Option<String>)>,
+) -> Result<bool, AwsError> {
+    let mut ids = Vec::new();
+    for (key, version) in objects {
+        if let Some(k) = key {
+            ids.push(ObjectIdentifier::builder().key(k).set_version_id(version).build().map_err(AwsError::build)?);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    s3.delete_objects()
+        .bucket(bucket)
+        .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(AwsError::build)?)
+        .send()
+        .await
+        .at(Target::bucket(bucket))?;
+    Ok(true)
+}
+
+/// Refuses (deleting nothing) to delete a managed bucket that still holds objects, unless
+/// `force_destroy`; `holding` names what it holds ("segments", "objects").
+pub async fn check_deletable(
+    s3: &Client,
+    storage: &Storage,
+    force_destroy: bool,
+    holding: &str,
+) -> Result<(), AwsError> {
+    let b = storage.bucket.as_str();
+    if storage.managed && !force_destroy && exists(s3, b).await? && has_objects(s3, b, "").await? {
+        return Err(AwsError::Invalid(format!(
+            "bucket {b} still holds {holding}; set force_destroy = true and apply first, or empty the bucket"
+        )));
+    }
+    Ok(())
 }
 
 /// Deletes what the resource stored: the managed bucket (which must be empty unless

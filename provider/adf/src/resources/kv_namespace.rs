@@ -192,12 +192,9 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
 
 /// Deletes the managed bucket unless it holds values and `force_destroy` is off.
 async fn remove_bucket(aws: &AwsClients, spec: &Spec, bucket: &str) -> Result<(), AwsError> {
-    if !spec.force_destroy && s3::exists(&aws.s3, bucket).await? && s3::has_objects(&aws.s3, bucket, "").await? {
-        return Err(AwsError::Invalid(format!(
-            "bucket {bucket} still holds large values; set force_destroy = true and apply first, or delete the keys"
-        )));
-    }
-    s3::delete(&aws.s3, &spec.storage(bucket, true), spec.force_destroy).await
+    let storage = spec.storage(bucket, true);
+    s3::check_deletable(&aws.s3, &storage, spec.force_destroy, "large values").await?;
+    s3::delete(&aws.s3, &storage, spec.force_destroy).await
 }
 
 /// The `adf_kv_namespace` resource.

@@ -305,15 +305,9 @@ impl Managed for ObjectBucket {
     async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
         let spec = model::<Spec>(state)?;
         let bucket: String = ObjectReader::new(state).get("bucket_name")?;
-        let aws = &data.aws;
-        if !spec.force_destroy && s3::exists(&aws.s3, &bucket).await? && s3::has_objects(&aws.s3, &bucket, "").await? {
-            return Err(AwsError::Invalid(format!(
-                "bucket {bucket} still holds objects; set force_destroy = true and apply before destroying, or empty \
-                 the bucket"
-            ))
-            .into());
-        }
-        Ok(s3::delete(&aws.s3, &spec.storage(&bucket, true), spec.force_destroy).await?)
+        let storage = spec.storage(&bucket, true);
+        s3::check_deletable(&data.aws.s3, &storage, spec.force_destroy, "objects").await?;
+        Ok(s3::delete(&data.aws.s3, &storage, spec.force_destroy).await?)
     }
 
     async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {

@@ -320,17 +320,7 @@ impl Managed for StreamTopic {
         let aws = &data.aws;
         let storage = spec.storage(&bucket_name, true);
         // Refuse before touching anything, so a refused destroy loses nothing.
-        if storage.managed
-            && !force_destroy
-            && s3::exists(&aws.s3, &bucket_name).await?
-            && s3::has_objects(&aws.s3, &bucket_name, "").await?
-        {
-            return Err(AwsError::Invalid(format!(
-                "bucket {bucket_name} still holds segments; set force_destroy = true and apply before destroying, \
-                 or empty the bucket"
-            ))
-            .into());
-        }
+        s3::check_deletable(&aws.s3, &storage, force_destroy, "segments").await?;
         function::remove(aws, &spec.names().function).await?;
         dynamodb::delete(&aws.dynamodb, &spec.names().table).await?;
         Ok(s3::delete(&aws.s3, &storage, force_destroy).await?)
