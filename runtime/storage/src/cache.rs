@@ -209,9 +209,7 @@ impl Cache {
 
     /// Stores `value` as JSON under `key` for `ttl`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) -> Result<()> {
-        let bytes =
-            serde_json::to_vec(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })?;
-        self.put(key, bytes, ttl).await
+        self.put(key, crate::encoding::to_json(value)?, ttl).await
     }
 
     /// Removes `key`; absent is fine.

@@ -1,6 +1,7 @@
 //! What the stores share about bytes: opaque list cursors, and values read as text or JSON.
 
 use base64::Engine;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, StorageError};
@@ -27,6 +28,11 @@ pub(crate) fn text(value: &[u8]) -> Result<String> {
 /// A value parsed as JSON.
 pub(crate) fn json<T: DeserializeOwned>(value: &[u8]) -> Result<T> {
     serde_json::from_slice(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })
+}
+
+/// `value` as JSON bytes.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })
 }
 
 #[cfg(test)]

@@ -211,9 +211,7 @@ impl Kv {
 
     /// Stores `value` as JSON under `key`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T, options: PutOptions) -> Result<()> {
-        let bytes =
-            serde_json::to_vec(value).map_err(|e| StorageError::Decode { what: "JSON", reason: e.to_string() })?;
-        self.put(key, bytes, options).await
+        self.put(key, crate::encoding::to_json(value)?, options).await
     }
 
     /// Removes `key` (and its large value); absent is fine.
