@@ -304,6 +304,13 @@ async fn objects_upload_in_parts_with_progress_and_round_trip() -> Result<()> {
 
     fails(&obj.run(&["get", &"k".repeat(1100)]).await?, "long key", "key is 1100 bytes")?;
     fails(&obj.run(&["presign", "k", "--expires", "8days"]).await?, "presign for 8 days", "invalid expiry")?;
+    // Conditional puts: create-only, then an ETag that no longer matches.
+    std::fs::write(aws.path("small.txt"), "first")?;
+    ok(&obj.run(&["put", "cond.txt", &aws.path("small.txt"), "--if-absent"]).await?, "create-only put")?;
+    let again = obj.run(&["put", "cond.txt", &aws.path("small.txt"), "--if-absent"]).await?;
+    fails(&again, "second create-only put", "precondition failed")?;
+    let stale = obj.run(&["put", "cond.txt", &aws.path("small.txt"), "--if-match", "\"0000\""]).await?;
+    fails(&stale, "put with a stale ETag", "precondition failed")?;
     fails(&obj.run(&["put", "k", &aws.path("missing")]).await?, "missing file", "missing")?;
     let bad = obj.run(&["put", "k", "--metadata", "Owner=ada"]).await?;
     fails(&bad, "upper-case metadata key", "invalid custom metadata")?;

@@ -109,6 +109,13 @@ pub struct Put {
     /// letters, digits, `-`, `_` and `.`; at most 2 KiB in all.
     #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
     metadata: Vec<(String, String)>,
+    /// Store only if no object has the key yet (inputs of at most 8 MiB).
+    #[arg(long, conflicts_with = "if_match")]
+    if_absent: bool,
+    /// Store only if the object's ETag is still this one, quoted as `ls` shows it (inputs of at
+    /// most 8 MiB).
+    #[arg(long, value_name = "ETAG")]
+    if_match: Option<String>,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -136,7 +143,10 @@ impl Put {
         (&mut reader).take(PART_BYTES as u64 + 1).read_to_end(&mut first).await.context("reading the input")?;
         let (written, bytes) = if first.len() <= PART_BYTES {
             let bytes = first.len() as u64;
-            (objects.put(&self.key, first, PutOptions { metadata, ..PutOptions::default() }).await?, bytes)
+            let options = PutOptions { metadata, only_if_absent: self.if_absent, if_match: self.if_match };
+            (objects.put(&self.key, first, options).await?, bytes)
+        } else if self.if_absent || self.if_match.is_some() {
+            anyhow::bail!("--if-absent and --if-match apply to inputs of at most 8 MiB (one request)");
         } else {
             let stderr = std::io::stderr();
             let mut progress = Progress::new(stderr.is_terminal(), stderr, total, PART_BYTES as u64);

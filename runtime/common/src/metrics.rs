@@ -80,6 +80,11 @@ impl Metrics {
         Self { namespace: String::new(), dimensions: BTreeMap::new(), sink: Sink::Off }
     }
 
+    /// Whether emitted metrics go anywhere.
+    pub fn enabled(&self) -> bool {
+        !matches!(self.sink, Sink::Off)
+    }
+
     /// With dimension `name` = `value` on every metric.
     pub fn with_dimension(mut self, name: &str, value: &str) -> Self {
         self.dimensions.insert(name.to_string(), value.to_string());

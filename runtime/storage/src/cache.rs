@@ -149,6 +149,11 @@ impl Cache {
         Self { inner: Arc::new(Inner { backend, flights: Mutex::new(HashMap::new()) }) }
     }
 
+    /// The same cache with every backend operation measured into `metrics`.
+    pub fn measured(self, metrics: crate::metrics::Metrics) -> Self {
+        Self::new(Arc::new(crate::metrics::Measured::new(Arc::clone(&self.inner.backend), metrics)))
+    }
+
     /// A cache in process memory (for tests of code that uses a cache).
     pub fn memory() -> Self {
         Self::new(Arc::new(memory::MemoryCache::default()))

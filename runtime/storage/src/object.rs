@@ -39,6 +39,7 @@ pub use object_store::signer::Url;
 use crate::contract::Binding;
 use crate::encoding::{cursor_after, key_of_cursor};
 use crate::error::{Result, StorageError};
+use crate::metrics::{Metrics, measured};
 
 /// The longest key, in bytes (S3's limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -195,6 +196,7 @@ pub struct Objects {
     store: Arc<dyn ObjectStore>,
     multipart: Arc<dyn MultipartStore>,
     signer: Option<Arc<dyn Signer>>,
+    metrics: Metrics,
 }
 
 impl fmt::Debug for Objects {
@@ -298,30 +300,40 @@ impl Objects {
     /// S3 bucket `bucket`, reached as [`amazon_s3`] says.
     pub fn s3(bucket: &str, sdk: &aws_types::SdkConfig) -> Result<Self> {
         let s3 = Arc::new(amazon_s3(bucket, sdk)?);
-        Ok(Self { store: s3.clone(), multipart: s3.clone(), signer: Some(s3) })
+        Ok(Self { store: s3.clone(), multipart: s3.clone(), signer: Some(s3), metrics: Metrics::off() })
     }
 
     /// A bucket in memory (for tests of code that uses objects); it cannot presign URLs.
     pub fn memory() -> Self {
         let memory = Arc::new(InMemory::new());
-        Self { store: memory.clone(), multipart: memory, signer: None }
+        Self { store: memory.clone(), multipart: memory, signer: None, metrics: Metrics::off() }
+    }
+
+    /// The same bucket with its puts, gets, heads, deletes and listings measured into
+    /// `metrics`.
+    pub fn measured(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Stores `value` under `key`, replacing any object there unless `options` says otherwise.
     pub async fn put(&self, key: &str, value: impl Into<Bytes>, options: PutOptions) -> Result<Written> {
-        let path = key_path(key)?;
-        let mode = match (options.only_if_absent, options.if_match) {
-            (true, Some(_)) => {
-                return Err(StorageError::invalid("put options", "only_if_absent and if_match exclude each other"));
-            }
-            (true, None) => PutMode::Create,
-            (false, Some(etag)) => PutMode::Update(UpdateVersion { e_tag: Some(etag), version: None }),
-            (false, None) => PutMode::Overwrite,
-        };
-        let attributes = attributes(&options.metadata)?;
-        let opts = object_store::PutOptions { mode, attributes, ..Default::default() };
-        let r = self.store.put_opts(&path, PutPayload::from_bytes(value.into()), opts).await?;
-        Ok(Written { etag: r.e_tag, version: r.version })
+        measured(&self.metrics, "ObjectPut", async move {
+            let path = key_path(key)?;
+            let mode = match (options.only_if_absent, options.if_match) {
+                (true, Some(_)) => {
+                    return Err(StorageError::invalid("put options", "only_if_absent and if_match exclude each other"));
+                }
+                (true, None) => PutMode::Create,
+                (false, Some(etag)) => PutMode::Update(UpdateVersion { e_tag: Some(etag), version: None }),
+                (false, None) => PutMode::Overwrite,
+            };
+            let attributes = attributes(&options.metadata)?;
+            let opts = object_store::PutOptions { mode, attributes, ..Default::default() };
+            let r = self.store.put_opts(&path, PutPayload::from_bytes(value.into()), opts).await?;
+            Ok(Written { etag: r.e_tag, version: r.version })
+        })
+        .await
     }
 
     /// The object under `key`, or `None`.
@@ -332,15 +344,18 @@ impl Objects {
     /// The object under `key` (or the part `options` asks for), or `None`; a condition that
     /// does not hold is [`StorageError::PreconditionFailed`].
     pub async fn get_with(&self, key: &str, options: GetOptions) -> Result<Option<ObjectBody>> {
-        let path = key_path(key)?;
-        let opts = object_store::GetOptions::new()
-            .with_range(options.range)
-            .with_if_match(options.if_match)
-            .with_if_none_match(options.if_none_match);
-        let Some(got) = found(self.store.get_opts(&path, opts).await)? else { return Ok(None) };
-        let info = object_info(got.meta.clone(), Some(&got.attributes));
-        let range = got.range.clone();
-        Ok(Some(ObjectBody { info, range, body: got.bytes().await? }))
+        measured(&self.metrics, "ObjectGet", async move {
+            let path = key_path(key)?;
+            let opts = object_store::GetOptions::new()
+                .with_range(options.range)
+                .with_if_match(options.if_match)
+                .with_if_none_match(options.if_none_match);
+            let Some(got) = found(self.store.get_opts(&path, opts).await)? else { return Ok(None) };
+            let info = object_info(got.meta.clone(), Some(&got.attributes));
+            let range = got.range.clone();
+            Ok(Some(ObjectBody { info, range, body: got.bytes().await? }))
+        })
+        .await
     }
 
     /// The bytes of `range` (such as `2..5`, `7..` or `GetRange::Suffix(3)`) of the object
@@ -353,18 +368,24 @@ impl Objects {
 
     /// The description and metadata of the object under `key`, or `None`.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        let path = key_path(key)?;
-        // `ObjectStore::head` drops the attributes; a `get_opts` with `head` keeps them.
-        let opts = object_store::GetOptions::new().with_head(true);
-        let got = found(self.store.get_opts(&path, opts).await)?;
-        Ok(got.map(|g| object_info(g.meta, Some(&g.attributes))))
+        measured(&self.metrics, "ObjectHead", async move {
+            let path = key_path(key)?;
+            // `ObjectStore::head` drops the attributes; a `get_opts` with `head` keeps them.
+            let opts = object_store::GetOptions::new().with_head(true);
+            let got = found(self.store.get_opts(&path, opts).await)?;
+            Ok(got.map(|g| object_info(g.meta, Some(&g.attributes))))
+        })
+        .await
     }
 
     /// Removes the object under `key`; absent is fine.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        let path = key_path(key)?;
-        found(self.store.delete(&path).await)?;
-        Ok(())
+        measured(&self.metrics, "ObjectDelete", async move {
+            let path = key_path(key)?;
+            found(self.store.delete(&path).await)?;
+            Ok(())
+        })
+        .await
     }
 
     /// A page of objects in key order.
