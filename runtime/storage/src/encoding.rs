@@ -20,6 +20,17 @@ pub(crate) fn key_of_cursor(cursor: &str, store: &str) -> Result<String> {
         .ok_or_else(|| StorageError::invalid("cursor", format!("not a cursor this {store} returned")))
 }
 
+/// Refuses an empty key, or one over `limit` bytes.
+pub(crate) fn check_key(key: &str, limit: usize) -> Result<()> {
+    if key.is_empty() {
+        return Err(StorageError::invalid("key", "a key cannot be empty"));
+    }
+    if key.len() > limit {
+        return Err(StorageError::TooLarge { what: "key", size: key.len(), limit });
+    }
+    Ok(())
+}
+
 /// A value as UTF-8 text.
 pub(crate) fn text(value: &[u8]) -> Result<String> {
     String::from_utf8(value.to_vec()).map_err(|e| StorageError::Decode { what: "text", reason: e.to_string() })

@@ -147,13 +147,7 @@ pub fn now_seconds() -> i64 {
 }
 
 fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(StorageError::invalid("key", "a key cannot be empty"));
-    }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(StorageError::TooLarge { what: "key", size: key.len(), limit: MAX_KEY_BYTES });
-    }
-    Ok(())
+    crate::encoding::check_key(key, MAX_KEY_BYTES)
 }
 
 impl Kv {
