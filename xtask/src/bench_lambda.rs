@@ -22,6 +22,7 @@ fn spec(source: &Path, language: Language, cache: &Path) -> PackageSpec {
         source_dir: source.to_path_buf(),
         language,
         architecture: Architecture::X86_64,
+        package: None,
         binary: None,
         handler: None,
         excludes: Vec::new(),

@@ -67,6 +67,7 @@ mod tests {
             size: 3,
             runtime: "provided.al2023".into(),
             handler: "bootstrap".into(),
+            inputs: Default::default(),
         };
         let saved = store(dir.path(), "h1", b"zip", a).expect("store");
         assert_eq!(load(dir.path(), "h1"), Some(saved.clone()));

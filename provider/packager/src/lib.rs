@@ -1,21 +1,27 @@
 //! adf-packager: builds AWS Lambda deployment zips from Rust, Go and Ruby sources.
 //!
 //! It builds and archives; it does not deploy. A build is described by a [`PackageSpec`];
-//! [`input_hash`] is the cheap content hash of everything that goes into the build (sources,
-//! lock files, toolchain, target, flags); [`build`] returns an [`Artifact`] (path,
+//! [`inputs`] are the cheap content hashes of everything the build reads, as the build tool
+//! sees it (a crate's path dependencies and workspace lock, a Go module's local replacements
+//! and `go.work`, the toolchain, the target); [`build`] returns an [`Artifact`] (path,
 //! architecture, `source_code_hash`, size), from the content-addressed cache when it holds
-//! that hash. Archives are reproducible: sorted entries, fixed times, fixed modes, fixed
-//! compression, so two clean builds give the same bytes and Lambda's `CodeSha256`.
+//! that hash. Builds never write into the user's tree. Archives are reproducible: sorted
+//! entries, fixed times, fixed modes, fixed compression, so two clean builds give the same
+//! bytes and Lambda's `CodeSha256`, from any checkout path.
 
 mod archive;
 mod cache;
+mod cargo_project;
 mod elf;
 mod go;
+mod inputs;
 mod ruby;
 mod rust;
 mod sources;
+mod stage;
 mod toolchain;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use archive::{Entry, write_zip};
 pub use cache::default_cache_dir;
 pub use elf::elf_architecture;
+pub use inputs::Inputs;
 pub use ruby::DEFAULT_HANDLER as DEFAULT_RUBY_HANDLER;
 pub use sources::SourceFiles;
 pub use toolchain::Toolchain;
@@ -145,6 +152,8 @@ pub struct PackageSpec {
     pub language: Language,
     /// The target architecture.
     pub architecture: Architecture,
+    /// Rust: the workspace member to build, when `source_dir` is a workspace.
+    pub package: Option<String>,
     /// Rust: the binary to ship, when the package has several.
     pub binary: Option<String>,
     /// Ruby: the handler, `file.method`.
@@ -172,6 +181,9 @@ pub struct Artifact {
     pub runtime: String,
     /// Lambda handler.
     pub handler: String,
+    /// The digest of each part of the inputs (see [`Inputs::parts`]).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// Why a package could not be hashed or built. Each message says what to do next.
@@ -224,6 +236,9 @@ pub enum PackageError {
     /// The Rust package has no binary, or several and none was chosen.
     #[error("{0}")]
     Binary(String),
+    /// The workspace has no such member, or several and none was chosen.
+    #[error("{0}")]
+    Package(String),
     /// The build command failed.
     #[error("{command} failed:\n{tail}")]
     BuildFailed {
@@ -267,8 +282,8 @@ impl PackageError {
     }
 }
 
-/// Checks what can be checked without building: the directory, the project marker, the
-/// toolchain and (for Rust) the target's standard library.
+/// Checks what can be checked without building: the directory, the project marker and the
+/// toolchain (for Rust the target's standard library and zig as well).
 pub fn check(spec: &PackageSpec) -> Result<Toolchain, PackageError> {
     if !spec.source_dir.is_dir() {
         return Err(PackageError::MissingSourceDir(spec.source_dir.clone()));
@@ -288,24 +303,43 @@ pub fn check(spec: &PackageSpec) -> Result<Toolchain, PackageError> {
             marker: spec.language.marker(),
         });
     }
-    Toolchain::detect(spec.language, spec.architecture)
+    Toolchain::detect(spec.language, spec.architecture, &spec.source_dir)
+}
+
+/// A project read by its build tool, ready to hash and build.
+enum Project {
+    Rust(rust::RustProject),
+    Go(go::GoModule),
+    Ruby,
+}
+
+/// Checks `spec`, reads its project and hashes its inputs.
+fn prepare(spec: &PackageSpec) -> Result<(Toolchain, Project, Inputs), PackageError> {
+    let toolchain = check(spec)?;
+    let (project, inputs) = match spec.language {
+        Language::Rust => {
+            let p = rust::RustProject::discover(spec)?;
+            let inputs = p.inputs(spec, &toolchain)?;
+            (Project::Rust(p), inputs)
+        }
+        Language::Go => {
+            let m = go::GoModule::discover(spec)?;
+            let inputs = m.inputs(spec, &toolchain)?;
+            (Project::Go(m), inputs)
+        }
+        Language::Ruby => (Project::Ruby, ruby::inputs(spec, &toolchain)?),
+    };
+    Ok((toolchain, project, inputs))
+}
+
+/// Everything the build reads, in named parts; [`Inputs::hash`] is the input hash.
+pub fn inputs(spec: &PackageSpec) -> Result<Inputs, PackageError> {
+    Ok(prepare(spec)?.2)
 }
 
 /// The hash of everything that determines the build's output.
 pub fn input_hash(spec: &PackageSpec) -> Result<String, PackageError> {
-    hash_with(spec, &check(spec)?)
-}
-
-fn hash_with(spec: &PackageSpec, toolchain: &Toolchain) -> Result<String, PackageError> {
-    let files = SourceFiles::collect(&spec.source_dir, &spec.excludes)?;
-    Ok(files.hash(&[
-        "adf-packager/1",
-        &spec.language.to_string(),
-        spec.architecture.as_str(),
-        spec.binary.as_deref().unwrap_or(""),
-        spec.handler.as_deref().unwrap_or(""),
-        &toolchain.fingerprint(),
-    ]))
+    Ok(inputs(spec)?.hash())
 }
 
 /// The cached artifact for `input_hash`, when there is one.
@@ -315,17 +349,17 @@ pub fn cached(spec: &PackageSpec, input_hash: &str) -> Option<Artifact> {
 
 /// Builds the package, or returns the cached artifact of the same inputs.
 pub fn build(spec: &PackageSpec) -> Result<Artifact, PackageError> {
-    let toolchain = check(spec)?;
-    let hash = hash_with(spec, &toolchain)?;
+    let (toolchain, project, inputs) = prepare(spec)?;
+    let hash = inputs.hash();
     if let Some(a) = cached(spec, &hash) {
         tracing::info!(hash, "package cache hit");
         return Ok(a);
     }
     let work = cache::work_dir(&spec.cache_dir, &hash)?;
-    let (entries, handler) = match spec.language {
-        Language::Rust => (rust::build(spec, &toolchain, &work)?, "bootstrap".to_string()),
-        Language::Go => (go::build(spec, &toolchain, &work)?, "bootstrap".to_string()),
-        Language::Ruby => ruby::build(spec, &toolchain, &work)?,
+    let (entries, handler) = match &project {
+        Project::Rust(p) => (p.build(spec, &toolchain)?, "bootstrap".to_string()),
+        Project::Go(m) => (m.build(spec, &work)?, "bootstrap".to_string()),
+        Project::Ruby => ruby::build(spec, &work)?,
     };
     if let Some(bootstrap) = entries.iter().find(|e| e.name == "bootstrap" && spec.language != Language::Ruby) {
         let found = elf_architecture(&bootstrap.data);
@@ -352,6 +386,7 @@ pub fn build(spec: &PackageSpec) -> Result<Artifact, PackageError> {
         size: zip.len() as u64,
         runtime: spec.language.runtime().to_string(),
         handler,
+        inputs: inputs.parts(),
     };
     let saved = cache::store(&spec.cache_dir, &hash, &zip, artifact)?;
     let _ = std::fs::remove_dir_all(&work);
@@ -390,6 +425,7 @@ mod tests {
             source_dir: dir.to_path_buf(),
             language,
             architecture: Architecture::X86_64,
+            package: None,
             binary: None,
             handler: None,
             excludes: Vec::new(),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::inputs::Inputs;
 use crate::sources::SourceFiles;
 use crate::toolchain::Toolchain;
 use crate::{Entry, PackageError, PackageSpec, entry_from, run};
@@ -11,8 +12,17 @@ use crate::{Entry, PackageError, PackageSpec, entry_from, run};
 /// The default handler: `function.rb`, method `handler`.
 pub const DEFAULT_HANDLER: &str = "function.handler";
 
+/// The inputs: the sources (with `Gemfile.lock`, which pins the gems) and the toolchain.
+pub fn inputs(spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
+    let mut inputs = Inputs::default();
+    inputs.files("sources", ".", &SourceFiles::collect(&spec.source_dir, &spec.excludes)?);
+    let handler = spec.handler.as_deref().unwrap_or(DEFAULT_HANDLER);
+    inputs.value("toolchain", &format!("ruby {} {} {handler}", toolchain.fingerprint(), spec.architecture));
+    Ok(inputs)
+}
+
 /// Collects the entries and the handler.
-pub fn build(spec: &PackageSpec, _toolchain: &Toolchain, work: &Path) -> Result<(Vec<Entry>, String), PackageError> {
+pub fn build(spec: &PackageSpec, work: &Path) -> Result<(Vec<Entry>, String), PackageError> {
     let handler = spec.handler.clone().unwrap_or_else(|| DEFAULT_HANDLER.to_string());
     let file = handler.rsplit_once('.').map(|(f, _)| format!("{f}.rb")).unwrap_or_default();
     if !spec.source_dir.join(&file).is_file() {

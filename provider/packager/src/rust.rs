@@ -1,86 +1,175 @@
-//! Rust: a release build of one binary, shipped as `bootstrap`, linked against Lambda's glibc.
+//! Rust: a release build of one binary, shipped as `bootstrap` and linked against Lambda's
+//! glibc. The inputs are what cargo reads (see [`CargoProject`]); the build runs in a staging
+//! copy (see [`crate::stage`]), so the user's tree is never written to.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cargo_project::{CargoProject, ROOT_FILES};
+use crate::inputs::Inputs;
+use crate::sources::{SourceFile, SourceFiles, relative};
+use crate::stage::{Stage, stage_root};
 use crate::toolchain::{LAMBDA_GLIBC, RustLinker, Toolchain};
 use crate::{Entry, PackageError, PackageSpec, entry_from, run};
 
-/// Builds the binary and returns the archive entries.
-pub fn build(spec: &PackageSpec, toolchain: &Toolchain, _work: &Path) -> Result<Vec<Entry>, PackageError> {
-    let bin = binary_name(spec)?;
-    let manifest = spec.source_dir.join("Cargo.toml");
-    // One target dir for every package: dependencies compile once per toolchain and target.
-    let target_dir = spec.cache_dir.join("cargo-target");
-    let triple = spec.architecture.rust_target();
-    let mut cmd = match &toolchain.rust_linker {
-        Some(RustLinker::Zigbuild(zigbuild)) => {
-            let mut c = Command::new(zigbuild);
-            c.arg("zigbuild").arg("--target").arg(format!("{triple}.{LAMBDA_GLIBC}"));
-            c
-        }
-        _ => {
-            let mut c = Command::new("cargo");
-            c.arg("build").arg("--target").arg(triple);
-            c
-        }
-    };
-    cmd.arg("--release")
-        .arg("--bin")
-        .arg(&bin)
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if spec.source_dir.join("Cargo.lock").is_file() {
-        cmd.arg("--locked");
-    }
-    // Paths of this machine must not end up in the binary: remap them so that the same
-    // sources and toolchain give the same bytes anywhere.
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .unwrap_or_default();
-    let source = spec.source_dir.canonicalize().unwrap_or_else(|_| spec.source_dir.clone());
-    cmd.env(
-        "RUSTFLAGS",
-        format!("--remap-path-prefix={}=/build --remap-path-prefix={}=/cargo", source.display(), cargo_home.display()),
-    )
-    .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-    .env("CARGO_TERM_COLOR", "never");
-    run(&mut cmd)?;
-    let built = target_dir.join(triple).join("release").join(&bin);
-    Ok(vec![entry_from(&built, "bootstrap", 0o755)?])
+/// A Rust project and where its inputs are.
+pub struct RustProject {
+    project: CargoProject,
+    root: PathBuf,
 }
 
-/// The binary to ship: the one named in `binary`, or the package's only binary.
-fn binary_name(spec: &PackageSpec) -> Result<String, PackageError> {
-    let out = Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
-        .arg(spec.source_dir.join("Cargo.toml"))
-        .output()
-        .map_err(PackageError::io("running cargo metadata"))?;
-    if !out.status.success() {
-        return Err(PackageError::BuildFailed {
-            command: "cargo metadata".into(),
-            tail: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
+impl RustProject {
+    /// Reads the project of `spec`.
+    pub fn discover(spec: &PackageSpec) -> Result<Self, PackageError> {
+        let project = CargoProject::discover(&spec.source_dir, spec.package.as_deref(), spec.binary.as_deref())?;
+        let root = project.root();
+        Ok(Self { project, root })
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| PackageError::Io { context: "reading cargo metadata".into(), source: std::io::Error::other(e) })?;
-    let bins: Vec<String> = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect();
-    match (&spec.binary, bins.as_slice()) {
-        (Some(b), _) if bins.contains(b) => Ok(b.clone()),
-        (Some(b), _) => Err(PackageError::Binary(format!("the package has no binary {b:?}; it has {bins:?}"))),
-        (None, [only]) => Ok(only.clone()),
-        (None, []) => Err(PackageError::Binary("the package has no binary target".into())),
-        (None, many) => Err(PackageError::Binary(format!("the package has several binaries {many:?}: set binary"))),
+
+    /// `dir` relative to the project's root.
+    fn rel(&self, dir: &Path) -> String {
+        relative(&self.root, dir)
     }
+
+    /// The workspace's own files (manifest, toolchain file, cargo config) and the manifests
+    /// of the workspaces that path dependencies inherit from.
+    fn root_files(&self) -> SourceFiles {
+        let ws = &self.project.workspace_root;
+        let mut files: Vec<SourceFile> = ROOT_FILES
+            .iter()
+            .map(|f| ws.join(f))
+            .chain(self.project.other_roots.iter().map(|r| r.join("Cargo.toml")))
+            .filter(|p| p.is_file())
+            .map(|path| SourceFile { rel: self.rel(&path), path, executable: false })
+            .collect();
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        SourceFiles { files }
+    }
+
+    fn lock_file(&self) -> PathBuf {
+        self.project.workspace_root.join("Cargo.lock")
+    }
+
+    /// Identifies the lock that cargo would resolve without one: the hash of every manifest.
+    fn lock_key(&self) -> String {
+        let mut files = self.root_files();
+        files.files.extend(self.project.packages.iter().map(|d| SourceFile {
+            rel: self.rel(d),
+            path: d.join("Cargo.toml"),
+            executable: false,
+        }));
+        files.hash(&["lock"])
+    }
+
+    /// The build's inputs: each source package, the workspace files, the lock, the toolchain.
+    pub fn inputs(&self, spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
+        let mut inputs = Inputs::default();
+        for (name, dir) in &self.project.sources {
+            let files = SourceFiles::collect_project(dir, &spec.excludes, Some("Cargo.toml"))?;
+            inputs.files(format!("crate {name}"), &self.rel(dir), &files);
+        }
+        inputs.files("workspace", ".", &self.root_files());
+        let lock = self.lock_file();
+        if lock.is_file() {
+            let files = SourceFiles { files: vec![SourceFile { rel: self.rel(&lock), path: lock, executable: false }] };
+            inputs.files("Cargo.lock", ".", &files);
+        } else {
+            // Resolved once into the package cache, then reused: the manifests decide it.
+            inputs.value("Cargo.lock", &format!("resolved from manifests {}", self.lock_key()));
+        }
+        inputs.value(
+            "toolchain",
+            &format!(
+                "rust {} {} {} {}",
+                toolchain.fingerprint(),
+                spec.architecture,
+                self.project.package,
+                self.project.binary
+            ),
+        );
+        Ok(inputs)
+    }
+
+    /// Builds the binary in the stage and returns the archive entries.
+    pub fn build(&self, spec: &PackageSpec, toolchain: &Toolchain) -> Result<Vec<Entry>, PackageError> {
+        let stage = Stage::lock(&spec.cache_dir, &self.project.package)?;
+        let mut files = Vec::new();
+        for dir in &self.project.packages {
+            let excludes: &[String] =
+                if self.project.sources.values().any(|d| d == dir) { &spec.excludes } else { &[] };
+            let rel = self.rel(dir);
+            for f in SourceFiles::collect_project(dir, excludes, Some("Cargo.toml"))?.files {
+                files.push((f.path, if rel == "." { f.rel } else { format!("{rel}/{}", f.rel) }));
+            }
+        }
+        files.extend(self.root_files().files.into_iter().map(|f| (f.path, f.rel)));
+        let lock = self.lock_file();
+        if lock.is_file() {
+            files.push((lock.clone(), self.rel(&lock)));
+        }
+        stage.sync(&files)?;
+        let workspace = stage.dir.join(self.rel(&self.project.workspace_root));
+        if !lock.is_file() {
+            self.resolved_lock(spec, &workspace)?;
+        }
+
+        let target_dir = spec.cache_dir.join("cargo-target");
+        let triple = spec.architecture.rust_target();
+        let mut cmd = match &toolchain.rust_linker {
+            Some(RustLinker::Zigbuild(zigbuild)) => {
+                let mut c = Command::new(zigbuild);
+                c.arg("zigbuild").arg("--target").arg(format!("{triple}.{LAMBDA_GLIBC}"));
+                c
+            }
+            _ => {
+                let mut c = Command::new("cargo");
+                c.arg("build").arg("--target").arg(triple);
+                c
+            }
+        };
+        cmd.current_dir(&workspace)
+            .args(["--release", "--locked", "--package", &self.project.package, "--bin", &self.project.binary])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir);
+        // The stage and the cargo home are the only machine paths rustc sees: remapping them
+        // makes the binary the same anywhere, and the flags the same for every checkout.
+        cmd.env("RUSTFLAGS", remap_flags(&spec.cache_dir))
+            .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+            .env("CARGO_TERM_COLOR", "never");
+        run(&mut cmd)?;
+        let built = target_dir.join(triple).join("release").join(&self.project.binary);
+        Ok(vec![entry_from(&built, "bootstrap", 0o755)?])
+    }
+
+    /// Puts the lock for a project without one into the stage: the one resolved before, kept
+    /// in the package cache, or a new resolution that is kept there for the next builds.
+    fn resolved_lock(&self, spec: &PackageSpec, workspace: &Path) -> Result<(), PackageError> {
+        let kept = spec.cache_dir.join("locks").join(format!("{}.lock", self.lock_key()));
+        let staged = workspace.join("Cargo.lock");
+        if kept.is_file() {
+            std::fs::copy(&kept, &staged).map_err(PackageError::io(format!("copying {}", kept.display())))?;
+            return Ok(());
+        }
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(workspace).arg("generate-lockfile").arg("--manifest-path").arg(workspace.join("Cargo.toml"));
+        run(&mut cmd)?;
+        let dir = spec.cache_dir.join("locks");
+        std::fs::create_dir_all(&dir).map_err(PackageError::io(format!("creating {}", dir.display())))?;
+        let tmp = dir.join(format!("{}.{}", self.lock_key(), std::process::id()));
+        std::fs::copy(&staged, &tmp).map_err(PackageError::io("keeping the resolved Cargo.lock"))?;
+        std::fs::rename(&tmp, &kept).map_err(PackageError::io("keeping the resolved Cargo.lock"))
+    }
+}
+
+/// `--remap-path-prefix` for the stage and the cargo home.
+fn remap_flags(cache: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap_or_default();
+    let stage = stage_root(cache);
+    let stage = stage.canonicalize().unwrap_or(stage);
+    format!("--remap-path-prefix={}=/build --remap-path-prefix={}=/cargo", stage.display(), cargo_home.display())
 }

@@ -36,6 +36,16 @@ pub struct SourceFiles {
 impl SourceFiles {
     /// Walks `dir`, honouring `.gitignore` files and `excludes` (`.gitignore` syntax).
     pub fn collect(dir: &Path, excludes: &[String]) -> Result<Self, PackageError> {
+        Self::collect_project(dir, excludes, None)
+    }
+
+    /// [`SourceFiles::collect`], leaving out subdirectories that hold a `marker` file (a
+    /// `Cargo.toml` or `go.mod`): those are other packages, with inputs of their own.
+    pub fn collect_project(
+        dir: &Path,
+        excludes: &[String],
+        marker: Option<&'static str>,
+    ) -> Result<Self, PackageError> {
         let mut overrides = OverrideBuilder::new(dir);
         for pattern in BUILTIN_EXCLUDES.iter().map(|p| (*p).to_string()).chain(excludes.iter().cloned()) {
             overrides.add(&format!("!{pattern}")).map_err(|e| PackageError::Io {
@@ -54,6 +64,11 @@ impl SourceFiles {
             .require_git(false)
             .parents(false)
             .overrides(overrides)
+            .filter_entry(move |e| {
+                !(e.depth() > 0
+                    && e.file_type().is_some_and(|t| t.is_dir())
+                    && marker.is_some_and(|m| e.path().join(m).is_file()))
+            })
             .build();
         let mut files = Vec::new();
         for entry in walker {
@@ -97,13 +112,31 @@ impl SourceFiles {
                 h.update(content.finalize());
             }
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::inputs::hex(&h.finalize())
     }
+}
+
+/// `to` from `from`, `/`-separated, climbing with `..` where needed (`.` for the same place).
+pub(crate) fn relative(from: &Path, to: &Path) -> String {
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), f.len() - common)
+        .chain(t[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()))
+        .collect();
+    if parts.is_empty() { ".".into() } else { parts.join("/") }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_climb_and_descend() {
+        assert_eq!(relative(Path::new("/w/api"), Path::new("/w/api")), ".");
+        assert_eq!(relative(Path::new("/w/api"), Path::new("/w/greet")), "../greet");
+        assert_eq!(relative(Path::new("/w/api"), Path::new("/w/go.work")), "../go.work");
+        assert_eq!(relative(Path::new("/w"), Path::new("/w/lib/x")), "lib/x");
+    }
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tmp");
@@ -118,6 +151,8 @@ mod tests {
         w("notes/draft.md", "wip");
         w(".gitignore", "*.log\n");
         w("debug.log", "noise");
+        w("nested/Cargo.toml", "[package]");
+        w("nested/src/lib.rs", "");
         dir
     }
 
@@ -126,7 +161,10 @@ mod tests {
         let dir = tree();
         let files = SourceFiles::collect(dir.path(), &["notes/".to_string()]).expect("collect");
         let rels: Vec<&str> = files.files.iter().map(|f| f.rel.as_str()).collect();
-        assert_eq!(rels, [".gitignore", "Cargo.toml", "src/main.rs"]);
+        assert_eq!(rels, [".gitignore", "Cargo.toml", "nested/Cargo.toml", "nested/src/lib.rs", "src/main.rs"]);
+        let own = SourceFiles::collect_project(dir.path(), &["notes/".to_string()], Some("Cargo.toml")).expect("own");
+        let rels: Vec<&str> = own.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, [".gitignore", "Cargo.toml", "src/main.rs"], "a nested package is its own input");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The installed toolchain for a build: versions (part of the input hash), and for Rust
 //! whether the target's standard library and a glibc-pinning linker are there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{Architecture, Language, PackageError};
@@ -28,10 +28,12 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
-    /// Detects the toolchain for `language` and `arch`, or says what to install.
-    pub fn detect(language: Language, arch: Architecture) -> Result<Self, PackageError> {
+    /// Detects the toolchain for `language` and `arch` as a build in `dir` would run it (a
+    /// `rust-toolchain.toml` there applies), or says what to install.
+    pub fn detect(language: Language, arch: Architecture, dir: &Path) -> Result<Self, PackageError> {
+        let version = |tool: &str, args: &[&str]| version(tool, args, dir);
         match language {
-            Language::Rust => detect_rust(arch),
+            Language::Rust => detect_rust(arch, dir),
             Language::Go => Ok(Self {
                 versions: vec![version("go", &["version"]).ok_or(PackageError::MissingTool {
                     tool: "go",
@@ -60,8 +62,8 @@ impl Toolchain {
     }
 }
 
-fn version(tool: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(tool).args(args).output().ok()?;
+fn version(tool: impl AsRef<std::ffi::OsStr>, args: &[&str], dir: &Path) -> Option<String> {
+    let out = Command::new(tool).args(args).current_dir(dir).output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_string())
@@ -83,12 +85,25 @@ fn newer(a: &str, b: &str) -> bool {
     parse(a) > parse(b)
 }
 
-fn detect_rust(arch: Architecture) -> Result<Toolchain, PackageError> {
-    let rustc = version("rustc", &["-V"])
+/// The zig that cargo-zigbuild will use, as it looks for one: `CARGO_ZIGBUILD_ZIG_PATH`, `zig`
+/// on PATH, or the `ziglang` package of `python3` (or `CARGO_ZIGBUILD_PYTHON_PATH`).
+fn zig_version(dir: &Path) -> Option<String> {
+    if let Some(zig) = std::env::var_os("CARGO_ZIGBUILD_ZIG_PATH") {
+        return version(zig, &["version"], dir);
+    }
+    version("zig", &["version"], dir).or_else(|| {
+        let python = std::env::var_os("CARGO_ZIGBUILD_PYTHON_PATH").unwrap_or_else(|| "python3".into());
+        version(python, &["-m", "ziglang", "version"], dir)
+    })
+}
+
+fn detect_rust(arch: Architecture, dir: &Path) -> Result<Toolchain, PackageError> {
+    let rustc = version("rustc", &["-V"], dir)
         .ok_or(PackageError::MissingTool { tool: "rustc", hint: "install Rust with rustup (https://rustup.rs)" })?;
-    let cargo = version("cargo", &["-V"])
+    let cargo = version("cargo", &["-V"], dir)
         .ok_or(PackageError::MissingTool { tool: "cargo", hint: "install Rust with rustup (https://rustup.rs)" })?;
     let sysroot = Command::new("rustc")
+        .current_dir(dir)
         .args(["--print", "sysroot"])
         .output()
         .ok()
@@ -98,8 +113,19 @@ fn detect_rust(arch: Architecture) -> Result<Toolchain, PackageError> {
         return Err(PackageError::MissingRustTarget { target, arch });
     }
     let zigbuild = std::env::var_os("ADF_CARGO_ZIGBUILD").map(PathBuf::from).or_else(|| on_path("cargo-zigbuild"));
+    let mut versions = vec![rustc, cargo];
     let linker = match zigbuild {
-        Some(z) => RustLinker::Zigbuild(z),
+        Some(z) => {
+            versions.push(format!(
+                "zig {}",
+                zig_version(dir).ok_or(PackageError::MissingTool {
+                    tool: "zig",
+                    hint: "cargo-zigbuild is installed but finds no zig: install ziglang into the Python that \
+                           runs it (`pip install ziglang`), put zig on PATH, or set CARGO_ZIGBUILD_ZIG_PATH",
+                })?
+            ));
+            RustLinker::Zigbuild(z)
+        }
         None => {
             let host_arch = if cfg!(target_arch = "aarch64") { Architecture::Arm64 } else { Architecture::X86_64 };
             let glibc = host_glibc().unwrap_or_else(|| "unknown".into());
@@ -115,7 +141,7 @@ fn detect_rust(arch: Architecture) -> Result<Toolchain, PackageError> {
             RustLinker::Host
         }
     };
-    Ok(Toolchain { versions: vec![rustc, cargo], rust_linker: Some(linker) })
+    Ok(Toolchain { versions, rust_linker: Some(linker) })
 }
 
 #[cfg(test)]
@@ -144,7 +170,7 @@ mod tests {
         if installed {
             return; // this machine can build arm64; nothing to refuse
         }
-        let err = Toolchain::detect(Language::Rust, Architecture::Arm64).expect_err("no aarch64 std");
+        let err = Toolchain::detect(Language::Rust, Architecture::Arm64, Path::new(".")).expect_err("no aarch64 std");
         assert!(err.to_string().contains("rustup target add aarch64-unknown-linux-gnu"), "{err}");
     }
 }

@@ -20,6 +20,7 @@ fn spec(name: &str, language: Language, arch: Architecture, cache: &Path) -> Pac
         source_dir: fixture(name),
         language,
         architecture: arch,
+        package: None,
         binary: None,
         handler: None,
         excludes: Vec::new(),

@@ -46,6 +46,7 @@ pub fn build(zip: &RuntimeZip) -> Result<adf_packager::Artifact> {
         source_dir: crate::repo_root().join(zip.source_dir),
         language: Language::Rust,
         architecture: Architecture::X86_64,
+        package: None,
         binary: Some(zip.binary.into()),
         handler: None,
         excludes: vec!["tests/".into()],

@@ -38,9 +38,16 @@ pub(crate) fn schema(description: &str) -> Schema {
                 "x86_64",
             )
             .optional(
+                "package",
+                Type::String,
+                "Rust: the workspace member to build when `source_dir` is a workspace root (a member's own \
+                 directory selects it already).",
+            )
+            .optional(
                 "binary",
                 Type::String,
-                "Rust: the binary to ship as `bootstrap`, when the package has more than one.",
+                "Rust: the binary to ship as `bootstrap`, when the package has more than one (or, at a \
+                 workspace root, to choose the member that has it).",
             )
             .optional_computed(
                 "handler",
@@ -57,8 +64,16 @@ pub(crate) fn schema(description: &str) -> Schema {
             .computed(
                 "input_hash",
                 Type::String,
-                "SHA-256 of the sources, lock files, toolchain version, target and build flags. A change \
-                 means a rebuild; the plan shows it.",
+                "SHA-256 of everything the build reads, as the build tool sees it: the sources of the \
+                 package and of its path dependencies (Rust) or locally replaced and workspace modules \
+                 (Go), the lock file, the toolchain, the target and the build flags. A change means a \
+                 rebuild; the plan shows it.",
+            )
+            .computed(
+                "inputs",
+                Type::map(Type::String),
+                "A short digest of each part of the inputs (`crate <name>`, `Cargo.lock`, `workspace`, \
+                 `module <path>`, `go.work`, `sources`, `toolchain`): a rebuild's plan shows which changed.",
             )
             .attribute(out("id", Type::String, "Same as `input_hash` of the last build."))
             .attribute(out("output_path", Type::String, "Path of the built zip, in the package cache."))
@@ -79,9 +94,10 @@ pub(crate) fn spec_of(v: &Dynamic) -> Result<Option<PackageSpec>, Diagnostics> {
     let language: Value<String> = o.get("language")?;
     let arch: Value<String> = o.get("architecture")?;
     let binary: Value<String> = o.get("binary")?;
+    let package: Value<String> = o.get("package")?;
     let handler: Value<String> = o.get("handler")?;
     let excludes: Value<Vec<String>> = o.get("excludes")?;
-    if [&source_dir, &language, &arch, &binary].iter().any(|v| v.is_unknown()) || excludes.is_unknown() {
+    if [&source_dir, &language, &arch, &binary, &package].iter().any(|v| v.is_unknown()) || excludes.is_unknown() {
         return Ok(None);
     }
     let (Value::Known(dir), Value::Known(lang)) = (source_dir, language) else { return Ok(None) };
@@ -95,6 +111,7 @@ pub(crate) fn spec_of(v: &Dynamic) -> Result<Option<PackageSpec>, Diagnostics> {
         source_dir: PathBuf::from(dir),
         language,
         architecture,
+        package: package.into_known(),
         binary: binary.into_known(),
         handler,
         excludes: excludes.known_or(Vec::new()),
@@ -146,6 +163,7 @@ pub(crate) fn diagnostic(spec: &PackageSpec, e: &PackageError) -> Diagnostic {
         PackageError::MissingSourceDir(_) | PackageError::NotAProject { .. } => Some("source_dir"),
         PackageError::MissingTool { .. } | PackageError::GlibcTooNew { .. } => Some("language"),
         PackageError::MissingRustTarget { .. } | PackageError::WrongArchitecture { .. } => Some("architecture"),
+        PackageError::Package(_) => Some("package"),
         PackageError::Binary(_) => Some(if spec.language == Language::Ruby { "handler" } else { "binary" }),
         _ => None,
     };
@@ -166,6 +184,7 @@ pub(crate) fn set_outputs(v: &mut Dynamic, a: &Artifact) {
     v.set("runtime", a.runtime.clone().into_dynamic());
     v.set("handler", a.handler.clone().into_dynamic());
     v.set("architecture", a.architecture.as_str().into_dynamic());
+    v.set("inputs", a.inputs.clone().into_dynamic());
 }
 
 /// Builds off the async runtime (builds run compilers for minutes).
@@ -227,7 +246,8 @@ impl Resource<AdfData> for LambdaPackage {
         let spec = match spec_of(&plan.planned) {
             Ok(Some(s)) => s,
             Ok(None) => {
-                for k in ["output_path", "source_code_hash", "size", "runtime", "handler", "id", "input_hash"] {
+                for k in ["output_path", "source_code_hash", "size", "runtime", "handler", "id", "input_hash", "inputs"]
+                {
                     plan.planned.set(k, Dynamic::Unknown);
                 }
                 return Diagnostics::new();
@@ -236,10 +256,12 @@ impl Resource<AdfData> for LambdaPackage {
         };
         let hash = {
             let s = spec.clone();
-            tokio::task::spawn_blocking(move || adf_packager::input_hash(&s).map(|h| (adf_packager::cached(&s, &h), h)))
-                .await
+            tokio::task::spawn_blocking(move || {
+                adf_packager::inputs(&s).map(|i| (adf_packager::cached(&s, &i.hash()), i.hash(), i.parts()))
+            })
+            .await
         };
-        let (cached, hash) = match hash {
+        let (cached, hash, parts) = match hash {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return diagnostic(&spec, &e).into(),
             Err(e) => return Diagnostic::error(format!("hashing {TYPE}"), e.to_string()).into(),
@@ -259,6 +281,7 @@ impl Resource<AdfData> for LambdaPackage {
         };
         plan.planned.set("handler", handler.into_dynamic());
         plan.planned.set("input_hash", hash.into_dynamic());
+        plan.planned.set("inputs", parts.into_dynamic());
         Diagnostics::new()
     }
 
