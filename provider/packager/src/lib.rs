@@ -282,9 +282,18 @@ impl PackageError {
     }
 }
 
-/// Checks what can be checked without building: the directory, the project marker and the
-/// toolchain (for Rust the target's standard library and zig as well).
-pub fn check(spec: &PackageSpec) -> Result<Toolchain, PackageError> {
+/// Checks what can be checked without hashing or building: the directory, the project marker,
+/// the toolchain (for Rust the target's standard library and zig as well) and the project as
+/// its build tool reads it (a Rust workspace's member and binary, a Ruby handler's file).
+pub fn check(spec: &PackageSpec) -> Result<(), PackageError> {
+    if let (_, Project::Ruby) = read(spec)? {
+        ruby::handler(spec)?;
+    }
+    Ok(())
+}
+
+/// The directory, its marker and the toolchain.
+fn toolchain(spec: &PackageSpec) -> Result<Toolchain, PackageError> {
     if !spec.source_dir.is_dir() {
         return Err(PackageError::MissingSourceDir(spec.source_dir.clone()));
     }
@@ -313,21 +322,24 @@ enum Project {
     Ruby,
 }
 
-/// Checks `spec`, reads its project and hashes its inputs.
+/// Checks the toolchain and reads the project.
+fn read(spec: &PackageSpec) -> Result<(Toolchain, Project), PackageError> {
+    let toolchain = toolchain(spec)?;
+    let project = match spec.language {
+        Language::Rust => Project::Rust(rust::RustProject::discover(spec)?),
+        Language::Go => Project::Go(go::GoModule::discover(spec)?),
+        Language::Ruby => Project::Ruby,
+    };
+    Ok((toolchain, project))
+}
+
+/// Reads the project and hashes its inputs.
 fn prepare(spec: &PackageSpec) -> Result<(Toolchain, Project, Inputs), PackageError> {
-    let toolchain = check(spec)?;
-    let (project, inputs) = match spec.language {
-        Language::Rust => {
-            let p = rust::RustProject::discover(spec)?;
-            let inputs = p.inputs(spec, &toolchain)?;
-            (Project::Rust(p), inputs)
-        }
-        Language::Go => {
-            let m = go::GoModule::discover(spec)?;
-            let inputs = m.inputs(spec, &toolchain)?;
-            (Project::Go(m), inputs)
-        }
-        Language::Ruby => (Project::Ruby, ruby::inputs(spec, &toolchain)?),
+    let (toolchain, project) = read(spec)?;
+    let inputs = match &project {
+        Project::Rust(p) => p.inputs(spec, &toolchain)?,
+        Project::Go(m) => m.inputs(spec, &toolchain)?,
+        Project::Ruby => ruby::inputs(spec, &toolchain)?,
     };
     Ok((toolchain, project, inputs))
 }

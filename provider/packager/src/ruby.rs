@@ -12,17 +12,18 @@ use crate::{Entry, PackageError, PackageSpec, entry_from, run};
 /// The default handler: `function.rb`, method `handler`.
 pub const DEFAULT_HANDLER: &str = "function.handler";
 
-/// The inputs: the sources (with `Gemfile.lock`, which pins the gems) and the toolchain.
+/// The inputs: the sources (with `Gemfile.lock`, which pins the gems) and the toolchain. The
+/// handler's file must be among the sources, so a wrong handler is a plan-time error.
 pub fn inputs(spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
+    let handler = handler(spec)?;
     let mut inputs = Inputs::default();
     inputs.files("sources", ".", &SourceFiles::collect(&spec.source_dir, &spec.excludes)?);
-    let handler = spec.handler.as_deref().unwrap_or(DEFAULT_HANDLER);
     inputs.value("toolchain", &format!("ruby {} {} {handler}", toolchain.fingerprint(), spec.architecture));
     Ok(inputs)
 }
 
-/// Collects the entries and the handler.
-pub fn build(spec: &PackageSpec, work: &Path) -> Result<(Vec<Entry>, String), PackageError> {
+/// The handler, once its file is known to exist.
+pub(crate) fn handler(spec: &PackageSpec) -> Result<String, PackageError> {
     let handler = spec.handler.clone().unwrap_or_else(|| DEFAULT_HANDLER.to_string());
     let file = handler.rsplit_once('.').map(|(f, _)| format!("{f}.rb")).unwrap_or_default();
     if !spec.source_dir.join(&file).is_file() {
@@ -31,6 +32,12 @@ pub fn build(spec: &PackageSpec, work: &Path) -> Result<(Vec<Entry>, String), Pa
             spec.source_dir.display()
         )));
     }
+    Ok(handler)
+}
+
+/// Collects the entries and the handler.
+pub fn build(spec: &PackageSpec, work: &Path) -> Result<(Vec<Entry>, String), PackageError> {
+    let handler = handler(spec)?;
     let sources = SourceFiles::collect(&spec.source_dir, &spec.excludes)?;
     let mut entries = Vec::new();
     for f in &sources.files {

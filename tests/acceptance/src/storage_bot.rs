@@ -68,14 +68,17 @@ pub async fn exercise(emu: &Emulator, zip: &Path, function: &str) -> Result<Vec<
     Ok(steps)
 }
 
-/// Points the bot's path dependency on `adf-storage` (relative, as the quickstart ships it) at
-/// this repository, in a copy of the quickstart at `quickstart` that is not inside it.
+/// Makes the bot of a copy of the quickstart at `quickstart` (outside this repository) the
+/// repository's own, by a symlink, so that its relative path dependency on `adf-storage`
+/// resolves. The packager follows the link: the bot's inputs, its input hash and its cached
+/// zip are the same as in the repository, whatever the copy's path.
 pub fn link_to_repo(quickstart: &Path) -> Result<()> {
-    let manifest = quickstart.join("bot/Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).with_context(|| manifest.display().to_string())?;
-    let storage = crate::repo_root().join("runtime/storage");
-    let linked = text.replace("\"../../../../runtime/storage\"", &format!("{:?}", storage.display().to_string()));
-    ensure!(linked != text, "{} has no path dependency on runtime/storage", manifest.display());
-    std::fs::write(&manifest, linked)?;
+    let bot = quickstart.join("bot");
+    let repo_bot = crate::repo_root().join("examples/terraform/quickstart/bot");
+    ensure!(repo_bot.join("Cargo.toml").is_file(), "{} is not the bot", repo_bot.display());
+    if bot.exists() {
+        std::fs::remove_dir_all(&bot).with_context(|| bot.display().to_string())?;
+    }
+    std::os::unix::fs::symlink(&repo_bot, &bot).with_context(|| bot.display().to_string())?;
     Ok(())
 }

@@ -12,3 +12,19 @@ resource "adf_lambda_package" "worker" {
   architecture = "arm64"
   excludes     = ["testdata/"]
 }
+
+# A member of a Cargo workspace: its path dependencies, the workspace's Cargo.lock, the
+# toolchain file and .cargo/config.toml are inputs too; other members are not. The build runs
+# in a staging copy with --locked, so nothing is written into the workspace.
+resource "adf_lambda_package" "orders" {
+  source_dir = "${path.module}/services/orders"
+  language   = "rust"
+}
+
+# The workspace root works as well, with the member (and, when it has several, the binary) named.
+resource "adf_lambda_package" "billing" {
+  source_dir = "${path.module}/services"
+  language   = "rust"
+  package    = "billing"
+  binary     = "billing-lambda"
+}
