@@ -1,7 +1,9 @@
 //! `cargo xtask bench --only lambda`: Lambda packaging figures, side by side in one run.
 //! - a clean build of the Rust hello world with adf-packager and with `cargo lambda build
 //!   --release --output-format zip`, as a ratio, and whether each gives identical zips twice;
-//! - a no-op `terraform plan` over a source tree of 10,000 files against one of 10 files;
+//! - a no-op `terraform plan` over a source tree of 100,000 files against one of 10 files;
+//! - a cache hit: the same sources in another checkout, against the cold build;
+//! - a Go Lambda on aws-lambda-go: build time, zip size, reproducibility;
 //! - the hello world's zip size and init duration under the local Lambda runner.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
 use adf_acceptance::{Workspace, tools};
-use adf_packager::{Architecture, Language, PackageSpec};
+use adf_packager::{Language, PackageSpec};
 use anyhow::{Context, Result, bail};
 
 fn hello_world(root: &Path) -> PathBuf {
@@ -18,25 +20,32 @@ fn hello_world(root: &Path) -> PathBuf {
 }
 
 fn spec(source: &Path, language: Language, cache: &Path) -> PackageSpec {
-    PackageSpec {
-        source_dir: source.to_path_buf(),
-        language,
-        architecture: Architecture::X86_64,
-        package: None,
-        binary: None,
-        handler: None,
-        excludes: Vec::new(),
-        cache_dir: cache.to_path_buf(),
-    }
+    PackageSpec::new(source, language, cache)
 }
 
-/// One clean adf-packager build: time and zip bytes.
-fn adf_build(root: &Path) -> Result<(Duration, Vec<u8>)> {
+/// One build of `source` into a new package cache: time, zip bytes, and the cache.
+fn timed_build(source: &Path, language: Language) -> Result<(Duration, Vec<u8>, tempfile::TempDir)> {
     let cache = tempfile::tempdir()?;
     let start = Instant::now();
-    let a = adf_packager::build(&spec(&hello_world(root), Language::Rust, cache.path()))?;
+    let a = adf_packager::build(&spec(source, language, cache.path()))?;
     let took = start.elapsed();
-    Ok((took, std::fs::read(&a.path)?))
+    Ok((took, std::fs::read(&a.path)?, cache))
+}
+
+/// The hello world's sources from another checkout, with the package cache of a build of the
+/// first: the time to the cached zip.
+fn cache_hit(root: &Path, cache: &Path) -> Result<Duration> {
+    let original = spec(&hello_world(root), Language::Rust, cache);
+    let first = adf_packager::cached(&original, &adf_packager::input_hash(&original)?).context("not cached")?;
+    let checkout = tempfile::tempdir()?;
+    adf_acceptance::copy_tree(&hello_world(root), &checkout.path().join("hello"))?;
+    let start = Instant::now();
+    let second = adf_packager::build(&spec(&checkout.path().join("hello"), Language::Rust, cache))?;
+    let hit = start.elapsed();
+    if second.path != first.path {
+        bail!("the second checkout missed the cache");
+    }
+    Ok(hit)
 }
 
 /// One clean `cargo lambda build --release --output-format zip`: time and zip bytes.
@@ -123,20 +132,28 @@ pub fn run(root: &Path, runs: usize) -> Result<()> {
     }
 
     println!("==> two clean builds of the Rust hello world with each tool");
-    let (adf1, zip1) = adf_build(root)?;
-    let (adf2, zip2) = adf_build(root)?;
+    let (adf1, zip1, cache1) = timed_build(&hello_world(root), Language::Rust)?;
+    let (adf2, zip2, _) = timed_build(&hello_world(root), Language::Rust)?;
     let (cl1, czip1) = cargo_lambda_build(root, &bin)?;
     let (cl2, czip2) = cargo_lambda_build(root, &bin)?;
 
-    println!("==> no-op plans over 10 and 10,000 source files");
+    println!("==> a cache hit: the hello world from another checkout, same package cache");
+    let (cold, hit) = (adf1, cache_hit(root, cache1.path())?);
+
+    println!("==> the Go Lambda on aws-lambda-go, twice from clean package caches");
+    let go_sdk = root.join("tests/acceptance/fixtures/hello-go-sdk");
+    let (go1, gozip1, _) = timed_build(&go_sdk, Language::Go)?;
+    let (go2, gozip2, _) = timed_build(&go_sdk, Language::Go)?;
+
+    println!("==> no-op plans over 10 and 100,000 source files");
     let small = noop_plan(root, 10, runs)?;
-    let big = noop_plan(root, 10_000, runs)?;
+    let big = noop_plan(root, 100_000, runs)?;
     let tree = tempfile::tempdir()?;
-    source_tree(tree.path(), 10_000)?;
+    source_tree(tree.path(), 100_000)?;
     let cache = tempfile::tempdir()?;
     let hash_start = Instant::now();
     adf_packager::input_hash(&spec(tree.path(), Language::Go, cache.path()))?;
-    let hash_10k = hash_start.elapsed();
+    let hash_big = hash_start.elapsed();
 
     println!("==> init duration of the hello world under the local Lambda runner");
     let rt = tokio::runtime::Runtime::new()?;
@@ -177,8 +194,24 @@ pub fn run(root: &Path, runs: usize) -> Result<()> {
     println!("\n| measurement | value |");
     println!("|---|---|");
     println!("| no-op `terraform plan`, 10 source files (median of {runs}) | {:.0} ms |", ms(small));
-    println!("| no-op `terraform plan`, 10,000 source files (median of {runs}) | {:.0} ms |", ms(big));
-    println!("| input hash of 10,000 files alone | {:.0} ms |", ms(hash_10k));
+    println!("| no-op `terraform plan`, 100,000 source files (median of {runs}) | {:.0} ms |", ms(big));
+    println!("| input hash of 100,000 files alone | {:.0} ms |", ms(hash_big));
+    println!(
+        "| cache hit (hello world from a second checkout, same cache) / cold build | {:.1} ms / {:.1} s = {:.4} |",
+        ms(hit),
+        cold.as_secs_f64(),
+        hit.as_secs_f64() / cold.as_secs_f64()
+    );
+    println!(
+        "| Go on aws-lambda-go: first build, second build (clean package cache, warm Go build cache) | {:.1} s, {:.1} s |",
+        go1.as_secs_f64(),
+        go2.as_secs_f64()
+    );
+    println!(
+        "| Go on aws-lambda-go: zip size, two builds byte-identical | {} bytes, {} |",
+        gozip1.len(),
+        gozip1 == gozip2
+    );
     println!("| hello world init duration (median of {runs}) | {:.1} ms |", ms(inits[inits.len() / 2]));
     Ok(())
 }

@@ -164,6 +164,23 @@ pub struct PackageSpec {
     pub cache_dir: PathBuf,
 }
 
+impl PackageSpec {
+    /// `source_dir` in `language` for x86_64, with nothing chosen or excluded, cached in
+    /// `cache_dir`.
+    pub fn new(source_dir: impl Into<PathBuf>, language: Language, cache_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            source_dir: source_dir.into(),
+            language,
+            architecture: Architecture::X86_64,
+            package: None,
+            binary: None,
+            handler: None,
+            excludes: Vec::new(),
+            cache_dir: cache_dir.into(),
+        }
+    }
+}
+
 /// A built package, ready to deploy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
@@ -433,16 +450,7 @@ mod tests {
     use super::*;
 
     fn spec(dir: &Path, language: Language) -> PackageSpec {
-        PackageSpec {
-            source_dir: dir.to_path_buf(),
-            language,
-            architecture: Architecture::X86_64,
-            package: None,
-            binary: None,
-            handler: None,
-            excludes: Vec::new(),
-            cache_dir: dir.join(".cache"),
-        }
+        PackageSpec::new(dir, language, dir.join(".cache"))
     }
 
     #[test]

@@ -80,11 +80,12 @@ impl RustProject {
         inputs.value(
             "toolchain",
             &format!(
-                "rust {} {} {} {}",
+                "rust {} {} {} {} strip=symbols {}",
                 toolchain.fingerprint(),
                 spec.architecture,
                 self.project.package,
-                self.project.binary
+                self.project.binary,
+                if self.has_release_profile() { "the workspace's release profile" } else { "lto=thin codegen-units=1" }
             ),
         );
         Ok(inputs)
@@ -138,9 +139,19 @@ impl RustProject {
         cmd.env("RUSTFLAGS", remap_flags(&spec.cache_dir))
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
             .env("CARGO_TERM_COLOR", "never");
+        if !self.has_release_profile() {
+            // cargo-lambda's release settings, for a workspace that has none of its own.
+            cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin").env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+        }
         run(&mut cmd)?;
         let built = target_dir.join(triple).join("release").join(&self.project.binary);
         Ok(vec![entry_from(&built, "bootstrap", 0o755)?])
+    }
+
+    /// Whether the workspace's manifest sets its own `[profile.release]`.
+    fn has_release_profile(&self) -> bool {
+        std::fs::read_to_string(self.project.workspace_root.join("Cargo.toml"))
+            .is_ok_and(|m| m.lines().any(|l| l.trim() == "[profile.release]"))
     }
 
     /// Puts the lock for a project without one into the stage: the one resolved before, kept

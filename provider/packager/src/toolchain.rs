@@ -41,13 +41,19 @@ impl Toolchain {
                 })?],
                 rust_linker: None,
             }),
-            Language::Ruby => Ok(Self {
-                versions: vec![version("ruby", &["-v"]).ok_or(PackageError::MissingTool {
+            Language::Ruby => {
+                let mut versions = vec![version("ruby", &["-v"]).ok_or(PackageError::MissingTool {
                     tool: "ruby",
                     hint: "install Ruby (Debian: apt-get install ruby)",
-                })?],
-                rust_linker: None,
-            }),
+                })?];
+                if dir.join("Gemfile.lock").is_file() {
+                    versions.push(version("bundle", &["--version"]).ok_or(PackageError::MissingTool {
+                        tool: "bundle",
+                        hint: "a Gemfile.lock needs bundler to vendor gems (Debian: apt-get install ruby-bundler)",
+                    })?);
+                }
+                Ok(Self { versions, rust_linker: None })
+            }
         }
     }
 

@@ -16,16 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn spec(name: &str, language: Language, arch: Architecture, cache: &Path) -> PackageSpec {
-    PackageSpec {
-        source_dir: fixture(name),
-        language,
-        architecture: arch,
-        package: None,
-        binary: None,
-        handler: None,
-        excludes: Vec::new(),
-        cache_dir: cache.to_path_buf(),
-    }
+    PackageSpec { architecture: arch, ..PackageSpec::new(fixture(name), language, cache) }
 }
 
 fn zip_entry(zip: &Path, name: &str) -> (Vec<u8>, u32) {

@@ -19,16 +19,7 @@ fn write(root: &Path, files: &[(&str, &str)]) {
 }
 
 fn spec(dir: &Path, language: Language, cache: &Path) -> PackageSpec {
-    PackageSpec {
-        source_dir: dir.to_path_buf(),
-        language,
-        architecture: Architecture::X86_64,
-        package: None,
-        binary: None,
-        handler: None,
-        excludes: Vec::new(),
-        cache_dir: cache.to_path_buf(),
-    }
+    PackageSpec::new(dir, language, cache)
 }
 
 /// Every file under `dir` with its bytes and modification time: a before/after picture.
@@ -231,4 +222,19 @@ fn a_go_workspace_hashes_the_replaced_module_and_nothing_else() {
     let greet = root.join("greet/greet.go");
     std::fs::write(&greet, std::fs::read_to_string(&greet).expect("read").replace("hello", "hi")).expect("write");
     assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "the replaced module is an input");
+}
+
+#[test]
+fn a_go_module_with_vendor_builds_from_it_and_hashes_it() {
+    let (tmp, dir) = go_fixture("hello-go-sdk");
+    let out = Command::new("go").args(["mod", "vendor"]).current_dir(&dir).output().expect("go mod vendor");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = spec(&dir, Language::Go, &tmp.path().join("cache"));
+    let before = listing(&dir);
+    let built = build(&s).expect("build from vendor/");
+    assert_eq!(listing(&dir), before, "the build wrote into the module");
+    let vendored = dir.join("vendor/github.com/aws/aws-lambda-go/lambda/entry.go");
+    let text = std::fs::read_to_string(&vendored).expect("a vendored file");
+    std::fs::write(&vendored, format!("{text}\n// patched\n")).expect("write");
+    assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "vendor/ is an input");
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use adf_packager::{Architecture, Language, PackageSpec};
+use adf_packager::{Language, PackageSpec};
 use anyhow::{Context, Result};
 
 /// One released zip: the crate it is built from, its binary, its file name.
@@ -43,14 +43,9 @@ pub fn workflow_worker() -> Result<PathBuf> {
 /// glibc: minutes) and returns the built artifact: its path in the package cache and hash.
 pub fn build(zip: &RuntimeZip) -> Result<adf_packager::Artifact> {
     let spec = PackageSpec {
-        source_dir: crate::repo_root().join(zip.source_dir),
-        language: Language::Rust,
-        architecture: Architecture::X86_64,
-        package: None,
         binary: Some(zip.binary.into()),
-        handler: None,
         excludes: vec!["tests/".into()],
-        cache_dir: crate::package_cache(),
+        ..PackageSpec::new(crate::repo_root().join(zip.source_dir), Language::Rust, crate::package_cache())
     };
     adf_packager::build(&spec).with_context(|| format!("building {}", zip.zip_name))
 }

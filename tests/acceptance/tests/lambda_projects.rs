@@ -87,10 +87,8 @@ fn rust_workspace(root: &Path) -> Result<()> {
         "[workspace]\nresolver = \"2\"\nmembers = [\"apps/*\", \"libs/greeting\"]\n",
     )?;
     std::fs::copy(hello.join("Cargo.lock"), root.join("Cargo.lock"))?;
-    let out = std::process::Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(root)
-        .output()?;
+    let out =
+        std::process::Command::new("cargo").args(["metadata", "--format-version", "1"]).current_dir(root).output()?;
     ensure!(out.status.success(), "extending the lock: {}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
