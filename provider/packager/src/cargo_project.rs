@@ -104,11 +104,14 @@ impl CargoProject {
                 )));
             }
         };
+        let root = meta.workspace_root.clone();
+        // `[patch]` path crates may stand in for any registry crate the package uses: without
+        // a resolution (which would write a lock) they all count as its sources.
+        let patched = patched(&root)?;
         let mut graph = Graph::new(meta);
-        let sources = graph.closure([chosen.dir()], false)?;
+        let sources = graph.closure([chosen.dir()].into_iter().chain(patched.iter().cloned()), false)?;
         let members: Vec<PathBuf> = graph.metas[0].packages.iter().map(Package::dir).collect();
-        let packages = graph.closure(members, true)?;
-        let root = graph.metas[0].workspace_root.clone();
+        let packages = graph.closure(members.into_iter().chain(patched), true)?;
         let other_roots = graph
             .metas
             .iter()
@@ -207,6 +210,26 @@ impl Graph {
         }
         Ok(seen)
     }
+}
+
+/// The directories of the path crates that the workspace manifest's `[patch]` tables name.
+fn patched(root: &Path) -> Result<Vec<PathBuf>, PackageError> {
+    let path = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).map_err(PackageError::io(format!("reading {}", path.display())))?;
+    let manifest: toml::Table = text.parse().map_err(|e| PackageError::Io {
+        context: format!("reading {}", path.display()),
+        source: std::io::Error::other(e),
+    })?;
+    let registries = manifest.get("patch").and_then(toml::Value::as_table).into_iter().flat_map(|t| t.values());
+    Ok(registries
+        .filter_map(toml::Value::as_table)
+        .flat_map(|crates| crates.values())
+        .filter_map(|c| c.get("path").and_then(toml::Value::as_str))
+        .map(|p| {
+            let dir = root.join(p);
+            dir.canonicalize().unwrap_or(dir)
+        })
+        .collect())
 }
 
 /// `cargo metadata --no-deps` for `manifest`, run from its directory (so that its

@@ -26,14 +26,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toolchain::Toolchain;
 
 pub use archive::{Entry, write_zip};
 pub use cache::default_cache_dir;
 pub use elf::elf_architecture;
 pub use inputs::Inputs;
 pub use ruby::DEFAULT_HANDLER as DEFAULT_RUBY_HANDLER;
-pub use sources::SourceFiles;
-pub use toolchain::Toolchain;
 
 /// Lambda's limit for a zip uploaded directly (larger ones must go through S3).
 pub const MAX_ZIPPED_BYTES: u64 = 50 * 1024 * 1024;

@@ -238,3 +238,39 @@ fn a_go_module_with_vendor_builds_from_it_and_hashes_it() {
     std::fs::write(&vendored, format!("{text}\n// patched\n")).expect("write");
     assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "vendor/ is an input");
 }
+
+#[test]
+fn a_patched_path_crate_is_staged_and_is_an_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (app, cache) = (tmp.path().join("app"), tmp.path().join("cache"));
+    write(
+        tmp.path(),
+        &[
+            (
+                "app/Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n\n\
+                 [patch.crates-io]\nitoa = { path = \"../patches/itoa\" }\n",
+            ),
+            ("app/src/main.rs", "fn main() { println!(\"{}\", itoa::Buffer::new().format(7)); }\n"),
+            ("patches/itoa/Cargo.toml", "[package]\nname = \"itoa\"\nversion = \"1.0.99\"\nedition = \"2021\"\n"),
+            (
+                "patches/itoa/src/lib.rs",
+                "pub struct Buffer;\nimpl Buffer {\n    pub fn new() -> Self { Buffer }\n    \
+                 pub fn format(&mut self, n: u64) -> String { format!(\"patched {n}\") }\n}\n",
+            ),
+        ],
+    );
+    let s = spec(&app, Language::Rust, &cache);
+    let parts: Vec<String> = inputs(&s).expect("inputs").parts().into_keys().collect();
+    assert!(parts.contains(&"crate itoa".to_string()), "{parts:?}");
+    let built = build(&s).expect("build with the patch");
+    assert_eq!(run_bootstrap(&built.path), "patched 7");
+    write(
+        tmp.path(),
+        &[(
+            "patches/itoa/src/lib.rs",
+            "pub struct Buffer;\nimpl Buffer {\n    pub fn new() -> Self { Buffer }\n    pub fn format(&mut self, n: u64) -> String { format!(\"again {n}\") }\n}\n",
+        )],
+    );
+    assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "the patched crate is an input");
+}
