@@ -102,6 +102,7 @@ fn release_signature_verifies_with_the_public_key_and_a_changed_sums_fails() -> 
 /// modules it uses).
 fn quickstart(emu: &Emulator, cli: &Path, rc: &str) -> Result<Workspace> {
     let ws = Workspace::with_cli_config(emu.endpoint(), cli, rc)?.with_repo_dirs(&["modules", QUICKSTART])?;
+    adf_acceptance::storage_bot::link_to_repo(ws.path())?;
     std::fs::write(ws.path().join("test.auto.tfvars"), "worker_on_queue = false\n")?;
     Ok(ws)
 }

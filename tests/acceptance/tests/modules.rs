@@ -111,6 +111,8 @@ fn modules_hcl_is_formatted_and_valid() -> Result<()> {
     // both trees.
     let ws = Workspace::new("http://127.0.0.1:9")?.with_repo_dirs(&["examples/terraform", "modules"])?;
     let top = ws.path().parent().context("workspace root")?.to_path_buf();
+    // The quickstart's bot reaches runtime/storage by a relative path dependency.
+    adf_acceptance::storage_bot::link_to_repo(&top.join("examples/terraform/quickstart"))?;
     for tree in ["modules", "examples/terraform"] {
         ws.run_in(&top, &["fmt", "-check", "-recursive", "-diff", "-no-color", tree])?
             .ok()

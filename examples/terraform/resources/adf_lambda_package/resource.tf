@@ -15,16 +15,9 @@ resource "adf_lambda_package" "worker" {
 
 # A member of a Cargo workspace: its path dependencies, the workspace's Cargo.lock, the
 # toolchain file and .cargo/config.toml are inputs too; other members are not. The build runs
-# in a staging copy with --locked, so nothing is written into the workspace.
+# in a staging copy with --locked, so nothing is written into the workspace. (At the
+# workspace root instead, set `package`, and `binary` when the member has several.)
 resource "adf_lambda_package" "orders" {
   source_dir = "${path.module}/services/orders"
   language   = "rust"
-}
-
-# The workspace root works as well, with the member (and, when it has several, the binary) named.
-resource "adf_lambda_package" "billing" {
-  source_dir = "${path.module}/services"
-  language   = "rust"
-  package    = "billing"
-  binary     = "billing-lambda"
 }
