@@ -157,7 +157,8 @@ impl RustProject {
     /// Puts the lock for a project without one into the stage: the one resolved before, kept
     /// in the package cache, or a new resolution that is kept there for the next builds.
     fn resolved_lock(&self, spec: &PackageSpec, workspace: &Path) -> Result<(), PackageError> {
-        let kept = spec.cache_dir.join("locks").join(format!("{}.lock", self.lock_key()));
+        let key = self.lock_key();
+        let kept = spec.cache_dir.join("locks").join(format!("{key}.lock"));
         let staged = workspace.join("Cargo.lock");
         if kept.is_file() {
             std::fs::copy(&kept, &staged).map_err(PackageError::io(format!("copying {}", kept.display())))?;
@@ -168,7 +169,7 @@ impl RustProject {
         run(&mut cmd)?;
         let dir = spec.cache_dir.join("locks");
         std::fs::create_dir_all(&dir).map_err(PackageError::io(format!("creating {}", dir.display())))?;
-        let tmp = dir.join(format!("{}.{}", self.lock_key(), std::process::id()));
+        let tmp = dir.join(format!("{key}.{}", std::process::id()));
         std::fs::copy(&staged, &tmp).map_err(PackageError::io("keeping the resolved Cargo.lock"))?;
         std::fs::rename(&tmp, &kept).map_err(PackageError::io("keeping the resolved Cargo.lock"))
     }
