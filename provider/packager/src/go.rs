@@ -80,7 +80,7 @@ impl GoModule {
     /// The inputs: each module's files (named by their path from the built module), the
     /// workspace files, and the toolchain.
     pub fn inputs(&self, spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
-        let mut inputs = Inputs::default();
+        let mut inputs = Inputs::for_spec(spec);
         for m in &self.modules {
             let rel = relative(&self.dir, m);
             let files = SourceFiles::collect_project(m, &spec.excludes, Some("go.mod"))?;
@@ -90,7 +90,7 @@ impl GoModule {
             let files: Vec<SourceFile> = [work.clone(), work.with_extension("work.sum")]
                 .into_iter()
                 .filter(|p| p.is_file())
-                .map(|path| SourceFile { rel: relative(&self.dir, &path), path, executable: false })
+                .map(|path| SourceFile::new(relative(&self.dir, &path), path))
                 .collect();
             inputs.files("go.work", ".", &SourceFiles { files });
         }

@@ -5,19 +5,41 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::PackageSpec;
+use crate::digests::Digests;
 use crate::sources::SourceFiles;
 
 /// The named parts of a build's inputs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Inputs {
     parts: BTreeMap<String, String>,
+    /// The content digests remembered for the package's files, when hashing for a spec.
+    digests: Option<Digests>,
 }
 
 impl Inputs {
+    /// Inputs for `spec`'s package, reusing the digests of files unchanged since the last plan.
+    pub(crate) fn for_spec(spec: &PackageSpec) -> Self {
+        let dir = spec.source_dir.canonicalize().unwrap_or_else(|_| spec.source_dir.clone());
+        Self { parts: BTreeMap::new(), digests: Some(Digests::open(&spec.cache_dir, &dir)) }
+    }
+
     /// Adds a set of files found at `location` (a path relative to the project's root, which
     /// is part of the digest: a moved package is another input).
     pub fn files(&mut self, name: impl Into<String>, location: &str, files: &SourceFiles) {
-        self.parts.insert(name.into(), files.hash(&[location]));
+        let digest = match &mut self.digests {
+            Some(d) => files.hash_with(&[location], d),
+            None => files.hash(&[location]),
+        };
+        self.parts.insert(name.into(), digest);
+    }
+
+    /// Remembers the digests read for the next plan; returns how many files were read.
+    pub(crate) fn remember(&mut self) -> usize {
+        self.digests.as_mut().map_or(0, |d| {
+            d.save();
+            d.files_read()
+        })
     }
 
     /// Adds a value that is not a file, such as a toolchain's version.
@@ -58,7 +80,9 @@ mod tests {
         let mut a = Inputs::default();
         a.value("toolchain", "rustc 1.95");
         a.value("Cargo.lock", "v1");
-        let mut b = a.clone();
+        let mut b = Inputs::default();
+        b.value("toolchain", "rustc 1.95");
+        b.value("Cargo.lock", "v1");
         assert_eq!(a.hash(), b.hash());
         b.value("Cargo.lock", "v2");
         assert_ne!(a.hash(), b.hash());

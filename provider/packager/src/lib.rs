@@ -12,6 +12,7 @@
 mod archive;
 mod cache;
 mod cargo_project;
+mod digests;
 mod elf;
 mod go;
 mod inputs;
@@ -352,11 +353,13 @@ fn read(spec: &PackageSpec) -> Result<(Toolchain, Project), PackageError> {
 /// Reads the project and hashes its inputs.
 fn prepare(spec: &PackageSpec) -> Result<(Toolchain, Project, Inputs), PackageError> {
     let (toolchain, project) = read(spec)?;
-    let inputs = match &project {
+    let mut inputs = match &project {
         Project::Rust(p) => p.inputs(spec, &toolchain)?,
         Project::Go(m) => m.inputs(spec, &toolchain)?,
         Project::Ruby => ruby::inputs(spec, &toolchain)?,
     };
+    let read = inputs.remember();
+    tracing::debug!(files_read = read, "hashed the inputs");
     Ok((toolchain, project, inputs))
 }
 

@@ -16,7 +16,7 @@ pub const DEFAULT_HANDLER: &str = "function.handler";
 /// handler's file must be among the sources, so a wrong handler is a plan-time error.
 pub fn inputs(spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
     let handler = handler(spec)?;
-    let mut inputs = Inputs::default();
+    let mut inputs = Inputs::for_spec(spec);
     inputs.files("sources", ".", &SourceFiles::collect(&spec.source_dir, &spec.excludes)?);
     inputs.value("toolchain", &format!("ruby {} {} {handler}", toolchain.fingerprint(), spec.architecture));
     Ok(inputs)

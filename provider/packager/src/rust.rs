@@ -40,7 +40,7 @@ impl RustProject {
             .map(|f| ws.join(f))
             .chain(self.project.other_roots.iter().map(|r| r.join("Cargo.toml")))
             .filter(|p| p.is_file())
-            .map(|path| SourceFile { rel: self.rel(&path), path, executable: false })
+            .map(|path| SourceFile::new(self.rel(&path), path))
             .collect();
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
         SourceFiles { files }
@@ -53,17 +53,13 @@ impl RustProject {
     /// Identifies the lock that cargo would resolve without one: the hash of every manifest.
     fn lock_key(&self) -> String {
         let mut files = self.root_files();
-        files.files.extend(self.project.packages.iter().map(|d| SourceFile {
-            rel: self.rel(d),
-            path: d.join("Cargo.toml"),
-            executable: false,
-        }));
+        files.files.extend(self.project.packages.iter().map(|d| SourceFile::new(self.rel(d), d.join("Cargo.toml"))));
         files.hash(&["lock"])
     }
 
     /// The build's inputs: each source package, the workspace files, the lock, the toolchain.
     pub fn inputs(&self, spec: &PackageSpec, toolchain: &Toolchain) -> Result<Inputs, PackageError> {
-        let mut inputs = Inputs::default();
+        let mut inputs = Inputs::for_spec(spec);
         for (name, dir) in &self.project.sources {
             let files = SourceFiles::collect_project(dir, &spec.excludes, Some("Cargo.toml"))?;
             inputs.files(format!("crate {name}"), &self.rel(dir), &files);
@@ -71,7 +67,7 @@ impl RustProject {
         inputs.files("workspace", ".", &self.root_files());
         let lock = self.lock_file();
         if lock.is_file() {
-            let files = SourceFiles { files: vec![SourceFile { rel: self.rel(&lock), path: lock, executable: false }] };
+            let files = SourceFiles { files: vec![SourceFile::new(self.rel(&lock), lock)] };
             inputs.files("Cargo.lock", ".", &files);
         } else {
             // Resolved once into the package cache, then reused: the manifests decide it.
@@ -85,7 +81,11 @@ impl RustProject {
                 spec.architecture,
                 self.project.package,
                 self.project.binary,
-                if self.has_release_profile() { "the workspace's release profile" } else { "lto=thin codegen-units=1" }
+                if self.has_release_profile() {
+                    "the workspace's release profile"
+                } else {
+                    "lto=thin codegen-units=1 panic=abort"
+                }
             ),
         );
         Ok(inputs)
@@ -140,8 +140,12 @@ impl RustProject {
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
             .env("CARGO_TERM_COLOR", "never");
         if !self.has_release_profile() {
-            // cargo-lambda's release settings, for a workspace that has none of its own.
-            cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin").env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+            // cargo-lambda's release settings, for a workspace that has none of its own. With
+            // `panic = "abort"` a panicking handler ends the process and Lambda starts a new
+            // one; a workspace that wants unwinding says so in its own release profile.
+            cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+                .env("CARGO_PROFILE_RELEASE_PANIC", "abort");
         }
         run(&mut cmd)?;
         let built = target_dir.join(triple).join("release").join(&self.project.binary);

@@ -2,7 +2,6 @@
 //! what `.gitignore` files, the built-in excludes (`target/`, `.git/`) and the user's excludes
 //! leave out.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use ignore::overrides::OverrideBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::PackageError;
+use crate::digests::{Digests, Stamp, file_digest};
 
 /// Always left out: build outputs and version control.
 const BUILTIN_EXCLUDES: [&str; 3] = ["target/", ".git/", ".terraform/"];
@@ -24,6 +24,15 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// Executable bit set.
     pub executable: bool,
+    /// Size, inode and times as the walk saw them, if it did.
+    pub(crate) stamp: Option<Stamp>,
+}
+
+impl SourceFile {
+    /// A file named `rel` at `path`, not executable, to be stat'ed when hashed.
+    pub(crate) fn new(rel: String, path: PathBuf) -> Self {
+        Self { rel, path, executable: false, stamp: None }
+    }
 }
 
 /// The included files, sorted by relative path.
@@ -76,44 +85,64 @@ impl SourceFiles {
                 context: format!("walking {}", dir.display()),
                 source: std::io::Error::other(e),
             })?;
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                let path = entry.into_path();
+                // Unix paths are already `/`-separated.
+                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
+                files.push(SourceFile { rel, path, executable: false, stamp: None });
             }
-            let path = entry.path().to_path_buf();
-            let rel = path.strip_prefix(dir).unwrap_or(&path);
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            let mode = entry.metadata().map(|m| m.permissions().mode()).unwrap_or(0o644);
-            files.push(SourceFile { rel, path, executable: mode & 0o111 != 0 });
         }
+        stat_all(&mut files);
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(Self { files })
     }
 
     /// SHA-256 (hex) over `parts`, then each file's path, executable bit and content.
     pub fn hash(&self, parts: &[&str]) -> String {
+        self.hash_by(parts, |f| file_digest(&f.path))
+    }
+
+    /// [`SourceFiles::hash`], taking content digests from `digests` where the files did not
+    /// change since they were last read.
+    pub(crate) fn hash_with(&self, parts: &[&str], digests: &mut Digests) -> String {
+        self.hash_by(parts, |f| digests.digest(&f.path, f.stamp))
+    }
+
+    fn hash_by(&self, parts: &[&str], mut digest: impl FnMut(&SourceFile) -> Option<[u8; 32]>) -> String {
         let mut h = Sha256::new();
         for p in parts {
             h.update(p.as_bytes());
             h.update([0]);
         }
-        let mut buf = vec![0u8; 64 * 1024];
         for f in &self.files {
             h.update(f.rel.as_bytes());
             h.update(if f.executable { b"\0x\0" } else { b"\0-\0" });
             // A file that vanished mid-walk hashes as empty; the build will notice.
-            if let Ok(mut file) = std::fs::File::open(&f.path) {
-                let mut content = Sha256::new();
-                while let Ok(n) = file.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    content.update(&buf[..n]);
-                }
-                h.update(content.finalize());
+            if let Some(d) = digest(f) {
+                h.update(d);
             }
         }
         crate::inputs::hex(&h.finalize())
     }
+}
+
+/// Reads each file's mode and stamp, on as many threads as there are cores: on a large tree
+/// most of a plan's time goes into one stat per file.
+fn stat_all(files: &mut [SourceFile]) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1024);
+    std::thread::scope(|scope| {
+        for part in files.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for f in part {
+                    if let Ok(meta) = std::fs::symlink_metadata(&f.path) {
+                        f.executable = meta.permissions().mode() & 0o111 != 0;
+                        f.stamp = Some(Stamp::of(&meta));
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// `to` from `from`, `/`-separated, climbing with `..` where needed (`.` for the same place).
