@@ -98,6 +98,13 @@ impl GoModule {
         Ok(inputs)
     }
 
+    /// `-mod=vendor` where Go would build from `vendor/` (beside `go.work` in a workspace),
+    /// else `-mod=readonly`: never `-mod=mod`, which writes `go.mod` and `go.sum`.
+    fn mod_flag(&self) -> &'static str {
+        let root = self.work.as_ref().and_then(|w| w.parent()).unwrap_or(&self.dir);
+        if root.join("vendor/modules.txt").is_file() { "-mod=vendor" } else { "-mod=readonly" }
+    }
+
     /// Builds `bootstrap` in `work` and returns the archive entries.
     pub fn build(&self, spec: &PackageSpec, work: &Path) -> Result<Vec<Entry>, PackageError> {
         let out = work.join("bootstrap");
@@ -107,6 +114,7 @@ impl GoModule {
                 "build",
                 "-trimpath",
                 "-buildvcs=false",
+                self.mod_flag(),
                 "-tags",
                 "lambda.norpc",
                 "-ldflags",
@@ -119,7 +127,8 @@ impl GoModule {
             .env("GOARCH", spec.architecture.goarch())
             .env("CGO_ENABLED", "0")
             .env("GOTOOLCHAIN", "local")
-            // The user's GOFLAGS could ask for -mod=mod, which rewrites go.mod and go.sum.
+            // The user's GOFLAGS (from the environment or `go env -w`) could ask for -mod=mod,
+            // which rewrites go.mod and go.sum; `-mod` above overrides both.
             .env_remove("GOFLAGS");
         run(&mut cmd)?;
         Ok(vec![entry_from(&out, "bootstrap", 0o755)?])

@@ -282,6 +282,14 @@ pub enum PackageError {
         /// The limit.
         limit: u64,
     },
+    /// The gems that `Gemfile.lock` pins cannot be vendored.
+    #[error("vendoring the gems of {gemfile}: {why}")]
+    Gems {
+        /// The Gemfile.
+        gemfile: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// Reading or writing files failed.
     #[error("{context}: {source}")]
     Io {
@@ -390,7 +398,7 @@ pub fn build(spec: &PackageSpec) -> Result<Artifact, PackageError> {
     let (entries, handler) = match &project {
         Project::Rust(p) => (p.build(spec, &toolchain)?, "bootstrap".to_string()),
         Project::Go(m) => (m.build(spec, &work)?, "bootstrap".to_string()),
-        Project::Ruby => ruby::build(spec, &work)?,
+        Project::Ruby => ruby::build(spec)?,
     };
     if let Some(bootstrap) = entries.iter().find(|e| e.name == "bootstrap" && spec.language != Language::Ruby) {
         let found = elf_architecture(&bootstrap.data);

@@ -47,9 +47,11 @@ impl Toolchain {
                     hint: "install Ruby (Debian: apt-get install ruby)",
                 })?];
                 if dir.join("Gemfile.lock").is_file() {
-                    versions.push(version("bundle", &["--version"]).ok_or(PackageError::MissingTool {
-                        tool: "bundle",
-                        hint: "a Gemfile.lock needs bundler to vendor gems (Debian: apt-get install ruby-bundler)",
+                    let bundler = ["-rbundler", "-e", "print 'bundler ', Bundler::VERSION"];
+                    versions.push(version("ruby", &bundler).ok_or(PackageError::MissingTool {
+                        tool: "bundler",
+                        hint: "a Gemfile.lock needs Bundler to vendor gems (it ships with Ruby 2.6 and later; \
+                               Debian: apt-get install ruby)",
                     })?);
                 }
                 Ok(Self { versions, rust_linker: None })

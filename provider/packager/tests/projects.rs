@@ -274,3 +274,96 @@ fn a_patched_path_crate_is_staged_and_is_an_input() {
     );
     assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "the patched crate is an input");
 }
+
+/// Copies fixtures into one temporary directory, side by side as in the repository.
+fn fixtures(names: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/acceptance/fixtures");
+    for name in names {
+        let status = Command::new("cp").arg("-r").arg(from.join(name)).arg(tmp.path()).status().expect("cp");
+        assert!(status.success());
+    }
+    tmp
+}
+
+#[test]
+fn ruby_gems_from_a_path_and_from_debian_are_vendored_and_load_from_the_zip() {
+    let tmp = fixtures(&["hello-ruby-gems", "greeter-gem"]);
+    let dir = tmp.path().join("hello-ruby-gems");
+    let s = spec(&dir, Language::Ruby, &tmp.path().join("cache"));
+    let before = listing(&dir);
+    let parts: Vec<String> = inputs(&s).expect("inputs").parts().into_keys().collect();
+    assert_eq!(parts, ["gem ../greeter-gem", "sources", "toolchain"]);
+    let built = build(&s).expect("build");
+    assert_eq!(listing(&dir), before, "vendoring wrote into the project");
+
+    // Unpack the zip and call the handler with only the zip's gem directory on the gem path.
+    let task = tmp.path().join("task");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&built.path).expect("open")).expect("zip");
+    archive.extract(&task).expect("extract");
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let gems = "vendor/bundle/ruby/3.3.0";
+    for expected in [
+        format!("{gems}/gems/greeter-0.1.0/lib/greeter.rb"),
+        format!("{gems}/specifications/greeter-0.1.0.gemspec"),
+        format!("{gems}/gems/webrick-1.8.1/lib/webrick.rb"),
+        format!("{gems}/gems/xmlrpc-0.3.2/lib/xmlrpc/create.rb"),
+    ] {
+        assert!(names.contains(&expected), "{expected} is not in the zip: {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("rake")), "a test-group gem was vendored");
+    // Lambda's Ruby has no Debian `vendor_ruby` on its load path: take it off, so that only
+    // the zip's gem directory can answer.
+    let gem_path = task.join(gems);
+    let script = "$LOAD_PATH.reject! { |p| p.include?('vendor_ruby') }; require './function'; \
+                  puts JSON.generate(handler(event: { 'name' => 'adf' }, context: nil))";
+    let out = Command::new("ruby")
+        .args(["-rjson", "-e", script])
+        .current_dir(&task)
+        .env("GEM_HOME", &gem_path)
+        .env("GEM_PATH", &gem_path)
+        .output()
+        .expect("ruby");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(answer["message"], "hello, adf");
+    assert_eq!(answer["webrick"], "1.8.1");
+    assert_eq!(answer["xmlrpc"], "XMLRPC::Create");
+    let loaded: Vec<&str> = answer["files"].as_array().expect("files").iter().filter_map(|g| g.as_str()).collect();
+    for gem in ["greeter-0.1.0/lib/greeter.rb", "webrick-1.8.1/lib/webrick.rb", "xmlrpc-0.3.2/lib/xmlrpc/create.rb"] {
+        assert!(loaded.iter().any(|f| f.ends_with(gem)), "{gem} was not loaded: {loaded:?}");
+    }
+    assert!(loaded.iter().all(|f| f.starts_with(&*gem_path.to_string_lossy())), "loaded from outside the zip: {loaded:?}");
+
+    // The path gem is an input; a file next to the project is not.
+    write(tmp.path(), &[("notes.txt", "not an input")]);
+    assert_eq!(input_hash(&s).expect("hash"), built.input_hash);
+    write(tmp.path(), &[("greeter-gem/lib/greeter.rb", "module Greeter\n  def self.hello(n) = \"hi, #{n}\"\nend\n")]);
+    assert_ne!(input_hash(&s).expect("hash"), built.input_hash, "the path gem is an input");
+}
+
+#[test]
+fn a_ruby_gem_missing_from_this_machine_says_to_install_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write(
+        tmp.path(),
+        &[
+            ("function.rb", "def handler(event:, context:) = 1\n"),
+            ("Gemfile", "source \"https://rubygems.org\"\ngem \"adf-no-such-gem\"\n"),
+            (
+                "Gemfile.lock",
+                "GEM\n  remote: https://rubygems.org/\n  specs:\n    adf-no-such-gem (9.9.9)\n\nPLATFORMS\n  x86_64-linux\n\n\
+                 DEPENDENCIES\n  adf-no-such-gem\n\nBUNDLED WITH\n   2.3.7\n",
+            ),
+        ],
+    );
+    let s = spec(tmp.path(), Language::Ruby, &tmp.path().join(".cache"));
+    let e = build(&s).expect_err("the gem is not installed");
+    assert!(matches!(e, PackageError::Gems { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("adf-no-such-gem") && text.contains("bundle install"), "{text}");
+    let mut bad = spec(tmp.path(), Language::Ruby, &tmp.path().join(".cache"));
+    bad.handler = Some("function.process".into());
+    let e = adf_packager::check(&bad).expect_err("no such method");
+    assert!(e.to_string().contains("defines no method process"), "{e}");
+}

@@ -52,8 +52,9 @@ pub(crate) fn schema(description: &str) -> Schema {
             .optional_computed(
                 "handler",
                 Type::String,
-                "Ruby: the handler as `file.method` (default `function.handler`). Always `bootstrap` for Rust \
-                 and Go.",
+                "Ruby: the handler as `file.method` or `file.Module::Class.method` (default \
+                 `function.handler`); the plan checks that `file.rb` defines the method. Always `bootstrap` \
+                 for Rust and Go.",
             )
             .optional(
                 "excludes",
