@@ -136,13 +136,14 @@ variable "maximum_concurrency" {
 }
 
 variable "reconcile_every_minutes" {
-  description = "Run the reconciler, which resumes stalled runs, every N minutes, 1 to 1440. Null: no schedule."
+  description = "Run the reconciler, which resumes stalled runs, every N minutes, 1 to 1440; 0 turns the schedule off."
   type        = number
   default     = 5
+  nullable    = false
 
   validation {
-    condition     = var.reconcile_every_minutes == null ? true : var.reconcile_every_minutes >= 1 && var.reconcile_every_minutes <= 1440
-    error_message = "reconcile_every_minutes must be 1 to 1440."
+    condition     = var.reconcile_every_minutes >= 0 && var.reconcile_every_minutes <= 1440
+    error_message = "reconcile_every_minutes must be 0 (off) or 1 to 1440."
   }
 }
 

@@ -57,7 +57,7 @@ run "adds_a_blueprint_and_drops_the_schedule_in_place" {
       hello = jsonencode({ nodes = { hello = { uses = "pass" } } })
       twice = jsonencode({ nodes = { a = { uses = "pass" }, b = { uses = "pass" } }, edges = [{ from = "a", to = "b" }] })
     }
-    reconcile_every_minutes = null
+    reconcile_every_minutes = 0
     batch_size              = 5
   }
 
@@ -67,7 +67,7 @@ run "adds_a_blueprint_and_drops_the_schedule_in_place" {
   }
 
   assert {
-    condition     = adf_workflow.this.batch_size == 5 && adf_workflow.this.reconcile_every_minutes == null
+    condition     = adf_workflow.this.batch_size == 5 && adf_workflow.this.reconcile_every_minutes == 0
     error_message = "batch_size or the schedule was not updated."
   }
 }

@@ -333,7 +333,10 @@ fn ruby_gems_from_a_path_and_from_debian_are_vendored_and_load_from_the_zip() {
     for gem in ["greeter-0.1.0/lib/greeter.rb", "webrick-1.8.1/lib/webrick.rb", "xmlrpc-0.3.2/lib/xmlrpc/create.rb"] {
         assert!(loaded.iter().any(|f| f.ends_with(gem)), "{gem} was not loaded: {loaded:?}");
     }
-    assert!(loaded.iter().all(|f| f.starts_with(&*gem_path.to_string_lossy())), "loaded from outside the zip: {loaded:?}");
+    assert!(
+        loaded.iter().all(|f| f.starts_with(&*gem_path.to_string_lossy())),
+        "loaded from outside the zip: {loaded:?}"
+    );
 
     // The path gem is an input; a file next to the project is not.
     write(tmp.path(), &[("notes.txt", "not an input")]);

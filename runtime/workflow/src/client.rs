@@ -31,6 +31,36 @@ pub async fn start_run(
     Ok(version)
 }
 
+/// The run id of the subflow that `attempt` of `node` in `run` starts: each retry of the node
+/// starts a child of its own.
+pub fn child_run(run: &str, node: &str, attempt: u32) -> String {
+    if attempt == 0 { format!("{run}.{node}") } else { format!("{run}.{node}.{attempt}") }
+}
+
+/// `child`, a subflow, just ended: sends its parent's node again, on the attempt that started
+/// it. The node finds the child ended and completes or fails; sent twice, it is recorded once.
+pub(crate) async fn wake_parent(
+    store: &Store,
+    queue: &Queue,
+    child: &str,
+    (parent, node): (String, String),
+) -> Result<(), WorkerError> {
+    let Some(p) = store.status(&parent).await? else {
+        return Ok(());
+    };
+    if p.status != "running" {
+        return Ok(());
+    }
+    let attempt = child
+        .strip_prefix(&format!("{parent}.{node}"))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let job = Job { attempt, ..Job::new(&parent, &node, &p.blueprint, &p.version, None) };
+    queue.send(&[(job, Duration::ZERO)]).await?;
+    Ok(())
+}
+
 /// A new run id: time-ordered, unique enough for concurrent starts.
 pub fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -37,9 +37,10 @@ pub struct Job {
     /// A sleeping node wakes at this time (epoch ms) and completes with its input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_at: Option<i64>,
-    /// A subflow's result: the node completes with it.
+    /// A retry runs no earlier than this (epoch ms): a delay longer than SQS's 15 minutes
+    /// goes back to the queue in steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume: Option<Value>,
+    pub not_before: Option<i64>,
 }
 
 impl Job {
@@ -53,7 +54,7 @@ impl Job {
             attempt: 0,
             input,
             wake_at: None,
-            resume: None,
+            not_before: None,
         }
     }
 }

@@ -14,18 +14,19 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 
 use crate::blueprint::Blueprint;
-use crate::client::start_run;
+use crate::client::{child_run, start_run, wake_parent};
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
 use adf_common::metrics::{Metrics, Unit};
 
 /// The CloudWatch namespace of the worker's metrics.
 pub const METRICS_NAMESPACE: &str = "ADF/Workflow";
-use crate::queue::{Job, Queue, QueueError};
+use crate::queue::{Job, MAX_DELAY, Queue, QueueError};
 use crate::store::{Ended, Recorded, Store, StoreError, now_ms};
 
-/// A parent run waiting on a subflow is left alone by the reconciler this long.
-const SUBFLOW_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// A parent run waiting on a subflow is left alone by the reconciler this long; then the
+/// reconciler sends its node again, which finds the child ended if its wake-up was lost.
+pub const SUBFLOW_WAIT: Duration = Duration::from_secs(600);
 
 /// Why a job could not be handled (its message stays on the queue and comes back).
 #[derive(Debug, thiserror::Error)]
@@ -216,13 +217,16 @@ impl Worker {
             return Ok(Step::Dropped(format!("blueprint {}@{} has no node {}", job.bp, job.v, job.node)));
         };
         let now = now_ms();
-        let result = if let Some(wake) = job.wake_at {
+        if let Some(at) = job.not_before
+            && now < at
+        {
+            return self.requeue_until(job, at).await;
+        }
+        let (result, input) = if let Some(wake) = job.wake_at {
             if now < wake {
-                return self.sleep(job, wake).await;
+                return self.requeue_until(job, wake).await;
             }
-            Ok(NodeResult::output(job.input.clone().unwrap_or(Value::Null)))
-        } else if let Some(r) = job.resume.clone() {
-            Ok(NodeResult::output(r))
+            (Ok(NodeResult::output(job.input.clone().unwrap_or(Value::Null))), Value::Null)
         } else {
             let input = self.input_for(bp, &job).await?;
             let input = self.with_inputs(&job.run, &spec.inputs, input).await?;
@@ -255,7 +259,7 @@ impl Worker {
             if let Err(e) = &result {
                 return self.fail(bp, job, input, e).await;
             }
-            result
+            (result, input)
         };
         let Ok(r) = result else {
             return Ok(Step::End);
@@ -263,16 +267,54 @@ impl Worker {
         match r.effect {
             Effect::Sleep(d) => {
                 let wake = now_ms() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-                self.sleep(Job { wake_at: Some(wake), input: Some(r.output), ..job }, wake).await
+                self.requeue_until(Job { wake_at: Some(wake), input: Some(r.output), ..job }, wake).await
             }
-            Effect::Subflow { blueprint, input } => {
-                let child = format!("{}.{}", job.run, job.node);
-                start_run(&self.store, &self.queue, &child, &blueprint, &input, Some((&job.run, &job.node))).await?;
-                let until = now_ms() + i64::try_from(SUBFLOW_WAIT.as_millis()).unwrap_or(0);
-                self.store.touch(&job.run, until).await?;
-                Ok(Step::Requeued)
+            Effect::Subflow { blueprint, input: child_input } => {
+                self.subflow(bp, job, input, &blueprint, &child_input).await
             }
             Effect::Done => self.complete(bp, &job, r.output, r.action.as_deref().unwrap_or(DEFAULT_ACTION)).await,
+        }
+    }
+
+    /// A subflow node: starts this attempt's child run, or, once the child has ended (a
+    /// wake-up from it, or the reconciler re-checking a parent that waited too long),
+    /// completes with its output or fails through the node's own retries and fallback.
+    async fn subflow(
+        &self,
+        bp: &Blueprint,
+        job: Job,
+        input: Value,
+        blueprint: &str,
+        child_input: &Value,
+    ) -> Result<Step, WorkerError> {
+        let child = child_run(&job.run, &job.node, job.attempt);
+        let wait_until = now_ms() + i64::try_from(SUBFLOW_WAIT.as_millis()).unwrap_or(0);
+        let Some(status) = self.store.status(&child).await? else {
+            start_run(&self.store, &self.queue, &child, blueprint, child_input, Some((&job.run, &job.node))).await?;
+            self.store.touch(&job.run, wait_until).await?;
+            return Ok(Step::Requeued);
+        };
+        match status.status.as_str() {
+            "running" => {
+                self.store.touch(&job.run, wait_until).await?;
+                Ok(Step::Requeued)
+            }
+            "succeeded" => {
+                let output = match &status.output_node {
+                    Some(n) => {
+                        self.store.outputs(&child, std::slice::from_ref(n)).await?.remove(n).unwrap_or(Value::Null)
+                    }
+                    None => Value::Null,
+                };
+                self.complete(bp, &job, output, DEFAULT_ACTION).await
+            }
+            other => {
+                let why = format!("subflow {child} {other}: {}", status.error.as_deref().unwrap_or("no reason given"));
+                // A failed child may succeed when started again; a cancelled one was stopped
+                // on purpose.
+                let error = if other == "failed" { NodeError::Retryable(why) } else { NodeError::Fatal(why) };
+                self.fail(bp, job, input, &error).await
+            }
         }
     }
 
@@ -301,9 +343,11 @@ impl Worker {
         work.await
     }
 
-    async fn sleep(&self, job: Job, wake: i64) -> Result<Step, WorkerError> {
-        let left = Duration::from_millis(u64::try_from(wake - now_ms()).unwrap_or(0));
-        self.store.touch(&job.run, wake).await?;
+    /// Sends `job` back to the queue to run at `at` (epoch ms; SQS holds a message for 15
+    /// minutes at most, so a later time takes several steps) and keeps its run fresh until then.
+    async fn requeue_until(&self, job: Job, at: i64) -> Result<Step, WorkerError> {
+        let left = Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0));
+        self.store.touch(&job.run, at).await?;
         self.queue.send(&[(job, left)]).await?;
         Ok(Step::Requeued)
     }
@@ -418,7 +462,7 @@ impl Worker {
             let failed = done.values().any(|c| c.failed && c.taken.is_empty());
             let status = if failed { "failed" } else { "succeeded" };
             if let Ended::Now { parent: Some(parent) } = self.store.finish(&job.run, status, None, Some(last)).await? {
-                self.resume_parent(&job.run, last, parent).await?;
+                wake_parent(&self.store, &self.queue, &job.run, parent).await?;
             }
             return Ok(Step::End);
         }
@@ -431,17 +475,6 @@ impl Worker {
         Ok(Step::Continue(first))
     }
 
-    /// `run`, a subflow, just succeeded: completes the parent's node with its output.
-    async fn resume_parent(&self, run: &str, last: &str, (parent, node): (String, String)) -> Result<(), WorkerError> {
-        let Some(p) = self.store.status(&parent).await? else {
-            return Ok(());
-        };
-        let output = self.store.outputs(run, &[last.to_string()]).await?.remove(last).unwrap_or(Value::Null);
-        let resume = Job { resume: Some(output), ..Job::new(&parent, &node, &p.blueprint, &p.version, None) };
-        self.queue.send(&[(resume, Duration::ZERO)]).await?;
-        Ok(())
-    }
-
     /// A failed attempt: retry with backoff, else the fallback, else the run fails.
     async fn fail(&self, bp: &Blueprint, job: Job, input: Value, error: &NodeError) -> Result<Step, WorkerError> {
         let Some(spec) = bp.nodes.get(&job.node) else {
@@ -450,10 +483,8 @@ impl Worker {
         if matches!(error, NodeError::Retryable(_)) && job.attempt < spec.max_retries {
             let pause = spec.retry_pause(job.attempt + 1);
             tracing::info!(run = %job.run, node = %job.node, attempt = job.attempt + 1, ?pause, %error, "retrying");
-            self.store.touch(&job.run, now_ms() + i64::try_from(pause.as_millis()).unwrap_or(0)).await?;
-            let again = Job { attempt: job.attempt + 1, input: Some(input), ..job };
-            self.queue.send(&[(again, pause)]).await?;
-            return Ok(Step::Requeued);
+            let (again, at) = next_attempt(job, input, pause, now_ms());
+            return self.requeue_until(again, at).await;
         }
         let message = format!("node {} failed after {} attempt(s): {error}", job.node, job.attempt + 1);
         tracing::warn!(run = %job.run, "{message}");
@@ -464,11 +495,10 @@ impl Worker {
             _ => return Ok(Step::Dropped(format!("node {} of run {} was settled already", job.node, job.run))),
         };
         if taken.is_empty() {
-            if let Ended::Now { parent: Some((parent, node)) } =
+            if let Ended::Now { parent: Some(parent) } =
                 self.store.finish(&job.run, "failed", Some(&message), None).await?
             {
-                let why = format!("subflow {} (node {node}) failed: {message}", job.run);
-                self.store.finish(&parent, "failed", Some(&why), None).await?;
+                wake_parent(&self.store, &self.queue, &job.run, parent).await?;
             }
             return Ok(Step::End);
         }
@@ -476,6 +506,15 @@ impl Worker {
         let jobs = taken.iter().map(|f| Job::new(&job.run, f, &job.bp, &job.v, Some(fallback_input.clone()))).collect();
         self.advance(bp, &job, &done, jobs, &job.node).await
     }
+}
+
+/// The job of the attempt after `job` once `pause` has passed, and when it runs (epoch ms).
+/// Past SQS's longest delay it carries that time, so that it waits again when it comes back
+/// early, rather than running before its delay is over.
+fn next_attempt(job: Job, input: Value, pause: Duration, now: i64) -> (Job, i64) {
+    let at = now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX));
+    let not_before = (pause > MAX_DELAY).then_some(at);
+    (Job { attempt: job.attempt + 1, input: Some(input), not_before, ..job }, at)
 }
 
 /// Aborts a task when dropped.
@@ -497,4 +536,19 @@ enum Step {
     Requeued,
     /// Nothing to do.
     Dropped(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_past_fifteen_minutes_waits_in_steps_and_a_shorter_one_in_one_delay() {
+        let job = Job::new("r", "charge", "pay", "v1", None);
+        let (short, at) = next_attempt(job.clone(), json!(1), Duration::from_secs(60), 1_000);
+        assert_eq!((short.attempt, short.not_before, at), (1, None, 61_000));
+        assert_eq!(short.input, Some(json!(1)));
+        let (long, at) = next_attempt(job, json!(1), Duration::from_secs(3600), 1_000);
+        assert_eq!((long.attempt, long.not_before, at), (1, Some(3_601_000), 3_601_000));
+    }
 }

@@ -341,6 +341,130 @@ async fn a_subflow_completes_its_parent_node_with_its_output() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_not_yet_due_goes_back_to_the_queue_without_running() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("pay", r#"{"nodes": {"charge": {"uses": "count"}}, "edges": []}"#).await?;
+    let run = fx.client().start("pay", &json!({})).await?;
+    let (job, receipt) = next_job(&fx).await?;
+    fx.queue.delete(&[receipt]).await?;
+    let worker = fx.worker(WorkerConfig::default());
+    // A retry 20 minutes out comes back from SQS after 15: it must wait again, not run.
+    let due = now_ms() + 20 * 60 * 1000;
+    let early = Job { attempt: 1, not_before: Some(due), ..job.clone() };
+    assert_eq!(worker.handle(early, None).await?, Outcome::Requeued);
+    assert_eq!(fx.log.runs_of("charge"), 0, "a retry that is not due ran");
+    let s = fx.client().status(&run).await?.context("run")?;
+    assert!(s.last_updated >= due, "the run is not kept fresh until the retry is due");
+    let due_now = Job { attempt: 1, not_before: Some(now_ms() - 1), ..job };
+    assert!(matches!(worker.handle(due_now, None).await?, Outcome::Done { .. }));
+    assert_eq!(fx.log.runs_of("charge"), 1);
+    assert_eq!(fx.client().status(&run).await?.context("run")?.status, "succeeded");
+    Ok(())
+}
+
+const INNER: &str = r#"{"nodes": {"x": {"uses": "transform", "params": {"template": {"doubled": "$.n"}}}, "y": {"uses": "count"}},
+    "edges": [{"from": "x", "to": "y"}]}"#;
+
+const OUTER: &str = r#"{"nodes": {"start": {"uses": "count"}, "child": {"uses": "subflow", "params": {"blueprint": "inner"}}, "end": {"uses": "count"}},
+    "edges": [{"from": "start", "to": "child"}, {"from": "child", "to": "end"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_subflow_wake_up_is_recovered_by_the_reconciler_without_running_the_child_again() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("inner", INNER).await?;
+    fx.deploy("outer", OUTER).await?;
+    let run = fx.client().start("outer", &json!({"n": 21})).await?;
+    let worker = fx.worker(WorkerConfig::default());
+    // By hand, one job at a time: the parent's start and subflow node, then the whole child,
+    // whose last step sends the parent's wake-up.
+    for expected in [run.clone(), format!("{run}.child")] {
+        let (job, receipt) = next_job(&fx).await?;
+        assert_eq!(job.run, expected);
+        worker.handle(job, None).await?;
+        fx.queue.delete(&[receipt]).await?;
+    }
+    assert_eq!(fx.client().status(&format!("{run}.child")).await?.context("child")?.status, "succeeded");
+    // The wake-up is lost: received and deleted, never handled (a worker killed with it).
+    let (wake, receipt) = next_job(&fx).await?;
+    assert_eq!((wake.run.as_str(), wake.node.as_str()), (run.as_str(), "child"));
+    fx.queue.delete(&[receipt]).await?;
+    assert_eq!(fx.client().status(&run).await?.context("parent")?.status, "running");
+
+    // The parent waits at most SUBFLOW_WAIT unchecked: the reconciler finds it stalled now,
+    // since nothing woke it, but not before.
+    let report = reconciler::reconcile(&fx.store, &fx.queue, Duration::ZERO).await?;
+    assert_eq!(report.stalled, 0, "the parent is left alone while it waits: {report:?}");
+    let waited = adf_workflow::worker::SUBFLOW_WAIT + Duration::from_secs(1);
+    let later = now_ms() + i64::try_from(waited.as_millis())?;
+    let stalled = fx.store.stalled(later).await?;
+    assert_eq!(stalled, std::slice::from_ref(&run), "only the waiting parent is stalled once SUBFLOW_WAIT has passed");
+    fx.store.touch(&run, now_ms() - 1).await?; // as it stands once SUBFLOW_WAIT has passed
+    let report = reconciler::reconcile(&fx.store, &fx.queue, Duration::ZERO).await?;
+    assert_eq!((report.stalled, report.resumed_jobs), (1, 1), "{report:?}");
+
+    let poller = fx.poller(worker, 4);
+    let s = fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    assert_eq!(fx.client().output(&run).await?, Some(json!({"doubled": 21})));
+    assert_eq!(fx.log.runs_of("y"), 1, "the child ran once");
+    assert_eq!(fx.log.runs_of("end"), 1);
+    assert!(fx.client().status(&format!("{run}.child.1")).await?.is_none(), "no second child was started");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_subflow_goes_through_the_parents_retries_and_fallback_and_up_to_the_grandparent() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("pay", r#"{"nodes": {"charge": {"uses": "flaky"}}, "edges": []}"#).await?;
+    // The parent retries its subflow once (a new child), then falls back.
+    fx.deploy(
+        "checkout",
+        r#"{"nodes": {
+                "pay": {"uses": "subflow", "params": {"blueprint": "pay"}, "max_retries": 1, "retry_delay": "1s", "fallback": "refund"},
+                "refund": {"uses": "count"}
+            },
+            "edges": []}"#,
+    )
+    .await?;
+    // Without a fallback, the failure climbs: the grandparent's node fails too.
+    fx.deploy("strict", r#"{"nodes": {"pay": {"uses": "subflow", "params": {"blueprint": "pay"}}}, "edges": []}"#)
+        .await?;
+    fx.deploy(
+        "order",
+        r#"{"nodes": {"checkout": {"uses": "subflow", "params": {"blueprint": "strict"}}}, "edges": []}"#,
+    )
+    .await?;
+
+    let checkout = fx.client().start("checkout", &json!({"amount": 30})).await?;
+    let order = fx.client().start("order", &json!({"amount": 40})).await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let c = fx.finished(&checkout, 60).await?;
+    let o = fx.finished(&order, 60).await?;
+    poller.stop().await?;
+
+    assert_eq!(c.status, "succeeded", "the fallback ran: {:?}", c.error);
+    assert!(c.done["pay"].failed);
+    assert_eq!(fx.log.runs_of("refund"), 1);
+    for child in [format!("{checkout}.pay"), format!("{checkout}.pay.1")] {
+        let s = fx.client().status(&child).await?.with_context(|| format!("{child}: one child per attempt"))?;
+        assert_eq!(s.status, "failed");
+    }
+    let refund = fx.store.outputs(&checkout, &["refund".to_string()]).await?.remove("refund").context("refund")?;
+    assert!(
+        refund["error"].as_str().is_some_and(|e| e.contains("after 2 attempt(s)") && e.contains("subflow")),
+        "{refund}"
+    );
+
+    assert_eq!(o.status, "failed");
+    let why = o.error.unwrap_or_default();
+    assert!(why.contains(&format!("subflow {order}.checkout failed")), "{why}");
+    let strict = fx.client().status(&format!("{order}.checkout")).await?.context("the parent")?;
+    assert_eq!(strict.status, "failed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inputs_pull_from_the_run_input_and_earlier_outputs() -> Result<()> {
     let fx = Fixture::new().await?;
     fx.deploy(

@@ -242,7 +242,7 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
     assert_eq!((before["batch_size"].clone(), after["batch_size"].clone()), (json!(3), json!(10)));
     assert_eq!(
         (before["reconcile_every_minutes"].clone(), after["reconcile_every_minutes"].clone()),
-        (Value::Null, json!(5))
+        (json!(0), json!(5))
     );
     ws.apply()?;
     assert_eq!(aws.current(&contexts, "order").await?.as_deref(), Some(order_v2.as_str()));

@@ -151,7 +151,7 @@ struct Spec {
     blueprints: BTreeMap<String, String>,
     batch_size: i64,
     maximum_concurrency: Option<i64>,
-    reconcile_every_minutes: Option<i64>,
+    reconcile_every_minutes: i64,
     enabled: bool,
     memory_size: i64,
     timeout: i64,
@@ -337,7 +337,8 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
         ("batch_size", batch),
         ("maximum_concurrency", concurrency),
         ("enabled", enabled),
-        ("reconcile_every_minutes", o.schedule.into_dynamic()),
+        // No schedule reads as 0, "off": a deleted one shows in the plan as 0 -> 5.
+        ("reconcile_every_minutes", o.schedule.unwrap_or(0).into_dynamic()),
         ("memory_size", o.function.config.memory.into_dynamic()),
         ("timeout", o.function.config.timeout.into_dynamic()),
         ("log_retention_days", o.log_retention.into_dynamic()),
@@ -379,7 +380,7 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
     let mapping = esm::ensure(&aws.lambda, &spec.esm(), uuid.as_deref()).await?;
     let reconcile = reconcile_schedule(&spec.name);
     match spec.reconcile_every_minutes {
-        Some(minutes) => {
+        minutes @ 1.. => {
             let tags = Owner::new(function::OWNER_TAG, spec.function_name()).tagged(&spec.tags_all);
             let description = format!(
                 "Reconciles stalled runs of workflow worker {}; managed by terraform-provider-adf",
@@ -387,7 +388,7 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
             );
             schedule::ensure(aws, &reconcile, minutes, &description, &f.arn, &tags).await?;
         }
-        None => schedule::remove(aws, &reconcile).await?,
+        _ => schedule::remove(aws, &reconcile).await?,
     }
     let function = spec.function_name();
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();

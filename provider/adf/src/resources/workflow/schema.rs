@@ -71,16 +71,18 @@ pub(super) fn schema() -> Schema {
              account's concurrency.",
         )
         .check(Check::Range(2, 1000))
-        .optional(
+        .defaulted(
             "reconcile_every_minutes",
             Type::Number,
             &format!(
-                "Run the reconciler every N minutes, 1 to 1440: an EventBridge rule invokes the worker with \
-                 `{RECONCILE_EVENT}`, which resumes runs stalled for 5 minutes (a worker that died mid-run). \
-                 When null, no schedule."
+                "Run the reconciler every N minutes, 1 to 1440 (default 5): an EventBridge rule invokes the \
+                 worker with `{RECONCILE_EVENT}`, which resumes runs stalled for 5 minutes (a worker that died \
+                 mid-run, a subflow's lost wake-up). `0` turns the schedule off: then stalled runs wait for \
+                 `adf workflow reconcile`."
             ),
+            5i64,
         )
-        .check(Check::Range(1, 1440))
+        .check(Check::Range(0, 1440))
         .defaulted(
             "enabled",
             Type::Bool,

@@ -49,7 +49,7 @@ fn limits_are_plan_time_errors_on_their_attribute() {
         ("name", "orders.v1".into()),
         ("batch_size", 10_001i64.into_dynamic()),
         ("maximum_concurrency", 1i64.into_dynamic()),
-        ("reconcile_every_minutes", 0i64.into_dynamic()),
+        ("reconcile_every_minutes", 1441i64.into_dynamic()),
         ("memory_size", 64i64.into_dynamic()),
         ("log_retention_days", 2i64.into_dynamic()),
         ("invoke_function_arns", vec!["charge".to_string()].into_dynamic()),
@@ -121,6 +121,7 @@ fn blueprint_problems_are_errors_at_the_blueprint_naming_it_and_the_node() {
 fn spec() -> Spec {
     let mut planned = config(vec![
         ("batch_size", 20i64.into_dynamic()),
+        ("reconcile_every_minutes", 5i64.into_dynamic()),
         ("enabled", true.into_dynamic()),
         ("memory_size", 512i64.into_dynamic()),
         ("timeout", 300i64.into_dynamic()),
