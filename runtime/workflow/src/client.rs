@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::queue::{Job, Queue};
-use crate::store::{RunStatus, Store};
+use crate::store::{Ended, RunStatus, Store};
 use crate::worker::WorkerError;
 
 /// Starts run `run` of the current version of blueprint `name` with `input`: the status item
@@ -37,21 +37,27 @@ pub fn child_run(run: &str, node: &str, attempt: u32) -> String {
     if attempt == 0 { format!("{run}.{node}") } else { format!("{run}.{node}.{attempt}") }
 }
 
-/// `child`, a subflow, just ended: sends its parent's node again, on the attempt that started
-/// it. The node finds the child ended and completes or fails; sent twice, it is recorded once.
-pub(crate) async fn wake_parent(
+/// Ends `run` with `status` (when it is still running) and, if it is a subflow, wakes its
+/// parent: sends the parent's node again, on the attempt that started this child. That node
+/// finds the child ended and completes or fails; sent twice, it is recorded once.
+pub(crate) async fn finish_run(
     store: &Store,
     queue: &Queue,
-    child: &str,
-    (parent, node): (String, String),
+    run: &str,
+    status: &str,
+    error: Option<&str>,
+    output_node: Option<&str>,
 ) -> Result<(), WorkerError> {
+    let Ended::Now { parent: Some((parent, node)) } = store.finish(run, status, error, output_node).await? else {
+        return Ok(());
+    };
     let Some(p) = store.status(&parent).await? else {
         return Ok(());
     };
     if p.status != "running" {
         return Ok(());
     }
-    let attempt = child
+    let attempt = run
         .strip_prefix(&format!("{parent}.{node}"))
         .and_then(|rest| rest.strip_prefix('.'))
         .and_then(|n| n.parse().ok())

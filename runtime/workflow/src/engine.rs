@@ -149,6 +149,21 @@ pub fn pending(bp: &Blueprint, done: &Done) -> Vec<String> {
         .collect()
 }
 
+/// How a run with nothing pending ended: `failed` when a node failed with nowhere to go (no
+/// fallback), else `succeeded`.
+pub fn outcome(done: &Done) -> &'static str {
+    if done.values().any(|c| c.failed && c.taken.is_empty()) { "failed" } else { "succeeded" }
+}
+
+/// The node a finished run ended at, when exactly one completed without leading anywhere.
+pub fn end_node(done: &Done) -> Option<&str> {
+    let mut ends = done.iter().filter(|(_, c)| c.taken.is_empty() && !c.failed).map(|(n, _)| n.as_str());
+    match (ends.next(), ends.next()) {
+        (Some(n), None) => Some(n),
+        _ => None,
+    }
+}
+
 /// Pending nodes that may run now: what a stalled run is resumed with.
 pub fn runnable(bp: &Blueprint, done: &Done) -> Vec<String> {
     let starts = bp.start_nodes();
@@ -302,6 +317,23 @@ mod tests {
         assert_eq!(to(DEFAULT_ACTION, 150), ["big"]);
         assert_eq!(to(DEFAULT_ACTION, 50), ["small"]);
         assert_eq!(to("review", 150), ["manual"]);
+    }
+
+    #[test]
+    fn a_finished_run_fails_only_on_a_failure_with_nowhere_to_go_and_ends_at_its_one_end_node() {
+        let c = |taken: &[&str], failed: bool| Completion {
+            action: DEFAULT_ACTION.into(),
+            taken: taken.iter().map(|t| t.to_string()).collect(),
+            failed,
+        };
+        let mut done = Done::new();
+        done.insert("a".into(), c(&["b"], true)); // failed, but its fallback led on
+        done.insert("b".into(), c(&[], false));
+        assert_eq!((outcome(&done), end_node(&done)), ("succeeded", Some("b")));
+        done.insert("x".into(), c(&[], false));
+        assert_eq!(end_node(&done), None, "two ends: no single output");
+        done.insert("y".into(), c(&[], true));
+        assert_eq!(outcome(&done), "failed");
     }
 
     #[test]

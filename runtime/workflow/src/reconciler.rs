@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use crate::blueprint::Blueprint;
-use crate::client::wake_parent;
+use crate::client::finish_run;
 use crate::engine;
 use crate::queue::{Job, Queue};
-use crate::store::{Ended, Store, now_ms};
+use crate::store::{Store, now_ms};
 use crate::worker::WorkerError;
 
 /// What a reconcile pass did.
@@ -37,15 +37,10 @@ pub async fn reconcile(store: &Store, queue: &Queue, older_than: Duration) -> Re
         let bp: Blueprint = store.blueprint(&status.blueprint, &status.version).await?;
         let runnable = engine::runnable(&bp, &status.done);
         if engine::pending(&bp, &status.done).is_empty() {
-            let failed = status.done.values().any(|c| c.failed && c.taken.is_empty());
-            let result = if failed { "failed" } else { "succeeded" };
             // The run's output is its end node's, when it has one (a worker that stopped here
             // knew which node ended it; the record does not).
-            let mut end_nodes = ends(&status.done);
-            let output = if end_nodes.len() == 1 { end_nodes.pop() } else { None };
-            if let Ended::Now { parent: Some(parent) } = store.finish(&run, result, None, output).await? {
-                wake_parent(store, queue, &run, parent).await?;
-            }
+            let (result, output) = (engine::outcome(&status.done), engine::end_node(&status.done));
+            finish_run(store, queue, &run, result, None, output).await?;
             report.finished += 1;
             continue;
         }
@@ -60,9 +55,4 @@ pub async fn reconcile(store: &Store, queue: &Queue, older_than: Duration) -> Re
         store.touch(&run, now_ms()).await?;
     }
     Ok(report)
-}
-
-/// The nodes that completed without leading anywhere: where a finished run ended.
-fn ends(done: &engine::Done) -> Vec<&str> {
-    done.iter().filter(|(_, c)| c.taken.is_empty() && !c.failed).map(|(n, _)| n.as_str()).collect()
 }

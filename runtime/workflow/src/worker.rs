@@ -14,7 +14,7 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 
 use crate::blueprint::Blueprint;
-use crate::client::{child_run, start_run, wake_parent};
+use crate::client::{child_run, finish_run, start_run};
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
 use adf_common::metrics::{Metrics, Unit};
@@ -22,7 +22,7 @@ use adf_common::metrics::{Metrics, Unit};
 /// The CloudWatch namespace of the worker's metrics.
 pub const METRICS_NAMESPACE: &str = "ADF/Workflow";
 use crate::queue::{Job, MAX_DELAY, Queue, QueueError};
-use crate::store::{Ended, Recorded, Store, StoreError, now_ms};
+use crate::store::{Recorded, Store, StoreError, now_ms};
 
 /// A parent run waiting on a subflow is left alone by the reconciler this long; then the
 /// reconciler sends its node again, which finds the child ended if its wake-up was lost.
@@ -459,11 +459,7 @@ impl Worker {
         last: &str,
     ) -> Result<Step, WorkerError> {
         if engine::pending(bp, done).is_empty() {
-            let failed = done.values().any(|c| c.failed && c.taken.is_empty());
-            let status = if failed { "failed" } else { "succeeded" };
-            if let Ended::Now { parent: Some(parent) } = self.store.finish(&job.run, status, None, Some(last)).await? {
-                wake_parent(&self.store, &self.queue, &job.run, parent).await?;
-            }
+            finish_run(&self.store, &self.queue, &job.run, engine::outcome(done), None, Some(last)).await?;
             return Ok(Step::End);
         }
         if jobs.is_empty() {
@@ -495,11 +491,7 @@ impl Worker {
             _ => return Ok(Step::Dropped(format!("node {} of run {} was settled already", job.node, job.run))),
         };
         if taken.is_empty() {
-            if let Ended::Now { parent: Some(parent) } =
-                self.store.finish(&job.run, "failed", Some(&message), None).await?
-            {
-                wake_parent(&self.store, &self.queue, &job.run, parent).await?;
-            }
+            finish_run(&self.store, &self.queue, &job.run, "failed", Some(&message), None).await?;
             return Ok(Step::End);
         }
         let fallback_input = json!({ "error": message, "node": job.node, "input": input });
