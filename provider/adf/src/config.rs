@@ -176,7 +176,7 @@ impl AdfData {
     pub async fn account_id(&self) -> Result<String, String> {
         match &self.account_id {
             Some(a) => Ok(a.clone()),
-            None => self.aws.check_credentials().await,
+            None => self.aws.check_credentials().await.map(|id| id.account),
         }
     }
 }
@@ -187,10 +187,10 @@ pub async fn configure(config: &Dynamic) -> Result<AdfData, Diagnostics> {
     c.validate().into_result()?;
     let skip_check = c.skip_credentials_validation.clone().known_or(false);
     let default_tags = c.default_tags.clone().known_or(BTreeMap::new());
-    let aws = AwsClients::new(c.into_settings()).await?;
+    let mut aws = AwsClients::new(c.into_settings()).await?;
     let mut account_id = None;
     if !skip_check {
-        let account = aws.check_credentials().await.map_err(|cause| {
+        let identity = aws.check_credentials().await.map_err(|cause| {
             Diagnostics::from(Diagnostic::error(
                 "No valid AWS credentials",
                 format!(
@@ -201,7 +201,8 @@ pub async fn configure(config: &Dynamic) -> Result<AdfData, Diagnostics> {
                 ),
             ))
         })?;
-        account_id = Some(account);
+        aws.partition = identity.partition;
+        account_id = Some(identity.account);
     }
     Ok(AdfData { aws, default_tags, account_id })
 }

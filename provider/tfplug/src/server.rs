@@ -381,15 +381,20 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             let config = decode(req.config.as_ref(), &r.ty)?;
             let (planned, requires_replace) = plan_from_schema(&r.schema, &prior, &proposed, &config);
             let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone() };
+            let mut warnings = Diagnostics::new();
             if !plan.planned.is_null() {
                 let preq = PlanRequest { config, prior, prior_private: req.prior_private.clone() };
-                r.handler.modify_plan(&ctx, &preq, &mut plan).await.into_result()?;
+                warnings = r.handler.modify_plan(&ctx, &preq, &mut plan).await;
+                if warnings.has_errors() {
+                    return Err(warnings);
+                }
             }
             Ok(pb::plan_resource_change::Response {
                 planned_state: Some(encode(&plan.planned, &r.ty)?),
                 requires_replace: plan.requires_replace.iter().map(crate::diag::AttributePath::to_proto).collect(),
                 planned_private: plan.private,
-                diagnostics: Vec::new(),
+                // A plan's warnings reach the user: only errors replace the plan.
+                diagnostics: warnings.to_proto(),
                 legacy_type_system: false,
                 deferred: None,
             })
@@ -639,6 +644,13 @@ mod tests {
             }
             d
         }
+        async fn modify_plan(&self, _ctx: &Ctx<String>, _req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            if plan.planned.get("size") == &13i64.into_dynamic() {
+                d.push(Diagnostic::warning("Unlucky size", "13").at(AttributePath::root().attr("size")));
+            }
+            d
+        }
         async fn create(&self, ctx: &Ctx<String>, req: ApplyRequest) -> Result<State, Diagnostics> {
             let mut v = req.planned;
             v.set("id", ctx.data()?.clone().into_dynamic());
@@ -832,6 +844,13 @@ mod tests {
         let p = plan(state.clone(), Dynamic::object([("name", "b".into())])).await;
         assert_eq!(p.requires_replace.len(), 1);
         assert_eq!(undv(p.planned_state).get("id"), &Dynamic::Unknown);
+
+        // A warning of the resource's plan reaches the user along with the plan.
+        let p = plan(state, Dynamic::object([("name", "a".into()), ("size", 13i64.into_dynamic())])).await;
+        assert_eq!(undv(p.planned_state).get("size"), &13i64.into_dynamic());
+        assert_eq!(p.diagnostics.len(), 1, "{:?}", p.diagnostics);
+        assert_eq!(p.diagnostics[0].summary, "Unlucky size");
+        assert_eq!(p.diagnostics[0].severity, pb::diagnostic::Severity::Warning as i32);
     }
 
     #[tokio::test]

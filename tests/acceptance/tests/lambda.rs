@@ -138,6 +138,18 @@ async fn lifecycle_rust_function_builds_deploys_runs_updates_code_imports_destro
     imported["package"] = applied["package"].clone();
     assert_eq!(imported, applied);
 
+    // A public URL plans with a warning on auth_type that names the URL.
+    ws.write(&function_hcl(&source, "", "").replace("function_url = {}", "function_url = { auth_type = \"NONE\" }"))?;
+    let (code, lines) = ws.plan_json()?;
+    assert_eq!(code, 2, "{lines:?}");
+    let warning = lines
+        .iter()
+        .find(|l| l["type"] == "diagnostic" && l["diagnostic"]["summary"] == "Public Function URL")
+        .with_context(|| format!("no public URL warning: {lines:?}"))?;
+    let public = applied["function_url"]["url"].as_str().context("function_url.url")?;
+    assert_eq!(warning["diagnostic"]["severity"], "warning");
+    assert!(warning["diagnostic"]["detail"].as_str().is_some_and(|d| d.contains(public)), "{warning}");
+
     ws.destroy()?;
     assert!(lambda.get_function().function_name(&name).send().await.is_err(), "function deleted");
     let role = aws_sdk_iam::Client::new(&config).get_role().role_name(format!("{name}-role")).send().await;

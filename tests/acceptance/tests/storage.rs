@@ -429,3 +429,24 @@ fn storage_bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> 
     }
     Ok(())
 }
+
+/// ARNs take the partition of the caller identity: in a China region, `arn:aws-cn:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arns_use_the_callers_partition() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("cn");
+    let ws = Workspace::new(emu.endpoint())?;
+    ws.write(&format!(
+        "{}\nresource \"adf_object_bucket\" \"cn\" {{\n  name = \"{name}\"\n}}\n",
+        PROVIDER.replace("provider \"adf\" {}", "provider \"adf\" {\n  region = \"cn-north-1\"\n}")
+    ))?;
+    ws.apply()?;
+    let state = ws.state_values("adf_object_bucket.cn")?;
+    let arn = format!("arn:aws-cn:s3:::adf-objects-{name}-{ACCOUNT}");
+    ensure!(state["bucket_arn"] == arn, "{}", state["bucket_arn"]);
+    let policy = state["policy_json"].as_str().unwrap_or_default();
+    ensure!(policy.contains(&format!("{arn}/*")) && !policy.contains("arn:aws:"), "{policy}");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}

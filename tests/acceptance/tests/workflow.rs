@@ -356,12 +356,12 @@ resource "adf_workflow" "orders" {{
     assert!(!out.stderr.contains("tranform"), "{}", out.stderr);
     assert!(unwrapped(&out.stderr).contains("cycle a -> b -> a"), "{}", out.stderr);
 
-    // The worker's timeout must fit the queue's visibility timeout (60 s by default): known
-    // only once the tables are planned, so checked in the plan, with valid blueprints.
+    // The worker's timeout must fit the queue's visibility timeout: known only once the tables
+    // are planned, so checked in the plan, with valid blueprints.
     let good = hcl.find("    looping = ").context("looping")?;
     let end = hcl.rfind("  }\n}\n").context("end of blueprints")?;
     let only_good = format!("{}{}", &hcl[..good], &hcl[end..]);
-    ws.write(&only_good.replace("  visibility_timeout_seconds = 1800\n", ""))?;
+    ws.write(&only_good.replace("visibility_timeout_seconds = 1800", "visibility_timeout_seconds = 60"))?;
     let out = ws.run(&["plan", "-no-color"])?;
     assert_eq!(out.code, 1);
     assert!(unwrapped(&out.stderr).contains("Worker timeout above the queue's visibility timeout"), "{}", out.stderr);
@@ -398,9 +398,9 @@ async fn a_run_through_the_deployed_worker() -> Result<()> {
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&format!(
         r#"{PROVIDER_BLOCK}
+# The minimal pair: each resource's defaults fit the other's (visibility 1800 s, timeout 300 s).
 resource "adf_workflow_tables" "flow" {{
-  name                       = "{name}"
-  visibility_timeout_seconds = 300
+  name = "{name}"
 }}
 
 resource "adf_workflow" "orders" {{

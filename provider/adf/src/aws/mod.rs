@@ -79,6 +79,37 @@ pub struct AwsClients {
     pub endpoints: BTreeMap<&'static str, String>,
     /// Whether S3 requests use path-style addressing.
     pub s3_force_path_style: bool,
+    /// The ARN partition (`aws`, `aws-cn`, `aws-us-gov`...): the caller identity's once the
+    /// credentials are checked, the region's until then.
+    pub partition: String,
+}
+
+/// Who the credentials are, from STS `GetCallerIdentity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The account id.
+    pub account: String,
+    /// The partition of the caller's ARN.
+    pub partition: String,
+}
+
+/// The partition of `arn` (its second field), if it is an ARN.
+pub fn partition_of_arn(arn: &str) -> Option<&str> {
+    let mut fields = arn.split(':');
+    (fields.next() == Some("arn")).then(|| fields.next()).flatten().filter(|p| !p.is_empty())
+}
+
+/// The partition that holds `region`, for when no caller identity is known.
+pub fn partition_of_region(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 6] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+    ];
+    PREFIXES.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, p)| p)
 }
 
 impl AwsClients {
@@ -148,7 +179,21 @@ impl AwsClients {
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
-        Ok(Self { dynamodb, sqs, sts, lambda, iam, logs, s3, events, sdk, s3_force_path_style, endpoints: s.endpoints })
+        let partition = partition_of_region(sdk.region().map_or("", |r| r.as_ref())).to_string();
+        Ok(Self {
+            dynamodb,
+            sqs,
+            sts,
+            lambda,
+            iam,
+            logs,
+            s3,
+            events,
+            sdk,
+            s3_force_path_style,
+            endpoints: s.endpoints,
+            partition,
+        })
     }
 
     /// Whether S3 is reached over plain HTTP: only an emulator is, and there a TLS-only bucket
@@ -163,10 +208,11 @@ impl AwsClients {
         endpoint.is_some_and(|e| e.starts_with("http://"))
     }
 
-    /// Checks the credentials with STS `GetCallerIdentity`; returns the account id.
-    pub async fn check_credentials(&self) -> Result<String, String> {
+    /// Checks the credentials with STS `GetCallerIdentity`: whose they are.
+    pub async fn check_credentials(&self) -> Result<Identity, String> {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| adf_common::error_chain(&e))?;
-        Ok(out.account.unwrap_or_default())
+        let partition = out.arn.as_deref().and_then(partition_of_arn).unwrap_or(&self.partition).to_string();
+        Ok(Identity { account: out.account.unwrap_or_default(), partition })
     }
 }
 
@@ -234,6 +280,19 @@ impl Owner {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partitions_come_from_the_caller_arn_or_the_region() {
+        use super::{partition_of_arn, partition_of_region};
+        assert_eq!(partition_of_arn("arn:aws-cn:iam::123456789012:user/ada"), Some("aws-cn"));
+        assert_eq!(partition_of_arn("arn:aws-us-gov:sts::1:assumed-role/r/s"), Some("aws-us-gov"));
+        assert_eq!(partition_of_arn("not an arn"), None);
+        assert_eq!(partition_of_region("cn-northwest-1"), "aws-cn");
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+    }
+
     use super::*;
 
     fn settings(endpoints: &[(&'static str, &str)]) -> AwsSettings {

@@ -14,8 +14,8 @@ use aws_sdk_s3::types::{
 };
 use serde_json::json;
 
-use super::Owner;
 use super::error::{AwsError, Sent, Target, call};
+use super::{AwsClients, Owner};
 
 /// Days segments outlive their index entries: DynamoDB TTL deletes within about 48 hours, so
 /// no index entry points at an expired segment.
@@ -181,8 +181,14 @@ pub async fn put_cors(s3: &Client, bucket: &str, cors: Option<&Cors>) -> Result<
     Ok(())
 }
 
+/// The ARN of `bucket` in `partition`.
+pub fn bucket_arn(partition: &str, bucket: &str) -> String {
+    format!("arn:{partition}:s3:::{bucket}")
+}
+
 /// The policy that refuses every request not made over TLS.
-pub fn tls_only_policy(bucket: &str) -> String {
+pub fn tls_only_policy(partition: &str, bucket: &str) -> String {
+    let arn = bucket_arn(partition, bucket);
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -190,7 +196,7 @@ pub fn tls_only_policy(bucket: &str) -> String {
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Resource": [arn.clone(), format!("{arn}/*")],
             "Condition": { "Bool": { "aws:SecureTransport": "false" } }
         }]
     })
@@ -198,8 +204,9 @@ pub fn tls_only_policy(bucket: &str) -> String {
 }
 
 /// Creates or adopts the managed bucket, or checks the user's, then sets what `storage` asks.
-pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str) -> Result<(), AwsError> {
-    let b = storage.bucket.as_str();
+pub async fn ensure(aws: &AwsClients, storage: &Storage, owner: &Owner) -> Result<(), AwsError> {
+    let (s3, b) = (&aws.s3, storage.bucket.as_str());
+    let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
     if !storage.managed {
         if !exists(s3, b).await? {
             return Err(AwsError::Invalid(format!("bucket {b} does not exist (it is the `bucket` attribute)")));
@@ -212,7 +219,7 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         let mut req = s3.create_bucket().bucket(b).object_ownership(ObjectOwnership::BucketOwnerEnforced);
         if region != "us-east-1" {
             let location = CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region))
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
                 .build();
             req = req.create_bucket_configuration(location);
         }
@@ -264,7 +271,12 @@ pub async fn ensure(s3: &Client, storage: &Storage, owner: &Owner, region: &str)
         .await
         .at(Target::bucket(b))?;
     if storage.tls_only {
-        s3.put_bucket_policy().bucket(b).policy(tls_only_policy(b)).send().await.at(Target::bucket(b))?;
+        s3.put_bucket_policy()
+            .bucket(b)
+            .policy(tls_only_policy(&aws.partition, b))
+            .send()
+            .await
+            .at(Target::bucket(b))?;
     }
     let mut tag_set = Vec::new();
     for (k, v) in &storage.tags {
@@ -439,10 +451,10 @@ mod tests {
 
     #[test]
     fn the_policy_denies_plain_http_on_the_bucket_and_its_objects() {
-        let p: serde_json::Value = serde_json::from_str(&tls_only_policy("b")).expect("json");
+        let p: serde_json::Value = serde_json::from_str(&tls_only_policy("aws-cn", "b")).expect("json");
         let s = &p["Statement"][0];
         assert_eq!(s["Effect"], "Deny");
         assert_eq!(s["Condition"]["Bool"]["aws:SecureTransport"], "false");
-        assert_eq!(s["Resource"], json!(["arn:aws:s3:::b", "arn:aws:s3:::b/*"]));
+        assert_eq!(s["Resource"], json!(["arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"]));
     }
 }

@@ -127,6 +127,34 @@ impl Model {
     }
 }
 
+/// A warning on `function_url.auth_type` when the planned URL lets anyone invoke the function,
+/// naming the URL once it is known.
+fn public_url_warning(planned: &Dynamic, prior: &Dynamic) -> Option<Diagnostic> {
+    let url = planned.get("function_url");
+    if url.get("auth_type") != &Dynamic::String("NONE".into()) {
+        return None;
+    }
+    let address = match prior.get("function_url").get("url") {
+        Dynamic::String(u) => u.clone(),
+        _ => "its Function URL (known after apply)".into(),
+    };
+    let name = match planned.get("name") {
+        Dynamic::String(n) => n.clone(),
+        _ => "the function".into(),
+    };
+    Some(
+        Diagnostic::warning(
+            "Public Function URL",
+            format!(
+                "auth_type = \"NONE\": anyone on the internet can invoke {name} at {address}, without signing the \
+                 request, and each call is billed to this account. Use \"AWS_IAM\" (the default) unless the \
+                 function checks callers itself."
+            ),
+        )
+        .at(tfplug::AttributePath::root().attr("function_url").attr("auth_type")),
+    )
+}
+
 /// `user` (a JSON array of statements, or none) with `more` appended.
 fn with_statements(user: Option<String>, more: Vec<serde_json::Value>) -> Result<Option<String>, Diagnostics> {
     if more.is_empty() {
@@ -269,6 +297,9 @@ impl Managed for Function {
                 "With role_arn set, the provider adds no IAM statements for bindings: grant each store's \
                  policy_json (or read_policy_json) to that role yourself.",
             ));
+        }
+        if let Some(warning) = public_url_warning(&plan.planned, &req.prior) {
+            d.push(warning);
         }
         if req.prior.is_null() {
             plan.planned.set(

@@ -17,11 +17,11 @@ use tfplug::{
 };
 
 use super::driver::attributes::{check_kms_key_arn, check_name, output, tags_and_id};
-use super::driver::bindings::{binding_outputs, bucket_arn, set_binding_outputs, validate_store_name};
+use super::driver::bindings::{binding_outputs, set_binding_outputs, validate_store_name};
 use super::driver::{Failure, Kind, Managed, model, timeouts_block};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
 use crate::aws::s3::{self, Rule, Storage};
-use crate::aws::{AwsClients, AwsError, Owner};
+use crate::aws::{AwsClients, AwsError, Owner, partition_of_arn};
 use crate::config::AdfData;
 
 /// Tag marking the table and bucket this resource made; its value is the namespace name.
@@ -75,13 +75,15 @@ impl Spec {
 }
 
 fn binding(name: &str, table_arn: &str, bucket: Option<&str>, kms_key_arn: Option<String>) -> Binding {
+    // The table's ARN, from AWS, carries the partition the bucket is in.
+    let partition = partition_of_arn(table_arn).unwrap_or("aws");
     Binding {
         kind: Some(StoreKind::Kv),
         name: name.to_string(),
         table: Some(table_name(name)),
         table_arn: Some(table_arn.to_string()),
         bucket: bucket.map(str::to_string),
-        bucket_arn: bucket.map(bucket_arn),
+        bucket_arn: bucket.map(|b| s3::bucket_arn(partition, b)),
         kms_key_arn,
         ..Binding::default()
     }
@@ -92,8 +94,9 @@ fn set_outputs(state: &mut Dynamic, name: &str, table_arn: &str, bucket: Option<
     state.set("table_name", table_name(name).into_dynamic());
     state.set("table_arn", table_arn.into_dynamic());
     state.set("bucket_name", bucket.map(str::to_string).into_dynamic());
-    state.set("bucket_arn", bucket.map(bucket_arn).into_dynamic());
-    set_binding_outputs(state, &binding(name, table_arn, bucket, kms));
+    let binding = binding(name, table_arn, bucket, kms);
+    state.set("bucket_arn", binding.bucket_arn.clone().into_dynamic());
+    set_binding_outputs(state, &binding);
 }
 
 fn schema() -> Schema {
@@ -232,8 +235,7 @@ impl Managed for KvNamespace {
         let table = dynamodb::ensure(&aws.dynamodb, &spec.table(), &spec.owner()).await?;
         let bucket = managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?);
         if spec.large_values {
-            let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-            s3::ensure(&aws.s3, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner(), &region).await?;
+            s3::ensure(aws, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner()).await?;
         } else if s3::exists(&aws.s3, &bucket).await? {
             remove_bucket(aws, &spec, &bucket).await?;
         }

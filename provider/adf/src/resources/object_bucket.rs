@@ -15,7 +15,7 @@ use tfplug::{
 };
 
 use super::driver::attributes::{check_kms_key_arn, check_name, output, tags_and_id};
-use super::driver::bindings::{binding_outputs, bucket_arn, set_binding_outputs, validate_store_name};
+use super::driver::bindings::{binding_outputs, set_binding_outputs, validate_store_name};
 use super::driver::{Failure, Kind, Managed, model, timeouts_block};
 use crate::aws::s3::{self, Cors, Rule, Storage};
 use crate::aws::{AwsClients, AwsError, Owner};
@@ -85,14 +85,14 @@ impl Spec {
     }
 }
 
-fn set_outputs(state: &mut Dynamic, name: &str, bucket: &str, kms_key_arn: Option<String>) {
+fn set_outputs(state: &mut Dynamic, name: &str, bucket: &str, partition: &str, kms_key_arn: Option<String>) {
     state.set("bucket_name", bucket.into_dynamic());
-    state.set("bucket_arn", bucket_arn(bucket).into_dynamic());
+    state.set("bucket_arn", s3::bucket_arn(partition, bucket).into_dynamic());
     let b = Binding {
         kind: Some(StoreKind::Object),
         name: name.to_string(),
         bucket: Some(bucket.to_string()),
-        bucket_arn: Some(bucket_arn(bucket)),
+        bucket_arn: Some(s3::bucket_arn(partition, bucket)),
         kms_key_arn,
         ..Binding::default()
     };
@@ -233,7 +233,7 @@ fn cors_value(c: &Cors) -> Dynamic {
     ])
 }
 
-fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
+fn observed_state(prior: &Dynamic, name: &str, partition: &str, o: &Observed) -> Dynamic {
     let mut v = prior.clone();
     let kms = match prior.get("kms_key_arn") {
         Dynamic::String(k) => Some(k.clone()),
@@ -256,7 +256,7 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     if v.get("force_destroy").is_null() {
         v.set("force_destroy", false.into_dynamic());
     }
-    set_outputs(&mut v, name, &o.bucket, kms);
+    set_outputs(&mut v, name, &o.bucket, partition, kms);
     v
 }
 
@@ -289,17 +289,16 @@ impl Managed for ObjectBucket {
         let spec = model::<Spec>(&req.planned)?;
         let aws = &data.aws;
         let bucket = bucket_of(data, &spec.name).await?;
-        let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-        s3::ensure(&aws.s3, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner(), &region).await?;
+        s3::ensure(aws, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner()).await?;
         s3::put_versioning(&aws.s3, &bucket, spec.versioning).await?;
         s3::put_cors(&aws.s3, &bucket, spec.cors().as_ref()).await?;
         let mut state = req.planned.clone();
-        set_outputs(&mut state, &spec.name, &bucket, spec.kms_key_arn.clone());
+        set_outputs(&mut state, &spec.name, &bucket, &aws.partition, spec.kms_key_arn.clone());
         Ok(state)
     }
 
     async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        Ok(observe_named(data, name).await?.map(|o| observed_state(prior, name, &o)))
+        Ok(observe_named(data, name).await?.map(|o| observed_state(prior, name, &data.aws.partition, &o)))
     }
 
     async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
@@ -317,7 +316,7 @@ impl Managed for ObjectBucket {
             return Err(d.into());
         }
         match observe_named(data, id).await? {
-            Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &o)),
+            Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &data.aws.partition, &o)),
             None => Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!("no bucket {} exists", bucket_of(data, id).await?),

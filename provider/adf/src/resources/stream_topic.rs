@@ -21,7 +21,7 @@ use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
 use crate::aws::function::{self, Code, Config, Spec as FunctionSpec, UrlSpec};
 use crate::aws::s3::{self, Storage};
-use crate::aws::{AwsClients, AwsError, Owner, logs};
+use crate::aws::{AwsClients, AwsError, Owner, logs, partition_of_arn};
 use crate::config::AdfData;
 use crate::runtimes::{StreamArns, statements_json, stream_environment, stream_statements};
 
@@ -134,8 +134,10 @@ impl Spec {
     }
 
     fn function(&self, bucket_name: &str, table_arn: &str, zip: PathBuf) -> FunctionSpec {
+        // The table's ARN, from AWS, carries the partition the bucket is in.
+        let bucket_arn = s3::bucket_arn(partition_of_arn(table_arn).unwrap_or("aws"), bucket_name);
         let statements = statements_json(stream_statements(&StreamArns {
-            segments: &format!("arn:aws:s3:::{bucket_name}/{}*", segments_prefix(&self.prefix, &self.name)),
+            segments: &format!("{bucket_arn}/{}*", segments_prefix(&self.prefix, &self.name)),
             table: table_arn,
             kms_key: self.kms_key_arn.as_deref(),
         }));
@@ -238,8 +240,7 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
 /// Creates or updates the bucket, table and Lambda; returns the state's computed outputs.
 async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, AwsError> {
     let zip = spec.zip().map_err(AwsError::Invalid)?;
-    let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
-    s3::ensure(&aws.s3, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.owner(), &region).await?;
+    s3::ensure(aws, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.owner()).await?;
     let table = dynamodb::ensure(&aws.dynamodb, &spec.table(), &spec.owner()).await?;
     let f = function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
     let names = spec.names();

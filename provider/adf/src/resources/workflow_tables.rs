@@ -34,7 +34,9 @@ const DLQ_SUFFIX: &str = "-jobs-dlq";
 const DLQ_RETENTION_SECONDS: i64 = 1_209_600;
 
 const DEFAULT_MAX_RECEIVE_COUNT: i64 = 5;
-const DEFAULT_VISIBILITY_TIMEOUT: i64 = 60;
+/// Six times `adf_workflow`'s default worker timeout (300 s), as AWS advises for a queue that feeds a
+/// function, so the two resources with their defaults make a valid event source mapping.
+const DEFAULT_VISIBILITY_TIMEOUT: i64 = 1800;
 const DEFAULT_RETENTION: i64 = 345_600;
 
 /// The names of everything this resource manages, derived from `name` and `fifo`.

@@ -107,11 +107,6 @@ pub fn validate_store_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The ARN of bucket `bucket`.
-pub fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
-}
-
 #[cfg(test)]
 mod tests {
     use adf_storage::contract::StoreKind;

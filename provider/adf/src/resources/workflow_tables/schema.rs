@@ -48,8 +48,10 @@ pub(super) fn schema() -> Schema {
         .defaulted(
             "visibility_timeout_seconds",
             Type::Number,
-            "Seconds a received job stays hidden from other workers, 0 to 43200 (12 h). The worker extends it \
-             while a node runs. Default `60`.",
+            "Seconds a received job stays hidden from other workers, 0 to 43200 (12 h). Lambda requires it to be \
+             at least the `adf_workflow`'s `timeout`; AWS advises six times. A polling worker sets its own \
+             visibility when it receives and extends it while a node runs. Default `1800` (six times the \
+             worker's default 300 s).",
             DEFAULT_VISIBILITY_TIMEOUT,
         )
         .check(Check::Range(0, 43_200))
