@@ -166,6 +166,40 @@ fn cycle_through<'a>(g: &Graph<'a>, start: &'a str) -> Option<Vec<&'a str>> {
     None
 }
 
+/// The problems of blueprints that start themselves through `subflow` nodes, directly or
+/// through others of `blueprints` (by name), as (blueprint, problem at the node that starts
+/// the loop): such a run would start children until the tables fill.
+pub fn lint_calls(blueprints: &BTreeMap<String, Blueprint>) -> Vec<(String, Problem)> {
+    let starts = |bp: &Blueprint| -> Vec<(String, String)> {
+        bp.nodes
+            .iter()
+            .filter(|(_, n)| n.uses == "subflow")
+            .filter_map(|(id, n)| Some((id.clone(), n.params.get("blueprint")?.as_str()?.to_string())))
+            .collect()
+    };
+    let calls: BTreeMap<&str, Vec<(String, String)>> =
+        blueprints.iter().map(|(name, bp)| (name.as_str(), starts(bp))).collect();
+    let mut g: Graph<'_> = BTreeMap::new();
+    for (&name, children) in &calls {
+        let known = children.iter().filter_map(|(_, c)| blueprints.get_key_value(c.as_str()).map(|(k, _)| k.as_str()));
+        g.entry(name).or_default().extend(known);
+    }
+    let mut out = Vec::new();
+    for (&name, children) in &calls {
+        let Some(cycle) = cycle_through(&g, name) else { continue };
+        let next = cycle[1];
+        for (node, _) in children.iter().filter(|(_, c)| c == next) {
+            let message = format!(
+                "starts blueprint {next:?}, which leads back to {name:?} ({}): every run would start subflows \
+                 without end; break the loop",
+                cycle.join(" -> ")
+            );
+            out.push((name.to_string(), at(node, message)));
+        }
+    }
+    out
+}
+
 /// Cycles, start nodes, reachability and orphans.
 fn check_graph(bp: &Blueprint, out: &mut Vec<Problem>) {
     let g = graph(bp);
@@ -267,6 +301,33 @@ mod tests {
     fn problems(json: &str) -> Vec<String> {
         let bp = Blueprint::from_json(json).expect("blueprint");
         lint(&bp, NAMES).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn blueprints_that_start_themselves_are_problems_at_the_starting_node() {
+        let bp = |json: &str| Blueprint::from_json(json).expect("blueprint");
+        let calling = |child: &str| {
+            bp(&format!(r#"{{"nodes":{{"call":{{"uses":"subflow","params":{{"blueprint":"{child}"}}}}}}}}"#))
+        };
+        let all: BTreeMap<String, Blueprint> = [
+            ("self".to_string(), calling("self")),
+            ("a".to_string(), calling("b")),
+            ("b".to_string(), calling("a")),
+            ("caller".to_string(), calling("a")),
+            ("leaf".to_string(), bp(r#"{"nodes":{"x":{"uses":"pass"}}}"#)),
+            ("fine".to_string(), calling("leaf")),
+            ("elsewhere".to_string(), calling("not-deployed")),
+        ]
+        .into();
+        let found: Vec<String> = lint_calls(&all).iter().map(|(b, p)| format!("{b}: {p}")).collect();
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].starts_with(r#"a: node "call": starts blueprint "b", which leads back to "a" (a -> b -> a)"#));
+        assert!(found[1].starts_with(r#"b: node "call": starts blueprint "a", which leads back to "b" (b -> a -> b)"#));
+        assert!(
+            found[2].starts_with(
+                r#"self: node "call": starts blueprint "self", which leads back to "self" (self -> self)"#
+            )
+        );
     }
 
     /// Asserts that `json` has exactly the problem `expected`.

@@ -327,6 +327,7 @@ resource "adf_workflow" "orders" {{
       nodes = {{ charge = {{ uses = "pass" }} }}
       edges = [{{ from = "charge", to = "ship" }}]
     }})
+    ouroboros = jsonencode({{ nodes = {{ again = {{ uses = "subflow", params = {{ blueprint = "ouroboros" }} }} }} }})
   }}
 }}
 "#
@@ -342,6 +343,8 @@ resource "adf_workflow" "orders" {{
         r#"unknown node type "tranform""#,
         r#"Invalid blueprint "dangling" at node "charge""#,
         r#""ship" is not a node"#,
+        r#"Invalid blueprint "ouroboros" at node "again""#,
+        r#"which leads back to "ouroboros" (ouroboros -> ouroboros)"#,
     ] {
         assert!(err.contains(expected), "{expected:?} missing:\n{}", out.stderr);
     }

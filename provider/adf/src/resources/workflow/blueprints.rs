@@ -158,6 +158,28 @@ pub fn check(name: &str, text: &str, opts: &CheckOptions<'_>) -> (Option<String>
     (version, d)
 }
 
+/// The blueprints (name to JSON text) that start themselves through subflows: an error at
+/// each, naming the node that starts the loop.
+pub fn check_calls(blueprints: &BTreeMap<String, Dynamic>) -> Diagnostics {
+    let parsed: BTreeMap<String, Blueprint> = blueprints
+        .iter()
+        .filter_map(|(name, text)| match text {
+            Dynamic::String(t) => Some((name.clone(), Blueprint::from_json(t).ok()?)),
+            _ => None,
+        })
+        .collect();
+    let mut d = Diagnostics::new();
+    for (name, problem) in adf_workflow::lint::lint_calls(&parsed) {
+        let node = problem.node.as_deref().unwrap_or_default();
+        d.error_at(
+            path(&name),
+            format!("Invalid blueprint {name:?} at node {node:?}"),
+            format!("Blueprint {name:?}: {problem}."),
+        );
+    }
+    d
+}
+
 /// The version of blueprint JSON `text`, when it parses.
 pub fn version(text: &str) -> Option<String> {
     Blueprint::from_json(text).ok().map(|bp| bp.version())

@@ -170,6 +170,7 @@ fn validate_blueprints(config: &Dynamic) -> Diagnostics {
             d.extend(blueprints::check(name, text, &opts).1);
         }
     }
+    d.extend(blueprints::check_calls(bps));
     d
 }
 
