@@ -20,6 +20,9 @@ use crate::node::{NodeError, Registry};
 /// The names of the built-in node types.
 pub const NAMES: &[&str] = &["http", "lambda", "map", "pass", "sleep", "subflow", "transform", "wait"];
 
+/// The built-in node types that only compute on their input, so finish at once.
+pub const INSTANT: &[&str] = &["pass", "transform"];
+
 /// Registers every built-in node type in `r`.
 pub fn register(r: &mut Registry) {
     r.register("http", http::Http);

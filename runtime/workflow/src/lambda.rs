@@ -1,7 +1,7 @@
 //! The worker as a Lambda: SQS batches from the event source mapping (with partial batch
 //! responses, so one bad job does not redeliver the others), and the reconciler's schedule.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
@@ -16,11 +16,11 @@ use crate::worker::{Worker, WorkerError};
 pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(300);
 
 /// Handles one invocation: an SQS event, or `{"reconcile": true}` from the schedule.
-pub async fn handle(worker: &Worker, event: Value) -> Result<Value, WorkerError> {
+pub async fn handle(worker: &Worker, event: Value, deadline: Option<Instant>) -> Result<Value, WorkerError> {
     if event.get("Records").is_some() {
         let sqs: SqsEvent = serde_json::from_value(event)
             .map_err(|e| crate::store::StoreError::Corrupt { what: "SQS event".into(), cause: e.to_string() })?;
-        let response = handle_sqs(worker, sqs).await;
+        let response = handle_sqs(worker, sqs, deadline).await;
         return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
     }
     if event.get(RECONCILE_KEY).is_some() {
@@ -35,8 +35,8 @@ pub async fn handle(worker: &Worker, event: Value) -> Result<Value, WorkerError>
     }))
 }
 
-/// Runs the batch's jobs; those that failed are reported for redelivery.
-pub async fn handle_sqs(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
+/// Runs the batch's jobs within `deadline`; those that failed are reported for redelivery.
+pub async fn handle_sqs(worker: &Worker, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
     let mut failures = Vec::new();
     let mut jobs = Vec::new();
     let mut ids = Vec::new();
@@ -53,7 +53,7 @@ pub async fn handle_sqs(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
             }
         }
     }
-    for (id, result) in ids.into_iter().zip(worker.handle_batch(jobs).await) {
+    for (id, result) in ids.into_iter().zip(worker.handle_batch(jobs, deadline).await) {
         if let Err(e) = result {
             tracing::warn!(message = %id, error = %e, "job failed; SQS delivers it again");
             failures.push(id);

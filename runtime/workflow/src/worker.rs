@@ -14,6 +14,7 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 
 use crate::blueprint::Blueprint;
+use crate::builtins;
 use crate::client::{child_run, finish_run, start_run};
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
@@ -27,6 +28,9 @@ use crate::store::{Recorded, Store, StoreError, now_ms};
 /// A parent run waiting on a subflow is left alone by the reconciler this long; then the
 /// reconciler sends its node again, which finds the child ended if its wake-up was lost.
 pub const SUBFLOW_WAIT: Duration = Duration::from_secs(600);
+
+/// Time kept before an invocation's deadline to queue what is left and answer.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Why a job could not be handled (its message stays on the queue and comes back).
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +62,8 @@ pub enum Outcome {
 pub struct WorkerConfig {
     /// The most nodes one job continues into in process before the rest goes through SQS.
     pub max_continuations: usize,
-    /// How long one job may continue in process (a Lambda's remaining time, less a margin).
+    /// How long one job may continue in process. On Lambda the invocation's deadline bounds
+    /// it too (see [`Worker::handle_until`]).
     pub continue_for: Duration,
     /// Interval of the heartbeat that keeps a running node's message hidden and its run fresh.
     pub heartbeat: Duration,
@@ -154,8 +159,13 @@ impl Worker {
             .collect())
     }
 
-    /// [`Worker::admit`], then every admitted job at once.
-    pub async fn handle_batch(&self, jobs: Vec<(Job, Option<Lease>)>) -> Vec<Result<Outcome, WorkerError>> {
+    /// [`Worker::admit`], then every admitted job at once, each within `deadline` (see
+    /// [`Worker::handle_until`]).
+    pub async fn handle_batch(
+        &self,
+        jobs: Vec<(Job, Option<Lease>)>,
+        deadline: Option<Instant>,
+    ) -> Vec<Result<Outcome, WorkerError>> {
         let count = jobs.len();
         let admitted = match self.admit(jobs).await {
             Ok(a) => a,
@@ -170,7 +180,7 @@ impl Worker {
         };
         let work = admitted.into_iter().map(|a| async move {
             match a {
-                Admission::Run(job, lease) => self.handle(job, lease).await,
+                Admission::Run(job, lease) => self.handle_until(job, lease, deadline).await,
                 Admission::Drop(why) => Ok(Outcome::Dropped(why)),
             }
         });
@@ -179,6 +189,19 @@ impl Worker {
 
     /// Runs `job`, then the successors it makes ready, in process while the budget lasts.
     pub async fn handle(&self, job: Job, lease: Option<Lease>) -> Result<Outcome, WorkerError> {
+        self.handle_until(job, lease, None).await
+    }
+
+    /// [`Worker::handle`] in an invocation that ends at `deadline` (a Lambda's, from its
+    /// context): a ready successor runs in process only when its whole timeout (for a node that
+    /// only computes, none) still fits before the deadline, less [`DEADLINE_MARGIN`]; otherwise
+    /// it goes to the queue, so no node is cut off by the end of the invocation.
+    pub async fn handle_until(
+        &self,
+        job: Job,
+        lease: Option<Lease>,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, WorkerError> {
         let started = Instant::now();
         let mut nodes = 0;
         let mut next = Some(job);
@@ -196,7 +219,14 @@ impl Worker {
             match self.step(&bp, job, lease.take()).await? {
                 Step::Continue(j) => {
                     nodes += 1;
-                    if nodes >= self.config.max_continuations || started.elapsed() >= self.config.continue_for {
+                    let room = if builtins::INSTANT.contains(&bp.nodes.get(&j.node).map_or("", |n| n.uses.as_str())) {
+                        DEADLINE_MARGIN
+                    } else {
+                        bp.nodes.get(&j.node).map_or(DEADLINE_MARGIN, |n| n.timeout() + DEADLINE_MARGIN)
+                    };
+                    let fits = deadline.is_none_or(|d| Instant::now() + room <= d);
+                    if nodes >= self.config.max_continuations || started.elapsed() >= self.config.continue_for || !fits
+                    {
                         self.queue.send(&[(j, Duration::ZERO)]).await?;
                     } else {
                         next = Some(j);

@@ -569,3 +569,34 @@ async fn a_run_pinned_to_a_version_finishes_on_it_after_another_is_deployed() ->
     gone.delete_index("orders").await?;
     Ok(())
 }
+
+/// A Lambda invocation's deadline: a ready successor runs in process only when its whole
+/// timeout fits before it (a node that only computes needs no room); otherwise it is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_successor_continues_in_process_only_when_its_timeout_fits_the_deadline() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy(
+        "steps",
+        r#"{"nodes": {"a": {"uses": "count"}, "b": {"uses": "count", "timeout": "30s"}, "c": {"uses": "pass"}},
+            "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]}"#,
+    )
+    .await?;
+    let run = fx.client().start("steps", &json!({})).await?;
+    let (job, receipt) = next_job(&fx).await?;
+    fx.queue.delete(&[receipt]).await?;
+    let worker = fx.worker(WorkerConfig { continue_for: Duration::MAX, ..WorkerConfig::default() });
+    // 10 s left: b's 30 s timeout does not fit, so b goes to the queue, not run here.
+    let soon = std::time::Instant::now() + Duration::from_secs(10);
+    assert_eq!(worker.handle_until(job, None, Some(soon)).await?, Outcome::Done { nodes: 1 });
+    assert_eq!((fx.log.runs_of("a"), fx.log.runs_of("b")), (1, 0));
+    let (job, receipt) = next_job(&fx).await?;
+    fx.queue.delete(&[receipt]).await?;
+    assert_eq!(job.node, "b");
+    assert_eq!(fx.client().status(&run).await?.context("run")?.status, "running");
+    // A fresh invocation with 60 s: b runs, and c (a pass) continues in process.
+    let later = std::time::Instant::now() + Duration::from_secs(60);
+    assert_eq!(worker.handle_until(job, None, Some(later)).await?, Outcome::Done { nodes: 2 });
+    assert_eq!(fx.log.runs_of("b"), 1);
+    assert_eq!(fx.client().status(&run).await?.context("run")?.status, "succeeded");
+    Ok(())
+}

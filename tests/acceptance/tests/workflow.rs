@@ -328,6 +328,7 @@ resource "adf_workflow" "orders" {{
       edges = [{{ from = "charge", to = "ship" }}]
     }})
     ouroboros = jsonencode({{ nodes = {{ again = {{ uses = "subflow", params = {{ blueprint = "ouroboros" }} }} }} }})
+    patient = jsonencode({{ nodes = {{ hold = {{ uses = "pass", timeout = "10m" }} }} }})
   }}
 }}
 "#
@@ -345,6 +346,8 @@ resource "adf_workflow" "orders" {{
         r#""ship" is not a node"#,
         r#"Invalid blueprint "ouroboros" at node "again""#,
         r#"which leads back to "ouroboros" (ouroboros -> ouroboros)"#,
+        r#"Invalid blueprint "patient" at node "hold""#,
+        r#"longer than the worker's timeout of 300 s"#,
     ] {
         assert!(err.contains(expected), "{expected:?} missing:\n{}", out.stderr);
     }

@@ -6,6 +6,7 @@
 //! come from the usual chain, so `AWS_ENDPOINT_URL` points it at an emulator.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use adf_common::contract::EnvSettings;
 use adf_workflow::contract::{CONCURRENCY_ENV, WorkerSettings};
@@ -16,9 +17,6 @@ use adf_workflow::store::Store;
 use adf_workflow::worker::{Worker, WorkerConfig};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// How long one Lambda invocation runs ready successors in process.
-const LAMBDA_CONTINUE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,10 +32,10 @@ async fn main() -> Result<(), Error> {
         registry: Registry::with_builtins(),
     };
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    // On Lambda a chain of ready successors continues in process for a short while only, so an
-    // invocation stays well inside the function's timeout; the rest goes through the queue.
+    // On Lambda the invocation's deadline, from its context, bounds how far a job continues in
+    // process (each ready successor only if its timeout fits); the rest goes through the queue.
     let config = if on_lambda {
-        WorkerConfig { continue_for: LAMBDA_CONTINUE_FOR, ..WorkerConfig::default() }
+        WorkerConfig { continue_for: Duration::MAX, ..WorkerConfig::default() }
     } else {
         WorkerConfig::default()
     };
@@ -51,7 +49,11 @@ async fn main() -> Result<(), Error> {
         return lambda_runtime::run(lambda_runtime::service_fn(
             move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let w = Arc::clone(&w);
-                async move { adf_workflow::lambda::handle(&w, e.payload).await.map_err(|e| Error::from(e.to_string())) }
+                let left = e.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+                let deadline = Some(Instant::now() + left);
+                async move {
+                    adf_workflow::lambda::handle(&w, e.payload, deadline).await.map_err(|e| Error::from(e.to_string()))
+                }
             },
         ))
         .await;

@@ -36,6 +36,8 @@ pub struct CheckOptions<'a> {
     /// Every blueprint name this workflow deploys, when known: a `subflow` of another one gets
     /// a warning.
     pub deployed: Option<&'a BTreeSet<String>>,
+    /// The worker's timeout in seconds, when known: a node `timeout` above it is an error.
+    pub worker_timeout: Option<i64>,
 }
 
 /// The node types `bp` may use: the built-ins, plus (with custom nodes) every type it names.
@@ -131,6 +133,22 @@ pub fn check(name: &str, text: &str, opts: &CheckOptions<'_>) -> (Option<String>
                         ),
                     )
                     .at(at.clone()),
+                );
+            }
+        }
+    }
+    if let Some(limit) = opts.worker_timeout {
+        for (node, n) in bp.nodes.iter().filter(|(_, n)| n.timeout.is_some()) {
+            if n.timeout().as_secs_f64() > limit as f64 {
+                d.error_at(
+                    at.clone(),
+                    format!("Invalid blueprint {name:?} at node {node:?}"),
+                    format!(
+                        "Blueprint {name:?}: node {node:?} has timeout {:?}, longer than the worker's timeout of \
+                         {limit} s: Lambda would stop the worker in the middle of an attempt. Lower the node's \
+                         timeout, or raise the adf_workflow's timeout (at most 900).",
+                        n.timeout.as_deref().unwrap_or_default()
+                    ),
                 );
             }
         }
@@ -337,6 +355,19 @@ mod tests {
         assert!(!d.has_errors());
         let deployed = BTreeSet::from(["order".to_string(), "refund".to_string()]);
         let (_, d) = check("order", parent, &CheckOptions { deployed: Some(&deployed), ..CheckOptions::default() });
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_node_timeout_over_the_workers_is_an_error_naming_both() {
+        let bp = r#"{"nodes":{"quick":{"uses":"pass","timeout":"1m"},"long":{"uses":"pass","timeout":"10m"},"plain":{"uses":"pass"}},
+                     "edges":[{"from":"quick","to":"long"},{"from":"long","to":"plain"}]}"#;
+        let (_, d) = check("jobs", bp, &CheckOptions { worker_timeout: Some(300), ..CheckOptions::default() });
+        let found = errors(&d);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, r#"Invalid blueprint "jobs" at node "long""#);
+        assert!(found[0].2.contains(r#"timeout "10m", longer than the worker's timeout of 300 s"#), "{found:?}");
+        let (_, d) = check("jobs", bp, &CheckOptions { worker_timeout: Some(900), ..CheckOptions::default() });
         assert!(d.is_empty());
     }
 

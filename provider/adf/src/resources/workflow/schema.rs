@@ -160,10 +160,16 @@ fn validate_blueprints(config: &Dynamic) -> Diagnostics {
         _ => None,
     };
     let deployed: BTreeSet<String> = bps.keys().cloned().collect();
+    let worker_timeout = match ObjectReader::new(config).get::<Value<i64>>("timeout") {
+        Ok(Value::Known(t)) => Some(t),
+        Ok(Value::Null) => Some(DEFAULT_WORKER_TIMEOUT),
+        _ => None,
+    };
     let opts = CheckOptions {
         custom_nodes: !config.get("worker_zip").is_null(),
         invoke_arns: arns.as_deref(),
         deployed: Some(&deployed),
+        worker_timeout,
     };
     for (name, text) in bps {
         if let Dynamic::String(text) = text {
