@@ -94,7 +94,11 @@ impl Workflow {
     }
 
     fn worker(&self) -> Running {
-        let services = Services { lambda: None, http: reqwest::Client::new(), registry: Registry::with_builtins() };
+        let services = Services {
+            lambda: None,
+            http: adf_workflow::egress::HttpClient::new(adf_workflow::egress::Egress::default()),
+            registry: Registry::with_builtins(),
+        };
         let worker = Arc::new(Worker::new(self.store.clone(), self.queue.clone(), services, WorkerConfig::default()));
         let config = PollerConfig {
             concurrency: 4,

@@ -77,7 +77,11 @@ async fn setup(emu: &Emulator, counter: &RequestCounter) -> Result<Setup> {
 }
 
 fn worker(s: &Setup) -> Arc<Worker> {
-    let services = Services { lambda: None, http: reqwest::Client::new(), registry: Registry::with_builtins() };
+    let services = Services {
+        lambda: None,
+        http: adf_workflow::egress::HttpClient::new(adf_workflow::egress::Egress::default()),
+        registry: Registry::with_builtins(),
+    };
     Arc::new(Worker::new(s.worker_store.clone(), s.worker_queue.clone(), services, WorkerConfig::default()))
 }
 

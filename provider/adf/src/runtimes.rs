@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use adf_common::contract::{EnvSettings, statements};
 use adf_stream::TopicConfig;
 use adf_stream::contract::{LAMBDA_ACCESS, LambdaResource};
-use adf_workflow::contract::{STALLED_INDEX, WORKER_ACCESS, WorkerResource, WorkerSettings};
+use adf_workflow::contract::{HTTP_ALLOWED_NETWORKS_ENV, STALLED_INDEX, WORKER_ACCESS, WorkerResource, WorkerSettings};
 use serde_json::{Value as Json, json};
 
 /// The ARNs a workflow worker's statements name.
@@ -37,9 +37,19 @@ pub fn worker_statements(a: &WorkerArns<'_>) -> Vec<Json> {
     })
 }
 
-/// The workflow worker's environment.
-pub fn worker_environment(settings: &WorkerSettings) -> BTreeMap<String, String> {
-    settings.to_env()
+/// The workflow worker's environment: its queue and tables, and the networks its `http`
+/// nodes may reach although blocked by default (none when empty).
+pub fn worker_environment(settings: &WorkerSettings, allowed_networks: &[String]) -> BTreeMap<String, String> {
+    let mut env = settings.to_env();
+    if !allowed_networks.is_empty() {
+        env.insert(HTTP_ALLOWED_NETWORKS_ENV.to_string(), allowed_networks.join(","));
+    }
+    env
+}
+
+/// The allowed networks a worker's environment holds, if any.
+pub fn worker_allowed_networks(env: &BTreeMap<String, String>) -> Option<Vec<String>> {
+    env.get(HTTP_ALLOWED_NETWORKS_ENV).map(|v| v.split(',').map(str::to_string).collect())
 }
 
 /// The ARNs the stream Lambda's statements name.

@@ -77,11 +77,12 @@ fn duration(field: &str, text: &str) -> Result<Duration, ParamsError> {
 mod testing {
     use serde_json::Value;
 
+    use crate::egress::{Egress, HttpClient};
     use crate::node::{Node, NodeContext, NodeError, NodeResult, Registry, Services};
 
     /// Services with `registry`, a plain HTTP client and no Lambda client.
     pub fn services(registry: Registry) -> Services {
-        Services { lambda: None, http: reqwest::Client::new(), registry }
+        Services { lambda: None, http: HttpClient::new(Egress::default()), registry }
     }
 
     /// Runs `node` once.

@@ -39,6 +39,11 @@ pub const RECONCILE_EVENT: &str = r#"{"reconcile":true}"#;
 /// The variable holding the poller's concurrency (default 8; not set on Lambda).
 pub const CONCURRENCY_ENV: &str = "ADF_CONCURRENCY";
 
+/// The variable holding the networks `http` nodes may reach although the egress policy blocks
+/// them (link-local, metadata, loopback on Lambda), comma-separated (`169.254.170.2/32`);
+/// unset: none. See [`crate::egress`].
+pub const HTTP_ALLOWED_NETWORKS_ENV: &str = "ADF_HTTP_ALLOWED_NETWORKS";
+
 /// Where the worker (binary) finds its queue and tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerSettings {

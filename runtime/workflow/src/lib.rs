@@ -13,6 +13,7 @@ pub mod builtins;
 pub mod catalog;
 pub mod client;
 pub mod contract;
+pub mod egress;
 pub mod engine;
 pub mod expr;
 pub mod lambda;

@@ -29,8 +29,8 @@ pub struct NodeContext<'a> {
 pub struct Services {
     /// For the `lambda` node.
     pub lambda: Option<aws_sdk_lambda::Client>,
-    /// For the `http` node.
-    pub http: reqwest::Client,
+    /// For the `http` node, under the worker's egress policy.
+    pub http: crate::egress::HttpClient,
     /// For nodes that run other nodes (`map`).
     pub registry: Registry,
 }

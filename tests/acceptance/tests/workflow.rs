@@ -176,8 +176,12 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
     ws.assert_empty_plan()?;
 
     // 4. a node changes: an in-place update to a new version; the old version stays for runs
-    // in flight.
-    ws.write(&example(&name, &[("retry_delay = \"2s\"", "retry_delay = \"3s\"")])?)?;
+    // in flight. The worker's http nodes may now reach one blocked address.
+    let allow = "  maximum_concurrency     = 5\n  http_allowed_networks   = [\"169.254.170.2/32\"]\n";
+    ws.write(&example(
+        &name,
+        &[("retry_delay = \"2s\"", "retry_delay = \"3s\""), ("  maximum_concurrency     = 5\n", allow)],
+    )?)?;
     let (code, changes) = ws.resource_changes()?;
     assert_eq!(code, 2);
     let change = changes.iter().find(|c| c["address"] == ADDRESS).context("no adf_workflow change")?;
@@ -189,6 +193,12 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
     assert_eq!(aws.current(&contexts, "order").await?.as_deref(), Some(order_v2.as_str()));
     assert!(aws.item(&contexts, "blueprint#order", &order_v1).await?.is_some(), "the old version is kept");
     assert_eq!(aws.mappings(&function).await?[0].uuid(), applied["event_source_mapping_uuid"].as_str());
+    let allowed = |config: aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput| {
+        let env = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        env.get(adf_workflow::contract::HTTP_ALLOWED_NETWORKS_ENV).cloned()
+    };
+    let config = aws.lambda.get_function_configuration().function_name(&function).send().await?;
+    assert_eq!(allowed(config).as_deref(), Some("169.254.170.2/32"));
     ws.assert_empty_plan()?;
     let updated = ws.state_values(ADDRESS)?;
 
@@ -208,6 +218,7 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
         "timeout",
         "log_retention_days",
         "invoke_function_arns",
+        "http_allowed_networks",
         "function_arn",
         "role_arn",
         "event_source_mapping_uuid",
@@ -260,6 +271,8 @@ async fn lifecycle_apply_update_import_drift_destroy() -> Result<()> {
     assert_eq!(aws.current(&contexts, "refund").await?, None);
     assert!(aws.item(&contexts, "blueprint#refund", &refund_v).await?.is_some());
     assert!(ws.state_values(ADDRESS)?["blueprint_versions"].get("refund").is_none());
+    let config = aws.lambda.get_function_configuration().function_name(&function).send().await?;
+    assert_eq!(allowed(config), None, "the allowed networks went with the attribute");
     ws.assert_empty_plan()?;
 
     // 8. destroy: the mapping, the rule, the function and role, the current pointers

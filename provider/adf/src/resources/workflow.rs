@@ -24,7 +24,9 @@ use crate::aws::esm::{self, EsmSpec, EsmState};
 use crate::aws::function::{self, Code, Config, Spec as FunctionSpec};
 use crate::aws::{AwsClients, AwsError, Owner, dynamodb, events as schedule, iam, logs, sqs};
 use crate::config::AdfData;
-use crate::runtimes::{WorkerArns, invoke_arns, statements_json, worker_environment, worker_statements};
+use crate::runtimes::{
+    WorkerArns, invoke_arns, statements_json, worker_allowed_networks, worker_environment, worker_statements,
+};
 
 /// The longest name that keeps `adf-workflow-<name>-reconcile` within EventBridge's 64.
 pub(crate) const MAX_NAME: usize = 41;
@@ -160,6 +162,8 @@ struct Spec {
     #[serde(default)]
     invoke_function_arns: Vec<String>,
     #[serde(default)]
+    http_allowed_networks: Vec<String>,
+    #[serde(default)]
     tags_all: BTreeMap<String, String>,
 }
 
@@ -190,7 +194,11 @@ impl Spec {
             name: self.function_name(),
             source_code_hash: file_sha256(&zip),
             code: Code::Zip(zip),
-            config: Config::bootstrap(self.memory_size, self.timeout, worker_environment(&self.tables.settings())),
+            config: Config::bootstrap(
+                self.memory_size,
+                self.timeout,
+                worker_environment(&self.tables.settings(), &self.http_allowed_networks),
+            ),
             reserved_concurrency: None,
             log_retention_days: self.log_retention_days,
             role_arn: None,
@@ -330,6 +338,12 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
     } else {
         o.invoke_arns.clone().into_dynamic()
     };
+    // An empty list and no list deploy alike: keep the one configured.
+    let networks = match worker_allowed_networks(&o.function.config.environment) {
+        Some(n) => n.into_dynamic(),
+        None if matches!(prior.get("http_allowed_networks"), Dynamic::List(_)) => Dynamic::List(Vec::new()),
+        None => Dynamic::Null,
+    };
     for (k, val) in [
         ("name", name.into_dynamic()),
         ("tables", o.tables.clone()),
@@ -343,6 +357,7 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
         ("timeout", o.function.config.timeout.into_dynamic()),
         ("log_retention_days", o.log_retention.into_dynamic()),
         ("invoke_function_arns", invoke),
+        ("http_allowed_networks", networks),
         ("function_name", function.clone().into_dynamic()),
         ("function_arn", o.function.arn.clone().into_dynamic()),
         ("role_arn", o.function.role.clone().into_dynamic()),

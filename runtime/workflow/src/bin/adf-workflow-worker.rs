@@ -2,14 +2,16 @@
 //! long-running poller (anywhere else) that stops gracefully on SIGTERM or Ctrl-C.
 //!
 //! Environment ([`WorkerSettings`]): `ADF_QUEUE_URL`, `ADF_CONTEXTS_TABLE`,
-//! `ADF_STATUSES_TABLE`; the poller also reads `ADF_CONCURRENCY` (default 8). AWS settings
+//! `ADF_STATUSES_TABLE`, `ADF_HTTP_ALLOWED_NETWORKS` (see `adf_workflow::egress`); the poller
+//! also reads `ADF_CONCURRENCY` (default 8). AWS settings
 //! come from the usual chain, so `AWS_ENDPOINT_URL` points it at an emulator.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use adf_common::contract::EnvSettings;
-use adf_workflow::contract::{CONCURRENCY_ENV, WorkerSettings};
+use adf_workflow::contract::{CONCURRENCY_ENV, HTTP_ALLOWED_NETWORKS_ENV, WorkerSettings};
+use adf_workflow::egress::{Egress, HttpClient};
 use adf_workflow::node::{Registry, Services};
 use adf_workflow::poller::{self, PollerConfig};
 use adf_workflow::queue::Queue;
@@ -26,12 +28,17 @@ async fn main() -> Result<(), Error> {
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.tables());
     let queue_url = settings.queue_url.clone();
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), settings.queue_url);
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let allow = match std::env::var(HTTP_ALLOWED_NETWORKS_ENV) {
+        Ok(text) => Egress::parse_networks(&text).map_err(|e| format!("{HTTP_ALLOWED_NETWORKS_ENV}: {e}"))?,
+        Err(_) => Vec::new(),
+    };
+    let egress = if on_lambda { Egress::lambda(allow) } else { Egress { allow, ..Egress::default() } };
     let services = Services {
         lambda: Some(aws_sdk_lambda::Client::new(&sdk)),
-        http: reqwest::Client::new(),
+        http: HttpClient::new(egress),
         registry: Registry::with_builtins(),
     };
-    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // On Lambda the invocation's deadline, from its context, bounds how far a job continues in
     // process (each ready successor only if its timeout fits); the rest goes through the queue.
     let config = if on_lambda {

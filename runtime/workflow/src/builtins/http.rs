@@ -1,17 +1,24 @@
-//! `http`: `{"url": "...", "method": "POST", "headers": {..}, "timeout": "10s", "body": <template>}`;
-//! outputs `{"status": n, "body": <json or text>}` with action `ok` (2xx) or `client_error`
-//! (4xx). 429, 5xx, timeouts and connection errors are retryable.
+//! `http`: `{"url": "...", "method": "POST", "headers": {..}, "timeout": "10s", "body": <template>,
+//! "follow_redirects": 0, "max_body_bytes": 1048576}`; outputs `{"status": n, "body": <json or
+//! text>}` with action `ok` (2xx) or `client_error` (4xx). 429, 5xx, timeouts and connection
+//! errors are retryable. Redirects are followed only when `follow_redirects` allows hops, each
+//! checked against the worker's [`crate::egress`] policy like the first; a body over
+//! `max_body_bytes` fails the node.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use url::Host;
 
 use super::{ParamsError, duration, from_params};
+use crate::egress::{Blocked, Egress};
 use crate::expr;
 use crate::node::{Node, NodeContext, NodeError, NodeResult};
 
@@ -21,6 +28,12 @@ pub(super) struct Http;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of an error response's body goes into the error message.
 const ERROR_BODY_CHARS: usize = 200;
+/// The response body cap unless `max_body_bytes` says otherwise: 1 MiB.
+const DEFAULT_MAX_BODY: u64 = 1 << 20;
+/// The highest `max_body_bytes`: Lambda's 6 MB response, which a node output may not exceed.
+const MAX_BODY: u64 = 6_000_000;
+/// The most redirects a node may follow.
+const MAX_REDIRECTS: u8 = 10;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +47,10 @@ struct Raw {
     timeout: Option<String>,
     #[serde(default)]
     body: Option<Value>,
+    #[serde(default)]
+    follow_redirects: u8,
+    #[serde(default)]
+    max_body_bytes: Option<u64>,
 }
 
 pub(super) struct Params {
@@ -43,6 +60,10 @@ pub(super) struct Params {
     timeout: Duration,
     /// The body template (`$` by default); not sent with GET or HEAD.
     body: Value,
+    /// Redirects to follow (0: none).
+    follow_redirects: u8,
+    /// The largest response body read.
+    max_body: u64,
 }
 
 impl Params {
@@ -71,32 +92,95 @@ impl Params {
         };
         let body = raw.body.unwrap_or_else(|| Value::String("$".into()));
         expr::check_transform(&body).map_err(|e| ParamsError(format!("`body`: {e}")))?;
-        Ok(Self { url, method, headers, timeout, body })
+        if raw.follow_redirects > MAX_REDIRECTS {
+            return Err(ParamsError(format!("`follow_redirects` is at most {MAX_REDIRECTS}")));
+        }
+        let max_body = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+        if !(1..=MAX_BODY).contains(&max_body) {
+            return Err(ParamsError(format!("`max_body_bytes` must be 1 to {MAX_BODY}")));
+        }
+        Ok(Self { url, method, headers, timeout, body, follow_redirects: raw.follow_redirects, max_body })
     }
 }
 
 /// Timeouts, connection failures and broken responses are retryable; a request that cannot
-/// be built is not.
-fn classify(p: &Params, e: reqwest::Error) -> NodeError {
-    let fatal = e.is_builder() || e.is_redirect();
-    let message = format!("{} {}: {}", p.method, p.url, adf_common::error_chain(&e.without_url()));
+/// be built, or that the egress policy blocks, is not.
+fn classify(method: &Method, url: &Url, e: reqwest::Error) -> NodeError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut blocked = false;
+    while let Some(s) = source {
+        blocked |= s.downcast_ref::<Blocked>().is_some();
+        source = s.source();
+    }
+    let fatal = blocked || e.is_builder() || e.is_redirect();
+    let message = format!("{method} {url}: {}", adf_common::error_chain(&e.without_url()));
     if fatal { NodeError::Fatal(message) } else { NodeError::Retryable(message) }
+}
+
+/// Checks a host written as an address (names are checked when resolved).
+fn check_literal(egress: &Egress, url: &Url) -> Result<(), NodeError> {
+    let addr = match url.host() {
+        Some(Host::Ipv4(a)) => IpAddr::V4(a),
+        Some(Host::Ipv6(a)) => IpAddr::V6(a),
+        _ => return Ok(()),
+    };
+    egress.check(&addr.to_string(), addr).map_err(|b| NodeError::Fatal(format!("{url}: {b}")))
+}
+
+/// Reads at most `max` bytes of `resp`'s body.
+async fn read_capped(resp: reqwest::Response, max: u64, method: &Method, url: &Url) -> Result<Vec<u8>, NodeError> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large(method, url, max));
+    }
+    let mut resp = resp;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(method, url, e))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > max {
+            return Err(too_large(method, url, max));
+        }
+    }
+    Ok(bytes)
+}
+
+fn too_large(method: &Method, url: &Url, max: u64) -> NodeError {
+    NodeError::Fatal(format!("{method} {url}: the response body is over {max} bytes (raise max_body_bytes)"))
 }
 
 #[async_trait]
 impl Node for Http {
     async fn run(&self, cx: NodeContext<'_>) -> Result<NodeResult, NodeError> {
         let p = Params::parse(cx.params)?;
-        let mut req = cx.services.http.request(p.method.clone(), p.url.clone()).timeout(p.timeout);
-        if p.method != Method::GET && p.method != Method::HEAD {
-            if !p.headers.contains_key(CONTENT_TYPE) {
-                req = req.header(CONTENT_TYPE, "application/json");
+        let http = &cx.services.http;
+        let (mut method, mut url) = (p.method.clone(), p.url.clone());
+        let mut hops = 0;
+        let resp = loop {
+            check_literal(&http.egress, &url)?;
+            let mut req = http.client.request(method.clone(), url.clone()).timeout(p.timeout);
+            if method != Method::GET && method != Method::HEAD {
+                if !p.headers.contains_key(CONTENT_TYPE) {
+                    req = req.header(CONTENT_TYPE, "application/json");
+                }
+                req = req.body(expr::transform(&p.body, &cx.input).to_string());
             }
-            req = req.body(expr::transform(&p.body, &cx.input).to_string());
-        }
-        let resp = req.headers(p.headers.clone()).send().await.map_err(|e| classify(&p, e))?;
+            let resp = req.headers(p.headers.clone()).send().await.map_err(|e| classify(&method, &url, e))?;
+            let location = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
+            match location {
+                Some(next) if resp.status().is_redirection() && hops < p.follow_redirects => {
+                    hops += 1;
+                    // 303, and 301/302 after a POST, continue with a GET, as browsers do.
+                    let status = resp.status().as_u16();
+                    if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
+                        method = Method::GET;
+                    }
+                    url = next;
+                }
+                _ => break resp,
+            }
+        };
+        let p = Params { method, url, ..p };
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| classify(&p, e))?;
+        let bytes = read_capped(resp, p.max_body, &p.method, &p.url).await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -115,6 +199,8 @@ impl Node for Http {
             Ok(NodeResult::with_action(output, "ok"))
         } else if status.is_client_error() {
             Ok(NodeResult::with_action(output, "client_error"))
+        } else if status.is_redirection() && p.follow_redirects == 0 {
+            Err(NodeError::Fatal(format!("{} (set follow_redirects to follow redirects)", failure())))
         } else {
             Err(NodeError::Fatal(failure()))
         }
@@ -132,7 +218,8 @@ mod tests {
 
     use super::super::testing::{run, services};
     use super::*;
-    use crate::node::Registry;
+    use crate::egress::HttpClient;
+    use crate::node::{Registry, Services};
 
     /// Echoes the method, the content type and the body as JSON.
     async fn echo(method: AxumMethod, headers: AxumHeaders, body: Bytes) -> String {
@@ -155,6 +242,12 @@ mod tests {
             .route("/broken", any(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database down") }))
             .route("/busy", any(|| async { StatusCode::TOO_MANY_REQUESTS }))
             .route("/moved", any(|| async { StatusCode::NOT_MODIFIED }))
+            .route("/hop", any(|| async { (StatusCode::SEE_OTHER, [("location", "/echo")]) }))
+            .route(
+                "/to-metadata",
+                any(|| async { (StatusCode::FOUND, [("location", "http://169.254.169.254/latest/meta-data/")]) }),
+            )
+            .route("/big", any(|| async { "x".repeat(2000) }))
             .route(
                 "/slow",
                 any(|| async {
@@ -227,6 +320,46 @@ mod tests {
         assert!(matches!(&e, NodeError::Fatal(m) if m.contains("304")), "{e:?}");
     }
 
+    #[tokio::test]
+    async fn redirects_are_followed_only_when_asked_and_checked_at_each_hop() {
+        let addr = server().await;
+        let s = services(Registry::empty());
+        let hop = format!("http://{addr}/hop");
+        let e = run(&Http, &s, json!({"url": hop, "method": "POST"}), json!({})).await.expect_err("not followed");
+        assert!(matches!(&e, NodeError::Fatal(m) if m.contains("303") && m.contains("follow_redirects")), "{e:?}");
+        let r = run(&Http, &s, json!({"url": hop, "method": "POST", "follow_redirects": 1}), json!({})).await;
+        let r = r.expect("followed");
+        assert_eq!(r.output["body"]["method"], "GET", "a 303 continues with a GET");
+        let params = json!({"url": format!("http://{addr}/to-metadata"), "follow_redirects": 3});
+        let e = run(&Http, &s, params, json!({})).await.expect_err("blocked");
+        assert!(
+            matches!(&e, NodeError::Fatal(m) if m.contains("169.254.169.254 is 169.254.169.254, a link-local address")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn loopback_is_blocked_on_lambda_unless_allowed_and_bodies_are_capped() {
+        let addr = server().await;
+        let lambda = Services { http: HttpClient::new(Egress::lambda(Vec::new())), ..services(Registry::empty()) };
+        let echo = json!({"url": format!("http://{addr}/echo")});
+        let e = run(&Http, &lambda, echo.clone(), json!({})).await.expect_err("loopback");
+        assert!(matches!(&e, NodeError::Fatal(m) if m.contains("loopback")), "{e:?}");
+        let named = json!({"url": format!("http://localhost:{}/echo", addr.port())});
+        let e = run(&Http, &lambda, named.clone(), json!({})).await.expect_err("resolved loopback");
+        assert!(matches!(&e, NodeError::Fatal(m) if m.contains("loopback")), "{e:?}");
+        let allowed = Egress::lambda(Egress::parse_networks("127.0.0.0/8,::1").expect("networks"));
+        let allowed = Services { http: HttpClient::new(allowed), ..services(Registry::empty()) };
+        run(&Http, &allowed, named, json!({})).await.expect("allowed");
+
+        let s = services(Registry::empty());
+        let big = format!("http://{addr}/big");
+        let e = run(&Http, &s, json!({"url": big, "max_body_bytes": 1000}), json!({})).await.expect_err("capped");
+        assert!(matches!(&e, NodeError::Fatal(m) if m.contains("over 1000 bytes")), "{e:?}");
+        let r = run(&Http, &s, json!({"url": big, "max_body_bytes": 2000}), json!({})).await.expect("fits");
+        assert_eq!(r.output["body"].as_str().map(str::len), Some(2000));
+    }
+
     #[test]
     fn params_are_validated() {
         let why = |params: Value| Params::parse(&params).err().map(|e| e.0).unwrap_or_default();
@@ -239,6 +372,8 @@ mod tests {
         );
         assert!(why(json!({"url": "http://x/", "timeout": "soon"})).contains("`timeout` \"soon\" is not a duration"));
         assert!(why(json!({"url": "http://x/", "body": "$.["})).starts_with("`body`: path"));
+        assert_eq!(why(json!({"url": "http://x/", "follow_redirects": 11})), "`follow_redirects` is at most 10");
+        assert_eq!(why(json!({"url": "http://x/", "max_body_bytes": 0})), "`max_body_bytes` must be 1 to 6000000");
         let p = Params::parse(&json!({"url": "https://x/"})).expect("defaults");
         assert_eq!((p.method, p.timeout, p.body), (Method::GET, DEFAULT_TIMEOUT, json!("$")));
     }

@@ -1,6 +1,8 @@
-//! `map`: `{"over": "$.items", "uses": "<node type>", "params": {..}, "concurrency": 8}`; runs
-//! that node type on each element of the array at `over`, `concurrency` at a time, and outputs
-//! the array of their outputs in order.
+//! `map`: `{"over": "$.items", "uses": "<node type>", "params": {..}, "concurrency": 8,
+//! "max_items": 1000}`; runs that node type on each element of the array at `over`,
+//! `concurrency` at a time (at most 100), and outputs the array of their outputs in order. An
+//! array longer than `max_items` (at most 10,000) fails the node rather than fan out without
+//! bound.
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -16,8 +18,17 @@ pub(super) struct Map;
 /// Node types whose results ask the worker for an effect, which `map` cannot carry out.
 const WITH_EFFECTS: &[&str] = &["sleep", "subflow", "wait"];
 
+/// The highest `concurrency`.
+const MAX_CONCURRENCY: usize = 100;
+/// The highest `max_items`.
+const MAX_ITEMS: usize = 10_000;
+
 fn default_concurrency() -> usize {
     8
+}
+
+fn default_max_items() -> usize {
+    1000
 }
 
 #[derive(Deserialize)]
@@ -29,14 +40,19 @@ struct Params {
     params: Value,
     #[serde(default = "default_concurrency")]
     concurrency: usize,
+    #[serde(default = "default_max_items")]
+    max_items: usize,
 }
 
 impl Params {
     fn parse(params: &Value) -> Result<Self, ParamsError> {
         let p: Self = from_params(params)?;
         expr::check_path(&p.over).map_err(|e| ParamsError(format!("`over`: {e}")))?;
-        if p.concurrency == 0 {
-            return Err(ParamsError("`concurrency` must be at least 1".into()));
+        if !(1..=MAX_CONCURRENCY).contains(&p.concurrency) {
+            return Err(ParamsError(format!("`concurrency` must be 1 to {MAX_CONCURRENCY}")));
+        }
+        if !(1..=MAX_ITEMS).contains(&p.max_items) {
+            return Err(ParamsError(format!("`max_items` must be 1 to {MAX_ITEMS}")));
         }
         if WITH_EFFECTS.contains(&p.uses.as_str()) {
             return Err(ParamsError(format!("`uses`: {:?} cannot run inside a map", p.uses)));
@@ -64,6 +80,14 @@ impl Node for Map {
             .get(&p.uses)
             .ok_or_else(|| NodeError::Fatal(format!("map: unknown node type {:?}", p.uses)))?;
         let items = match expr::path(&cx.input, &p.over) {
+            Some(Value::Array(items)) if items.len() > p.max_items => {
+                return Err(NodeError::Fatal(format!(
+                    "map: {} has {} items, over max_items {}",
+                    p.over,
+                    items.len(),
+                    p.max_items
+                )));
+            }
             Some(Value::Array(items)) => items.clone(),
             Some(other) => {
                 return Err(NodeError::Fatal(format!("map: {} is not an array but {other}", p.over)));
@@ -196,5 +220,20 @@ mod tests {
         assert!(e.0.starts_with("`over`: path \"a\""), "{e}");
         let e = check(&json!({"uses": "pass"}), known).expect_err("over");
         assert!(e.0.contains("missing field `over`"), "{e}");
+        let e = check(&json!({"over": "$", "uses": "pass", "concurrency": 101}), known).expect_err("concurrency");
+        assert_eq!(e.0, "`concurrency` must be 1 to 100");
+        let e = check(&json!({"over": "$", "uses": "pass", "max_items": 10_001}), known).expect_err("items");
+        assert_eq!(e.0, "`max_items` must be 1 to 10000");
+    }
+
+    #[tokio::test]
+    async fn more_items_than_max_items_fail_the_node() {
+        let (r, _) = registry();
+        let s = services(r);
+        let e = run(&Map, &s, json!({"over": "$", "uses": "pass", "max_items": 2}), json!([1, 2, 3]))
+            .await
+            .expect_err("too many");
+        assert!(matches!(&e, NodeError::Fatal(m) if m == "map: $ has 3 items, over max_items 2"), "{e:?}");
+        run(&Map, &s, json!({"over": "$", "uses": "pass", "max_items": 3}), json!([1, 2, 3])).await.expect("fits");
     }
 }

@@ -144,7 +144,11 @@ impl Fixture {
     }
 
     pub fn worker(&self, config: WorkerConfig) -> Arc<Worker> {
-        let services = Services { lambda: None, http: reqwest::Client::new(), registry: self.registry() };
+        let services = Services {
+            lambda: None,
+            http: adf_workflow::egress::HttpClient::new(adf_workflow::egress::Egress::default()),
+            registry: self.registry(),
+        };
         Arc::new(Worker::new(self.store.clone(), self.queue.clone(), services, config))
     }
 

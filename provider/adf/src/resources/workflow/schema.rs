@@ -114,6 +114,13 @@ pub(super) fn schema() -> Schema {
              `lambda:InvokeFunction` on exactly these (add `<arn>:*` for qualified calls). A `lambda` node \
              whose function is not listed gets a plan warning. Default: none.",
         )
+        .optional(
+            "http_allowed_networks",
+            Type::list(Type::String),
+            "Networks (`169.254.170.2/32`) or addresses that `http` nodes may reach although blocked by \
+             default: link-local addresses (169.254.0.0/16, fe80::/10, including the instance metadata \
+             service at 169.254.169.254 and fd00:ec2::254) and, on Lambda, loopback. Default: none.",
+        )
         .attributes(tags_and_id())
         .attributes(runtime_function_outputs("the worker", ", `adf-workflow-<name>`"))
         .computed(
@@ -228,6 +235,19 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
                     root.attr("invoke_function_arns").index(i64::try_from(i).unwrap_or(0)),
                     "Invalid function ARN",
                     format!("Expected a Lambda function ARN (arn:aws:lambda:region:account:function:name), got {a:?}."),
+                );
+            }
+        }
+    }
+    if let Dynamic::List(networks) = config.get("http_allowed_networks") {
+        for (i, n) in networks.iter().enumerate() {
+            if let Dynamic::String(n) = n
+                && let Err(e) = adf_workflow::egress::Egress::parse_networks(n)
+            {
+                d.error_at(
+                    root.attr("http_allowed_networks").index(i64::try_from(i).unwrap_or(0)),
+                    "Invalid network",
+                    format!("{e}."),
                 );
             }
         }
