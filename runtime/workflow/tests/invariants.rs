@@ -53,6 +53,20 @@ async fn next_job(fx: &Fixture) -> Result<(Job, String)> {
     anyhow::bail!("no job arrived")
 }
 
+/// Messages on the job queue: visible, in flight and delayed.
+async fn queued(fx: &Fixture) -> Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let names = [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ];
+    let out =
+        fx.sqs.get_queue_attributes().queue_url(&fx.queue_url).set_attribute_names(Some(names.to_vec())).send().await?;
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    Ok(names.iter().filter_map(|n| attrs.get(n)?.parse::<u64>().ok()).sum())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_duplicate_delivery_records_the_completion_once() -> Result<()> {
     let fx = Fixture::new().await?;
@@ -69,6 +83,8 @@ async fn a_duplicate_delivery_records_the_completion_once() -> Result<()> {
         outcomes.iter().any(|o| matches!(o, Outcome::Dropped(why) if why.contains("completed already"))),
         "{outcomes:?}"
     );
+    // Execution is at least once: both deliveries ran a's body; only one completion counted.
+    assert_eq!(fx.log.runs_of("a"), 2, "each delivery of a running run's job runs the node's body");
     fx.queue.delete(&[receipt]).await?;
     // And once more through SQS, on purpose, after the run moved on.
     fx.queue.send(&[(job, Duration::ZERO)]).await?;
@@ -77,6 +93,10 @@ async fn a_duplicate_delivery_records_the_completion_once() -> Result<()> {
     poller.stop().await?;
     assert_eq!(status.status, "succeeded");
     assert_eq!(fx.log.runs_of("b"), 1, "b ran once: the duplicate of a dispatched nothing");
+    // The late duplicate runs a's body again only if the run was still running when it came.
+    let a_runs = fx.log.runs_of("a");
+    assert!((2..=3).contains(&a_runs), "a's body ran {a_runs} times for 3 deliveries");
+    println!("a's body ran {a_runs} times for 3 deliveries; its completion was recorded once");
     assert_eq!(fx.log.runs_of("c"), 1);
     assert_eq!(status.done.len(), 3);
     assert_eq!(fx.client().output(&run).await?, Some(json!({"order": 1})));
@@ -255,10 +275,23 @@ async fn cancel_stops_a_run() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The sleeping node's job waits on the queue, delayed.
+    for _ in 0..100 {
+        if queued(&fx).await? > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(queued(&fx).await? > 0, "the sleeping job is not on the queue");
     assert!(client.cancel(&run).await?, "cancelled while sleeping");
     assert!(!client.cancel(&run).await?, "only once");
-    // The sleeping job wakes after 2 s and is dropped; b never starts.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The sleeping job wakes after 2 s and is dropped (deleted): the queue drains, and only then
+    // is "b never ran" a fact rather than a matter of not having waited long enough.
+    let started = std::time::Instant::now();
+    while queued(&fx).await? > 0 {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the woken job was never handled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     poller.stop().await?;
     let s = client.status(&run).await?.context("run")?;
     assert_eq!(s.status, "cancelled");
