@@ -349,3 +349,55 @@ resource "adf_function" "f" {{
     ws.destroy()?;
     Ok(())
 }
+
+/// A function of the same name that is not ours: the create fails naming it, before touching
+/// its log group or making a role, and the function is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_over_someone_elses_function_touches_nothing() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("theirs");
+    let config = sdk_config(emu.endpoint()).await;
+    let (lambda, iam) = (aws_sdk_lambda::Client::new(&config), aws_sdk_iam::Client::new(&config));
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = iam.create_role().role_name(format!("{name}-theirs")).assume_role_policy_document(trust).send().await?;
+    let role_arn = role.role().map(|r| r.arn().to_string()).context("role arn")?;
+    let zip = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("bootstrap", zip::write::SimpleFileOptions::default())?;
+        std::io::Write::write_all(&mut w, b"#!/bin/sh\n")?;
+        w.finish()?.into_inner()
+    };
+    lambda
+        .create_function()
+        .function_name(&name)
+        .role(&role_arn)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(zip.clone().into()).build())
+        .send()
+        .await?;
+    let group = format!("/aws/lambda/{name}");
+    logs.create_log_group().log_group_name(&group).send().await?;
+    logs.put_retention_policy().log_group_name(&group).retention_in_days(7).send().await?;
+
+    let ws = Workspace::new(emu.endpoint())?;
+    std::fs::write(ws.path().join("f.zip"), &zip)?;
+    ws.write(&format!(
+        "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"{name}\"\n  filename = \"f.zip\"\n  runtime = \"provided.al2023\"\n  \
+         handler = \"bootstrap\"\n  log_retention_days = 30\n}}\n"
+    ))?;
+    let out = ws.run(&["apply", "-auto-approve", "-no-color"])?;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let err = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(err.contains(&format!("creating adf_function ({name})")), "{err}");
+    assert!(err.contains("already exists and is not managed by this resource"), "{err}");
+    let groups = logs.describe_log_groups().log_group_name_prefix(&group).send().await?;
+    let retention = groups.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str()));
+    assert_eq!(retention.and_then(|g| g.retention_in_days()), Some(7), "their log group's retention changed");
+    assert!(iam.get_role().role_name(format!("{name}-role")).send().await.is_err(), "a managed role was made");
+    let theirs = lambda.get_function().function_name(&name).send().await?;
+    assert_eq!(theirs.configuration().and_then(|c| c.role()), Some(role_arn.as_str()));
+    assert!(ws.state_list()?.is_empty(), "nothing recorded");
+    Ok(())
+}

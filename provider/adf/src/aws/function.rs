@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use super::lambda::{Config, CorsSpec, Observed, ObservedUrl};
-use super::{AwsClients, AwsError, iam, lambda, logs};
+use super::{AwsClients, AwsError, Owner, iam, lambda, logs};
 
 /// Tag marking the function and role this layer made; its value is the function name.
 pub const OWNER_TAG: &str = "adf:function";
@@ -108,6 +108,13 @@ pub fn invoke_arn(function_arn: &str) -> String {
 /// Converges the function to the plan: log group, role, code, configuration, concurrency,
 /// URL, tags. `prior` is None on create.
 pub async fn converge(aws: &AwsClients, spec: &Spec, prior: Option<&Prior>) -> Result<(Observed, String), AwsError> {
+    // A create checks ownership before touching anything: someone else's function keeps its log
+    // group's retention and its role.
+    if prior.is_none()
+        && let Some(existing) = lambda::observe(&aws.lambda, &spec.name).await?
+    {
+        Owner::new(OWNER_TAG, &spec.name).check("Lambda function", &spec.name, &existing.tags)?;
+    }
     let group = logs::group_name(&spec.name);
     let group_arn = logs::ensure(&aws.logs, &group, spec.log_retention_days, &spec.tags_all).await?;
     let role_arn = match &spec.role_arn {
