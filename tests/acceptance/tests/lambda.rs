@@ -298,6 +298,19 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
             "expected {message:?} at {attribute}: {errors:?}"
         );
     }
+    // A filename that is missing, or not a zip, is an error on it at plan, not at apply.
+    std::fs::write(ws.path().join("notes.txt"), "not a zip")?;
+    for (file, message) in [("missing.zip", "missing.zip does not exist"), ("notes.txt", "notes.txt is not a zip file")]
+    {
+        ws.write(&format!(
+            "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"{file}\"\n}}\n"
+        ))?;
+        let errors = ws.plan_errors()?;
+        assert!(
+            errors.iter().any(|(m, code)| m.contains(message) && code.contains("filename")),
+            "expected {message:?} at filename: {errors:?}"
+        );
+    }
     Ok(())
 }
 

@@ -151,6 +151,28 @@ pub(super) fn schema() -> Schema {
     )
 }
 
+/// Whether `path` is a zip file to deploy: it exists and starts with a zip's signature.
+fn check_zip(path: &std::path::Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "{} does not exist (relative paths start at the directory Terraform runs in; use \
+             \"${{path.module}}/...\").",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(format!("{} is not a zip file.", path.display()))
+        }
+        Err(e) => Err(format!("{} cannot be read: {e}.", path.display())),
+        Ok(()) if head != *b"PK\x03\x04" && head != *b"PK\x05\x06" => {
+            Err(format!("{} is not a zip file (Lambda deploys a .zip archive).", path.display()))
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     let o = ObjectReader::new(config);
     let root = AttributePath::root();
@@ -167,6 +189,11 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
         d.error_at(root.attr(sources[1]), "Conflicting code sources", format!("Set only one of {sources:?}."));
     } else if sources.is_empty() && !config.is_null() {
         d.error_at(root.clone(), "Missing code", "Set package, filename, s3_bucket (with s3_key) or image_uri.");
+    }
+    if let Dynamic::String(f) = config.get("filename")
+        && let Err(why) = check_zip(std::path::Path::new(f))
+    {
+        d.error_at(root.attr("filename"), "Invalid filename", why);
     }
     if !config.get("s3_bucket").is_null() && config.get("s3_key").is_null() {
         d.error_at(root.attr("s3_key"), "Missing s3_key", "s3_bucket needs s3_key.");

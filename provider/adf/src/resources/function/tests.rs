@@ -1,6 +1,19 @@
 //! Unit tests of `adf_function`'s checks.
 use super::*;
 
+/// The path of an empty zip file.
+fn a_zip() -> String {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("adf-unit-{}.zip", std::process::id()));
+        let mut empty = b"PK\x05\x06".to_vec();
+        empty.resize(22, 0);
+        std::fs::write(&path, empty).expect("write zip");
+        path.display().to_string()
+    })
+    .clone()
+}
+
 fn errors_at(d: &Diagnostics) -> Vec<String> {
     d.0.iter().map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
 }
@@ -9,7 +22,7 @@ fn errors_at(d: &Diagnostics) -> Vec<String> {
 fn limits_are_plan_time_errors_on_their_attribute() {
     let c = Dynamic::object([
         ("name", "api".into()),
-        ("filename", "x.zip".into()),
+        ("filename", a_zip().into_dynamic()),
         ("memory_size", 64i64.into_dynamic()),
         ("timeout", 901i64.into_dynamic()),
         ("log_retention_days", 2i64.into_dynamic()),
@@ -21,7 +34,8 @@ fn limits_are_plan_time_errors_on_their_attribute() {
 fn exactly_one_code_source() {
     let none = Dynamic::object([("name", "api".into())]);
     assert_eq!(errors_at(&Function::KIND.checks(&none)), [""]);
-    let two = Dynamic::object([("name", "api".into()), ("filename", "a.zip".into()), ("image_uri", "x".into())]);
+    let two =
+        Dynamic::object([("name", "api".into()), ("filename", a_zip().into_dynamic()), ("image_uri", "x".into())]);
     assert_eq!(errors_at(&Function::KIND.checks(&two)), ["image_uri"]);
 }
 
@@ -29,7 +43,7 @@ fn exactly_one_code_source() {
 fn url_auth_and_policy_statements_are_checked() {
     let c = Dynamic::object([
         ("name", "api".into()),
-        ("filename", "a.zip".into()),
+        ("filename", a_zip().into_dynamic()),
         ("function_url", Dynamic::object([("auth_type", "OPEN".into())])),
         ("policy_statements", "{}".into()),
     ]);
@@ -57,4 +71,18 @@ fn a_public_url_is_a_warning_naming_it() {
         Dynamic::object([("function_url", Dynamic::object([("url", "https://abc.lambda-url.on.aws/".into())]))]);
     let known = public_url_warning(&planned("NONE"), &prior).expect("a warning");
     assert!(known.detail.contains("https://abc.lambda-url.on.aws/"), "{}", known.detail);
+}
+
+#[test]
+fn a_filename_that_is_missing_or_no_zip_is_an_error_on_it() {
+    let with = |f: &str| Dynamic::object([("name", "api".into()), ("filename", f.into())]);
+    assert!(errors_at(&Function::KIND.checks(&with(&a_zip()))).is_empty());
+    let missing = Function::KIND.checks(&with("/nonexistent/f.zip"));
+    assert_eq!(errors_at(&missing), ["filename"]);
+    assert!(missing.0[0].detail.contains("/nonexistent/f.zip does not exist"), "{:?}", missing.0[0].detail);
+    let text = std::env::temp_dir().join(format!("adf-unit-{}.txt", std::process::id()));
+    std::fs::write(&text, "not a zip").expect("write");
+    let not_zip = Function::KIND.checks(&with(&text.display().to_string()));
+    assert_eq!(errors_at(&not_zip), ["filename"]);
+    assert!(not_zip.0[0].detail.contains("is not a zip file"), "{:?}", not_zip.0[0].detail);
 }
