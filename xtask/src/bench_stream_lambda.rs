@@ -63,17 +63,18 @@ pub fn run(zip: &Path, runs: usize) -> Result<()> {
     rt.block_on(async {
         let size = std::fs::metadata(zip).with_context(|| zip.display().to_string())?.len();
         let (spec, topic) = serve(&emu, zip).await?;
+        let auth = Auth::static_credentials("test", "test", None, "us-east-1");
         let mut inits = Vec::new();
         for _ in 0..runs.max(1) {
             let runner = Arc::new(LambdaRunner::start(&spec).await?);
             let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
             // The first request waits for init; the runner records when bootstrap asked for it.
-            Client::new(&url.url(), &topic, Auth::None)?.describe().await?;
+            Client::new(&url.url(), &topic, auth.clone())?.describe().await?;
             inits.push(runner.init_duration().context("no init recorded")?);
         }
         let runner = Arc::new(LambdaRunner::start(&spec).await?);
         let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
-        let client = Client::new(&url.url(), &topic, Auth::static_credentials("test", "test", None, "us-east-1"))?;
+        let client = Client::new(&url.url(), &topic, auth)?;
         let producer = Producer::new(client, ProducerConfig::default()).await?;
         let started = Instant::now();
         let acks: Vec<_> = (0..RECORDS).map(|i| producer.send(Some(&format!("k{}", i % 64)), "x".repeat(1024))).collect();

@@ -3,15 +3,19 @@
 //! 2.0, the recorded shape in `fixtures/events/function-url.json`), invokes the function
 //! through a [`LambdaRunner`], and turns its answer back into an HTTP response, as AWS does.
 //!
-//! Real AWS checks the SigV4 signature of an `AWS_IAM` Function URL; this server accepts any
-//! `Authorization` header, or none. It counts the requests that carry a SigV4 signature for
-//! the `lambda` service over their body ([`FunctionUrlServer::signed_requests`]), so a test
-//! can assert that a client signs.
+//! An `AWS_IAM` URL (the default, [`UrlAuth::AwsIam`]) verifies each request's SigV4 signature
+//! as AWS does: it signs the request again with the test credentials (`test` / `test`) over the
+//! headers the request says it signed, and answers 403 to a missing, expired (more than 5
+//! minutes off) or wrong signature, or an unknown access key. A `NONE` URL serves everyone.
+//! Both count the requests with a valid signature ([`FunctionUrlServer::signed_requests`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
+use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,7 +23,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::lambda_runner::LambdaRunner;
 
@@ -28,8 +31,24 @@ const EVENT_TEMPLATE: &str = include_str!("../fixtures/events/function-url.json"
 /// Lambda's synchronous payload limit, which Function URLs enforce on request bodies.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
+/// The test credentials: the only access key this server knows, and its secret.
+const ACCESS_KEY: &str = "test";
+const SECRET_KEY: &str = "test";
+/// How far a signature's time may be from the server's, as AWS allows.
+const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// A Function URL's auth type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlAuth {
+    /// Callers sign with SigV4 for `lambda`; anything else is 403.
+    AwsIam,
+    /// Anyone may call.
+    None,
+}
+
 struct Shared {
     runner: Arc<LambdaRunner>,
+    auth: UrlAuth,
     requests: AtomicUsize,
     signed: AtomicUsize,
 }
@@ -42,9 +61,14 @@ pub struct FunctionUrlServer {
 }
 
 impl FunctionUrlServer {
-    /// Serves `runner`'s function on a free loopback port.
+    /// Serves `runner`'s function on a free loopback port, with `AWS_IAM` auth.
     pub async fn start(runner: Arc<LambdaRunner>) -> Result<Self> {
-        let shared = Arc::new(Shared { runner, requests: AtomicUsize::new(0), signed: AtomicUsize::new(0) });
+        Self::start_with(runner, UrlAuth::AwsIam).await
+    }
+
+    /// Serves `runner`'s function on a free loopback port with `auth`.
+    pub async fn start_with(runner: Arc<LambdaRunner>, auth: UrlAuth) -> Result<Self> {
+        let shared = Arc::new(Shared { runner, auth, requests: AtomicUsize::new(0), signed: AtomicUsize::new(0) });
         let app = Router::new().fallback(serve).with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/", listener.local_addr()?);
@@ -64,7 +88,7 @@ impl FunctionUrlServer {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// Requests received so far that carried a SigV4 signature for `lambda` over their body.
+    /// Requests received so far that carried a valid SigV4 signature for `lambda`.
     pub fn signed_requests(&self) -> usize {
         self.shared.signed.load(Ordering::SeqCst)
     }
@@ -83,10 +107,17 @@ async fn serve(State(s): State<Arc<Shared>>, request: Request) -> Response {
         return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({ "Message": message }))).into_response();
     };
     let n = s.requests.fetch_add(1, Ordering::SeqCst);
-    let signer = sigv4_signer(&parts.headers, &body);
-    if signer.is_some() {
-        s.signed.fetch_add(1, Ordering::SeqCst);
-    }
+    let verified = verify(parts.method.as_str(), &parts.uri, &parts.headers, &body, SystemTime::now());
+    let signer = match (verified, s.auth) {
+        (Ok(key), _) => {
+            s.signed.fetch_add(1, Ordering::SeqCst);
+            Some(key)
+        }
+        (Err(denied), UrlAuth::AwsIam) => {
+            return (StatusCode::FORBIDDEN, axum::Json(json!({ "Message": denied.to_string() }))).into_response();
+        }
+        (Err(_), UrlAuth::None) => None,
+    };
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -197,17 +228,113 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
 
 /// The access key of a SigV4 `Authorization` for the `lambda` service, when the request's
 /// `x-amz-date` is there and its `x-amz-content-sha256`, if sent, is the body's hash.
-fn sigv4_signer(headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let credential = text("authorization")?.strip_prefix("AWS4-HMAC-SHA256 Credential=")?;
-    let scope = credential.split(',').next()?;
-    let (key, rest) = scope.split_once('/')?;
-    let hash_ok = text("x-amz-content-sha256").is_none_or(|h| h == hex(&sha2::Sha256::digest(body)));
-    (rest.ends_with("/lambda/aws4_request") && text("x-amz-date").is_some() && hash_ok).then(|| key.to_string())
+/// Why a request to an `AWS_IAM` URL is refused, in AWS's words.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// No SigV4 `Authorization` header for `lambda`.
+    #[error("Forbidden")]
+    Missing,
+    /// An access key this server does not know.
+    #[error("The security token included in the request is invalid.")]
+    UnknownKey,
+    /// Signed more than 5 minutes away from now.
+    #[error("Signature expired: {0} is now earlier or later than 5 minutes from the server's time.")]
+    Expired(String),
+    /// The signature is not the one the request's content gives.
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret \
+         Access Key and signing method."
+    )]
+    Mismatch,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`, and the session
+/// token's) for a request to `url` signed for `lambda` in `region` at `time`.
+#[allow(clippy::too_many_arguments)]
+pub fn sign(
+    access_key: &str,
+    secret_key: &str,
+    session_token: Option<&str>,
+    region: &str,
+    time: SystemTime,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>> {
+    let creds = aws_credential_types::Credentials::new(
+        access_key,
+        secret_key,
+        session_token.map(str::to_string),
+        None,
+        "function-url",
+    );
+    let identity = creds.into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params =
+        v4::SigningParams::builder().identity(&identity).region(region).name("lambda").time(time).settings(settings);
+    let params = params.build()?.into();
+    let request = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))?;
+    let (instructions, _) = aws_sigv4::http_request::sign(request, &params)?.into_parts();
+    Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+/// Verifies a request's SigV4 signature for `lambda` at `now`: signs it again with the secret of
+/// its access key, over the headers it names, and compares. Returns the access key.
+fn verify(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<String, Denied> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let auth = text("authorization").and_then(|a| a.strip_prefix("AWS4-HMAC-SHA256 ")).ok_or(Denied::Missing)?;
+    let field = |name: &str| auth.split(", ").find_map(|f| f.strip_prefix(name)).ok_or(Denied::Missing);
+    let (credential, signed_headers, signature) =
+        (field("Credential=")?, field("SignedHeaders=")?, field("Signature=")?);
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [key, _day, region, "lambda", "aws4_request"] = scope[..] else {
+        return Err(Denied::Missing);
+    };
+    if key != ACCESS_KEY {
+        return Err(Denied::UnknownKey);
+    }
+    let date = text("x-amz-date").ok_or(Denied::Missing)?;
+    let signed_at = amz_date(date).ok_or(Denied::Mismatch)?;
+    let skew = now.duration_since(signed_at).unwrap_or_else(|e| e.duration());
+    if skew > MAX_SKEW {
+        return Err(Denied::Expired(date.to_string()));
+    }
+    // The signer adds host, the date, the payload hash and the token itself.
+    let added = ["host", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "authorization"];
+    let mut others = Vec::new();
+    for name in signed_headers.split(';').filter(|h| !added.contains(h)) {
+        others.push((name, text(name).ok_or(Denied::Mismatch)?));
+    }
+    let url = format!("http://{}{}", text("host").ok_or(Denied::Mismatch)?, uri);
+    let again = sign(key, SECRET_KEY, text("x-amz-security-token"), region, signed_at, method, &url, &others, body)
+        .map_err(|_| Denied::Mismatch)?;
+    let expected = again.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if expected.ends_with(&format!("SignedHeaders={signed_headers}, Signature={signature}")) {
+        Ok(key.to_string())
+    } else {
+        Err(Denied::Mismatch)
+    }
+}
+
+/// An `x-amz-date` (`20261130T171000Z`) as a time.
+fn amz_date(date: &str) -> Option<SystemTime> {
+    let b = date.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &date[0..4],
+        &date[4..6],
+        &date[6..8],
+        &date[9..11],
+        &date[11..13],
+        &date[13..15]
+    );
+    let t = aws_smithy_types::DateTime::from_str(&iso, aws_smithy_types::date_time::Format::DateTime).ok()?;
+    SystemTime::try_from(t).ok()
 }
 
 /// `requestContext.time`'s format: `22/Nov/2026:17:00:00 +0000`.
@@ -360,23 +487,41 @@ mod tests {
         Ok(())
     }
 
+    /// A request to this server as the stream client signs it, at `time`, with `secret`.
+    fn signed(secret: &str, time: SystemTime, body: &[u8]) -> HeaderMap {
+        let url = "http://127.0.0.1:4000/topics/orders/produce?partition=1";
+        let base = [("content-type", "application/json")];
+        let added = sign("test", secret, None, "us-east-1", time, "POST", url, &base, body).expect("sign");
+        let mut h = headers(&[("host", "127.0.0.1:4000"), ("content-type", "application/json")]);
+        for (k, v) in added {
+            h.insert(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(&v).expect("value"));
+        }
+        h
+    }
+
     #[test]
-    fn only_sigv4_for_lambda_over_the_body_counts_as_signed() {
-        let body = b"{}";
-        let hash = hex(&sha2::Sha256::digest(body));
-        let auth =
-            "AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00";
-        let signed = |pairs: &[(&'static str, &str)]| sigv4_signer(&headers(pairs), body);
-        assert_eq!(
-            signed(&[("authorization", auth), ("x-amz-date", "x"), ("x-amz-content-sha256", &hash)]).as_deref(),
-            Some("AKID")
-        );
-        assert_eq!(signed(&[("authorization", auth), ("x-amz-date", "x")]).as_deref(), Some("AKID"));
-        assert_eq!(signed(&[("authorization", auth), ("x-amz-date", "x"), ("x-amz-content-sha256", "00")]), None);
-        assert_eq!(signed(&[("authorization", auth)]), None);
-        assert_eq!(signed(&[("authorization", &auth.replace("/lambda/", "/s3/")), ("x-amz-date", "x")]), None);
-        assert_eq!(signed(&[("authorization", "Bearer x"), ("x-amz-date", "x")]), None);
-        assert_eq!(signed(&[]), None);
+    fn signatures_are_verified_like_aws_does() {
+        let uri: Uri = "/topics/orders/produce?partition=1".parse().expect("uri");
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_366_800);
+        let body = br#"{"records":[]}"#;
+        let check = |h: &HeaderMap, body: &[u8], now: SystemTime| verify("POST", &uri, h, body, now);
+        let good = signed("test", at, body);
+        assert_eq!(check(&good, body, at + Duration::from_secs(60)), Ok("test".into()));
+        assert_eq!(check(&good, body, at - Duration::from_secs(60)), Ok("test".into()), "a clock a little behind");
+        // Tampered content, a wrong secret, a late arrival, no signature, another key.
+        assert_eq!(check(&good, b"{\"records\":[1]}", at), Err(Denied::Mismatch));
+        assert_eq!(verify("PUT", &uri, &good, body, at), Err(Denied::Mismatch));
+        assert_eq!(check(&signed("wrong", at, body), body, at), Err(Denied::Mismatch));
+        let late = check(&good, body, at + Duration::from_secs(6 * 60));
+        assert!(matches!(&late, Err(Denied::Expired(d)) if d == "20261122T170000Z"), "{late:?}");
+        assert_eq!(check(&headers(&[("host", "127.0.0.1:4000")]), body, at), Err(Denied::Missing));
+        let mut other = good.clone();
+        let auth = other["authorization"].to_str().expect("auth").replace("Credential=test/", "Credential=AKIDX/");
+        other.insert("authorization", HeaderValue::from_str(&auth).expect("value"));
+        assert_eq!(check(&other, body, at), Err(Denied::UnknownKey));
+        let mut moved = good;
+        moved.insert("host", HeaderValue::from_static("127.0.0.1:4001"));
+        assert_eq!(check(&moved, body, at), Err(Denied::Mismatch), "the host is signed");
     }
 
     #[test]

@@ -169,12 +169,19 @@ async fn producer_consumer_groups_and_errors_through_the_lambda() -> Result<()> 
     let lengths: Vec<usize> = fetched.records.iter().map(|r| r.value.len()).collect();
     assert_eq!(lengths, [900 * 1024; 3]);
 
-    // Every request above was signed; an unsigned one is told apart.
+    // Every request above was signed; the URL's AWS_IAM auth refuses an unsigned one and one
+    // signed with the wrong secret, as AWS does.
     let requests = served.server.requests();
     assert!(requests > 10, "{requests}");
     assert_eq!(served.server.signed_requests(), requests);
-    served.client(Auth::None)?.describe().await?;
-    assert_eq!((served.server.requests(), served.server.signed_requests()), (requests + 1, requests));
+    let unsigned = served.client(Auth::None)?.describe().await;
+    assert!(matches!(&unsigned, Err(Error::Denied(m)) if m == "Forbidden"), "{unsigned:?}");
+    let wrong = served.client(Auth::static_credentials("test", "wrong", None, REGION))?.describe().await;
+    assert!(
+        matches!(&wrong, Err(Error::Denied(m)) if m.contains("signature we calculated does not match")),
+        "{wrong:?}"
+    );
+    assert_eq!((served.server.requests(), served.server.signed_requests()), (requests + 2, requests));
     Ok(())
 }
 

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use adf_acceptance::function_url::FunctionUrlServer;
+use adf_acceptance::function_url::{FunctionUrlServer, sign};
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
 use adf_acceptance::runtime_zips::stream_lambda;
-use adf_acceptance::{Emulator, PROVIDER_BLOCK, Workspace, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, PROVIDER_BLOCK, REGION, Workspace, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -90,13 +90,18 @@ impl Served {
         Ok(Self { _runner: runner, server, http: reqwest::Client::new() })
     }
 
+    /// A request signed with the test credentials, as the URL's `AWS_IAM` auth wants.
     async fn call(&self, method: &str, path_and_query: &str, body: Option<Value>) -> Result<(u16, Value)> {
         let url = format!("{}{}", self.server.url(), path_and_query.trim_start_matches('/'));
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers: &[(&str, &str)] = if bytes.is_empty() { &[] } else { &[("content-type", "application/json")] };
+        let now = std::time::SystemTime::now();
+        let auth = sign("test", "test", None, REGION, now, method, &url, headers, bytes.as_bytes())?;
         let mut req = self.http.request(method.parse()?, url);
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+        for (k, v) in headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain(auth) {
+            req = req.header(k, v);
         }
-        let resp = req.send().await?;
+        let resp = req.body(bytes).send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
         Ok((status, serde_json::from_str(&text).with_context(|| format!("not JSON ({status}): {text}"))?))
