@@ -71,8 +71,8 @@ impl Auth {
 }
 
 /// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256` and, with a session,
-/// `x-amz-security-token`) for a request signed at `time`.
-fn sigv4_headers(
+/// `x-amz-security-token`) for a request to a Function URL signed at `time`.
+pub fn sigv4_headers(
     creds: &Credentials,
     region: &str,
     time: SystemTime,

@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -249,7 +247,8 @@ pub enum Denied {
 }
 
 /// The SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`, and the session
-/// token's) for a request to `url` signed for `lambda` in `region` at `time`.
+/// token's) for a request to `url` signed for `lambda` in `region` at `time`, as the stream
+/// client signs.
 #[allow(clippy::too_many_arguments)]
 pub fn sign(
     access_key: &str,
@@ -262,22 +261,9 @@ pub fn sign(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Vec<(String, String)>> {
-    let creds = aws_credential_types::Credentials::new(
-        access_key,
-        secret_key,
-        session_token.map(str::to_string),
-        None,
-        "function-url",
-    );
-    let identity = creds.into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params =
-        v4::SigningParams::builder().identity(&identity).region(region).name("lambda").time(time).settings(settings);
-    let params = params.build()?.into();
-    let request = SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))?;
-    let (instructions, _) = aws_sigv4::http_request::sign(request, &params)?.into_parts();
-    Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    let token = session_token.map(str::to_string);
+    let creds = aws_credential_types::Credentials::new(access_key, secret_key, token, None, "function-url");
+    Ok(adf_stream_client::sigv4_headers(&creds, region, time, method, url, headers, body)?)
 }
 
 /// Verifies a request's SigV4 signature for `lambda` at `now`: signs it again with the secret of
