@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use adf_stream_client::sigv4_headers;
 use anyhow::{Context, Result};
+use aws_credential_types::Credentials;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -246,24 +248,9 @@ pub enum Denied {
     Mismatch,
 }
 
-/// The SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`, and the session
-/// token's) for a request to `url` signed for `lambda` in `region` at `time`, as the stream
-/// client signs.
-#[allow(clippy::too_many_arguments)]
-pub fn sign(
-    access_key: &str,
-    secret_key: &str,
-    session_token: Option<&str>,
-    region: &str,
-    time: SystemTime,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<Vec<(String, String)>> {
-    let token = session_token.map(str::to_string);
-    let creds = aws_credential_types::Credentials::new(access_key, secret_key, token, None, "function-url");
-    Ok(adf_stream_client::sigv4_headers(&creds, region, time, method, url, headers, body)?)
+/// The test credentials, with `secret` (a wrong one makes a wrong signature).
+pub fn test_credentials(secret: &str) -> Credentials {
+    Credentials::new(ACCESS_KEY, secret, None, None, "function-url")
 }
 
 /// Verifies a request's SigV4 signature for `lambda` at `now`: signs it again with the secret of
@@ -294,8 +281,9 @@ fn verify(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], now: System
         others.push((name, text(name).ok_or(Denied::Mismatch)?));
     }
     let url = format!("http://{}{}", text("host").ok_or(Denied::Mismatch)?, uri);
-    let again = sign(key, SECRET_KEY, text("x-amz-security-token"), region, signed_at, method, &url, &others, body)
-        .map_err(|_| Denied::Mismatch)?;
+    let token = text("x-amz-security-token").map(str::to_string);
+    let creds = Credentials::new(key, SECRET_KEY, token, None, "function-url");
+    let again = sigv4_headers(&creds, region, signed_at, method, &url, &others, body).map_err(|_| Denied::Mismatch)?;
     let expected = again.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or_default();
     if expected.ends_with(&format!("SignedHeaders={signed_headers}, Signature={signature}")) {
         Ok(key.to_string())
@@ -477,7 +465,8 @@ mod tests {
     fn signed(secret: &str, time: SystemTime, body: &[u8]) -> HeaderMap {
         let url = "http://127.0.0.1:4000/topics/orders/produce?partition=1";
         let base = [("content-type", "application/json")];
-        let added = sign("test", secret, None, "us-east-1", time, "POST", url, &base, body).expect("sign");
+        let added =
+            sigv4_headers(&test_credentials(secret), "us-east-1", time, "POST", url, &base, body).expect("sign");
         let mut h = headers(&[("host", "127.0.0.1:4000"), ("content-type", "application/json")]);
         for (k, v) in added {
             h.insert(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(&v).expect("value"));
