@@ -219,11 +219,10 @@ impl Worker {
             match self.step(&bp, job, lease.take()).await? {
                 Step::Continue(j) => {
                     nodes += 1;
-                    let room = if builtins::INSTANT.contains(&bp.nodes.get(&j.node).map_or("", |n| n.uses.as_str())) {
-                        DEADLINE_MARGIN
-                    } else {
-                        bp.nodes.get(&j.node).map_or(DEADLINE_MARGIN, |n| n.timeout() + DEADLINE_MARGIN)
-                    };
+                    let needs = bp.nodes.get(&j.node).map_or(Duration::ZERO, |n| {
+                        if builtins::INSTANT.contains(&n.uses.as_str()) { Duration::ZERO } else { n.timeout() }
+                    });
+                    let room = needs + DEADLINE_MARGIN;
                     let fits = deadline.is_none_or(|d| Instant::now() + room <= d);
                     if nodes >= self.config.max_continuations || started.elapsed() >= self.config.continue_for || !fits
                     {

@@ -6,12 +6,11 @@
 //! `max_body_bytes` fails the node.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use std::net::IpAddr;
-
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -152,18 +151,18 @@ impl Node for Http {
     async fn run(&self, cx: NodeContext<'_>) -> Result<NodeResult, NodeError> {
         let p = Params::parse(cx.params)?;
         let http = &cx.services.http;
-        let (mut method, mut url) = (p.method.clone(), p.url.clone());
+        let (mut method, mut url, mut headers) = (p.method.clone(), p.url.clone(), p.headers.clone());
         let mut hops = 0;
         let resp = loop {
             check_literal(&http.egress, &url)?;
             let mut req = http.client.request(method.clone(), url.clone()).timeout(p.timeout);
             if method != Method::GET && method != Method::HEAD {
-                if !p.headers.contains_key(CONTENT_TYPE) {
+                if !headers.contains_key(CONTENT_TYPE) {
                     req = req.header(CONTENT_TYPE, "application/json");
                 }
                 req = req.body(expr::transform(&p.body, &cx.input).to_string());
             }
-            let resp = req.headers(p.headers.clone()).send().await.map_err(|e| classify(&method, &url, e))?;
+            let resp = req.headers(headers.clone()).send().await.map_err(|e| classify(&method, &url, e))?;
             let location = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
             match location {
                 Some(next) if resp.status().is_redirection() && hops < p.follow_redirects => {
@@ -172,6 +171,12 @@ impl Node for Http {
                     let status = resp.status().as_u16();
                     if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
                         method = Method::GET;
+                    }
+                    // Credentials stay with the host they were written for.
+                    if next.host_str() != url.host_str() || next.port_or_known_default() != url.port_or_known_default()
+                    {
+                        headers.remove(AUTHORIZATION);
+                        headers.remove(COOKIE);
                     }
                     url = next;
                 }
@@ -228,6 +233,7 @@ mod tests {
             "method": method.as_str(),
             "content_type": header("content-type"),
             "token": header("x-token"),
+            "auth": header("authorization"),
             "body": String::from_utf8_lossy(&body),
         })
         .to_string()
@@ -236,6 +242,7 @@ mod tests {
     async fn server() -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let port = addr.port();
         let app = Router::new()
             .route("/echo", any(echo))
             .route("/missing", any(|| async { (StatusCode::NOT_FOUND, "no such order") }))
@@ -248,6 +255,12 @@ mod tests {
                 any(|| async { (StatusCode::FOUND, [("location", "http://169.254.169.254/latest/meta-data/")]) }),
             )
             .route("/big", any(|| async { "x".repeat(2000) }))
+            .route(
+                "/elsewhere",
+                any(move || async move {
+                    (StatusCode::TEMPORARY_REDIRECT, [("location", format!("http://localhost:{port}/echo"))])
+                }),
+            )
             .route(
                 "/slow",
                 any(|| async {
@@ -265,7 +278,7 @@ mod tests {
         let s = services(Registry::empty());
         let params = json!({"url": format!("http://{addr}/echo"), "headers": {"X-Token": "t"}});
         let r = run(&Http, &s, params, json!({"a": 1})).await.expect("get");
-        let body = json!({"method": "GET", "content_type": null, "token": "t", "body": ""});
+        let body = json!({"method": "GET", "content_type": null, "token": "t", "auth": null, "body": ""});
         assert_eq!(r, NodeResult::with_action(json!({"status": 200, "body": body}), "ok"));
     }
 
@@ -275,7 +288,7 @@ mod tests {
         let s = services(Registry::empty());
         let params = json!({"url": format!("http://{addr}/echo"), "method": "post", "body": {"id": "$.order"}});
         let r = run(&Http, &s, params, json!({"order": 7})).await.expect("post");
-        let body = json!({"method": "POST", "content_type": "application/json", "token": null, "body": "{\"id\":7}"});
+        let body = json!({"method": "POST", "content_type": "application/json", "token": null, "auth": null, "body": "{\"id\":7}"});
         assert_eq!(r.output, json!({"status": 200, "body": body}));
         let params = json!({"url": format!("http://{addr}/echo"), "method": "PUT"});
         let r = run(&Http, &s, params, json!([1, 2])).await.expect("put");
@@ -330,6 +343,14 @@ mod tests {
         let r = run(&Http, &s, json!({"url": hop, "method": "POST", "follow_redirects": 1}), json!({})).await;
         let r = r.expect("followed");
         assert_eq!(r.output["body"]["method"], "GET", "a 303 continues with a GET");
+        // Credentials stay with their host: 127.0.0.1 to localhost drops Authorization.
+        let elsewhere = json!({"url": format!("http://{addr}/elsewhere"), "follow_redirects": 1,
+                               "headers": {"Authorization": "Bearer s", "X-Token": "t"}});
+        let r = run(&Http, &s, elsewhere, json!({})).await.expect("followed");
+        assert_eq!((&r.output["body"]["auth"], &r.output["body"]["token"]), (&json!(null), &json!("t")));
+        let same = json!({"url": hop, "follow_redirects": 1, "headers": {"Authorization": "Bearer s"}});
+        let r = run(&Http, &s, same, json!({})).await.expect("followed");
+        assert_eq!(r.output["body"]["auth"], "Bearer s", "the same host keeps it");
         let params = json!({"url": format!("http://{addr}/to-metadata"), "follow_redirects": 3});
         let e = run(&Http, &s, params, json!({})).await.expect_err("blocked");
         assert!(
