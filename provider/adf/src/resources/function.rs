@@ -11,9 +11,12 @@ use adf_common::contract::EnvSettings;
 use adf_storage::contract::{BINDINGS_ENV, Binding, Bindings, binding_statements};
 use async_trait::async_trait;
 use serde::Deserialize;
-use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
+use tfplug::{
+    ApplyRequest, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value,
+};
 
 use self::schema::{schema, validate_config};
+use super::driver::attributes::public_url_warning;
 use super::driver::bindings::binding_value;
 use super::driver::{Failure, Kind, Managed, model};
 use super::released_zip::file_sha256;
@@ -125,34 +128,6 @@ impl Model {
             tags_all: self.tags_all,
         })
     }
-}
-
-/// A warning on `function_url.auth_type` when the planned URL lets anyone invoke the function,
-/// naming the URL once it is known.
-fn public_url_warning(planned: &Dynamic, prior: &Dynamic) -> Option<Diagnostic> {
-    let url = planned.get("function_url");
-    if url.get("auth_type") != &Dynamic::String("NONE".into()) {
-        return None;
-    }
-    let address = match prior.get("function_url").get("url") {
-        Dynamic::String(u) => u.clone(),
-        _ => "its Function URL (known after apply)".into(),
-    };
-    let name = match planned.get("name") {
-        Dynamic::String(n) => n.clone(),
-        _ => "the function".into(),
-    };
-    Some(
-        Diagnostic::warning(
-            "Public Function URL",
-            format!(
-                "auth_type = \"NONE\": anyone on the internet can invoke {name} at {address}, without signing the \
-                 request, and each call is billed to this account. Use \"AWS_IAM\" (the default) unless the \
-                 function checks callers itself."
-            ),
-        )
-        .at(tfplug::AttributePath::root().attr("function_url").attr("auth_type")),
-    )
 }
 
 /// `user` (a JSON array of statements, or none) with `more` appended.
@@ -298,8 +273,12 @@ impl Managed for Function {
                  policy_json (or read_policy_json) to that role yourself.",
             ));
         }
-        if let Some(warning) = public_url_warning(&plan.planned, &req.prior) {
-            d.push(warning);
+        let url = plan.planned.get("function_url");
+        let at = AttributePath::root().attr("function_url").attr("auth_type");
+        if let Some(w) =
+            public_url_warning(&plan.planned, url.get("auth_type"), req.prior.get("function_url").get("url"), at)
+        {
+            d.push(w);
         }
         if req.prior.is_null() {
             plan.planned.set(

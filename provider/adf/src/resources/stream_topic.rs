@@ -12,10 +12,12 @@ use adf_stream::TopicConfig;
 use adf_stream::contract::{TABLE, segments_prefix};
 use async_trait::async_trait;
 use serde::Deserialize;
-use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
+use tfplug::{
+    ApplyRequest, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value,
+};
 
 use self::schema::{partition_change, schema, validate_config, validate_name};
-use super::driver::attributes::plan_function_names;
+use super::driver::attributes::{plan_function_names, public_url_warning};
 use super::driver::{Failure, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
@@ -287,6 +289,11 @@ impl Managed for StreamTopic {
         }
         if let Dynamic::String(b) = req.config.get("bucket") {
             plan.planned.set("bucket_name", b.clone().into_dynamic());
+        }
+        let at = AttributePath::root().attr("auth_type");
+        if let Some(w) = public_url_warning(&plan.planned, plan.planned.get("auth_type"), req.prior.get("endpoint"), at)
+        {
+            d.push(w);
         }
         // The code: a new zip (a new provider release) is an in-place update.
         let hash = STREAM_LAMBDA.planned_hash(req.config.get("lambda_zip"), &mut d);

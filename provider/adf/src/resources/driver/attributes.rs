@@ -2,7 +2,9 @@
 //! of the Lambda function a resource deploys for its runtime, Lambda's limits, names and KMS
 //! key ARNs.
 
-use tfplug::{Attribute, AttributePath, Check, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value};
+use tfplug::{
+    Attribute, AttributePath, Check, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value,
+};
 
 use crate::aws::function::RETENTION_DAYS;
 use crate::aws::logs;
@@ -122,6 +124,38 @@ fn capitalized(s: &str) -> String {
 }
 
 /// An error at `kms_key_arn` unless it is a key ARN (`note` may say why aliases will not do).
+/// A warning at `at` when the planned Function URL's `auth_type` is `NONE`: anyone may invoke
+/// the function of `planned` (its `name`) at `url`, once known.
+pub fn public_url_warning(
+    planned: &Dynamic,
+    auth_type: &Dynamic,
+    url: &Dynamic,
+    at: AttributePath,
+) -> Option<Diagnostic> {
+    if auth_type != &Dynamic::String("NONE".into()) {
+        return None;
+    }
+    let address = match url {
+        Dynamic::String(u) => u.clone(),
+        _ => "its Function URL (known after apply)".into(),
+    };
+    let name = match planned.get("name") {
+        Dynamic::String(n) => n.clone(),
+        _ => "the function".into(),
+    };
+    Some(
+        Diagnostic::warning(
+            "Public Function URL",
+            format!(
+                "auth_type = \"NONE\": anyone on the internet can invoke {name} at {address}, without signing the \
+                 request, and each call is billed to this account. Use \"AWS_IAM\" (the default) unless the \
+                 function checks callers itself."
+            ),
+        )
+        .at(at),
+    )
+}
+
 pub fn check_kms_key_arn(d: &mut Diagnostics, config: &Dynamic, note: &str) {
     if let Some(Value::Known(k)) = d.take(ObjectReader::new(config).get::<Value<String>>("kms_key_arn"))
         && !(k.starts_with("arn:") && k.contains(":kms:"))

@@ -63,13 +63,17 @@ fn a_public_url_is_a_warning_naming_it() {
     let planned = |auth: &str| {
         Dynamic::object([("name", "api".into()), ("function_url", Dynamic::object([("auth_type", auth.into())]))])
     };
-    assert!(public_url_warning(&planned("AWS_IAM"), &Dynamic::Null).is_none());
-    let new = public_url_warning(&planned("NONE"), &Dynamic::Null).expect("a warning");
+    let warn = |p: &Dynamic, prior: &Dynamic| {
+        let at = AttributePath::root().attr("function_url").attr("auth_type");
+        public_url_warning(p, p.get("function_url").get("auth_type"), prior.get("function_url").get("url"), at)
+    };
+    assert!(warn(&planned("AWS_IAM"), &Dynamic::Null).is_none());
+    let new = warn(&planned("NONE"), &Dynamic::Null).expect("a warning");
     assert_eq!(new.attribute.as_ref().map(ToString::to_string).as_deref(), Some("function_url.auth_type"));
     assert!(new.detail.contains("api at its Function URL (known after apply)"), "{}", new.detail);
     let prior =
         Dynamic::object([("function_url", Dynamic::object([("url", "https://abc.lambda-url.on.aws/".into())]))]);
-    let known = public_url_warning(&planned("NONE"), &prior).expect("a warning");
+    let known = warn(&planned("NONE"), &prior).expect("a warning");
     assert!(known.detail.contains("https://abc.lambda-url.on.aws/"), "{}", known.detail);
 }
 
