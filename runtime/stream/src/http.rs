@@ -125,7 +125,23 @@ pub async fn handle(stream: &Stream, req: Request) -> Response<Body> {
             }
             reply(200, &json!({ "topic": topic.name, "partitions": partitions }))
         }
-        _ => error(404, format!("no route for {method} {path}")),
+        _ => match allowed(&parts) {
+            Some(allow) => {
+                let mut r = error(405, format!("{method} is not allowed on {path}; use {allow}"));
+                r.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allow));
+                r
+            }
+            None => error(404, format!("no route for {method} {path}")),
+        },
+    }
+}
+
+/// The method a route answers, when `parts` is one.
+fn allowed(parts: &[&str]) -> Option<&'static str> {
+    match parts {
+        ["topics", _, "produce"] | ["topics", _, "groups", _, "commit"] => Some("POST"),
+        ["topics", _, "consume"] | ["topics", _, "groups", _, "consume"] | ["topics", _] => Some("GET"),
+        _ => None,
     }
 }
 
@@ -186,5 +202,19 @@ async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>) -> R
             )
         }
         Err(e) => from_stream_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_know_their_method() {
+        assert_eq!(allowed(&["topics", "t", "produce"]), Some("POST"));
+        assert_eq!(allowed(&["topics", "t", "groups", "g", "commit"]), Some("POST"));
+        assert_eq!(allowed(&["topics", "t", "consume"]), Some("GET"));
+        assert_eq!(allowed(&["topics", "t"]), Some("GET"));
+        assert_eq!(allowed(&["topics", "t", "nope"]), None);
     }
 }

@@ -35,6 +35,20 @@ pub use segment::Record;
 pub const METRICS_NAMESPACE: &str = "ADF/Stream";
 /// The largest record value accepted.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// The longest consumer-group name.
+pub const MAX_GROUP_LEN: usize = 128;
+
+/// Checks a consumer-group name: 1 to [`MAX_GROUP_LEN`] letters, digits, `.`, `_` or `-` (it
+/// is part of the group's key in the offsets table, where `#` separates fields).
+pub fn check_group(group: &str) -> Result<(), StreamError> {
+    let ok = group.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if group.is_empty() || group.len() > MAX_GROUP_LEN || !ok {
+        return Err(StreamError::Invalid(format!(
+            "invalid group name {group:?}: use 1 to {MAX_GROUP_LEN} letters, digits, '.', '_' or '-'"
+        )));
+    }
+    Ok(())
+}
 /// The largest batch accepted: Lambda's 6 MB payload limit.
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 /// The most records in one batch.
@@ -485,6 +499,7 @@ impl Stream {
 
     /// Commits `offset` (the next to read) for `group` on partition `p`; never backwards.
     pub async fn commit(&self, group: &str, p: u32, offset: u64) -> Result<(), StreamError> {
+        check_group(group)?;
         let hw = self.high_watermark(p).await?;
         if offset > hw {
             return Err(StreamError::Invalid(format!("cannot commit {offset}: past the high watermark {hw}")));
@@ -512,6 +527,7 @@ impl Stream {
 
     /// The offset `group` committed on partition `p`, if any.
     pub async fn committed(&self, group: &str, p: u32) -> Result<Option<u64>, StreamError> {
+        check_group(group)?;
         self.check_partition(p)?;
         let out = self
             .ddb
@@ -535,6 +551,16 @@ enum Commit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_names_are_checked() {
+        for good in ["billing", "svc.v2_a-1", &"g".repeat(MAX_GROUP_LEN)] {
+            assert!(check_group(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a#1", "a b", "a/b", &"g".repeat(MAX_GROUP_LEN + 1)] {
+            assert!(matches!(check_group(bad), Err(StreamError::Invalid(_))), "{bad:?}");
+        }
+    }
 
     #[test]
     fn keys_map_to_stable_partitions() {

@@ -394,7 +394,10 @@ async fn http_api_through_the_deployed_lambda() -> Result<()> {
         ("GET", format!("{base}/consume?partition=0"), None, 400),
         ("POST", format!("{base}/produce"), Some(json!({"nothing": true})), 400),
         ("POST", format!("{base}/produce"), Some(too_big), 413),
-        ("DELETE", base.clone(), None, 404),
+        ("DELETE", base.clone(), None, 405),
+        ("GET", format!("{base}/produce"), None, 405),
+        ("POST", format!("{base}/groups/a%23b/commit"), Some(json!({"partition": 0, "offset": 0})), 400),
+        ("GET", format!("{base}/groups/has%20space/consume?partition=0"), None, 400),
     ];
     for (method, path, body, want) in cases {
         let (status, answer) = served.call(method, &path, body).await?;
