@@ -155,8 +155,9 @@ pub(super) fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The blueprints' checks: JSON, lint (every problem an error at `blueprints["name"]`), size.
-fn validate_blueprints(config: &Dynamic) -> Diagnostics {
+/// The blueprints' checks: JSON, lint (every problem an error at `blueprints["name"]`), size, and node
+/// timeouts against `worker_timeout` (the one `validate_config` read).
+fn validate_blueprints(config: &Dynamic, worker_timeout: Option<i64>) -> Diagnostics {
     let mut d = Diagnostics::new();
     let Dynamic::Map(bps) = config.get("blueprints") else {
         return d;
@@ -167,11 +168,6 @@ fn validate_blueprints(config: &Dynamic) -> Diagnostics {
         _ => None,
     };
     let deployed: BTreeSet<String> = bps.keys().cloned().collect();
-    let worker_timeout = match ObjectReader::new(config).get::<Value<i64>>("timeout") {
-        Ok(Value::Known(t)) => Some(t),
-        Ok(Value::Null) => Some(DEFAULT_WORKER_TIMEOUT),
-        _ => None,
-    };
     let opts = CheckOptions {
         custom_nodes: !config.get("worker_zip").is_null(),
         invoke_arns: arns.as_deref(),
@@ -252,6 +248,6 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
             }
         }
     }
-    d.extend(validate_blueprints(config));
+    d.extend(validate_blueprints(config, timeout));
     d
 }
