@@ -55,6 +55,16 @@ pub async fn run(args: StreamArgs) -> Result<()> {
     }
 }
 
+/// Tells standard error about the offsets `consumer` skipped because retention removed them.
+fn report_expired(consumer: &mut adf_stream_client::Consumer) {
+    for e in consumer.take_expired() {
+        eprintln!(
+            "note: partition {}: offsets {}..{} are past retention; reading goes on from {}",
+            e.partition, e.from, e.to, e.to
+        );
+    }
+}
+
 async fn connect(args: &StreamArgs) -> Result<Client> {
     let Some(url) = &args.url else { anyhow::bail!("no topic URL: pass --url or set ADF_STREAM_URL") };
     let Some(topic) = &args.topic else { anyhow::bail!("no topic: pass --topic or set ADF_STREAM_TOPIC") };

@@ -46,6 +46,7 @@ impl Consume {
         let mut printed = 0;
         while printed < self.limit {
             let batch = consumer.next_batch_max((self.limit - printed).min(MAX_PER_REQUEST)).await?;
+            super::report_expired(&mut consumer);
             if batch.is_empty() {
                 break;
             }

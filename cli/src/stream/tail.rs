@@ -37,6 +37,7 @@ impl Tail {
             tokio::select! {
                 batch = consumer.next_batch() => {
                     let batch = batch?;
+                    super::report_expired(&mut consumer);
                     if batch.is_empty() {
                         return Ok(());
                     }

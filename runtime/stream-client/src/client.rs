@@ -47,10 +47,30 @@ impl Client {
 
     /// Appends `records` to one partition as one segment: `partition`, or the partition of
     /// the first record's key, or round-robin when it has none.
+    ///
+    /// Not safe to retry after an error that leaves the outcome unknown (a 5xx or a lost
+    /// answer): the batch may have been appended. [`Client::produce_sequenced`] is.
     pub async fn produce(&self, records: &[NewRecord], partition: Option<u32>) -> Result<Produced, Error> {
+        self.produce_sequenced(records, partition, None).await
+    }
+
+    /// As [`Client::produce`], appended at most once when `sequenced` is `(producer id,
+    /// sequence)`: the producer numbers its batches to each partition 0, 1, 2, ..., and sending
+    /// a batch again with the same number is answered with its first offsets
+    /// ([`Produced::duplicate`]). So any error may be retried with the same number.
+    pub async fn produce_sequenced(
+        &self,
+        records: &[NewRecord],
+        partition: Option<u32>,
+        sequenced: Option<(&str, u64)>,
+    ) -> Result<Produced, Error> {
         let mut body = json!({ "records": records });
         if let Some(p) = partition {
             body["partition"] = json!(p);
+        }
+        if let Some((producer, sequence)) = sequenced {
+            body["producer_id"] = json!(producer);
+            body["sequence"] = json!(sequence);
         }
         self.call(Method::POST, &["produce"], &[], Some(&body)).await
     }
@@ -117,9 +137,10 @@ impl Client {
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.bytes().await?;
         if !(200..300).contains(&status) {
-            return Err(Error::from_status(status, &bytes));
+            return Err(Error::from_status(status, retry_after.as_deref(), &bytes));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Decode(format!("{e}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))))

@@ -68,7 +68,20 @@ struct Cursor {
     unsaved: bool,
 }
 
-/// Reads a topic batch by batch.
+/// Offsets a [`Consumer`] skipped because retention had removed them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired {
+    /// The partition.
+    pub partition: u32,
+    /// The first offset skipped.
+    pub from: u64,
+    /// The offset reading went on from: the earliest one retention kept.
+    pub to: u64,
+}
+
+/// Reads a topic batch by batch. An offset that retention removed is skipped to the earliest
+/// one kept (as Kafka's `auto.offset.reset=earliest`), and reported by
+/// [`Consumer::take_expired`].
 #[derive(Debug)]
 pub struct Consumer {
     client: Client,
@@ -78,6 +91,7 @@ pub struct Consumer {
     poll_interval: Option<Duration>,
     cursors: Vec<Cursor>,
     next: usize,
+    expired: Vec<Expired>,
 }
 
 impl Consumer {
@@ -114,7 +128,7 @@ impl Consumer {
             return Err(Error::Usage("no partitions to read".into()));
         }
         let ConsumerConfig { group, limit, auto_commit, poll_interval, .. } = config;
-        Ok(Self { client, group, limit, auto_commit, poll_interval, cursors, next: 0 })
+        Ok(Self { client, group, limit, auto_commit, poll_interval, cursors, next: 0, expired: Vec::new() })
     }
 
     /// The next records of one partition, up to the configured limit. When every partition
@@ -161,12 +175,31 @@ impl Consumer {
         Ok(())
     }
 
+    /// The spans skipped because retention removed them since the last call.
+    pub fn take_expired(&mut self) -> Vec<Expired> {
+        std::mem::take(&mut self.expired)
+    }
+
     async fn fetch(&mut self, i: usize, max: u32) -> Result<Vec<Record>, Error> {
         let Some(cursor) = self.cursors.get_mut(i) else { return Ok(Vec::new()) };
-        let fetched = match (cursor.position, &self.group) {
-            (Position::At(offset), _) => self.client.consume(cursor.partition, offset, max).await?,
-            (Position::Committed, Some(group)) => self.client.group_consume(group, cursor.partition, max).await?,
-            (Position::Committed, None) => return Err(Error::Usage("committed offsets need a consumer group".into())),
+        let fetched = loop {
+            let fetched = match (cursor.position, &self.group) {
+                (Position::At(offset), _) => self.client.consume(cursor.partition, offset, max).await,
+                (Position::Committed, Some(group)) => self.client.group_consume(group, cursor.partition, max).await,
+                (Position::Committed, None) => {
+                    return Err(Error::Usage("committed offsets need a consumer group".into()));
+                }
+            };
+            match fetched {
+                // Each answer names a later offset, so this ends.
+                Err(Error::OutOfRange { offset, earliest, .. }) if earliest > offset => {
+                    self.expired.push(Expired { partition: cursor.partition, from: offset, to: earliest });
+                    cursor.position = Position::At(earliest);
+                    // A group moves on too: its next commit names where reading went on.
+                    cursor.unsaved = true;
+                }
+                other => break other?,
+            }
         };
         cursor.unsaved |= !fetched.records.is_empty();
         cursor.position = Position::At(fetched.next_offset);

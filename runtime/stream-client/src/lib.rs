@@ -20,7 +20,7 @@ mod test_server;
 
 pub use auth::{Auth, sigv4_headers};
 pub use client::Client;
-pub use consumer::{Consumer, ConsumerConfig, Start};
+pub use consumer::{Consumer, ConsumerConfig, Expired, Start};
 pub use error::Error;
 pub use partitioner::partition_for;
 pub use producer::{Delivery, Producer, ProducerConfig};

@@ -28,6 +28,9 @@ pub struct Produced {
     pub offset: u64,
     /// Every record's offset.
     pub offsets: Vec<u64>,
+    /// A sequenced batch that had been appended before: these are its original offsets.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// Where one produced record went.

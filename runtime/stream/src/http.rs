@@ -2,29 +2,40 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /topics/{topic}/produce` | `{"key"?, "value"}` (the seed's shape) or `{"partition"?, "records": [{"key"?, "value"}]}` |
+//! | `POST /topics/{topic}/produce` | `{"key"?, "value"}` (the seed's shape) or `{"partition"?, "records": [{"key"?, "value"}], "producer_id"?, "sequence"?}` |
 //! | `GET /topics/{topic}/consume?partition=&offset=&limit=` | records from an offset |
 //! | `GET /topics/{topic}/groups/{group}/consume?partition=&limit=` | records from the group's committed offset |
 //! | `POST /topics/{topic}/groups/{group}/commit` | `{"partition", "offset"}` |
 //! | `GET /topics/{topic}` | partitions and their high watermarks |
 //!
-//! Values are strings, or any JSON (stored as its text). Errors are JSON `{"message"}`: 400 for
-//! a bad request or offset, 404 for an unknown topic, partition or route, 409 for a commit
-//! that would go backwards, 413 for a request over the limits.
+//! Values are strings, or any JSON (stored as its text). A produce with `producer_id` and
+//! `sequence` is appended at most once (see [`crate::Sequenced`]); a retry of a batch already
+//! committed answers its original offsets with `"duplicate": true`.
+//!
+//! Errors are JSON `{"message"}`: 400 for a bad request or offset, 404 for an unknown topic,
+//! partition or route, 405 for a wrong method, 409 for a commit that would go backwards or a
+//! sequence that does not follow, 410 for an offset retention removed (with
+//! `earliest_offset`), 413 for a request over the limits, 503 with `Retry-After` when the
+//! partition is contended or AWS throttles (the batch was not written or is safe to retry).
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{MAX_BATCH_BYTES, Partitioning, Record, Stream, StreamError};
+use crate::{Consumed, MAX_BATCH_BYTES, Partitioning, Record, Sequenced, Stream, StreamError};
 
 /// Records returned by one consume unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
 /// The most records one consume returns.
 const MAX_LIMIT: usize = 10_000;
-/// Bytes of values one consume returns at most (under Lambda's 6 MB response limit).
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of values one consume reads at most.
+const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of encoded records one consume answers at most: under Lambda's 6 MB response limit
+/// with room for the envelope, however much JSON escaping grows the values.
+const MAX_RESPONSE_BYTES: usize = 5 * 1024 * 1024;
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 #[derive(Deserialize)]
 struct InRecord {
@@ -35,6 +46,8 @@ struct InRecord {
 #[derive(Deserialize)]
 struct ProduceBody {
     partition: Option<u32>,
+    producer_id: Option<String>,
+    sequence: Option<u64>,
     records: Option<Vec<InRecord>>,
     key: Option<String>,
     value: Option<Value>,
@@ -63,7 +76,16 @@ fn from_stream_error(e: &StreamError) -> Response<Body> {
         StreamError::TooLarge(_) => error(413, e),
         StreamError::Invalid(m) if m.contains("no partition") => error(404, e),
         StreamError::Invalid(_) => error(400, e),
-        StreamError::Stale { .. } => error(409, e),
+        StreamError::Stale { .. } | StreamError::Sequence { .. } => error(409, e),
+        StreamError::OutOfRange { offset, earliest, .. } => {
+            reply(410, &json!({ "message": e.to_string(), "offset": offset, "earliest_offset": earliest }))
+        }
+        StreamError::Contended(_) | StreamError::Busy { .. } => {
+            tracing::warn!(error = %e, "stream request deferred");
+            let mut r = error(503, e);
+            r.headers_mut().insert("retry-after", lambda_http::http::HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            r
+        }
         _ => {
             tracing::error!(error = %e, "stream request failed");
             error(500, e)
@@ -162,14 +184,20 @@ async fn produce(stream: &Stream, body: &Body) -> Response<Body> {
         .into_iter()
         .map(|r| Record { key: r.key.map(Bytes::from), value: value_bytes(r.value), timestamp: 0 })
         .collect();
+    let sequenced = match (parsed.producer_id, parsed.sequence) {
+        (Some(producer), Some(sequence)) => Some(Sequenced { producer, sequence }),
+        (None, None) => None,
+        _ => return error(400, "producer_id and sequence go together"),
+    };
     let partitioning = parsed.partition.map_or(Partitioning::ByKey, Partitioning::Partition);
-    match stream.produce(partitioning, records).await {
+    match stream.produce_sequenced(partitioning, records, sequenced.as_ref()).await {
         Ok(p) => reply(
             200,
             &json!({
                 "partition": p.partition,
                 "offset": p.base_offset,
                 "offsets": (p.base_offset..p.base_offset + p.count).collect::<Vec<u64>>(),
+                "duplicate": p.duplicate,
             }),
         ),
         Err(e) => from_stream_error(&e),
@@ -182,27 +210,44 @@ async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>) -> R
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => return error(400, format!("limit must be 1 to {MAX_LIMIT}")),
     };
-    match stream.consume(p, offset, limit, MAX_RESPONSE_BYTES).await {
+    match stream.consume(p, offset, limit, MAX_READ_BYTES).await {
         Ok(b) => {
-            let records: Vec<Value> = b
-                .records
-                .iter()
-                .map(|r| {
-                    json!({
-                        "offset": r.offset,
-                        "timestamp": r.timestamp,
-                        "key": r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
-                        "value": String::from_utf8_lossy(&r.value),
-                    })
-                })
-                .collect();
-            reply(
-                200,
-                &json!({ "partition": p, "records": records, "next_offset": b.next_offset, "high_watermark": b.high_watermark }),
-            )
+            let (records, next_offset) = encode_records(&b.records, b.next_offset, MAX_RESPONSE_BYTES);
+            let body = format!(
+                r#"{{"partition":{p},"records":[{}],"next_offset":{next_offset},"high_watermark":{}}}"#,
+                records.join(","),
+                b.high_watermark
+            );
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::Text(body))
+                .unwrap_or_else(|_| Response::new(Body::Empty))
         }
         Err(e) => from_stream_error(&e),
     }
+}
+
+/// The JSON of `records` from the first, as many as fit in `limit` encoded bytes (always the
+/// first), and the offset to ask for next: the first one left out, else `next_offset`.
+fn encode_records(records: &[Consumed], next_offset: u64, limit: usize) -> (Vec<String>, u64) {
+    let mut out = Vec::with_capacity(records.len());
+    let mut size = 0;
+    for r in records {
+        let text = json!({
+            "offset": r.offset,
+            "timestamp": r.timestamp,
+            "key": r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+            "value": String::from_utf8_lossy(&r.value),
+        })
+        .to_string();
+        if !out.is_empty() && size + text.len() + 1 > limit {
+            return (out, r.offset);
+        }
+        size += text.len() + 1;
+        out.push(text);
+    }
+    (out, next_offset)
 }
 
 #[cfg(test)]
@@ -216,5 +261,40 @@ mod tests {
         assert_eq!(allowed(&["topics", "t", "consume"]), Some("GET"));
         assert_eq!(allowed(&["topics", "t"]), Some("GET"));
         assert_eq!(allowed(&["topics", "t", "nope"]), None);
+    }
+
+    fn record(offset: u64, value: &str) -> Consumed {
+        Consumed { offset, key: None, value: Bytes::from(value.to_string()), timestamp: 1 }
+    }
+
+    #[test]
+    fn a_consume_answer_is_bounded_by_its_encoded_size() {
+        // Control characters grow six times when escaped: bytes read are not bytes sent.
+        let escaped = "\u{1}".repeat(100);
+        let records: Vec<Consumed> = (10..20).map(|o| record(o, &escaped)).collect();
+        let one = encode_records(&records[..1], 11, usize::MAX).0[0].len();
+        assert!(one > 600, "{one}");
+        let (fit, next) = encode_records(&records, 20, 3 * one + 3);
+        assert_eq!((fit.len(), next), (3, 13));
+        let (all, next) = encode_records(&records, 20, usize::MAX);
+        assert_eq!((all.len(), next), (10, 20));
+        let (first, next) = encode_records(&records, 20, 1);
+        assert_eq!((first.len(), next), (1, 11), "the first record always goes");
+        let body: Value = serde_json::from_str(&format!("[{}]", fit.join(","))).expect("json");
+        assert_eq!(body[2]["offset"], 12);
+    }
+
+    #[test]
+    fn contention_and_throttling_are_503_with_retry_after_and_expiry_is_410() {
+        let busy = from_stream_error(&StreamError::Busy { op: "GetItem", cause: "ThrottlingException".into() });
+        assert_eq!(busy.status(), 503);
+        assert_eq!(busy.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(from_stream_error(&StreamError::Contended(3)).status(), 503);
+        let gone = from_stream_error(&StreamError::OutOfRange { partition: 0, offset: 2, earliest: 40 });
+        assert_eq!(gone.status(), 410);
+        let Body::Text(text) = gone.body() else { panic!("a text body") };
+        assert_eq!(serde_json::from_str::<Value>(text).expect("json")["earliest_offset"], 40);
+        let aws = from_stream_error(&StreamError::Aws { op: "GetItem", cause: "AccessDeniedException".into() });
+        assert_eq!(aws.status(), 500);
     }
 }

@@ -10,12 +10,19 @@
 //!   below it was written in the same transaction that moved it: no offset that becomes
 //!   visible later can be skipped;
 //! - a segment that cannot be read is an error (retried by the SDK), never silently dropped;
-//! - consumer-group commits are conditional writes that never move backwards.
+//! - consumer-group commits are conditional writes that never move backwards;
+//! - a [`Sequenced`] batch (a producer id and a per-partition batch sequence, as in Kafka's
+//!   idempotent producer) is appended at most once: the commit transaction also moves the
+//!   producer's last sequence, so a batch retried after an ambiguous commit is answered with
+//!   its original offsets, never appended again;
+//! - an offset that retention removed is [`StreamError::OutOfRange`], carrying the earliest
+//!   offset still readable.
 //!
 //! Table layout (one table per topic, hash key `pk` string, range key `sk` number, TTL
 //! `expires`: [`contract::TABLE`]): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the
 //! segment's S3 key (under [`contract::segments_prefix`]), count and size; `group#<g>#<p>`/0
-//! holds `committed`.
+//! holds `committed`; `producer#<id>#<p>`/0 holds a producer's last `seq` there with its `base`,
+//! `count` and `object` (expiring with the index).
 
 pub mod contract;
 pub mod http;
@@ -26,6 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use adf_common::metrics::{Metrics, Unit};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
@@ -41,13 +49,28 @@ pub const MAX_GROUP_LEN: usize = 128;
 /// Checks a consumer-group name: 1 to [`MAX_GROUP_LEN`] letters, digits, `.`, `_` or `-` (it
 /// is part of the group's key in the offsets table, where `#` separates fields).
 pub fn check_group(group: &str) -> Result<(), StreamError> {
-    let ok = group.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if group.is_empty() || group.len() > MAX_GROUP_LEN || !ok {
+    check_name("group name", group)
+}
+
+/// Checks a name that becomes part of a key: 1 to [`MAX_GROUP_LEN`] of `[A-Za-z0-9._-]`.
+fn check_name(what: &str, name: &str) -> Result<(), StreamError> {
+    let ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if name.is_empty() || name.len() > MAX_GROUP_LEN || !ok {
         return Err(StreamError::Invalid(format!(
-            "invalid group name {group:?}: use 1 to {MAX_GROUP_LEN} letters, digits, '.', '_' or '-'"
+            "invalid {what} {name:?}: use 1 to {MAX_GROUP_LEN} letters, digits, '.', '_' or '-'"
         )));
     }
     Ok(())
+}
+
+/// A batch's place in its producer's sequence: a producer numbers the batches it sends to
+/// each partition 0, 1, 2, ... and sends the next only once the last is acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sequenced {
+    /// The producer's id: 1 to 128 of `[A-Za-z0-9._-]`, unique to one producer.
+    pub producer: String,
+    /// The batch's number in this partition.
+    pub sequence: u64,
 }
 /// The largest batch accepted: Lambda's 6 MB payload limit.
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
@@ -87,6 +110,36 @@ pub enum StreamError {
     /// Too many producers raced for the same partition.
     #[error("partition {0} is contended; the batch was not written, retry it")]
     Contended(u32),
+    /// AWS throttled a call or was unavailable, after the SDK's own retries: retry later.
+    #[error("{op}: {cause}; retry later")]
+    Busy {
+        /// The operation.
+        op: &'static str,
+        /// The SDK error with its causes.
+        cause: String,
+    },
+    /// The offset is older than the oldest record retention kept.
+    #[error(
+        "offset {offset} of partition {partition} is out of range: retention removed it; the earliest offset is {earliest}"
+    )]
+    OutOfRange {
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The earliest offset still readable (the high watermark when none is).
+        earliest: u64,
+    },
+    /// A sequenced batch does not follow its producer's last one.
+    #[error("producer {producer} on partition {partition}: {why}")]
+    Sequence {
+        /// The producer.
+        producer: String,
+        /// The partition.
+        partition: u32,
+        /// What the sequence should have been.
+        why: String,
+    },
     /// A group commit would move backwards.
     #[error("group {group} partition {partition} already committed {committed}; commits never go backwards")]
     Stale {
@@ -99,8 +152,32 @@ pub enum StreamError {
     },
 }
 
-fn aws<E: std::error::Error + 'static>(op: &'static str) -> impl FnOnce(E) -> StreamError {
-    move |e| StreamError::Aws { op, cause: adf_common::error_chain(&e) }
+/// AWS error codes that mean "too many requests" or "try again": [`StreamError::Busy`].
+const BUSY_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "InternalError",
+];
+
+fn aws<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> StreamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    move |e| {
+        let busy = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            _ => e.code().is_some_and(|c| BUSY_CODES.contains(&c)),
+        };
+        let cause = adf_common::error_chain(&e);
+        if busy { StreamError::Busy { op, cause } } else { StreamError::Aws { op, cause } }
+    }
 }
 
 /// Where a topic lives.
@@ -140,6 +217,9 @@ pub struct Produced {
     pub base_offset: u64,
     /// Records written.
     pub count: u64,
+    /// The batch had been committed before, by this producer with this sequence: these are
+    /// the offsets it got then.
+    pub duplicate: bool,
 }
 
 /// A consumed record.
@@ -242,16 +322,33 @@ impl Stream {
 
     /// Appends `records` to one partition as one segment. Returns where they went.
     pub async fn produce(&self, partitioning: Partitioning, records: Vec<Record>) -> Result<Produced, StreamError> {
+        self.produce_sequenced(partitioning, records, None).await
+    }
+
+    /// As [`Stream::produce`], at most once for a [`Sequenced`] batch: a batch whose sequence
+    /// its producer already committed to the partition is answered with the offsets it got
+    /// then ([`Produced::duplicate`]) and not appended again.
+    pub async fn produce_sequenced(
+        &self,
+        partitioning: Partitioning,
+        records: Vec<Record>,
+        sequenced: Option<&Sequenced>,
+    ) -> Result<Produced, StreamError> {
         let started = std::time::Instant::now();
         let bytes: usize = records.iter().map(|r| r.value.len() + r.key.as_ref().map_or(0, |k| k.len())).sum();
-        let produced = self.append(partitioning, records).await?;
+        let produced = self.append(partitioning, records, sequenced).await?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let values = [("Produced", produced.count as f64, Unit::Count), ("ProducedBytes", bytes as f64, Unit::Bytes)];
         self.metrics.emit(&[values[0], values[1], ("ProduceLatency", ms, Unit::Milliseconds)]).await;
         Ok(produced)
     }
 
-    async fn append(&self, partitioning: Partitioning, mut records: Vec<Record>) -> Result<Produced, StreamError> {
+    async fn append(
+        &self,
+        partitioning: Partitioning,
+        mut records: Vec<Record>,
+        sequenced: Option<&Sequenced>,
+    ) -> Result<Produced, StreamError> {
         if records.is_empty() {
             return Err(StreamError::Invalid("a batch needs at least one record".into()));
         }
@@ -268,10 +365,17 @@ impl Stream {
         if total > MAX_BATCH_BYTES {
             return Err(StreamError::TooLarge("batch (bytes)"));
         }
+        if let Some(sq) = sequenced {
+            check_name("producer id", &sq.producer)?;
+        }
         let partition = match partitioning {
             Partitioning::Partition(p) => p,
             Partitioning::ByKey => match &records[0].key {
                 Some(k) => self.partition_for(k),
+                // A retry must reach the partition the first attempt did.
+                None if sequenced.is_some() => {
+                    return Err(StreamError::Invalid("a sequenced batch needs a partition or a key".into()));
+                }
                 None => self.round_robin.fetch_add(1, Ordering::Relaxed) % self.topic.partitions.max(1),
             },
         };
@@ -301,32 +405,87 @@ impl Stream {
             .await
             .map_err(aws("PutObject"))?;
         // 2. Offsets: advance the high watermark and index the segment in one transaction.
-        let count = records.len() as u64;
+        let segment = Segment { partition, count: records.len() as u64, key: &key, size };
         let started = std::time::Instant::now();
         let random = std::collections::hash_map::RandomState::new();
         for attempt in 0u32.. {
             let base = self.high_watermark(partition).await?;
-            match self.commit_segment(partition, base, count, &key, size).await {
-                Ok(()) => return Ok(Produced { partition, base_offset: base, count }),
-                Err(Commit::Conflict) if started.elapsed() < COMMIT_DEADLINE => {
+            match self.commit_segment(&segment, base, sequenced).await {
+                Ok(()) => return Ok(Produced { partition, base_offset: base, count: segment.count, duplicate: false }),
+                Err(Commit::Conflict) => {
+                    if let Some(sq) = sequenced
+                        && let Some(answer) = self.settled(&segment, sq).await?
+                    {
+                        return answer;
+                    }
+                    if started.elapsed() >= COMMIT_DEADLINE {
+                        break;
+                    }
                     // Another producer won this base; our segment is still valid at the next.
                     // Full-jitter backoff spreads the contenders out.
                     let cap = (2u64 << attempt.min(7)).min(MAX_COMMIT_PAUSE_MS);
                     let pause = std::hash::BuildHasher::hash_one(&random, (attempt, &key)) % cap;
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                Err(Commit::Conflict) => break,
                 // Ambiguous: the commit may have happened, so the object must stay.
                 Err(Commit::Failed(e)) => return Err(e),
             }
         }
         // Every attempt conflicted, so nothing references the object: remove it.
-        let _ = self.s3.delete_object().bucket(&self.topic.bucket).key(&key).send().await;
+        self.discard(&key).await;
         Err(StreamError::Contended(partition))
     }
 
-    async fn commit_segment(&self, p: u32, base: u64, count: u64, key: &str, size: u64) -> Result<(), Commit> {
+    /// After a conflict, what the producer's last committed batch says about `segment`: its
+    /// earlier answer when it is this batch (committed by an attempt whose answer was lost, or
+    /// by an earlier request), an error when the sequence does not follow, `None` when the
+    /// conflict was another producer's and the commit should be tried again.
+    async fn settled(
+        &self,
+        segment: &Segment<'_>,
+        sq: &Sequenced,
+    ) -> Result<Option<Result<Produced, StreamError>>, StreamError> {
+        let p = segment.partition;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.topic.table)
+            .key("pk", s(format!("producer#{}#{p}", sq.producer)))
+            .key("sk", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem"))?;
+        let item = out.item.unwrap_or_default();
+        let last = num(&item, "seq");
+        let why = match last {
+            Some(last) if last == sq.sequence => {
+                let object = item.get("object").and_then(|v| v.as_s().ok());
+                if object.is_none_or(|o| o != segment.key) {
+                    self.discard(segment.key).await;
+                }
+                let (base, count) = (num(&item, "base").unwrap_or(0), num(&item, "count").unwrap_or(0));
+                return Ok(Some(Ok(Produced { partition: p, base_offset: base, count, duplicate: true })));
+            }
+            Some(last) if last + 1 == sq.sequence => return Ok(None),
+            None if sq.sequence == 0 => return Ok(None),
+            Some(last) => format!("its last batch here was {last}, so the next is {}, not {}", last + 1, sq.sequence),
+            None => format!("it has no batch here, so the first is 0, not {}", sq.sequence),
+        };
+        self.discard(segment.key).await;
+        Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), partition: p, why })))
+    }
+
+    /// Removes a segment object that no index entry references (best effort: the bucket's
+    /// lifecycle removes what is left).
+    async fn discard(&self, key: &str) {
+        let _ = self.s3.delete_object().bucket(&self.topic.bucket).key(key).send().await;
+    }
+
+    async fn commit_segment(&self, seg: &Segment<'_>, base: u64, sequenced: Option<&Sequenced>) -> Result<(), Commit> {
         let t = &self.topic;
+        let p = seg.partition;
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| Commit::Failed(StreamError::Invalid(e.to_string()));
         let condition = if base == 0 { "attribute_not_exists(hw) OR hw = :base" } else { "hw = :base" };
         let head = Update::builder()
             .table_name(&t.table)
@@ -335,29 +494,45 @@ impl Stream {
             .update_expression("SET hw = :new")
             .condition_expression(condition)
             .expression_attribute_values(":base", n(base))
-            .expression_attribute_values(":new", n(base + count))
+            .expression_attribute_values(":new", n(base + seg.count))
             .build()
-            .map_err(|e| Commit::Failed(StreamError::Invalid(e.to_string())))?;
-        let expires = now_ms() / 1000 + i64::from(t.retention_days) * 86_400;
+            .map_err(invalid)?;
+        let expires = AttributeValue::N((now_ms() / 1000 + i64::from(t.retention_days) * 86_400).to_string());
         let index = Put::builder()
             .table_name(&t.table)
             .item("pk", s(format!("seg#{p}")))
             .item("sk", n(base))
-            .item("object", s(key))
-            .item("count", n(count))
-            .item("bytes", n(size))
-            .item("expires", AttributeValue::N(expires.to_string()))
+            .item("object", s(seg.key))
+            .item("count", n(seg.count))
+            .item("bytes", n(seg.size))
+            .item("expires", expires.clone())
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| Commit::Failed(StreamError::Invalid(e.to_string())))?;
-        let r = self
+            .map_err(invalid)?;
+        let mut tx = self
             .ddb
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(head).build())
-            .transact_items(TransactWriteItem::builder().put(index).build())
-            .send()
-            .await;
-        match r {
+            .transact_items(TransactWriteItem::builder().put(index).build());
+        if let Some(sq) = sequenced {
+            // The producer's last batch moves in the same transaction, only from the one before.
+            let mut last = Put::builder()
+                .table_name(&t.table)
+                .item("pk", s(format!("producer#{}#{p}", sq.producer)))
+                .item("sk", n(0))
+                .item("seq", n(sq.sequence))
+                .item("base", n(base))
+                .item("count", n(seg.count))
+                .item("object", s(seg.key))
+                .item("expires", expires)
+                .expression_attribute_names("#seq", "seq");
+            last = match sq.sequence.checked_sub(1) {
+                None => last.condition_expression("attribute_not_exists(#seq)"),
+                Some(prev) => last.condition_expression("#seq = :prev").expression_attribute_values(":prev", n(prev)),
+            };
+            tx = tx.transact_items(TransactWriteItem::builder().put(last.build().map_err(invalid)?).build());
+        }
+        match tx.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
                 Err(Commit::Conflict)
@@ -416,11 +591,16 @@ impl Stream {
             .collect())
     }
 
-    async fn fetch(&self, object: &str) -> Result<Vec<u8>, StreamError> {
-        let out = self.s3.get_object().bucket(&self.topic.bucket).key(object).send().await.map_err(aws("GetObject"))?;
+    /// A segment object's bytes; `None` when the bucket's lifecycle removed it.
+    async fn fetch(&self, object: &str) -> Result<Option<Vec<u8>>, StreamError> {
+        let out = match self.s3.get_object().bucket(&self.topic.bucket).key(object).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(aws("GetObject")(e)),
+        };
         let body =
-            out.body.collect().await.map_err(|e| StreamError::Aws { op: "GetObject (body)", cause: e.to_string() })?;
-        Ok(body.to_vec())
+            out.body.collect().await.map_err(|e| StreamError::Busy { op: "GetObject (body)", cause: e.to_string() })?;
+        Ok(Some(body.to_vec()))
     }
 
     /// Reads records of partition `p` from `offset`, at most `max_records` and about
@@ -457,17 +637,24 @@ impl Stream {
         if offset == hw || max_records == 0 {
             return Ok(batch);
         }
-        // The segment holding `offset`: the last one based at or before it.
+        // The segment holding `offset`: the last one based at or before it. Offsets are dense
+        // and indexed in the transaction that made them, so a missing one was expired by
+        // retention (the index's TTL).
         let mut queue = self.segments(p, "sk <= :o", &[(":o", offset)], false, 1).await?;
         if queue.first().is_none_or(|(base, _, count)| base + count <= offset) {
-            // Expired by retention: start at the oldest retained segment.
-            queue = self.segments(p, "sk BETWEEN :o AND :hw", &[(":o", offset), (":hw", hw - 1)], true, 1).await?;
+            return Err(self.out_of_range(p, offset, offset, hw).await?);
         }
         let mut bytes = 0usize;
         let mut next = offset;
         while let Some((base, object, count)) = queue.first().cloned() {
             queue.remove(0);
-            let data = self.fetch(&object).await?;
+            let Some(data) = self.fetch(&object).await? else {
+                // The bucket's lifecycle removed it before the TTL removed its entry.
+                if batch.records.is_empty() {
+                    return Err(self.out_of_range(p, offset, base + count, hw).await?);
+                }
+                return Ok(batch);
+            };
             let skip = usize::try_from(next.saturating_sub(base)).unwrap_or(usize::MAX);
             for (i, r) in segment::decode(&data, skip)?.into_iter().enumerate() {
                 let o = base + skip as u64 + i as u64;
@@ -488,13 +675,38 @@ impl Stream {
                     .segments(p, "sk BETWEEN :o AND :hw", &[(":o", next), (":hw", hw - 1)], true, INDEX_PAGE)
                     .await?;
                 if queue.first().is_some_and(|(b, _, _)| *b != next) {
-                    return Err(StreamError::Corrupt(format!(
-                        "index of partition {p} has no segment at offset {next}"
-                    )));
+                    // Retention expired the entries in between: what was read stands, the next
+                    // read from `next` is out of range.
+                    return Ok(batch);
                 }
             }
         }
         Ok(batch)
+    }
+
+    /// The answer for `offset` when retention removed it: out of range, with the earliest
+    /// offset at or after `from` whose segment is still indexed and stored (the high
+    /// watermark when none is). Looks one index page ahead; past that, the earliest it names
+    /// may itself turn out to be out of range, and the next read says so.
+    async fn out_of_range(&self, p: u32, offset: u64, from: u64, hw: u64) -> Result<StreamError, StreamError> {
+        let mut earliest = hw;
+        if from < hw {
+            let found =
+                self.segments(p, "sk BETWEEN :o AND :hw", &[(":o", from), (":hw", hw - 1)], true, INDEX_PAGE).await?;
+            for (base, object, count) in found {
+                earliest = base + count;
+                let head = self.s3.head_object().bucket(&self.topic.bucket).key(&object).send().await;
+                match head {
+                    Ok(_) => {
+                        earliest = base;
+                        break;
+                    }
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {}
+                    Err(e) => return Err(aws("HeadObject")(e)),
+                }
+            }
+        }
+        Ok(StreamError::OutOfRange { partition: p, offset, earliest })
     }
 
     /// Commits `offset` (the next to read) for `group` on partition `p`; never backwards.
@@ -546,6 +758,14 @@ impl Stream {
 enum Commit {
     Conflict,
     Failed(StreamError),
+}
+
+/// A segment object written and waiting for its offsets.
+struct Segment<'a> {
+    partition: u32,
+    count: u64,
+    key: &'a str,
+    size: u64,
 }
 
 #[cfg(test)]

@@ -1,15 +1,21 @@
 //! The stream's invariants against a real emulator (moto server, or `ADF_TEST_ENDPOINT`):
 //! every acknowledged record read exactly once with dense offsets and per-key order under
-//! concurrent producers; no gap or visible batch from a producer that died before its commit;
-//! a polling consumer never skips; group commits survive a restart and never go backwards.
+//! concurrent producers; no gap or visible batch from a produce killed before its commit; a
+//! sequenced batch appended once however its answer is lost or retried, with 10% of AWS calls
+//! failing too; expired offsets answered out of range; a polling consumer never skips; group
+//! commits survive a restart and never go backwards.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod common;
 
-use adf_stream::{Consumed, Partitioning, Record, Stream, StreamError};
+use std::sync::atomic::Ordering::SeqCst;
+
+use adf_acceptance::faults::{Fault, Faults};
+use adf_stream::{Consumed, Partitioning, Record, Sequenced, Stream, StreamError};
 use anyhow::Result;
+use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use common::Fixture;
 
@@ -82,24 +88,201 @@ async fn concurrent_producers_every_acknowledged_record_once_dense_and_ordered_p
     Ok(())
 }
 
+/// Segment objects of the topic's partition `p`.
+async fn objects(fx: &Fixture, p: u32) -> Result<usize> {
+    let prefix = format!("segments/{}/{p}/", fx.topic.name);
+    let out = fx.s3.list_objects_v2().bucket(&fx.topic.bucket).prefix(prefix).send().await?;
+    Ok(out.contents().len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_produce_aborted_after_its_segment_put_leaves_no_gap_and_nothing_visible_to_a_polling_consumer() -> Result<()>
+{
+    let fx = Fixture::new(1).await?;
+    let stream = Arc::new(fx.stream());
+    // The doomed producer's commits never get an answer: it dies holding a written segment.
+    let hang = Faults::new(|c| (c.operation == "TransactWriteItems").then_some(Fault::Hang));
+    let doomed = fx.stream_with(&hang);
+    stream.produce(Partitioning::Partition(0), vec![record("a", "1".into()), record("a", "2".into())]).await?;
+    let polling = {
+        let stream = Arc::clone(&stream);
+        tokio::spawn(async move {
+            let (mut next, mut seen) = (0u64, Vec::new());
+            while seen.len() < 12 {
+                let b = stream.consume(0, next, 100, 1 << 20).await?;
+                seen.extend(b.records.iter().map(|r| (r.offset, String::from_utf8_lossy(&r.value).into_owned())));
+                next = b.next_offset;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Ok::<_, StreamError>(seen)
+        })
+    };
+    let before = objects(&fx, 0).await?;
+    let dying = tokio::spawn(async move {
+        doomed
+            .produce(Partitioning::Partition(0), vec![record("x", "doomed-1".into()), record("x", "doomed-2".into())])
+            .await
+    });
+    // Kill it once its segment is in S3 and its commit is on the wire.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while objects(&fx, 0).await? == before || hang.injected() == 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the doomed produce never wrote its segment");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    dying.abort();
+    assert!(dying.await.is_err_and(|e| e.is_cancelled()), "the produce was killed, not finished");
+    for i in 3..=12 {
+        stream.produce(Partitioning::Partition(0), vec![record("a", i.to_string())]).await?;
+    }
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(120), polling).await???;
+    let expected: Vec<(u64, String)> = (0..12).map(|o| (o, (o + 1).to_string())).collect();
+    assert_eq!(seen, expected, "dense offsets, and nothing of the killed batch");
+    assert_eq!(objects(&fx, 0).await?, 12, "11 committed segments and the killed one's, which nothing references");
+    assert_eq!(stream.high_watermark(0).await?, 12);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_producer_that_dies_before_its_commit_leaves_no_gap_and_nothing_visible() -> Result<()> {
+async fn a_sequenced_batch_whose_commit_answer_was_lost_is_appended_once() -> Result<()> {
+    let fx = Fixture::new(1).await?;
+    // DynamoDB applies the first commit, and its answer is lost; the SDK sends it again.
+    let lose_first = |fault| {
+        let left = std::sync::atomic::AtomicU32::new(1);
+        Faults::new(move |c| {
+            let first =
+                c.operation == "TransactWriteItems" && left.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok();
+            first.then_some(fault)
+        })
+    };
+    let batch = || vec![record("k", "a".into()), record("k", "b".into())];
+
+    // Without a sequence the retry cannot know: the batch is appended twice. This is the fault.
+    let faults = lose_first(Fault::LoseAnswer);
+    let plain = fx.stream_with(&faults).produce(Partitioning::Partition(0), batch()).await?;
+    assert_eq!(faults.injected(), 1);
+    assert_eq!((plain.base_offset, fx.stream().high_watermark(0).await?), (2, 4), "appended twice");
+
+    let faults = lose_first(Fault::LoseAnswer);
+    let once = Sequenced { producer: "p-1".into(), sequence: 0 };
+    let got = fx.stream_with(&faults).produce_sequenced(Partitioning::Partition(0), batch(), Some(&once)).await?;
+    assert_eq!(faults.injected(), 1);
+    assert_eq!((got.base_offset, got.count), (4, 2), "its own offsets, from the attempt that was applied");
+    assert_eq!(fx.stream().high_watermark(0).await?, 6, "appended once");
+
+    // The client retries the whole request: the original offsets, nothing appended.
+    let again = fx.stream().produce_sequenced(Partitioning::Partition(0), batch(), Some(&once)).await?;
+    assert_eq!((again.base_offset, again.count, again.duplicate), (4, 2, true));
+    assert_eq!(fx.stream().high_watermark(0).await?, 6);
+    // One object for the twice-appended batch, one for the sequenced one: the retry's own
+    // segment was removed.
+    assert_eq!(objects(&fx, 0).await?, 2);
+
+    // The next number appends; a gap or an old number is refused and writes nothing.
+    let next = Sequenced { sequence: 1, ..once.clone() };
+    let third = fx.stream().produce_sequenced(Partitioning::Partition(0), batch(), Some(&next)).await?;
+    assert_eq!((third.base_offset, third.duplicate), (6, false));
+    for sequence in [0, 5] {
+        let wrong = Sequenced { sequence, ..once.clone() };
+        let err = fx.stream().produce_sequenced(Partitioning::Partition(0), batch(), Some(&wrong)).await;
+        assert!(matches!(err, Err(StreamError::Sequence { .. })), "{sequence}: {err:?}");
+    }
+    let values: Vec<String> =
+        read_all(&fx.stream(), 0).await?.iter().map(|r| String::from_utf8_lossy(&r.value).into_owned()).collect();
+    assert_eq!(values, ["a", "b", "a", "b", "a", "b", "a", "b"]);
+    assert_eq!(objects(&fx, 0).await?, 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_ten_percent_of_aws_calls_failing_sequenced_producers_lose_and_duplicate_nothing() -> Result<()> {
+    const PRODUCERS: usize = 4;
+    const BATCHES: u64 = 15;
+    let fx = Fixture::new(2).await?;
+    let faults = Faults::random(10, 12);
+    let stream = Arc::new(fx.stream_with(&faults));
+    let mut tasks = Vec::new();
+    for producer in 0..PRODUCERS {
+        let stream = Arc::clone(&stream);
+        tasks.push(tokio::spawn(async move {
+            let (key, mut errors) = (format!("producer-{producer}"), 0u32);
+            for sequence in 0..BATCHES {
+                let sq = Sequenced { producer: key.clone(), sequence };
+                let batch: Vec<Record> =
+                    (0..20).map(|i| record(&key, format!("{producer}:{}", sequence * 20 + i))).collect();
+                // As a client does: the same batch with the same number until it is acknowledged.
+                loop {
+                    match stream.produce_sequenced(Partitioning::ByKey, batch.clone(), Some(&sq)).await {
+                        Ok(_) => break,
+                        Err(StreamError::Busy { .. } | StreamError::Aws { .. } | StreamError::Contended(_)) => {
+                            errors += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok::<_, StreamError>(errors)
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await??;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for p in 0..2 {
+        let mut offset = 0;
+        let mut records = Vec::new();
+        loop {
+            match stream.consume(p, offset, 500, 1 << 20).await {
+                Ok(b) => {
+                    records.extend(b.records);
+                    if b.next_offset >= b.high_watermark {
+                        break;
+                    }
+                    offset = b.next_offset;
+                }
+                Err(StreamError::Busy { .. } | StreamError::Aws { .. }) => errors += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.offset, i as u64, "dense offsets in partition {p}");
+            *seen.entry(String::from_utf8_lossy(&r.value).into_owned()).or_default() += 1;
+        }
+    }
+    println!("faults injected: {} ({}); errors that reached the caller: {errors}", faults.injected(), faults.summary());
+    assert!(faults.injected() > 20, "the faults were real: {}", faults.injected());
+    assert_eq!(seen.len(), PRODUCERS * BATCHES as usize * 20, "nothing lost");
+    assert!(seen.values().all(|n| *n == 1), "nothing duplicated");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_retention_removed_are_out_of_range_with_the_earliest_kept() -> Result<()> {
     let fx = Fixture::new(1).await?;
     let stream = fx.stream();
-    stream.produce(Partitioning::Partition(0), vec![record("a", "1".into()), record("a", "2".into())]).await?;
-    // The dead producer: its segment reached S3, its commit never happened.
-    fx.s3
-        .put_object()
-        .bucket(&fx.topic.bucket)
-        .key(format!("segments/{}/0/dead.seg", fx.topic.name))
-        .body(Bytes::from_static(b"ADFS partial batch").into())
+    for b in 0..4 {
+        stream.produce(Partitioning::Partition(0), (0..5).map(|i| record("k", format!("{b}:{i}"))).collect()).await?;
+    }
+    // The index's TTL removed the first segment's entry.
+    fx.ddb
+        .delete_item()
+        .table_name(&fx.topic.table)
+        .key("pk", AttributeValue::S("seg#0".into()))
+        .key("sk", AttributeValue::N("0".into()))
         .send()
         .await?;
-    stream.produce(Partitioning::Partition(0), vec![record("a", "3".into())]).await?;
-    let records = read_all(&stream, 0).await?;
-    let values: Vec<String> = records.iter().map(|r| String::from_utf8_lossy(&r.value).into_owned()).collect();
-    assert_eq!(values, ["1", "2", "3"]);
-    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [0, 1, 2]);
+    let err = stream.consume(0, 2, 100, 1 << 20).await.expect_err("expired");
+    assert!(matches!(err, StreamError::OutOfRange { partition: 0, offset: 2, earliest: 5 }), "{err}");
+    // The bucket's lifecycle removed the second segment's object before the TTL its entry.
+    let listed = fx.s3.list_objects_v2().bucket(&fx.topic.bucket).prefix("segments/").send().await?;
+    let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    keys.sort();
+    // Keys start with the time they were written: the second is the second segment's.
+    fx.s3.delete_object().bucket(&fx.topic.bucket).key(&keys[1]).send().await?;
+    let err = stream.consume(0, 5, 100, 1 << 20).await.expect_err("expired");
+    assert!(matches!(err, StreamError::OutOfRange { offset: 5, earliest: 10, .. }), "{err}");
+    let b = stream.consume(0, 10, 100, 1 << 20).await?;
+    assert_eq!((b.records.first().map(|r| r.offset), b.next_offset), (Some(10), 20));
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 pub mod emulator;
 pub mod event_source;
+pub mod faults;
 pub mod function_url;
 pub mod https_mirror;
 pub mod lambda_runner;
