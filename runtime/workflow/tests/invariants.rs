@@ -8,6 +8,8 @@ mod common;
 
 use std::time::Duration;
 
+use adf_acceptance::Emulator;
+use adf_acceptance::faults::Faults;
 use adf_workflow::blueprint::Blueprint;
 use adf_workflow::catalog::Current;
 use adf_workflow::engine::{Completion, DEFAULT_ACTION};
@@ -161,6 +163,78 @@ async fn a_worker_killed_mid_node_loses_no_run() -> Result<()> {
     assert_eq!(s.status, "succeeded");
     assert_eq!(fx.log.runs_of("b"), 2, "b ran again after the kill");
     assert_eq!(fx.log.runs_of("c"), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_ten_percent_of_aws_calls_failing_every_run_ends_once_with_the_right_output() -> Result<()> {
+    const RUNS: usize = 10;
+    let emu = Emulator::start()?;
+    let config = adf_acceptance::sdk_config(emu.endpoint()).await;
+    let faults = Faults::random(10, 41);
+    faults.arm(false);
+    let fx = Fixture::on(emu, &faults.wrap(&config), None).await?;
+    fx.deploy("chain", CHAIN).await?;
+    fx.deploy("all", &fan_in("all")).await?;
+    let client = fx.client();
+    let mut runs = Vec::new();
+    for i in 0..RUNS {
+        runs.push(("chain", client.start("chain", &json!({"order": i})).await?));
+        runs.push(("all", client.start("all", &json!({})).await?));
+    }
+    // The workers run through the faults: every DynamoDB and SQS call may be throttled,
+    // refused, or applied with its answer lost.
+    faults.arm(true);
+    let config = WorkerConfig { heartbeat: Duration::from_secs(1), ..WorkerConfig::default() };
+    let pollers = [fx.poller(fx.worker(config.clone()), 4), fx.poller(fx.worker(config), 4)];
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let (mut reconciled, mut polls) = (0, 0u32);
+    let mut waiting = runs.clone();
+    while !waiting.is_empty() {
+        polls += 1;
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{} runs never ended: {waiting:?}", waiting.len());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut still = Vec::new();
+        for (kind, run) in waiting {
+            match client.status(&run).await {
+                Ok(Some(s)) if s.status != "running" => {}
+                _ => still.push((kind, run)),
+            }
+        }
+        waiting = still;
+        // What a stalled run needs comes from the reconciler, as on schedule.
+        let due = polls % 20 == 0;
+        if due
+            && !waiting.is_empty()
+            && reconciler::reconcile(&fx.store, &fx.queue, Duration::from_secs(20)).await.is_ok()
+        {
+            reconciled += 1;
+        }
+    }
+    for p in pollers {
+        p.stop().await?;
+    }
+    faults.arm(false);
+    for (kind, run) in &runs {
+        let s = client.status(run).await?.context("status")?;
+        assert_eq!(s.status, "succeeded", "{kind} {run}: {:?}", s.error);
+        assert_eq!(s.done.len(), s.total, "{kind} {run}: every node's completion, once each");
+        let output = client.output(run).await?;
+        if *kind == "all" {
+            let joined = json!({"charge": {"paid": 30}, "notify": {}, "reserve": {"reserved": true}});
+            assert_eq!(output, Some(joined), "the join saw each predecessor once");
+        }
+    }
+    let bodies: usize =
+        ["a", "b", "c", "validate", "charge", "reserve", "notify", "ship"].iter().map(|n| fx.log.runs_of(n)).sum();
+    println!(
+        "faults injected: {} ({}); node bodies run: {bodies} for {} nodes (at least once); reconciler passes: {reconciled}",
+        faults.injected(),
+        faults.summary(),
+        RUNS * 8
+    );
+    assert!(faults.injected() > 20, "the faults were real: {}", faults.injected());
+    assert!(fx.log.runs_of("ship") >= RUNS && bodies >= RUNS * 8);
     Ok(())
 }
 

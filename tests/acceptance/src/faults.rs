@@ -4,7 +4,7 @@
 //! runtimes' recovery, face real faults on real requests.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -46,6 +46,7 @@ type Rule = dyn Fn(&Call<'_>) -> Option<Fault> + Send + Sync;
 #[derive(Clone)]
 pub struct Faults {
     rule: Arc<Rule>,
+    armed: Arc<AtomicBool>,
     injected: Arc<Mutex<BTreeMap<(Fault, String), u64>>>,
 }
 
@@ -58,7 +59,13 @@ impl std::fmt::Debug for Faults {
 impl Faults {
     /// Faults chosen by `rule` for each call.
     pub fn new(rule: impl Fn(&Call<'_>) -> Option<Fault> + Send + Sync + 'static) -> Self {
-        Self { rule: Arc::new(rule), injected: Arc::default() }
+        Self { rule: Arc::new(rule), armed: Arc::new(AtomicBool::new(true)), injected: Arc::default() }
+    }
+
+    /// Injects faults (the default) or, with `false`, lets every call through: for set-up and
+    /// checks that are not under test.
+    pub fn arm(&self, armed: bool) {
+        self.armed.store(armed, Ordering::SeqCst);
     }
 
     /// `percent` of DynamoDB, SQS and S3 calls fail, picked by a generator seeded with `seed`;
@@ -139,7 +146,8 @@ impl HttpConnector for FaultyConnector {
             None => request.method().to_string(),
         };
         let call = Call { service: &service, operation: &operation };
-        let Some(fault) = (self.faults.rule)(&call) else { return self.inner.call(request) };
+        let fault = if self.faults.armed.load(Ordering::SeqCst) { (self.faults.rule)(&call) } else { None };
+        let Some(fault) = fault else { return self.inner.call(request) };
         self.faults.count(fault, &call);
         let s3 = service == "s3";
         match fault {
