@@ -39,6 +39,11 @@ pub const RECONCILE_EVENT: &str = r#"{"reconcile":true}"#;
 /// The variable holding the poller's concurrency (default 8; not set on Lambda).
 pub const CONCURRENCY_ENV: &str = "ADF_CONCURRENCY";
 
+/// The variable holding, in seconds, how long a job the poller received stays hidden from
+/// other workers before its node's heartbeat extends it (default 60; not set on Lambda, where
+/// the queue's own visibility timeout applies). A job whose worker died comes back after it.
+pub const VISIBILITY_ENV: &str = "ADF_VISIBILITY_TIMEOUT";
+
 /// The variable holding the networks `http` nodes may reach although the egress policy blocks
 /// them (link-local, metadata, loopback on Lambda), comma-separated (`169.254.170.2/32`);
 /// unset: none. See [`crate::egress`].

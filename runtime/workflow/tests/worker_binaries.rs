@@ -184,3 +184,204 @@ async fn as_a_poller_it_finishes_the_node_in_flight_on_sigterm() -> Result<()> {
     assert_eq!(status.status, "succeeded", "the node in flight finished before the exit: {status:?}");
     Ok(())
 }
+
+/// How many runs the kill tests start: `ADF_KILL_RUNS`, 50 by default.
+fn kill_runs() -> usize {
+    std::env::var("ADF_KILL_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(50)
+}
+
+/// A local service whose `/slow` answers `{"n": 1}` after 150 ms, so that nodes calling it are
+/// in flight long enough to be killed; and a chain and a fan-out with a join that call it.
+async fn kill_blueprints(s: &Setup) -> Result<()> {
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            axum::Json(json!({"n": 1}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let slow = format!(r#"{{"uses": "http", "params": {{"url": "http://{addr}/slow"}}}}"#);
+    let chain = format!(
+        r#"{{"nodes": {{"a": {{"uses": "pass"}}, "b": {slow}, "c": {{"uses": "pass"}},
+                        "d": {{"uses": "transform", "params": {{"template": {{"total": "$.body.n"}}}}}}}},
+            "edges": [{{"from": "a", "to": "b"}}, {{"from": "b", "to": "c"}}, {{"from": "c", "to": "d"}}]}}"#
+    );
+    let fan = format!(
+        r#"{{"nodes": {{"v": {{"uses": "pass"}}, "x": {slow}, "y": {slow}, "z": {{"uses": "pass"}},
+                        "j": {{"uses": "pass", "join": "all"}}}},
+            "edges": [{{"from": "v", "to": "x"}}, {{"from": "v", "to": "y"}}, {{"from": "v", "to": "z"}},
+                      {{"from": "x", "to": "j"}}, {{"from": "y", "to": "j"}}, {{"from": "z", "to": "j"}}]}}"#
+    );
+    s.store.put_blueprint("chain", &Blueprint::from_json(&chain)?).await?;
+    s.store.put_blueprint("fan", &Blueprint::from_json(&fan)?).await?;
+    Ok(())
+}
+
+/// Starts `n` runs, chains and fan-outs in turn.
+async fn start_runs(s: &Setup, n: usize) -> Result<Vec<(&'static str, String)>> {
+    let mut runs = Vec::new();
+    for i in 0..n {
+        let kind = if i % 2 == 0 { "chain" } else { "fan" };
+        runs.push((kind, s.client.start(kind, &json!({"i": i})).await?));
+    }
+    Ok(runs)
+}
+
+/// The runs still running, with the nodes they completed; the reconciler is run first when
+/// `reconcile`, as on schedule.
+async fn unfinished(s: &Setup, runs: &[(&'static str, String)], reconcile: bool) -> Result<Vec<String>> {
+    if reconcile {
+        adf_workflow::reconciler::reconcile(&s.store, &s.queue, Duration::from_secs(3)).await?;
+    }
+    let mut left = Vec::new();
+    for (kind, run) in runs {
+        match s.client.status(run).await? {
+            Some(st) if st.status != "running" => {}
+            Some(st) => left.push(format!("{kind} {run}: done {:?}", st.done.keys().collect::<Vec<_>>())),
+            None => left.push(format!("{kind} {run}: no status")),
+        }
+    }
+    Ok(left)
+}
+
+/// Every run succeeded with each node completed once, and the output its blueprint makes.
+async fn assert_all_succeeded(s: &Setup, runs: &[(&'static str, String)]) -> Result<()> {
+    for (kind, run) in runs {
+        let st = s.client.status(run).await?.context("status")?;
+        assert_eq!(st.status, "succeeded", "{kind} {run}: {:?}", st.error);
+        assert_eq!(st.done.len(), st.total, "{kind} {run}: each node's completion, once");
+        let output = s.client.output(run).await?.context("output")?;
+        match *kind {
+            "chain" => assert_eq!(output, json!({"total": 1}), "{run}"),
+            _ => {
+                let keys: Vec<&String> = output.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+                assert_eq!(keys, ["x", "y", "z"], "{run}: the join saw each predecessor once");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Messages taken from the queue and not yet deleted.
+async fn in_flight(s: &Setup) -> Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(&adf_acceptance::sdk_config(&s.endpoint).await);
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(&s.queue_url)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    Ok(out.attributes().and_then(|a| a.get(&A::ApproximateNumberOfMessagesNotVisible)?.parse().ok()).unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_sigkilled_at_random_points_loses_and_duplicates_nothing() -> Result<()> {
+    const MAX_KILLS: u32 = 40;
+    let s = setup().await?;
+    kill_blueprints(&s).await?;
+    let runs = start_runs(&s, kill_runs()).await?;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let (mut kills, mut mid_job) = (0u32, 0u32);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let mut child = tokio::process::Command::new(BINARY)
+            .envs(environment(&s))
+            .env("ADF_CONCURRENCY", "4")
+            .env("ADF_VISIBILITY_TIMEOUT", "2")
+            .env("AWS_ENDPOINT_URL", &s.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .kill_on_drop(true)
+            .spawn()?;
+        if kills < MAX_KILLS {
+            tokio::time::sleep(Duration::from_millis(rng.u64(300..1500))).await;
+            let busy = in_flight(&s).await? > 0;
+            child.start_kill()?; // SIGKILL: no shutdown, no cleanup
+            child.wait().await?;
+            kills += 1;
+            mid_job += u32::from(busy);
+        } else {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        let left = unfinished(&s, &runs, kills % 5 == 0 || kills >= MAX_KILLS).await?;
+        if left.is_empty() {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "unfinished after {kills} kills: {left:#?}");
+    }
+    assert_all_succeeded(&s, &runs).await?;
+    println!("{} runs survived {kills} SIGKILLs of the poller, {mid_job} with jobs in flight", runs.len());
+    assert!(mid_job > 0, "some kills landed mid-job");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_bootstrap_sigkilled_mid_invocation_loses_and_duplicates_nothing() -> Result<()> {
+    const MAX_KILLS: u32 = 40;
+    let s = setup().await?;
+    kill_blueprints(&s).await?;
+    // As with an event source mapping, a batch whose invocation died comes back after the
+    // queue's visibility timeout.
+    let sqs = aws_sdk_sqs::Client::new(&adf_acceptance::sdk_config(&s.endpoint).await);
+    sqs.set_queue_attributes()
+        .queue_url(&s.queue_url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await?;
+    let runs = start_runs(&s, kill_runs()).await?;
+    let dir = tempfile::tempdir()?;
+    let mut environment = environment(&s);
+    environment.insert("ADF_HTTP_ALLOWED_NETWORKS".into(), "127.0.0.1/32".into());
+    let spec = FunctionSpec {
+        zip: zip_of(Path::new(BINARY), dir.path())?,
+        environment,
+        name: "adf-workflow-kill".into(),
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:adf-workflow-kill".into(),
+        memory_mb: 512,
+        endpoint: s.endpoint.clone(),
+    };
+    let mut rng = fastrand::Rng::with_seed(11);
+    let (mut kills, mut cut) = (0u32, 0usize);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let runner = std::sync::Arc::new(LambdaRunner::start(&spec).await?);
+        let delivering = {
+            let (runner, sqs, url) = (std::sync::Arc::clone(&runner), sqs.clone(), s.queue_url.clone());
+            tokio::spawn(async move {
+                while adf_acceptance::event_source::deliver_batch(&runner, &sqs, &url).await.is_ok() {}
+            })
+        };
+        if kills < MAX_KILLS {
+            // Wait for an invocation in flight, then kill at a random point of it.
+            let waited = Instant::now();
+            while runner.in_flight() == 0 && waited.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+            cut += runner.kill()?;
+            kills += 1;
+        } else {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        delivering.abort();
+        let _ = delivering.await;
+        drop(runner);
+        let left = unfinished(&s, &runs, kills % 5 == 0 || kills >= MAX_KILLS).await?;
+        if left.is_empty() {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "unfinished after {kills} kills: {left:#?}");
+    }
+    assert_all_succeeded(&s, &runs).await?;
+    println!("{} runs survived {kills} SIGKILLs of the Lambda bootstrap, {cut} invocations cut off", runs.len());
+    assert!(cut > 0, "some kills landed mid-invocation");
+    Ok(())
+}

@@ -50,7 +50,7 @@ struct Shared {
 
 /// A function running locally.
 pub struct LambdaRunner {
-    child: tokio::process::Child,
+    child: Mutex<tokio::process::Child>,
     invocations: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
     started: Instant,
@@ -156,7 +156,7 @@ impl LambdaRunner {
             .spawn()
             .with_context(|| format!("starting {}", bootstrap.display()))?;
         Ok(Self {
-            child,
+            child: Mutex::new(child),
             invocations: tx,
             shared,
             started,
@@ -186,6 +186,24 @@ impl LambdaRunner {
         }
     }
 
+    /// Invocations `bootstrap` has taken and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.lock().map_or(0, |p| p.len())
+    }
+
+    /// Kills `bootstrap` with SIGKILL, as when an execution environment dies mid-invocation:
+    /// every invocation not answered yet fails at once with "exited without answering".
+    /// Returns how many it cut off in flight.
+    pub fn kill(&self) -> Result<usize> {
+        self.child.lock().map_err(|_| anyhow::anyhow!("the child lock is poisoned"))?.start_kill()?;
+        let cut = self.shared.pending.lock().map(|mut p| p.drain().count()).unwrap_or(0);
+        // Invocations not taken yet (a `/next` waiting holds the lock: then there are none).
+        if let Ok(mut queued) = self.shared.queue.try_lock() {
+            while queued.try_recv().is_ok() {}
+        }
+        Ok(cut)
+    }
+
     /// Time from starting `bootstrap` to its first `/next` call, once it has made one.
     pub fn init_duration(&self) -> Option<Duration> {
         self.shared.first_next.lock().ok().and_then(|t| t.map(|t| t.duration_since(self.started)))
@@ -194,7 +212,9 @@ impl LambdaRunner {
 
 impl Drop for LambdaRunner {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.start_kill();
+        }
         self.server.abort();
     }
 }

@@ -166,6 +166,7 @@ pub struct Workspace {
     cli: PathBuf,
     endpoint: String,
     env: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 impl Workspace {
@@ -193,12 +194,26 @@ impl Workspace {
         let dir = tempfile::Builder::new().prefix("adf-acc-").tempdir()?;
         std::fs::write(dir.path().join("cli.tfrc"), rc)?;
         let env = vec![("ADF_PACKAGE_CACHE".to_string(), crate::package_cache().display().to_string())];
-        Ok(Self { work: dir.path().to_path_buf(), dir, cli: cli.to_path_buf(), endpoint: endpoint.to_string(), env })
+        Ok(Self {
+            work: dir.path().to_path_buf(),
+            dir,
+            cli: cli.to_path_buf(),
+            endpoint: endpoint.to_string(),
+            env,
+            removed: Vec::new(),
+        })
     }
 
     /// The same workspace with `key=value` in every command's environment.
     pub fn with_env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same workspace with `key` unset in every command's environment (the test
+    /// credentials included).
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.removed.push(key.to_string());
         self
     }
 
@@ -255,7 +270,8 @@ impl Workspace {
 
     /// Runs the CLI with `args` in `dir` (a directory of the workspace).
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> Result<TfOutput> {
-        let out = Command::new(&self.cli)
+        let mut command = Command::new(&self.cli);
+        command
             .args(args)
             .current_dir(dir)
             .env("TF_CLI_CONFIG_FILE", self.dir.path().join("cli.tfrc"))
@@ -267,9 +283,11 @@ impl Workspace {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", crate::REGION)
             .env_remove("AWS_PROFILE")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .with_context(|| format!("running {}", self.cli.display()))?;
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for key in &self.removed {
+            command.env_remove(key);
+        }
+        let out = command.output().with_context(|| format!("running {}", self.cli.display()))?;
         Ok(TfOutput {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -315,6 +315,29 @@ fn invalid_attributes_fail_at_plan_with_the_attribute_path() -> Result<()> {
 }
 
 #[test]
+fn no_credentials_at_all_read_as_sentences_with_what_to_set_and_no_sdk_debug_output() -> Result<()> {
+    // No variables, no shared files (an empty home), no instance metadata: nothing to find.
+    let home = tempfile::tempdir()?;
+    let mut ws = Workspace::new("http://127.0.0.1:9")?
+        .with_env("HOME", &home.path().display().to_string())
+        .with_env("AWS_EC2_METADATA_DISABLED", "true");
+    for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"] {
+        ws = ws.without_env(key);
+    }
+    ws.write(&format!("{PROVIDER}\nresource \"adf_workflow_tables\" \"t\" {{\n  name = \"creds\"\n}}\n"))?;
+    let out = ws.run(&["plan", "-no-color"])?;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let text = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("No valid AWS credentials"), "{text}");
+    assert!(text.contains("no AWS credentials were found: the SDK looked in the environment"), "the cause: {text}");
+    assert!(text.contains("Set access_key and secret_key or profile"), "what to do: {text}");
+    for debug in ["DispatchFailure", "ConnectorError", "FailedToLoadToken", "Some(", " { ", "dispatch failure"] {
+        assert!(!text.contains(debug), "no Rust Debug output ({debug}): {text}");
+    }
+    Ok(())
+}
+
+#[test]
 fn bad_credentials_are_a_configure_diagnostic_that_says_what_to_set() -> Result<()> {
     let ws = Workspace::new("http://127.0.0.1:9")?;
     ws.write(&format!(

@@ -210,6 +210,26 @@ fn operation<E>() -> &'static str {
     last.strip_suffix("Error").unwrap_or(last)
 }
 
+/// What a call that found no credentials says, instead of the SDK's report of each provider
+/// it tried (which goes to the provider log).
+pub const NO_CREDENTIALS: &str = "no AWS credentials were found: the SDK looked in the environment \
+     (AWS_ACCESS_KEY_ID), the shared config and credentials files (AWS_PROFILE), a web identity token, \
+     the ECS container and the EC2 instance metadata";
+
+/// The causes of `e` as short sentences.
+pub fn cause_of<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let chain = adf_common::error_chain(e);
+    if matches!(e, SdkError::DispatchFailure(_)) && chain.contains("no credentials found") {
+        tracing::debug!(cause = %chain, "no credentials");
+        return NO_CREDENTIALS.to_string();
+    }
+    chain
+}
+
 /// The one mapper from an SDK error of any service: `op` on `target` failed because of `e`.
 pub fn call<E, R>(op: &'static str, target: impl Display, e: &SdkError<E, R>) -> AwsError
 where
@@ -217,7 +237,7 @@ where
     R: std::fmt::Debug + 'static,
 {
     let target = target.to_string();
-    let cause = adf_common::error_chain(e);
+    let cause = cause_of(e);
     let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
     match code {
         Some(c) if NOT_FOUND.contains(&c) => AwsError::NotFound { op, target, cause },

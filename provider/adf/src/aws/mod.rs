@@ -210,7 +210,7 @@ impl AwsClients {
 
     /// Checks the credentials with STS `GetCallerIdentity`: whose they are.
     pub async fn check_credentials(&self) -> Result<Identity, String> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| adf_common::error_chain(&e))?;
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| error::cause_of(&e))?;
         let partition = out.arn.as_deref().and_then(partition_of_arn).unwrap_or(&self.partition).to_string();
         Ok(Identity { account: out.account.unwrap_or_default(), partition })
     }

@@ -3,14 +3,14 @@
 //!
 //! Environment ([`WorkerSettings`]): `ADF_QUEUE_URL`, `ADF_CONTEXTS_TABLE`,
 //! `ADF_STATUSES_TABLE`, `ADF_HTTP_ALLOWED_NETWORKS` (see `adf_workflow::egress`); the poller
-//! also reads `ADF_CONCURRENCY` (default 8). AWS settings
+//! also reads `ADF_CONCURRENCY` (default 8) and `ADF_VISIBILITY_TIMEOUT` (seconds, default 60). AWS settings
 //! come from the usual chain, so `AWS_ENDPOINT_URL` points it at an emulator.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use adf_common::contract::EnvSettings;
-use adf_workflow::contract::{CONCURRENCY_ENV, HTTP_ALLOWED_NETWORKS_ENV, WorkerSettings};
+use adf_workflow::contract::{CONCURRENCY_ENV, HTTP_ALLOWED_NETWORKS_ENV, VISIBILITY_ENV, WorkerSettings};
 use adf_workflow::egress::{Egress, HttpClient};
 use adf_workflow::node::{Registry, Services};
 use adf_workflow::poller::{self, PollerConfig};
@@ -65,8 +65,11 @@ async fn main() -> Result<(), Error> {
         ))
         .await;
     }
-    let concurrency = std::env::var(CONCURRENCY_ENV).ok().and_then(|c| c.parse().ok()).unwrap_or(8);
-    let stats = poller::run(worker, PollerConfig { concurrency, ..PollerConfig::default() }, shutdown()).await?;
+    let defaults = PollerConfig::default();
+    let concurrency = std::env::var(CONCURRENCY_ENV).ok().and_then(|c| c.parse().ok()).unwrap_or(defaults.concurrency);
+    let visibility = std::env::var(VISIBILITY_ENV).ok().and_then(|c| c.parse().ok()).map(Duration::from_secs);
+    let config = PollerConfig { concurrency, visibility: visibility.unwrap_or(defaults.visibility), ..defaults };
+    let stats = poller::run(worker, config, shutdown()).await?;
     tracing::info!(?stats, "stopped");
     Ok(())
 }
