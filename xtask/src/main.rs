@@ -9,6 +9,7 @@ mod bench_workflow;
 mod demo;
 mod demo_stream;
 mod demo_workflow;
+mod fuzz;
 mod module_docs;
 mod release;
 
@@ -66,6 +67,16 @@ enum Task {
         #[arg(long, default_value_t = 10)]
         runs: usize,
         /// Only `provider`, `lambda`, `stream`, `workflow` or `storage`.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Fuzz DynamicValue decoding and every RPC of the provider server (cargo-fuzz targets in
+    /// fuzz/), print the executions, and keep the minimized regression corpus the tests replay.
+    Fuzz {
+        /// Executions per target.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: u64,
+        /// Only `dynamic_value` or `provider_rpc`.
         #[arg(long)]
         only: Option<String>,
     },
@@ -138,6 +149,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Release(options) => release::run(&root, &options),
+        Task::Fuzz { runs, only } => fuzz::run(&root, runs, only.as_deref()),
         Task::Bench { runs, only } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),

@@ -7,6 +7,8 @@ pub mod aws;
 pub mod config;
 pub mod data_sources;
 pub mod docs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod resources;
 pub mod runtimes;
 

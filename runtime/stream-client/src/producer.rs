@@ -72,10 +72,10 @@ impl Future for Delivery {
 
 /// Sends records in batches, one request in flight per partition.
 ///
-/// Delivery is at least once: a batch that failed with a 5xx, 429 or transport error is sent
-/// again (up to `retries` times), and if an attempt that seemed to fail had in fact been
-/// written, its records are in the partition twice. Records of a key keep their order,
-/// retries included.
+/// Delivery is exactly once: a batch that failed with a 5xx, 429 or transport error is sent
+/// again (up to `retries` times) with the same producer id and sequence, so if an attempt that
+/// seemed to fail had in fact been written, the stream answers its original offsets instead of
+/// appending it twice. Records of a key keep their order, retries included.
 pub struct Producer {
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,

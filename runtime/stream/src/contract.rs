@@ -9,7 +9,8 @@ use adf_common::contract::{Access, EnvError, EnvSettings, Key, TableSchema, pars
 use crate::TopicConfig;
 
 /// A topic's table: offsets (`head#<p>`/0), the segment index (`seg#<p>`/<base offset>, which
-/// expire through TTL `expires`, epoch seconds) and group commits (`group#<g>#<p>`/0).
+/// expire through TTL `expires`, epoch seconds), group commits (`group#<g>#<p>`/0) and each
+/// sequenced producer's last batch (`producer#<id>#<p>`/0, expiring with the index).
 pub const TABLE: TableSchema =
     TableSchema { hash: Key::s("pk"), range: Some(Key::n("sk")), index: None, ttl: Some("expires") };
 
@@ -76,13 +77,14 @@ pub enum LambdaResource {
 
 /// What the stream Lambda calls, and so what its role needs:
 ///
-/// - `Segments`: `s3:PutObject` (a produced batch's segment), `s3:GetObject` (consuming),
-///   `s3:DeleteObject` (a produce that lost every commit attempt removes its segment, which
-///   nothing references).
+/// - `Segments`: `s3:PutObject` (a produced batch's segment), `s3:GetObject` (consuming, and
+///   `HeadObject` when looking for the earliest segment retention kept), `s3:DeleteObject` (a
+///   produce that lost every commit attempt, or whose sequenced batch was committed before,
+///   removes its segment, which nothing references).
 /// - `Offsets`: `dynamodb:GetItem` (a partition's high watermark, a group's commit),
 ///   `dynamodb:Query` (the segment index), `dynamodb:UpdateItem` (the high watermark, in the
-///   commit transaction; group commits), `dynamodb:PutItem` (the index entry, in the commit
-///   transaction). `TransactWriteItems` is authorized per element (Update, Put); it has no
+///   commit transaction; group commits), `dynamodb:PutItem` (the index entry and a sequenced
+///   producer's last batch, in the commit transaction). `TransactWriteItems` is authorized per element (Update, Put); it has no
 ///   ConditionCheck element, so no `ConditionCheckItem`.
 /// - `Encryption`: `kms:Decrypt` and `kms:GenerateDataKey`, to read and write segments and
 ///   items encrypted with a customer managed key.

@@ -185,9 +185,10 @@ async fn as_a_poller_it_finishes_the_node_in_flight_on_sigterm() -> Result<()> {
     Ok(())
 }
 
-/// How many runs the kill tests start: `ADF_KILL_RUNS`, 50 by default.
+/// How many runs the kill tests start: `ADF_KILL_RUNS`, 10 by default (the full size, 50, is
+/// a long run: `ADF_KILL_RUNS=50 cargo xtask test -- --test worker_binaries sigkilled`).
 fn kill_runs() -> usize {
-    std::env::var("ADF_KILL_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(50)
+    std::env::var("ADF_KILL_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(10)
 }
 
 /// A local service whose `/slow` answers `{"n": 1}` after 150 ms, so that nodes calling it are
@@ -247,6 +248,28 @@ async fn unfinished(s: &Setup, runs: &[(&'static str, String)], reconcile: bool)
     Ok(left)
 }
 
+/// Waits until every run has ended, with the reconciler every 5 seconds, as on schedule.
+async fn until_finished(s: &Setup, runs: &[(&'static str, String)], deadline: Instant) -> Result<()> {
+    for round in 1u32.. {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let left = unfinished(s, runs, round % 5 == 0).await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "unfinished: {left:#?}");
+    }
+    Ok(())
+}
+
+/// The end of a kill test: every run succeeded, and some of the kills of `what` landed while
+/// work was in flight (`landed`).
+async fn survived(s: &Setup, runs: &[(&'static str, String)], what: &str, kills: u32, landed: u32) -> Result<()> {
+    assert_all_succeeded(s, runs).await?;
+    println!("{} runs survived {kills} SIGKILLs of the {what}, {landed} of them with work in flight", runs.len());
+    assert!(landed > 0, "some kills landed with work in flight");
+    Ok(())
+}
+
 /// Every run succeeded with each node completed once, and the output its blueprint makes.
 async fn assert_all_succeeded(s: &Setup, runs: &[(&'static str, String)]) -> Result<()> {
     for (kind, run) in runs {
@@ -299,28 +322,25 @@ async fn the_poller_sigkilled_at_random_points_loses_and_duplicates_nothing() ->
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .kill_on_drop(true)
             .spawn()?;
-        if kills < MAX_KILLS {
-            tokio::time::sleep(Duration::from_millis(rng.u64(300..1500))).await;
-            let busy = in_flight(&s).await? > 0;
-            child.start_kill()?; // SIGKILL: no shutdown, no cleanup
-            child.wait().await?;
-            kills += 1;
-            mid_job += u32::from(busy);
-        } else {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+        if kills == MAX_KILLS {
+            // The last poller lives until every run has ended.
+            let left = until_finished(&s, &runs, deadline).await;
             child.start_kill()?;
             child.wait().await?;
-        }
-        let left = unfinished(&s, &runs, kills % 5 == 0 || kills >= MAX_KILLS).await?;
-        if left.is_empty() {
+            left?;
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "unfinished after {kills} kills: {left:#?}");
+        tokio::time::sleep(Duration::from_millis(rng.u64(300..1500))).await;
+        let busy = in_flight(&s).await? > 0;
+        child.start_kill()?; // SIGKILL: no shutdown, no cleanup
+        child.wait().await?;
+        kills += 1;
+        mid_job += u32::from(busy);
+        if unfinished(&s, &runs, kills % 5 == 0).await?.is_empty() {
+            break;
+        }
     }
-    assert_all_succeeded(&s, &runs).await?;
-    println!("{} runs survived {kills} SIGKILLs of the poller, {mid_job} with jobs in flight", runs.len());
-    assert!(mid_job > 0, "some kills landed mid-job");
-    Ok(())
+    survived(&s, &runs, "poller", kills, mid_job).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,11 +349,12 @@ async fn the_lambda_bootstrap_sigkilled_mid_invocation_loses_and_duplicates_noth
     let s = setup().await?;
     kill_blueprints(&s).await?;
     // As with an event source mapping, a batch whose invocation died comes back after the
-    // queue's visibility timeout.
+    // queue's visibility timeout (short, so that the test is; a batch that outlives it is
+    // delivered again, which the worker must also survive).
     let sqs = aws_sdk_sqs::Client::new(&adf_acceptance::sdk_config(&s.endpoint).await);
     sqs.set_queue_attributes()
         .queue_url(&s.queue_url)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "5")
         .send()
         .await?;
     let runs = start_runs(&s, kill_runs()).await?;
@@ -349,39 +370,43 @@ async fn the_lambda_bootstrap_sigkilled_mid_invocation_loses_and_duplicates_noth
         endpoint: s.endpoint.clone(),
     };
     let mut rng = fastrand::Rng::with_seed(11);
-    let (mut kills, mut cut) = (0u32, 0usize);
+    let (mut kills, mut cut) = (0u32, 0u32);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let runner = std::sync::Arc::new(LambdaRunner::start(&spec).await?);
         let delivering = {
             let (runner, sqs, url) = (std::sync::Arc::clone(&runner), sqs.clone(), s.queue_url.clone());
+            // As Lambda's poller does, it goes on after a failed batch (whose messages come
+            // back) until the environment is replaced.
             tokio::spawn(async move {
-                while adf_acceptance::event_source::deliver_batch(&runner, &sqs, &url).await.is_ok() {}
+                loop {
+                    if adf_acceptance::event_source::deliver_batch(&runner, &sqs, &url).await.is_err() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
             })
         };
-        if kills < MAX_KILLS {
-            // Wait for an invocation in flight, then kill at a random point of it.
-            let waited = Instant::now();
-            while runner.in_flight() == 0 && waited.elapsed() < Duration::from_secs(5) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
-            cut += runner.kill()?;
-            kills += 1;
-        } else {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+        if kills == MAX_KILLS {
+            // The last execution environment lives until every run has ended.
+            let left = until_finished(&s, &runs, deadline).await;
+            delivering.abort();
+            left?;
+            break;
         }
+        // Wait for an invocation in flight, then kill at a random point of it.
+        let waited = Instant::now();
+        while runner.in_flight() == 0 && waited.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+        cut += u32::from(runner.kill()? > 0);
+        kills += 1;
         delivering.abort();
         let _ = delivering.await;
         drop(runner);
-        let left = unfinished(&s, &runs, kills % 5 == 0 || kills >= MAX_KILLS).await?;
-        if left.is_empty() {
+        if unfinished(&s, &runs, kills % 5 == 0).await?.is_empty() {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "unfinished after {kills} kills: {left:#?}");
     }
-    assert_all_succeeded(&s, &runs).await?;
-    println!("{} runs survived {kills} SIGKILLs of the Lambda bootstrap, {cut} invocations cut off", runs.len());
-    assert!(cut > 0, "some kills landed mid-invocation");
-    Ok(())
+    survived(&s, &runs, "Lambda bootstrap", kills, cut).await
 }

@@ -162,6 +162,16 @@ async fn producer_consumer_groups_and_errors_through_the_lambda() -> Result<()> 
     let past = client.consume(0, 1_000_000, 10).await;
     assert!(matches!(past, Err(Error::BadRequest(_))), "{past:?}");
 
+    // A sequenced batch sent again (its answer lost, say) gets its first offsets back and is
+    // not appended twice; a number that skips ahead is refused.
+    let batch = [NewRecord::new(None, "once-a"), NewRecord::new(None, "once-b")];
+    let first = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 0))).await?;
+    let again = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 0))).await?;
+    assert_eq!((again.offsets.clone(), first.duplicate, again.duplicate), (first.offsets.clone(), false, true));
+    assert_eq!(client.describe().await?.partitions[2].high_watermark, first.offset + 2, "appended once");
+    let skipped = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 5))).await;
+    assert!(matches!(skipped, Err(Error::Conflict(_))), "{skipped:?}");
+
     // Answers over 2 MB (axum's default body limit) still come back whole.
     let big: Vec<NewRecord> = (0..3).map(|i| NewRecord::new(None, format!("{i}").repeat(900 * 1024))).collect();
     let produced = client.produce(&big, Some(1)).await?;
