@@ -325,6 +325,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn offsets_retention_removed_are_skipped_to_the_earliest_kept_and_reported() -> Result<(), Error> {
+        let server = TestServer::start(|r| {
+            if r.target.contains("offset=0") {
+                (410, serde_json::json!({"message": "gone", "offset": 0, "earliest_offset": 3}))
+            } else {
+                let record = serde_json::json!({"offset": 3, "timestamp": 1, "key": null, "value": "d"});
+                (200, serde_json::json!({"records": [record], "next_offset": 4, "high_watermark": 4}))
+            }
+        })
+        .await;
+        let client = Client::new(&server.url, "t", Auth::None)?;
+        let config = ConsumerConfig { partitions: Some(vec![0]), ..ConsumerConfig::default() };
+        let mut consumer = Consumer::new(client, config).await?;
+        let batch = consumer.next_batch().await?;
+        assert_eq!(batch.iter().map(|r| (r.offset, r.value.as_str())).collect::<Vec<_>>(), [(3, "d")]);
+        assert_eq!(consumer.take_expired(), [Expired { partition: 0, from: 0, to: 3 }]);
+        assert!(consumer.take_expired().is_empty(), "reported once");
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn tail_mode_waits_for_new_records() -> Result<(), Error> {
         let topic = FakeTopic::new(1, &[]);
         let fake = Arc::clone(&topic);
