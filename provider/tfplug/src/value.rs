@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use crate::diag::{AttributePath, Diagnostic};
 use crate::schema::Type;
 
+/// How deeply a msgpack value may nest, in the decoder's units (about two per level, so some
+/// 60 levels): far beyond any schema (Terraform's values nest as deeply as the schema's blocks
+/// and collections), and shallow enough that decoding cannot overflow a handler thread's stack.
+pub const MAX_DEPTH: usize = 128;
+
 /// One Terraform (cty) value, as decoded from the wire, without its type.
 ///
 /// Lists, sets and tuples are all [`Dynamic::List`]; maps and objects are [`Dynamic::Map`].
@@ -104,13 +109,15 @@ impl Dynamic {
     }
 
     /// Decodes Terraform's msgpack encoding. Extension values (plain or refined unknowns)
-    /// decode as [`Dynamic::Unknown`].
+    /// decode as [`Dynamic::Unknown`]. Values nested deeper than [`MAX_DEPTH`] are refused:
+    /// decoding recurses, and a handler's thread has a small stack.
     pub fn from_msgpack(bytes: &[u8]) -> Result<Self, ValueError> {
         if bytes.is_empty() {
             return Ok(Dynamic::Null);
         }
         let mut rd = bytes;
-        let v = rmpv::decode::read_value(&mut rd).map_err(|e| ValueError::Msgpack(e.to_string()))?;
+        let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
+            .map_err(|e| ValueError::Msgpack(e.to_string()))?;
         Self::from_rmpv(v)
     }
 
@@ -532,6 +539,17 @@ mod tests {
             ("tags", Type::map(Type::String)),
             ("ok", Type::Bool),
         ])
+    }
+
+    #[test]
+    fn values_nested_too_deeply_are_refused_not_a_stack_overflow() {
+        let mut deep = vec![0x91u8; 100_000];
+        deep.push(0xc0);
+        assert!(matches!(Dynamic::from_msgpack(&deep), Err(ValueError::Msgpack(_))));
+        let mut ok = vec![0x91u8; MAX_DEPTH / 4];
+        ok.push(0xc0);
+        let decoded = Dynamic::from_msgpack(&ok);
+        assert!(decoded.is_ok(), "{decoded:?}");
     }
 
     #[test]
