@@ -17,8 +17,9 @@ use crate::AdfProvider;
 /// What the provider's panic guard answers: any diagnostic with this summary is a finding.
 const PANIC_SUMMARY: &str = "Provider internal error";
 
-/// Types whose plan, apply, read and import build or package code from the paths they are
-/// given (they run `cargo`): only their validation and state upgrades are fuzzed.
+/// Resource and data-source types whose plan, apply, read and import build or package code
+/// from the paths they are given (they run `cargo`): only their validation and state upgrades
+/// are fuzzed.
 const BUILDS: &[&str] = &["adf_lambda_package"];
 
 /// Decodes `data` as a msgpack value and, typed as a map of strings, as a JSON one. Decoding
@@ -92,7 +93,8 @@ pub fn provider_rpc(mut data: &[u8]) -> Result<(), String> {
     let (a, b, c) = (value(part(&mut data)), value(part(&mut data)), value(part(&mut data)));
     let resource = resources[usize::from(pick) % resources.len()].clone();
     let data_source = data_sources[usize::from(pick) % data_sources.len()].clone();
-    let builds = BUILDS.contains(&resource.as_str());
+    // Plan, apply, read and import of a type that builds code, and reading its data source.
+    let builds = BUILDS.contains(&if rpc % 10 == 9 { data_source.as_str() } else { resource.as_str() });
     let svc = svc.clone();
     let text = data.to_vec();
     let diagnostics: Vec<pb::Diagnostic> = runtime().block_on(async move {
