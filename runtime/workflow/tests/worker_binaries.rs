@@ -51,6 +51,19 @@ fn environment(s: &Setup) -> BTreeMap<String, String> {
     ])
 }
 
+/// The worker binary as a poller on the setup's queue and tables, against the emulator.
+fn poller(s: &Setup) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(BINARY);
+    c.envs(environment(s))
+        .env("AWS_ENDPOINT_URL", &s.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .kill_on_drop(true);
+    c
+}
+
 /// The worker binary zipped as `bootstrap`, the way a Lambda package holds it.
 fn zip_of(binary: &Path, dir: &Path) -> Result<std::path::PathBuf> {
     let path = dir.join("worker.zip");
@@ -147,15 +160,7 @@ async fn as_a_poller_it_finishes_the_node_in_flight_on_sigterm() -> Result<()> {
     );
     s.store.put_blueprint("slow", &Blueprint::from_json(&bp)?).await?;
     let run = s.client.start("slow", &json!({})).await?;
-    let mut child = tokio::process::Command::new(BINARY)
-        .envs(environment(&s))
-        .env("AWS_ENDPOINT_URL", &s.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = poller(&s).spawn()?;
     // Wait until the node is in flight (its message taken), then ask the poller to stop.
     let started = Instant::now();
     loop {
@@ -311,17 +316,7 @@ async fn the_poller_sigkilled_at_random_points_loses_and_duplicates_nothing() ->
     let (mut kills, mut mid_job) = (0u32, 0u32);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let mut child = tokio::process::Command::new(BINARY)
-            .envs(environment(&s))
-            .env("ADF_CONCURRENCY", "4")
-            .env("ADF_VISIBILITY_TIMEOUT", "2")
-            .env("AWS_ENDPOINT_URL", &s.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut child = poller(&s).env("ADF_CONCURRENCY", "4").env("ADF_VISIBILITY_TIMEOUT", "2").spawn()?;
         if kills == MAX_KILLS {
             // The last poller lives until every run has ended.
             let left = until_finished(&s, &runs, deadline).await;
