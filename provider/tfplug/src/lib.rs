@@ -33,8 +33,8 @@ pub mod proto {
 pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity, Step};
 pub use handshake::{HandshakeEnv, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, PROTOCOL_VERSION, ServeError, run, serve};
 pub use provider::{
-    ApplyRequest, ConfigureRequest, Ctx, DataSource, Function, FunctionError, FunctionSignature, Parameter, Plan,
-    PlanRequest, Provider, Resource, State,
+    ApplyRequest, ConfigureRequest, CreateError, Ctx, DataSource, Function, FunctionError, FunctionSignature,
+    Parameter, Plan, PlanRequest, Provider, Resource, State,
 };
 pub use schema::{Attribute, Block, Check, Mode, NestedBlock, Nesting, Schema, Type};
 pub use serde_bridge::{DynamicError, from_dynamic, to_dynamic};

@@ -97,6 +97,23 @@ impl State {
     }
 }
 
+/// A create that failed: its diagnostics, and the state of what it made before it failed.
+/// Terraform records a partial state as tainted, so the next apply replaces it (deleting what
+/// was made through that state) instead of losing track of it.
+#[derive(Clone, Debug, Default)]
+pub struct CreateError {
+    /// What went wrong.
+    pub diagnostics: Diagnostics,
+    /// What exists now, when anything does; its unknown values are saved as null.
+    pub partial: Option<State>,
+}
+
+impl From<Diagnostics> for CreateError {
+    fn from(diagnostics: Diagnostics) -> Self {
+        Self { diagnostics, partial: None }
+    }
+}
+
 /// The arguments of a plan, after the server applied schema defaults and unknowns.
 #[derive(Clone, Debug)]
 pub struct PlanRequest {
@@ -152,9 +169,8 @@ pub trait Resource<D>: Send + Sync {
         Diagnostics::new()
     }
 
-    /// Creates the resource. On error nothing is saved in state, so a create must be
-    /// idempotent: the next apply calls it again.
-    async fn create(&self, ctx: &Ctx<D>, req: ApplyRequest) -> Result<State, Diagnostics>;
+    /// Creates the resource. On error only [`CreateError::partial`] is saved (tainted).
+    async fn create(&self, ctx: &Ctx<D>, req: ApplyRequest) -> Result<State, CreateError>;
 
     /// Reads the real resource. `Ok(None)` means it is gone and leaves the state.
     async fn read(&self, ctx: &Ctx<D>, state: State) -> Result<Option<State>, Diagnostics>;

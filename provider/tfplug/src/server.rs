@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::plan::plan_from_schema;
 use crate::proto::tfplugin6 as pb;
 use crate::provider::{
-    ApplyRequest, ConfigureRequest, Ctx, DataSource, Function, Plan, PlanRequest, Provider, Resource, State,
+    ApplyRequest, ConfigureRequest, CreateError, Ctx, DataSource, Function, Plan, PlanRequest, Provider, Resource,
+    State,
 };
 use crate::schema::{Schema, Type};
 use crate::value::Dynamic;
@@ -87,8 +88,8 @@ impl<P: Provider> ProviderService<P> {
     }
 
     fn ctx(&self) -> Ctx<P::Data> {
-        let data = self.inner.data.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let token = self.inner.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let data = self.inner.data.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let token = self.inner.stop.lock().unwrap_or_else(PoisonError::into_inner).clone();
         Ctx::new(data, token)
     }
 
@@ -333,7 +334,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
                 .provider
                 .configure(ConfigureRequest { terraform_version: req.terraform_version, config })
                 .await?;
-            *self.inner.data.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(data));
+            *self.inner.data.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(data));
             Ok(())
         })
         .await;
@@ -413,6 +414,8 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let req = req.into_inner();
         let ctx = self.ctx();
         let prior_private = req.planned_private.clone();
+        // What a failed create made, saved (tainted) instead of nothing.
+        let partial = Mutex::new(None);
         let r = guarded(ctx.cancellation(), async {
             let r = self.resource(&req.type_name)?;
             let prior = decode(req.prior_state.as_ref(), &r.ty)?;
@@ -430,16 +433,32 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
                     prior: State { value: prior, private: req.planned_private.clone() },
                     planned_private: req.planned_private.clone(),
                 };
-                if creating { h.create(&ctx, areq).await? } else { h.update(&ctx, areq).await? }
+                if !creating {
+                    h.update(&ctx, areq).await?
+                } else {
+                    match h.create(&ctx, areq).await {
+                        Ok(s) => s,
+                        Err(CreateError { diagnostics, partial: made }) => {
+                            if let Some(s) = made {
+                                let value = encode(&s.value.unknown_as_null(), &r.ty)?;
+                                *partial.lock().unwrap_or_else(PoisonError::into_inner) = Some((value, s.private));
+                            }
+                            return Err(diagnostics);
+                        }
+                    }
+                }
             };
             Ok((encode(&state.value, &r.ty)?, state.private))
         })
         .await;
         let diagnostics = diags_of(&r);
-        let (new_state, private) = match r {
-            Ok((s, p)) => (Some(s), p),
-            // Create: nothing saved (create is idempotent). Update / delete: keep the prior state.
-            Err(_) => (req.prior_state, prior_private),
+        let partial = partial.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let (new_state, private) = match (r, partial) {
+            (Ok((s, p)), _) => (Some(s), p),
+            // A create that made something: Terraform saves it as tainted.
+            (Err(_), Some((s, p))) => (Some(s), p),
+            // A create that made nothing saves nothing; a failed update or delete keeps the prior state.
+            (Err(_), None) => (req.prior_state, prior_private),
         };
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state,
@@ -590,7 +609,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         _req: Request<pb::stop_provider::Request>,
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
-        let mut token = self.inner.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut token = self.inner.stop.lock().unwrap_or_else(PoisonError::into_inner);
         token.cancel();
         // Work that starts after the stop is not cancelled: only in-flight calls are.
         *token = CancellationToken::new();
@@ -651,7 +670,15 @@ mod tests {
             }
             d
         }
-        async fn create(&self, ctx: &Ctx<String>, req: ApplyRequest) -> Result<State, Diagnostics> {
+        async fn create(&self, ctx: &Ctx<String>, req: ApplyRequest) -> Result<State, CreateError> {
+            if req.planned.get("name") == &Dynamic::from("half") {
+                // Made something, then failed: the planned value, `id` still unknown.
+                let partial = State { value: req.planned, private: b"half".to_vec() };
+                return Err(CreateError {
+                    diagnostics: Diagnostic::error("failed half way", "").into(),
+                    partial: Some(partial),
+                });
+            }
             let mut v = req.planned;
             v.set("id", ctx.data()?.clone().into_dynamic());
             Ok(State { value: v, private: b"secret".to_vec() })
@@ -687,7 +714,7 @@ mod tests {
         fn schema(&self) -> Schema {
             thing_schema()
         }
-        async fn create(&self, _ctx: &Ctx<String>, _req: ApplyRequest) -> Result<State, Diagnostics> {
+        async fn create(&self, _ctx: &Ctx<String>, _req: ApplyRequest) -> Result<State, CreateError> {
             panic!("boom")
         }
         async fn read(&self, _ctx: &Ctx<String>, _state: State) -> Result<Option<State>, Diagnostics> {
@@ -910,6 +937,30 @@ mod tests {
         assert!(undv(r.new_state).is_null(), "a failed create saves nothing");
         let again = svc.get_metadata(Request::new(Default::default())).await;
         assert!(again.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_create_that_failed_half_way_saves_what_it_made_with_unknowns_as_null() {
+        let svc = configured().await;
+        let planned =
+            Dynamic::object([("name", "half".into()), ("size", 3i64.into_dynamic()), ("id", Dynamic::Unknown)]);
+        let r = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_thing".into(),
+                prior_state: dv(&Dynamic::Null),
+                planned_state: dv(&planned),
+                config: dv(&planned),
+                ..Default::default()
+            }))
+            .await
+            .expect("rpc")
+            .into_inner();
+        assert_eq!(r.diagnostics.len(), 1);
+        assert_eq!(r.diagnostics[0].summary, "failed half way");
+        let saved = undv(r.new_state);
+        assert_eq!(saved.get("name"), &Dynamic::from("half"));
+        assert_eq!(saved.get("id"), &Dynamic::Null);
+        assert_eq!(r.private, b"half");
     }
 
     #[tokio::test]

@@ -78,6 +78,16 @@ impl Dynamic {
         }
     }
 
+    /// This value with every unknown inside it made null, as Terraform saves a failed apply.
+    pub fn unknown_as_null(self) -> Dynamic {
+        match self {
+            Dynamic::Unknown => Dynamic::Null,
+            Dynamic::List(items) => Dynamic::List(items.into_iter().map(Dynamic::unknown_as_null).collect()),
+            Dynamic::Map(m) => Dynamic::Map(m.into_iter().map(|(k, v)| (k, v.unknown_as_null())).collect()),
+            v => v,
+        }
+    }
+
     /// The attribute `name` of an object (null when absent or when `self` is not an object).
     pub fn get(&self, name: &str) -> &Dynamic {
         static NULL: Dynamic = Dynamic::Null;

@@ -354,8 +354,8 @@ resource "adf_function" "f" {{
     let (code, lines) = ws.plan_json()?;
     assert_eq!(code, 2);
     assert!(
-        lines.iter().any(|l| l["type"] == "planned_change" && l["change"]["action"] == "create"),
-        "the deleted function is planned for creation"
+        lines.iter().any(|l| l["type"] == "planned_change" && l["change"]["action"] == "update"),
+        "the deleted function is planned to be made again, its log group and role kept"
     );
     ws.apply()?;
     ws.assert_empty_plan()?;

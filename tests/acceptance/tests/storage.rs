@@ -157,10 +157,10 @@ async fn storage_lifecycle_kv_namespace() -> Result<()> {
     ensure!(state["bucket_name"].is_null() && state["binding"]["bucket"].is_null(), "{state}");
     ws.assert_empty_plan()?;
 
-    // Disappears: a deleted table is planned for creation again.
+    // Disappears: a deleted table is planned to be made again.
     aws.ddb.delete_table().table_name(&table).send().await?;
     let plan = ws.plan_code()?;
-    ensure!(plan.code == 2 && plan.stdout.contains("will be created"), "{}", plan.stdout);
+    ensure!(plan.code == 2 && plan.stdout.contains("will be updated in-place"), "{}", plan.stdout);
     ws.apply()?;
     ws.destroy()?;
     ensure!(!aws.table_exists(&table).await);
@@ -270,7 +270,7 @@ async fn storage_lifecycle_cache_dynamodb_redis_and_both() -> Result<()> {
     // Disappears: the table of the DynamoDB cache.
     aws.ddb.delete_table().table_name(format!("adf-cache-{api}")).send().await?;
     let plan = ws.plan_code()?;
-    ensure!(plan.code == 2 && plan.stdout.contains("will be created"), "{}", plan.stdout);
+    ensure!(plan.code == 2 && plan.stdout.contains("will be updated in-place"), "{}", plan.stdout);
     ws.apply()?;
     ws.destroy()?;
     ensure!(!aws.table_exists(&format!("adf-cache-{api}")).await);

@@ -294,7 +294,7 @@ async fn a_bucket_of_the_users_keeps_its_rules_and_outlives_the_topic() -> Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_function_is_recreated_and_the_rest_adopted() -> Result<()> {
+async fn a_deleted_function_is_recreated_and_the_rest_kept() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
     stream_lambda()?;
@@ -307,8 +307,8 @@ async fn a_deleted_function_is_recreated_and_the_rest_adopted() -> Result<()> {
     aws.lambda.delete_function().function_name(&function).send().await?;
     let (code, changes) = ws.resource_changes()?;
     assert_eq!(code, 2);
-    assert_eq!(changes[0]["change"]["actions"], json!(["create"]), "{changes:?}");
-    // The bucket and table still exist and carry the owner tag: the create adopts them.
+    assert_eq!(changes[0]["change"]["actions"], json!(["update"]), "{changes:?}");
+    // The bucket and table still exist and carry the owner tag: the update keeps them.
     ws.apply()?;
     assert_eq!(ws.state_values(ADDRESS)?["bucket_name"], bucket.as_str());
     ws.assert_empty_plan()?;

@@ -1,6 +1,7 @@
 //! `adf_workflow_tables` against the emulator with the real terraform and provider binaries:
 //! lifecycle (apply, empty plan, refresh, import, update, replace, destroy), drift, disappears,
-//! a create that fails half way, default tags, and plan-time diagnostics.
+//! a create that fails half way (saved tainted), two applies racing for one name, default
+//! tags, and plan-time diagnostics.
 
 use adf_acceptance::{Emulator, Workspace, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, bail};
@@ -182,52 +183,93 @@ async fn drift_is_planned_and_repaired() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disappears_then_apply_recreates() -> Result<()> {
+async fn disappears_then_apply_recreates_what_is_missing_and_keeps_the_rest() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
     let name = unique_name("gone");
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&config(&name, &[])?)?;
     ws.apply()?;
+    let (_, owner) = saved_instance(&ws)?;
+    let queue_url = aws.sqs.get_queue_url().queue_name(format!("{name}-jobs")).send().await?.queue_url;
 
     aws.ddb.delete_table().table_name(format!("{name}-statuses")).send().await?;
     let (code, lines) = ws.plan_json()?;
     assert_eq!(code, 2);
-    let planned_create = lines.iter().any(|l| {
-        l["type"] == "planned_change" && l["change"]["resource"]["addr"] == ADDRESS && l["change"]["action"] == "create"
+    let planned_update = lines.iter().any(|l| {
+        l["type"] == "planned_change" && l["change"]["resource"]["addr"] == ADDRESS && l["change"]["action"] == "update"
     });
-    assert!(planned_create, "the plan must create {ADDRESS} again: {lines:?}");
+    assert!(planned_update, "the plan must update {ADDRESS} to recreate the table: {lines:?}");
     ws.apply()?;
     assert_eq!(aws.table_names(&name).await?.len(), 3);
-    assert_eq!(aws.queue_names(&name).await?.len(), 2, "queues are adopted, not duplicated");
+    let kept = aws.sqs.get_queue_url().queue_name(format!("{name}-jobs")).send().await?.queue_url;
+    assert_eq!(kept, queue_url, "the queues are kept, not replaced");
+    assert_eq!(aws.owner_tags(&name).await?, vec![Some(owner); 5], "the same instance owns all five");
     ws.assert_empty_plan()?;
     ws.destroy()?;
     Ok(())
 }
 
+/// The instance in `ws`'s state file: its status (`tainted` or none) and its owner id.
+fn saved_instance(ws: &Workspace) -> Result<(Option<String>, String)> {
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("terraform.tfstate"))?)?;
+    let resources = state["resources"].as_array().cloned().unwrap_or_default();
+    let r = resources.iter().find(|r| r["type"] == "adf_workflow_tables").context("no resource in the state")?;
+    let instance = &r["instances"][0];
+    let owner = instance["attributes"]["owner_id"].as_str().context("no owner id")?.to_string();
+    Ok((instance["status"].as_str().map(str::to_string), owner))
+}
+
+impl Aws {
+    /// The `adf:workflow-tables` owner tag of each queue and table named `name-...`.
+    async fn owner_tags(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let mut owners = Vec::new();
+        for q in self.queue_names(name).await? {
+            let url = self.sqs.get_queue_url().queue_name(&q).send().await?.queue_url.unwrap_or_default();
+            let tags = self.sqs.list_queue_tags().queue_url(url).send().await?.tags.unwrap_or_default();
+            owners.push(tags.get(OWNER_TAG).cloned());
+        }
+        for t in self.table_names(name).await? {
+            let arn = self.ddb.describe_table().table_name(&t).send().await?.table.and_then(|t| t.table_arn);
+            let tags = self.ddb.list_tags_of_resource().resource_arn(arn.unwrap_or_default()).send().await?;
+            owners.push(tags.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string()));
+        }
+        Ok(owners)
+    }
+
+    /// Makes a table of `name` that no resource owns.
+    async fn create_foreign_table(&self, name: &str) -> Result<()> {
+        let key = aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name("pk")
+            .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+            .build()?;
+        let attr = aws_sdk_dynamodb::types::AttributeDefinition::builder()
+            .attribute_name("pk")
+            .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+            .build()?;
+        self.ddb
+            .create_table()
+            .table_name(name)
+            .key_schema(key)
+            .attribute_definitions(attr)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+const OWNER_TAG: &str = "adf:workflow-tables";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_that_fails_half_way_is_completed_by_the_next_apply() -> Result<()> {
+async fn a_create_that_fails_half_way_is_saved_tainted_and_replaced_by_the_next_apply() -> Result<()> {
     let emu = Emulator::start()?;
     let aws = Aws::new(emu.endpoint()).await;
     let name = unique_name("half");
-    // A table of the same name that this resource does not own stops the create half way.
+    // A table of the same name that this resource does not own stops the create half way,
+    // after the contexts table (and perhaps the statuses table) was made.
     let foreign = format!("{name}-coordination");
-    let key = aws_sdk_dynamodb::types::KeySchemaElement::builder()
-        .attribute_name("pk")
-        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-        .build()?;
-    let attr = aws_sdk_dynamodb::types::AttributeDefinition::builder()
-        .attribute_name("pk")
-        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-        .build()?;
-    aws.ddb
-        .create_table()
-        .table_name(&foreign)
-        .key_schema(key)
-        .attribute_definitions(attr)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    aws.create_foreign_table(&foreign).await?;
 
     let ws = Workspace::new(emu.endpoint())?;
     ws.write(&config(&name, &[])?)?;
@@ -235,20 +277,84 @@ async fn a_create_that_fails_half_way_is_completed_by_the_next_apply() -> Result
     assert_eq!(failed.code, 1);
     assert!(
         failed.stderr.contains(&format!("creating adf_workflow_tables ({name})"))
-            && failed.stderr.contains("not managed"),
+            && failed.stderr.contains("was not made by this provider"),
         "{}",
         failed.stderr
     );
-    assert!(ws.state_list()?.is_empty(), "a failed create saves nothing");
+    let (status, first_owner) = saved_instance(&ws)?;
+    assert_eq!(status.as_deref(), Some("tainted"), "what the failed create made is saved, tainted");
+    assert!(aws.table_names(&name).await?.contains(&format!("{name}-contexts")));
 
+    // The next plan replaces it; applying it while the foreign table is still there deletes
+    // what the first attempt made, never the foreign table, and fails the same way.
+    let plan = ws.plan_code()?;
+    assert!(plan.stdout.contains("is tainted, so must be replaced"), "{}", plan.stdout);
+    let again = ws.run(&["apply", "-auto-approve", "-no-color"])?;
+    assert_eq!(again.code, 1, "{}", again.stdout);
+    let (status, second_owner) = saved_instance(&ws).with_context(|| again.stderr.clone())?;
+    assert_eq!(status.as_deref(), Some("tainted"));
+    assert_ne!(first_owner, second_owner, "a replacement is a new instance");
+    let owners = aws.owner_tags(&name).await?;
+    assert!(owners.contains(&None), "the foreign table survives: {owners:?}");
+    assert!(!owners.contains(&Some(first_owner)), "the first attempt's pieces are deleted: {owners:?}");
+
+    // Without the foreign table the next apply completes the replacement.
     aws.ddb.delete_table().table_name(&foreign).send().await?;
     ws.apply()?;
+    let (status, owner) = saved_instance(&ws)?;
+    assert_eq!(status, None, "no longer tainted");
     assert_eq!(aws.queue_names(&name).await?.len(), 2, "nothing duplicated");
     assert_eq!(aws.table_names(&name).await?.len(), 3);
+    assert_eq!(aws.owner_tags(&name).await?, vec![Some(owner); 5], "every piece carries the instance's owner id");
     ws.assert_empty_plan()?;
     ws.destroy()?;
     assert!(aws.table_names(&name).await?.is_empty(), "nothing orphaned");
     assert!(aws.queue_names(&name).await?.is_empty(), "nothing orphaned");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applies_racing_for_the_same_names_one_wins_and_nothing_is_orphaned() -> Result<()> {
+    let emu = Emulator::start()?;
+    let aws = Aws::new(emu.endpoint()).await;
+    for round in 0..3 {
+        let name = unique_name(&format!("race{round}"));
+        let (a, b) = (Workspace::new(emu.endpoint())?, Workspace::new(emu.endpoint())?);
+        for ws in [&a, &b] {
+            ws.write(&config(&name, &[])?)?;
+        }
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| a.run(&["apply", "-auto-approve", "-no-color"]));
+            let tb = s.spawn(|| b.run(&["apply", "-auto-approve", "-no-color"]));
+            (ta.join().expect("apply a"), tb.join().expect("apply b"))
+        });
+        let (ra, rb) = (ra?, rb?);
+        let (winner, loser, lost) = match (ra.code, rb.code) {
+            (0, 1) => (&a, &b, rb),
+            (1, 0) => (&b, &a, ra),
+            codes => bail!(
+                "round {round}: exactly one apply must win, got exit codes {codes:?}\n{}\n{}",
+                ra.stderr,
+                rb.stderr
+            ),
+        };
+        assert!(
+            lost.stderr.contains(&format!("creating adf_workflow_tables ({name})"))
+                && lost.stderr.contains("belongs to another resource instance"),
+            "round {round}: the loser's error must say whose the name is:\n{}",
+            lost.stderr
+        );
+        assert!(loser.state_list()?.is_empty(), "round {round}: the loser made nothing, so saved nothing");
+        let (_, owner) = saved_instance(winner)?;
+        assert_eq!(aws.owner_tags(&name).await?, vec![Some(owner); 5], "round {round}: all five are the winner's");
+        // The loser's destroy touches nothing; the winner's removes everything.
+        loser.destroy()?;
+        assert_eq!(aws.table_names(&name).await?.len(), 3);
+        winner.assert_empty_plan()?;
+        winner.destroy()?;
+        assert!(aws.table_names(&name).await?.is_empty(), "round {round}: nothing orphaned");
+        assert!(aws.queue_names(&name).await?.is_empty(), "round {round}: nothing orphaned");
+    }
     Ok(())
 }
 

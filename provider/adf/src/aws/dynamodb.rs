@@ -138,7 +138,8 @@ fn sse(kms: Option<&String>) -> SseSpecification {
     }
 }
 
-async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
+/// Creates the table; false when one of that name exists already.
+async fn create(ddb: &Client, spec: &TableSpec) -> Result<bool, AwsError> {
     let mut req = ddb
         .create_table()
         .table_name(&spec.name)
@@ -156,9 +157,9 @@ async fn create(ddb: &Client, spec: &TableSpec) -> Result<(), AwsError> {
         req = req.tags(Tag::builder().key(k).value(v).build().map_err(AwsError::build)?);
     }
     match req.send().await {
-        Ok(_) => Ok(()),
-        // Created by a concurrent apply between our describe and create: converge it instead.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Ok(_) => Ok(true),
+        // Created by a concurrent apply between our describe and create: its tags decide.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(false),
         Err(e) => Err(call("CreateTable", Target::table(&spec.name), &e)),
     }
 }
@@ -172,23 +173,18 @@ async fn wait_active(ddb: &Client, name: &str) -> Result<(), AwsError> {
         .map_err(|e| AwsError::other("waiting for ACTIVE", name.to_string(), adf_common::error_chain(&e)))
 }
 
-/// Creates the table or adopts the one whose tag `owner_tag` is `owner`, then converges it to
-/// `spec`.
+/// Creates the table tagged with `owner` (`spec.tags` carry it), or takes the one `owner`
+/// owns, then converges it to `spec`. CreateTable is atomic, so of two applies racing for a
+/// name exactly one gets the table.
 pub async fn ensure(ddb: &Client, spec: &TableSpec, owner: &Owner) -> Result<TableState, AwsError> {
-    let current = match describe(ddb, &spec.name).await? {
-        Some(t) => {
-            owner.check("DynamoDB table", &spec.name, &t.tags)?;
-            wait_active(ddb, &spec.name).await?;
-            t
-        }
-        None => {
-            create(ddb, spec).await?;
-            wait_active(ddb, &spec.name).await?;
-            describe(ddb, &spec.name)
-                .await?
-                .ok_or_else(|| AwsError::Vanished { kind: "DynamoDB table", target: spec.name.clone() })?
-        }
-    };
+    if describe(ddb, &spec.name).await?.is_none() && create(ddb, spec).await? {
+        owner.made_one();
+    }
+    let current = describe(ddb, &spec.name)
+        .await?
+        .ok_or_else(|| AwsError::Vanished { kind: "DynamoDB table", target: spec.name.clone() })?;
+    owner.check("DynamoDB table", &spec.name, &current.tags)?;
+    wait_active(ddb, &spec.name).await?;
     converge(ddb, spec, &current).await?;
     describe(ddb, &spec.name)
         .await?
@@ -281,8 +277,17 @@ async fn sync_tags(
     Ok(())
 }
 
-/// Deletes table `name` and waits until it is gone; a table already gone is fine.
-pub async fn delete(ddb: &Client, name: &str) -> Result<(), AwsError> {
+/// Deletes table `name` when `owner` owns it and waits until it is gone; a table already gone,
+/// or someone else's, is left alone.
+pub async fn delete(ddb: &Client, name: &str, owner: &Owner) -> Result<(), AwsError> {
+    match describe(ddb, name).await? {
+        Some(t) if owner.owns(&t.tags) => {}
+        Some(_) => {
+            tracing::warn!(table = name, "not deleting a DynamoDB table that another owner tagged");
+            return Ok(());
+        }
+        None => return Ok(()),
+    }
     match ddb.delete_table().table_name(name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(()),

@@ -59,10 +59,7 @@ pub enum AwsError {
         cause: String,
     },
     /// It exists, but this resource did not make it (it lacks the owner tag).
-    #[error(
-        "{kind} {target} already exists and is not managed by this resource (it lacks the tag {tag}={owner}); \
-         delete it, import it with `terraform import`, or choose another name"
-    )]
+    #[error("{kind} {target} already exists and {}", not_owned_hint(tag, owner, found.as_deref()))]
     NotOwned {
         /// "SQS queue", "IAM role", ...
         kind: &'static str,
@@ -72,6 +69,8 @@ pub enum AwsError {
         tag: &'static str,
         /// The owner tag value this resource expects.
         owner: String,
+        /// The owner tag value it carries, if any.
+        found: Option<String>,
     },
     /// AWS throttled the call and the SDK's retries ran out.
     #[error("{op} {target}: throttled: {cause}")]
@@ -248,6 +247,21 @@ where
                 matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
             AwsError::Call { op, target, cause, retryable }
         }
+    }
+}
+
+/// The rest of a [`AwsError::NotOwned`] message: whose it is, and what to do.
+fn not_owned_hint(tag: &str, owner: &str, found: Option<&str>) -> String {
+    match found {
+        Some(other) => format!(
+            "belongs to another resource instance (its tag {tag}={other}, this one's is {owner}): another \
+             configuration, or a concurrent apply, manages that name. Choose another name, or manage it from \
+             the configuration that made it"
+        ),
+        None => format!(
+            "was not made by this provider (it has no {tag} tag). Delete it, choose another name, or, if an earlier \
+             version of this provider made it, import it with `terraform import`"
+        ),
     }
 }
 

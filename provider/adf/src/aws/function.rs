@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub use super::lambda::{Config, CorsSpec, Observed, ObservedUrl};
 use super::{AwsClients, AwsError, Owner, iam, lambda, logs};
 
-/// Tag marking the function and role this layer made; its value is the function name.
+/// Tag marking the function and role this layer made; its value is the owning instance's id.
 pub const OWNER_TAG: &str = "adf:function";
 /// Retention values CloudWatch Logs accepts (0: never expire).
 pub const RETENTION_DAYS: [i64; 23] =
@@ -78,16 +78,30 @@ pub struct Prior {
 /// Deploys a function that another resource manages (the stream topic's Lambda, the workflow
 /// worker): the same log group, role, code, URL and tags as `adf_function`, never published.
 /// `exists` is false on create.
-pub async fn deploy(aws: &AwsClients, spec: &Spec, exists: bool) -> Result<Observed, AwsError> {
+pub async fn deploy(aws: &AwsClients, spec: &Spec, owner: &Owner, exists: bool) -> Result<Observed, AwsError> {
     let prior = exists.then(Prior::default);
-    Ok(converge(aws, spec, prior.as_ref()).await?.0)
+    Ok(converge(aws, spec, owner, prior.as_ref()).await?.0)
 }
 
-/// Deletes function `name`, its log group and its managed role; what is gone already is fine.
-pub async fn remove(aws: &AwsClients, name: &str) -> Result<(), AwsError> {
+/// Deletes function `name`, its log group and its managed role when `owner` owns them; what is
+/// gone already is fine. Someone else's function keeps all three.
+pub async fn remove(aws: &AwsClients, name: &str, owner: &Owner) -> Result<(), AwsError> {
+    if !ours_or_gone(aws, name, owner).await? {
+        return Ok(());
+    }
     lambda::delete(&aws.lambda, name).await?;
     logs::delete(&aws.logs, &logs::group_name(name)).await?;
-    iam::delete(&aws.iam, name).await
+    iam::delete(&aws.iam, name, owner).await
+}
+
+/// Whether function `name` is gone or carries `owner`'s tag: only then may it, and what hangs
+/// off it, be deleted.
+pub async fn ours_or_gone(aws: &AwsClients, name: &str, owner: &Owner) -> Result<bool, AwsError> {
+    let ours = lambda::observe(&aws.lambda, name).await?.is_none_or(|o| owner.owns(&o.tags));
+    if !ours {
+        tracing::warn!(function = name, "not deleting a Lambda function that another owner tagged");
+    }
+    Ok(ours)
 }
 
 /// Reads the function and its log retention; None when the function is gone.
@@ -107,24 +121,30 @@ pub fn invoke_arn(function_arn: &str) -> String {
 
 /// Converges the function to the plan: log group, role, code, configuration, concurrency,
 /// URL, tags. `prior` is None on create.
-pub async fn converge(aws: &AwsClients, spec: &Spec, prior: Option<&Prior>) -> Result<(Observed, String), AwsError> {
-    // A create checks ownership before touching anything: someone else's function keeps its log
+pub async fn converge(
+    aws: &AwsClients,
+    spec: &Spec,
+    owner: &Owner,
+    prior: Option<&Prior>,
+) -> Result<(Observed, String), AwsError> {
+    // Ownership is checked before touching anything: someone else's function keeps its log
     // group's retention and its role.
-    if prior.is_none()
-        && let Some(existing) = lambda::observe(&aws.lambda, &spec.name).await?
-    {
-        Owner::new(OWNER_TAG, &spec.name).check("Lambda function", &spec.name, &existing.tags)?;
+    let existing = lambda::observe(&aws.lambda, &spec.name).await?;
+    if let Some(existing) = &existing {
+        owner.check("Lambda function", &spec.name, &existing.tags)?;
     }
     let group = logs::group_name(&spec.name);
     let group_arn = logs::ensure(&aws.logs, &group, spec.log_retention_days, &spec.tags_all).await?;
     let role_arn = match &spec.role_arn {
         Some(arn) => arn.clone(),
         None => {
-            iam::ensure(&aws.iam, &spec.name, &group_arn, spec.policy_statements.as_deref(), &spec.tags_all).await?
+            let extra = spec.policy_statements.as_deref();
+            iam::ensure(&aws.iam, &spec.name, owner, &group_arn, extra, &spec.tags_all).await?
         }
     };
-    let created = match prior {
-        None => lambda::create(&aws.lambda, spec, &role_arn).await?,
+    // Created on create, and on an update after it disappeared.
+    let created = match existing {
+        None => lambda::create(&aws.lambda, spec, owner, &role_arn).await?,
         Some(_) => false,
     };
     lambda::wait_ready(&aws.lambda, &spec.name).await?;
@@ -151,13 +171,13 @@ pub async fn converge(aws: &AwsClients, spec: &Spec, prior: Option<&Prior>) -> R
     }
     if spec.role_arn.is_some() {
         // The user brought a role: a managed one left from before is no longer needed.
-        iam::delete(&aws.iam, &spec.name).await?;
+        iam::delete(&aws.iam, &spec.name, owner).await?;
     }
     if current.reserved_concurrency != spec.reserved_concurrency {
         lambda::set_concurrency(&aws.lambda, &spec.name, spec.reserved_concurrency).await?;
     }
     lambda::sync_url(&aws.lambda, &spec.name, current.url.as_ref(), spec.url.as_ref()).await?;
-    lambda::sync_tags(&aws.lambda, spec, &current.arn, &current.tags).await?;
+    lambda::sync_tags(&aws.lambda, spec, owner, &current.arn, &current.tags).await?;
     let observed = lambda::observe(&aws.lambda, &spec.name)
         .await?
         .ok_or(AwsError::Vanished { kind: "Lambda function", target: spec.name.clone() })?;

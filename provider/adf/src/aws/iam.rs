@@ -8,8 +8,8 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::json;
 
+use super::Owner;
 use super::error::{AwsError, Sent, Target, call};
-use super::function::OWNER_TAG;
 
 /// The inline policy that lets the function write its logs.
 const LOGS_POLICY: &str = "adf-logs";
@@ -59,48 +59,57 @@ pub async fn extra_policy(iam: &Client, function: &str) -> Result<Option<String>
     }
 }
 
-/// The role's ARN and owner tag, or None when it does not exist. Errors other than
-/// "no such entity" are errors.
-pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, Option<String>)>, AwsError> {
+/// The role's ARN and tags, or None when it does not exist. Errors other than "no such
+/// entity" are errors.
+pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, BTreeMap<String, String>)>, AwsError> {
     match iam.get_role().role_name(role).send().await {
         Ok(out) => Ok(out.role.map(|r| {
-            let owner = r.tags().iter().find(|t| t.key() == OWNER_TAG).map(|t| t.value().to_string());
-            (r.arn, owner)
+            let tags = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            (r.arn, tags)
         })),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
         Err(e) => Err(call("GetRole", Target::role(role), &e)),
     }
 }
 
-/// Creates (or adopts, when it carries our owner tag) the managed role and sets its policies.
+/// The ARN of role `role` when `owner` owns it; an error when someone else does.
+async fn owned(iam: &Client, role: &str, owner: &Owner) -> Result<String, AwsError> {
+    let (arn, tags) =
+        find(iam, role).await?.ok_or_else(|| AwsError::Vanished { kind: "IAM role", target: role.to_string() })?;
+    owner.check("IAM role", role, &tags)?;
+    Ok(arn)
+}
+
+/// Creates (or converges, when `owner` owns it) the managed role and sets its policies.
 pub async fn ensure(
     iam: &Client,
     function: &str,
+    owner: &Owner,
     log_group_arn: &str,
     extra_statements: Option<&str>,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, AwsError> {
     let role = managed_role_name(function);
     let arn = match find(iam, &role).await? {
-        Some((arn, Some(owner))) if owner == function => arn,
-        Some(_) => {
-            return Err(AwsError::NotOwned {
-                kind: "IAM role",
-                target: role,
-                tag: OWNER_TAG,
-                owner: function.to_string(),
-            });
-        }
+        Some(_) => owned(iam, &role, owner).await?,
         None => {
             let mut req = iam.create_role().role_name(&role).assume_role_policy_document(trust_policy()).description(
                 format!("Execution role of Lambda function {function}, managed by terraform-provider-adf"),
             );
-            let mut tags = tags.clone();
-            tags.insert(OWNER_TAG.to_string(), function.to_string());
-            for (k, v) in &tags {
+            for (k, v) in &owner.tagged(tags) {
                 req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Invalid(e.to_string()))?);
             }
-            req.send().await.at(Target::role(&role))?.role.map(|r| r.arn).unwrap_or_default()
+            match req.send().await {
+                Ok(out) => {
+                    owner.made_one();
+                    out.role.map(|r| r.arn).unwrap_or_default()
+                }
+                // Made by a concurrent apply since we looked: ours only if it carries our tag.
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
+                    owned(iam, &role, owner).await?
+                }
+                Err(e) => return Err(call("CreateRole", Target::role(&role), &e)),
+            }
         }
     };
     put_policy(iam, &role, LOGS_POLICY, &logs_policy(log_group_arn)).await?;
@@ -129,11 +138,11 @@ async fn delete_policy(iam: &Client, role: &str, name: &str) -> Result<(), AwsEr
     }
 }
 
-/// Deletes the managed role of `function` if this resource owns it.
-pub async fn delete(iam: &Client, function: &str) -> Result<(), AwsError> {
+/// Deletes the managed role of `function` if `owner` owns it.
+pub async fn delete(iam: &Client, function: &str, owner: &Owner) -> Result<(), AwsError> {
     let role = managed_role_name(function);
     match find(iam, &role).await? {
-        Some((_, Some(owner))) if owner == function => {}
+        Some((_, tags)) if owner.owns(&tags) => {}
         _ => return Ok(()),
     }
     for p in [LOGS_POLICY, EXTRA_POLICY] {

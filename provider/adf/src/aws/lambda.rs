@@ -12,9 +12,9 @@ use aws_sdk_lambda::types::{
     Architecture as LambdaArch, Cors, Environment, FunctionCode, FunctionUrlAuthType, PackageType, Runtime,
 };
 
-use super::TagChanges;
 use super::error::{AwsError, Sent, Target, call};
-use super::function::{Code, OWNER_TAG, Spec, UrlSpec};
+use super::function::{Code, Spec, UrlSpec};
+use super::{Owner, TagChanges};
 
 /// How long Lambda may take to make a function active or finish an update.
 const STATE_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -177,12 +177,11 @@ fn is_iam_propagation(message: &str) -> bool {
         || m.contains("role") && (m.contains("not authorized") || m.contains("does not exist"))
 }
 
-/// Creates the function, retrying with backoff while the role propagates. Returns false when
-/// a function of that name already exists and this resource owns it (a retried create).
-pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool, AwsError> {
+/// Creates the function tagged with `owner`, retrying with backoff while the role propagates.
+/// Returns false when a function of that name already exists and `owner` owns it.
+pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str) -> Result<bool, AwsError> {
     let code = code(spec).await?;
-    let mut tags: HashMap<String, String> = spec.tags_all.clone().into_iter().collect();
-    tags.insert(OWNER_TAG.to_string(), spec.name.clone());
+    let tags: HashMap<String, String> = owner.tagged(&spec.tags_all).into_iter().collect();
     let started = std::time::Instant::now();
     let mut pause = FIRST_RETRY_PAUSE;
     loop {
@@ -205,18 +204,15 @@ pub async fn create(lambda: &Client, spec: &Spec, role_arn: &str) -> Result<bool
                 .set_handler(spec.config.handler.clone()),
         };
         match req.send().await {
-            Ok(_) => return Ok(true),
+            Ok(_) => {
+                owner.made_one();
+                return Ok(true);
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
-                let owner = observe(lambda, &spec.name).await?.and_then(|o| o.tags.get(OWNER_TAG).cloned());
-                if owner.as_deref() == Some(spec.name.as_str()) {
-                    return Ok(false);
-                }
-                return Err(AwsError::NotOwned {
-                    kind: "Lambda function",
-                    tag: OWNER_TAG,
-                    target: spec.name.clone(),
-                    owner: spec.name.clone(),
-                });
+                // Made by someone else since we looked: ours only if it carries our tag.
+                let tags = observe(lambda, &spec.name).await?.map(|o| o.tags).unwrap_or_default();
+                owner.check("Lambda function", &spec.name, &tags)?;
+                return Ok(false);
             }
             Err(e) => {
                 let text = adf_common::error_chain(&e);
@@ -382,11 +378,11 @@ async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), AwsErro
 pub async fn sync_tags(
     lambda: &Client,
     spec: &Spec,
+    owner: &Owner,
     arn: &str,
     current: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let mut wanted = spec.tags_all.clone();
-    wanted.insert(OWNER_TAG.to_string(), spec.name.clone());
+    let wanted = owner.tagged(&spec.tags_all);
     let changes = TagChanges::new(current, &wanted);
     if !changes.stale.is_empty() {
         lambda

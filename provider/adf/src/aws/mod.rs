@@ -16,6 +16,8 @@ pub mod s3;
 pub mod sqs;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -240,22 +242,50 @@ impl TagChanges {
     }
 }
 
-/// The tag that marks what a resource made (`tag = value`): only what carries it is adopted
-/// when a create is retried, and anything else of the same name is an error.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The identity of one resource instance: everything it makes carries an owner tag whose value
+/// is this id, so a second configuration using the same names is refused instead of adopted,
+/// and a destroy deletes only what carries it. Also records whether anything was made yet, so a
+/// create that fails half way can save what it made.
+#[derive(Clone, Debug)]
+pub struct Ownership {
+    id: String,
+    made: Arc<AtomicBool>,
+}
+
+impl Ownership {
+    /// The instance `id` (a fresh UUID on create; the resource name for state saved before ids).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), made: Arc::default() }
+    }
+
+    /// The id, the owner tags' value.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The owner tag `tag = id`, recording what it makes in this ownership.
+    pub fn owner(&self, tag: &'static str) -> Owner {
+        Owner { tag, value: self.id.clone(), made: self.made.clone() }
+    }
+
+    /// Whether anything was created under this ownership.
+    pub fn made(&self) -> bool {
+        self.made.load(Ordering::SeqCst)
+    }
+}
+
+/// The tag that marks what a resource made (`tag = value`): only what carries it is converged
+/// or deleted, and anything else of the same name is an error.
+#[derive(Clone, Debug)]
 pub struct Owner {
     /// The tag's key, such as `adf:workflow-tables`.
     pub tag: &'static str,
-    /// Its value: the owning resource's name.
+    /// Its value: the owning instance's id.
     pub value: String,
+    made: Arc<AtomicBool>,
 }
 
 impl Owner {
-    /// The owner tag `tag = value`.
-    pub fn new(tag: &'static str, value: impl Into<String>) -> Self {
-        Self { tag, value: value.into() }
-    }
-
     /// `tags` with the owner tag added.
     pub fn tagged(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let mut t = tags.clone();
@@ -263,19 +293,50 @@ impl Owner {
         t
     }
 
-    /// `tags` without the owner tag.
-    pub fn untagged(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        tags.iter().filter(|(k, _)| k.as_str() != self.tag).map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
     /// Ok when `tags` (those of the `kind` named `target`) carry this owner tag.
     pub fn check(&self, kind: &'static str, target: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        if tags.get(self.tag) == Some(&self.value) {
+        if self.owns(tags) {
             Ok(())
         } else {
-            Err(AwsError::NotOwned { kind, target: target.to_string(), tag: self.tag, owner: self.value.clone() })
+            Err(AwsError::NotOwned {
+                kind,
+                target: target.to_string(),
+                tag: self.tag,
+                owner: self.value.clone(),
+                found: tags.get(self.tag).cloned(),
+            })
         }
     }
+
+    /// Whether `tags` carry this owner tag: only then is the thing deleted with the resource.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(self.tag) == Some(&self.value)
+    }
+
+    /// Records that a create call made something under this owner.
+    pub fn made_one(&self) {
+        self.made.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `tags` without the owner tag `tag`: the user's tags.
+pub fn untagged(tag: &str, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter().filter(|(k, _)| k.as_str() != tag).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The owner id that `tags` carry under `tag`, for an import; an error naming `kind` and `target`
+/// when they carry none (the provider did not make it).
+pub fn imported_owner(
+    tag: &'static str,
+    kind: &'static str,
+    target: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<String, AwsError> {
+    tags.get(tag).cloned().ok_or_else(|| {
+        AwsError::Invalid(format!(
+            "{kind} {target} has no {tag} tag, so this provider did not make it; only what it made can be imported"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -291,6 +352,24 @@ mod tests {
         assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
         assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
         assert_eq!(partition_of_region("eu-west-1"), "aws");
+    }
+
+    #[test]
+    fn an_owner_owns_only_what_carries_its_id_and_says_whose_it_is() {
+        use super::{AwsError, Ownership};
+        let ours = Ownership::new("a1");
+        let owner = ours.owner("adf:x");
+        let tagged = owner.tagged(&BTreeMap::from([("team".to_string(), "t".to_string())]));
+        assert!(owner.owns(&tagged));
+        assert!(!ours.made(), "nothing made yet");
+        owner.made_one();
+        assert!(ours.made(), "made through any owner of the ownership");
+        let theirs = BTreeMap::from([("adf:x".to_string(), "b2".to_string())]);
+        let e = owner.check("SQS queue", "q", &theirs).expect_err("not ours");
+        assert!(matches!(&e, AwsError::NotOwned { found: Some(f), .. } if f == "b2"));
+        assert!(e.to_string().contains("adf:x=b2"), "{e}");
+        let untagged = owner.check("SQS queue", "q", &BTreeMap::new()).expect_err("not ours");
+        assert!(untagged.to_string().contains("has no adf:x tag"), "{untagged}");
     }
 
     use super::*;

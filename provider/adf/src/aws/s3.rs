@@ -203,7 +203,8 @@ pub fn tls_only_policy(partition: &str, bucket: &str) -> String {
     .to_string()
 }
 
-/// Creates or adopts the managed bucket, or checks the user's, then sets what `storage` asks.
+/// Creates the managed bucket tagged with `owner` (`storage.tags` carry it) or takes the one
+/// `owner` owns, or checks the user's, then sets what `storage` asks.
 pub async fn ensure(aws: &AwsClients, storage: &Storage, owner: &Owner) -> Result<(), AwsError> {
     let (s3, b) = (&aws.s3, storage.bucket.as_str());
     let region = aws.sdk.region().map(ToString::to_string).unwrap_or_default();
@@ -223,11 +224,13 @@ pub async fn ensure(aws: &AwsClients, storage: &Storage, owner: &Owner) -> Resul
                 .build();
             req = req.create_bucket_configuration(location);
         }
-        if let Err(e) = req.send().await {
-            let ours = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
-            if !ours {
-                return Err(call("CreateBucket", Target::bucket(b), &e));
+        match req.send().await {
+            Ok(_) => owner.made_one(),
+            // This account made it since we looked: its tags decide.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {
+                owner.check("S3 bucket", b, &tags(s3, b).await?)?;
             }
+            Err(e) => return Err(call("CreateBucket", Target::bucket(b), &e)),
         }
     }
     let block = PublicAccessBlockConfiguration::builder()
@@ -422,8 +425,9 @@ pub async fn check_deletable(
 }
 
 /// Deletes what the resource stored: the managed bucket (which must be empty unless
-/// `force_destroy`), or, in the user's bucket, our rule and (with `force_destroy`) our objects.
-pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Result<(), AwsError> {
+/// `force_destroy`, and only when `owner` owns it), or, in the user's bucket, our rule and (with
+/// `force_destroy`) our objects.
+pub async fn delete(s3: &Client, storage: &Storage, owner: &Owner, force_destroy: bool) -> Result<(), AwsError> {
     let b = storage.bucket.as_str();
     if !storage.managed {
         if force_destroy && exists(s3, b).await? {
@@ -432,6 +436,10 @@ pub async fn delete(s3: &Client, storage: &Storage, force_destroy: bool) -> Resu
         return remove_rule(s3, storage).await;
     }
     if !exists(s3, b).await? {
+        return Ok(());
+    }
+    if !owner.owns(&tags(s3, b).await?) {
+        tracing::warn!(bucket = b, "not deleting an S3 bucket that another owner tagged");
         return Ok(());
     }
     if force_destroy {

@@ -89,7 +89,8 @@ fn parse(url: &str, attrs: &HashMap<A, String>, tags: HashMap<String, String>) -
     }
 }
 
-/// Creates the queue or adopts the one this resource owns, then converges it to `spec`.
+/// Creates the queue tagged with `owner` (`spec.tags` carry it), or converges the one `owner`
+/// owns, to `spec`.
 pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<QueueState, AwsError> {
     let url = match find(sqs, &spec.name).await? {
         Some(url) => {
@@ -109,7 +110,8 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<Que
             if spec.fifo {
                 attributes.insert(A::FifoQueue, "true".into());
             }
-            sqs.create_queue()
+            let url = sqs
+                .create_queue()
                 .queue_name(&spec.name)
                 .set_attributes(Some(attributes))
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
@@ -117,12 +119,17 @@ pub async fn ensure(sqs: &Client, spec: &QueueSpec, owner: &Owner) -> Result<Que
                 .await
                 .at(Target::queue(&spec.name))?
                 .queue_url
-                .unwrap_or_default()
+                .unwrap_or_default();
+            owner.made_one();
+            url
         }
     };
-    describe(sqs, &spec.name, &url)
+    let state = describe(sqs, &spec.name, &url)
         .await?
-        .ok_or_else(|| AwsError::Vanished { kind: "SQS queue", target: spec.name.clone() })
+        .ok_or_else(|| AwsError::Vanished { kind: "SQS queue", target: spec.name.clone() })?;
+    // CreateQueue answers an existing queue of the same name and attributes: ours only if tagged so.
+    owner.check("SQS queue", &spec.name, &state.tags)?;
+    Ok(state)
 }
 
 async fn sync_tags(
@@ -147,9 +154,14 @@ async fn sync_tags(
     Ok(())
 }
 
-/// Deletes queue `name`; a queue already gone is fine.
-pub async fn delete(sqs: &Client, name: &str) -> Result<(), AwsError> {
+/// Deletes queue `name` when `owner` owns it; a queue already gone, or someone else's, is left
+/// alone.
+pub async fn delete(sqs: &Client, name: &str, owner: &Owner) -> Result<(), AwsError> {
     let Some(url) = find(sqs, name).await? else { return Ok(()) };
+    if !describe(sqs, name, &url).await?.is_some_and(|q| owner.owns(&q.tags)) {
+        tracing::warn!(queue = name, "not deleting an SQS queue that another owner tagged");
+        return Ok(());
+    }
     match sqs.delete_queue().queue_url(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist() || is_missing(s)) => Ok(()),

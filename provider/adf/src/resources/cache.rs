@@ -14,9 +14,9 @@ use tfplug::{
 
 use super::driver::attributes::{check_kms_key_arn, check_name, tags_and_id};
 use super::driver::bindings::{binding_outputs, set_binding_outputs, validate_store_name};
-use super::driver::{Failure, Kind, Managed, model, timeouts_block};
+use super::driver::{Failure, Imported, Kind, Managed, model, timeouts_block};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
-use crate::aws::{AwsError, Owner};
+use crate::aws::{AwsError, Owner, Ownership, imported_owner, untagged};
 use crate::config::AdfData;
 
 /// Tag marking the table this resource made; its value is the cache name.
@@ -36,14 +36,14 @@ struct Spec {
 }
 
 impl Spec {
-    fn table(&self) -> TableSpec {
+    fn table(&self, owner: &Owner) -> TableSpec {
         TableSpec {
             name: table_name(&self.name),
             schema: CACHE_TABLE,
             billing: Billing::PayPerRequest,
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: false,
-            tags: Owner::new(OWNER_TAG, &self.name).tagged(&self.tags_all),
+            tags: owner.tagged(&self.tags_all),
         }
     }
 
@@ -202,13 +202,13 @@ impl Managed for Cache {
         Diagnostics::new()
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec = model::<Spec>(&req.planned)?;
-        let ddb = &data.aws.dynamodb;
+        let (ddb, owner) = (&data.aws.dynamodb, owner.owner(OWNER_TAG));
         let table = if spec.dynamodb {
-            Some(dynamodb::ensure(ddb, &spec.table(), &Owner::new(OWNER_TAG, &spec.name)).await?.arn)
+            Some(dynamodb::ensure(ddb, &spec.table(&owner), &owner).await?.arn)
         } else {
-            dynamodb::delete(ddb, &table_name(&spec.name)).await?;
+            dynamodb::delete(ddb, &table_name(&spec.name), &owner).await?;
             None
         };
         let mut state = req.planned.clone();
@@ -225,23 +225,23 @@ impl Managed for Cache {
         let Some(table) = dynamodb::describe(&data.aws.dynamodb, &table_name(name)).await? else { return Ok(None) };
         let mut v = prior.clone();
         v.set("kms_key_arn", table.kms_key_arn.clone().into_dynamic());
-        v.set("tags_all", Owner::new(OWNER_TAG, name).untagged(&table.tags).into_dynamic());
+        v.set("tags_all", untagged(OWNER_TAG, &table.tags).into_dynamic());
         let spec = Spec { kms_key_arn: table.kms_key_arn, ..spec };
         set_outputs(&mut v, &spec, Some(&table.arn));
         Ok(Some(v))
     }
 
-    async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic) -> Result<(), Failure> {
-        Ok(dynamodb::delete(&data.aws.dynamodb, &table_name(name)).await?)
+    async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+        Ok(dynamodb::delete(&data.aws.dynamodb, &table_name(name), &owner.owner(OWNER_TAG)).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         if let Err(m) = validate_store_name(id) {
             let mut d = Diagnostics::new();
             d.error_at(AttributePath::root(), format!("importing {} ({id}): invalid id", Self::KIND.type_name), m);
             return Err(d.into());
         }
-        if dynamodb::describe(&data.aws.dynamodb, &table_name(id)).await?.is_none() {
+        let Some(table) = dynamodb::describe(&data.aws.dynamodb, &table_name(id)).await? else {
             return Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!(
@@ -250,7 +250,8 @@ impl Managed for Cache {
                 ),
             )
             .into());
-        }
+        };
+        let owner = imported_owner(OWNER_TAG, "DynamoDB table", &table_name(id), &table.tags)?;
         let prior = Dynamic::object([
             ("name", id.into()),
             ("dynamodb", true.into_dynamic()),
@@ -260,7 +261,7 @@ impl Managed for Cache {
             ("kms_key_arn", Dynamic::Null),
         ]);
         match self.observe(data, id, &prior).await? {
-            Some(v) => Ok(v),
+            Some(value) => Ok(Imported { value, owner }),
             None => Err(AwsError::Invalid(format!("table {} vanished", table_name(id))).into()),
         }
     }

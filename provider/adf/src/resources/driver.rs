@@ -2,7 +2,11 @@
 //! converge / observe / remove / import against the services layer) and [`Driver`] adapts it to
 //! tfplug's [`Resource`], doing what every resource repeats: the `timeouts` block and its
 //! deadlines, errors that read "creating adf_x (name): cause", `tags` / `tags_all` with the
-//! provider's `default_tags`, `id` (the name), "gone, so remove from state", and import.
+//! provider's `default_tags`, `id` (the name), "gone, so remove from state", import, and each
+//! instance's [`Ownership`]: a UUID made on create and kept in the state as `owner_id`, which
+//! the owner tags of everything the instance makes carry. A create that fails after making
+//! something returns that partial state, which Terraform saves as tainted and replaces on the
+//! next apply.
 
 pub mod attributes;
 pub mod bindings;
@@ -13,12 +17,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader,
-    Plan, PlanRequest, Resource, Schema, State, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Block, CreateError, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic,
+    ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, Ownership};
 use crate::config::AdfData;
 
 /// Why a step of a resource failed: an AWS call (the driver says which resource and name), or
@@ -133,18 +138,65 @@ pub trait Managed: Send + Sync + 'static {
     }
 
     /// Makes AWS match `req.planned` (creating when `req.prior` is null) and returns the new
-    /// state. Must be idempotent: after a failure the next apply calls it again.
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure>;
+    /// state. What it makes carries `owner`'s tags, and what exists must carry them already.
+    /// After a failure the next apply calls it again (an update), or replaces it (a create).
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure>;
 
     /// What AWS has now of the resource `name`, as a state built over `prior` (with `tags_all`
     /// as AWS shows it); None when it is gone.
     async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure>;
 
-    /// Deletes everything the state of `name` describes; what is gone already is fine.
-    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic) -> Result<(), Failure>;
+    /// Deletes everything the state of `name` describes that carries `owner`'s tags; what is
+    /// gone already, or someone else's, is left alone.
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure>;
 
-    /// The state to read after importing `id`.
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure>;
+    /// The state to read after importing `id`, and the owner id its owner tag carries.
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure>;
+}
+
+/// What an import found: the state to read, and the owner id from its owner tag.
+#[derive(Debug)]
+pub struct Imported {
+    /// The state to read.
+    pub value: Dynamic,
+    /// The owner tag's value.
+    pub owner: String,
+}
+
+/// The attribute every driven resource has for its instance's owner id.
+pub const OWNER_ID: &str = "owner_id";
+
+/// The ownership a state records; state saved before owner ids were kept uses the name, as
+/// the owner tags of that time did.
+fn ownership_of(value: &Dynamic) -> Ownership {
+    match value.get(OWNER_ID) {
+        Dynamic::String(id) => Ownership::new(id.clone()),
+        _ => Ownership::new(name_of(value)),
+    }
+}
+
+/// Sets `id` (the name) and `owner_id` of a state.
+fn identify(value: &mut Dynamic, owner: &Ownership) {
+    set_id(value);
+    value.set(OWNER_ID, owner.id().into());
+}
+
+/// What the driver keeps in a state's private data.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Private {
+    /// Read found it gone, in part or whole: the next apply recreates what is missing.
+    #[serde(default)]
+    gone: bool,
+}
+
+impl Private {
+    fn of(private: &[u8]) -> Self {
+        serde_json::from_slice(private).unwrap_or_default()
+    }
+
+    fn bytes(gone: bool) -> Vec<u8> {
+        if gone { serde_json::to_vec(&Private { gone }).unwrap_or_default() } else { Vec::new() }
+    }
 }
 
 /// Adapts a [`Managed`] resource type to tfplug's [`Resource`].
@@ -175,16 +227,15 @@ fn has_tags(value: &Dynamic) -> bool {
 }
 
 impl<M: Managed> Driver<M> {
-    async fn apply(&self, ctx: &Ctx<AdfData>, req: ApplyRequest, op: Op) -> Result<State, Diagnostics> {
-        let data = ctx.data()?;
+    async fn apply(&self, data: &AdfData, req: &ApplyRequest, op: Op, owner: &Ownership) -> Result<State, Diagnostics> {
         let name = name_of(&req.planned);
         let limit = timeout(&req.planned, op, M::KIND.default_timeout);
         let mut value = within(limit, op, M::KIND.type_name, &name, async {
-            self.0.converge(data, &req).await.map_err(|f| f.into_diagnostics(op.verb(), M::KIND.type_name, &name))
+            self.0.converge(data, req, owner).await.map_err(|f| f.into_diagnostics(op.verb(), M::KIND.type_name, &name))
         })
         .await?;
-        set_id(&mut value);
-        Ok(State { value, private: req.planned_private })
+        identify(&mut value, owner);
+        Ok(State::new(value))
     }
 }
 
@@ -195,7 +246,17 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
     }
 
     fn schema(&self) -> Schema {
-        (M::KIND.schema)()
+        let mut schema = (M::KIND.schema)();
+        schema.block = schema.block.attribute(
+            Attribute::computed(
+                OWNER_ID,
+                Type::String,
+                "The id in the owner tag of everything this resource makes. A second configuration using the \
+                 same names is refused instead of sharing them, and a destroy deletes only what carries it.",
+            )
+            .stable(),
+        );
+        schema
     }
 
     async fn validate(&self, config: &Dynamic) -> Diagnostics {
@@ -217,11 +278,28 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             return Diagnostics::new();
         }
         set_id(&mut plan.planned);
+        if !req.prior.is_null() {
+            plan.planned.set(OWNER_ID, ownership_of(&req.prior).id().into());
+        }
+        if Private::of(&req.prior_private).gone {
+            // An update that recreates what read found missing.
+            plan.planned.set("id", Dynamic::Unknown);
+        }
         self.0.plan(data, req, plan).await
     }
 
-    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Create).await
+    async fn create(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, CreateError> {
+        let data = ctx.data()?;
+        let owner = Ownership::new(uuid::Uuid::new_v4().to_string());
+        self.apply(data, &req, Op::Create, &owner).await.map_err(|diagnostics| {
+            // What was made is saved (tainted): the next apply deletes it through this state.
+            let partial = owner.made().then(|| {
+                let mut value = req.planned.clone();
+                identify(&mut value, &owner);
+                State::new(value)
+            });
+            CreateError { diagnostics, partial }
+        })
     }
 
     async fn read(&self, ctx: &Ctx<AdfData>, state: State) -> Result<Option<State>, Diagnostics> {
@@ -233,8 +311,10 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             .await
             .map_err(|f| f.into_diagnostics("reading", M::KIND.type_name, &name))?;
         let Some(mut value) = observed else {
-            tracing::info!(name, "{} is gone; removing it from state", M::KIND.type_name);
-            return Ok(None);
+            // Kept, marked gone, so the next apply recreates what is missing under the same
+            // owner id and keeps what remains (a new instance would find it someone else's).
+            tracing::info!(name, "{} is gone, in part or whole; planning to recreate it", M::KIND.type_name);
+            return Ok(Some(State { value: state.value, private: Private::bytes(true) }));
         };
         if has_tags(&value) {
             let tags_all: BTreeMap<String, String> = ObjectReader::new(&value)
@@ -245,21 +325,23 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             value.set("tags", read_tags(&state.value, &tags_all, &data.default_tags));
         }
         value.set("timeouts", state.value.get("timeouts").clone());
-        set_id(&mut value);
-        Ok(Some(State { value, private: state.private }))
+        identify(&mut value, &ownership_of(&state.value));
+        Ok(Some(State::new(value)))
     }
 
     async fn update(&self, ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(ctx, req, Op::Update).await
+        let owner = ownership_of(&req.prior.value);
+        self.apply(ctx.data()?, &req, Op::Update, &owner).await
     }
 
     async fn delete(&self, ctx: &Ctx<AdfData>, state: State) -> Result<(), Diagnostics> {
         let data = ctx.data()?;
         let name = name_of(&state.value);
         let limit = timeout(&state.value, Op::Delete, M::KIND.default_timeout);
+        let owner = ownership_of(&state.value);
         within(limit, Op::Delete, M::KIND.type_name, &name, async {
             self.0
-                .remove(data, &name, &state.value)
+                .remove(data, &name, &state.value, &owner)
                 .await
                 .map_err(|f| f.into_diagnostics(Op::Delete.verb(), M::KIND.type_name, &name))
         })
@@ -268,9 +350,9 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
 
     async fn import(&self, ctx: &Ctx<AdfData>, id: &str) -> Result<State, Diagnostics> {
         let data = ctx.data()?;
-        let mut value =
+        let Imported { mut value, owner } =
             self.0.import(data, id).await.map_err(|f| f.into_diagnostics("importing", M::KIND.type_name, id))?;
-        set_id(&mut value);
+        identify(&mut value, &Ownership::new(owner));
         Ok(State::new(value))
     }
 }
@@ -462,6 +544,19 @@ mod tests {
         let drifted = map(&[("team", "a"), ("env", "prod")]);
         assert_eq!(read_tags(&prior, &drifted, &defaults), map(&[("env", "prod")]).into_dynamic());
         assert_eq!(read_tags(&Dynamic::Null, &defaults, &defaults), Dynamic::Null);
+    }
+
+    #[test]
+    fn the_owner_id_is_kept_in_state_and_older_state_falls_back_to_the_name() {
+        let owner = Ownership::new("5f1c");
+        let mut state = Dynamic::object([("name", "orders".into())]);
+        assert_eq!(ownership_of(&state).id(), "orders", "state saved before owner ids");
+        identify(&mut state, &owner);
+        assert_eq!(ownership_of(&state).id(), "5f1c");
+        assert_eq!(state.get("id"), &Dynamic::from("orders"));
+        assert!(Private::of(&Private::bytes(true)).gone);
+        assert!(!Private::of(&Private::bytes(false)).gone);
+        assert!(Private::bytes(false).is_empty());
     }
 
     #[test]

@@ -18,12 +18,12 @@ use tfplug::{
 use self::schema::{schema, validate_config};
 use super::driver::attributes::public_url_warning;
 use super::driver::bindings::binding_value;
-use super::driver::{Failure, Kind, Managed, model};
+use super::driver::{Failure, Imported, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
     self, Code, Config, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn,
 };
-use crate::aws::logs;
+use crate::aws::{Ownership, logs};
 use crate::config::AdfData;
 
 /// `adf_function` as a wholly known plan has it (computed attributes may still be unknown).
@@ -168,7 +168,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         Dynamic::String(s) => s.clone(),
         _ => String::new(),
     };
-    let tags_all = crate::aws::Owner::new(OWNER_TAG, &name).untagged(&o.tags);
+    let tags_all = crate::aws::untagged(OWNER_TAG, &o.tags);
     // The bindings travel in one variable of their own: read them back from it.
     let mut env = o.config.environment.clone();
     let bindings = Bindings::from_map(&env).map(|b| b.0).unwrap_or_default();
@@ -291,11 +291,12 @@ impl Managed for Function {
         d
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let mut spec = model::<Model>(&req.planned)?.spec()?;
         // A computed role_arn is the managed role's.
         spec.role_arn = ObjectReader::new(&req.config).get::<Value<String>>("role_arn")?.into_known();
-        let (o, version) = function::converge(&data.aws, &spec, prior_of(&req.prior.value).as_ref()).await?;
+        let prior = prior_of(&req.prior.value);
+        let (o, version) = function::converge(&data.aws, &spec, &owner.owner(OWNER_TAG), prior.as_ref()).await?;
         let mut v = req.planned.clone();
         for (k, val) in [
             ("arn", o.arn.clone().into_dynamic()),
@@ -326,17 +327,20 @@ impl Managed for Function {
         Ok(observed.map(|(o, retention)| observed_state(prior, &o, retention)))
     }
 
-    async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic) -> Result<(), Failure> {
-        Ok(function::remove(&data.aws, name).await?)
+    async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+        Ok(function::remove(&data.aws, name, &owner.owner(OWNER_TAG)).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         match function::observe(&data.aws, id).await? {
-            Some(_) => Ok(Dynamic::object([
-                ("name", id.into()),
-                ("memory_size", Dynamic::Null),
-                ("publish", false.into_dynamic()),
-            ])),
+            Some((o, _)) => Ok(Imported {
+                value: Dynamic::object([
+                    ("name", id.into()),
+                    ("memory_size", Dynamic::Null),
+                    ("publish", false.into_dynamic()),
+                ]),
+                owner: crate::aws::imported_owner(OWNER_TAG, "Lambda function", id, &o.tags)?,
+            }),
             None => Err(crate::aws::AwsError::Invalid("no such function".into()).into()),
         }
     }

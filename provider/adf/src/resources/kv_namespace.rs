@@ -12,16 +12,16 @@ use adf_storage::contract::{
 use async_trait::async_trait;
 use serde::Deserialize;
 use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting,
-    ObjectReader, Plan, PlanRequest, Schema, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Nesting, Plan,
+    PlanRequest, Schema, Type,
 };
 
 use super::driver::attributes::{check_kms_key_arn, check_name, output, tags_and_id};
 use super::driver::bindings::{binding_outputs, set_binding_outputs, validate_store_name};
-use super::driver::{Failure, Kind, Managed, model, timeouts_block};
+use super::driver::{Failure, Imported, Kind, Managed, model, timeouts_block};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
 use crate::aws::s3::{self, Rule, Storage};
-use crate::aws::{AwsClients, AwsError, Owner, partition_of_arn};
+use crate::aws::{AwsClients, AwsError, Owner, Ownership, imported_owner, partition_of_arn, untagged};
 use crate::config::AdfData;
 
 /// Tag marking the table and bucket this resource made; its value is the namespace name.
@@ -42,22 +42,18 @@ struct Spec {
 }
 
 impl Spec {
-    fn owner(&self) -> Owner {
-        Owner::new(OWNER_TAG, &self.name)
-    }
-
-    fn table(&self) -> TableSpec {
+    fn table(&self, owner: &Owner) -> TableSpec {
         TableSpec {
             name: table_name(&self.name),
             schema: KV_TABLE,
             billing: Billing::PayPerRequest,
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: self.point_in_time_recovery,
-            tags: self.owner().tagged(&self.tags_all),
+            tags: owner.tagged(&self.tags_all),
         }
     }
 
-    fn storage(&self, bucket: &str, tls_only: bool) -> Storage {
+    fn storage(&self, bucket: &str, owner: &Owner, tls_only: bool) -> Storage {
         Storage {
             bucket: bucket.to_string(),
             managed: true,
@@ -68,7 +64,7 @@ impl Spec {
                 abort_incomplete_upload_days: Some(ABORT_UPLOADS_DAYS),
             },
             kms_key_arn: self.kms_key_arn.clone(),
-            tags: self.owner().tagged(&self.tags_all),
+            tags: owner.tagged(&self.tags_all),
             tls_only,
         }
     }
@@ -176,7 +172,7 @@ async fn observe(aws: &AwsClients, data: &AdfData, name: &str) -> Result<Option<
 
 fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     let mut v = prior.clone();
-    let tags_all = Owner::new(OWNER_TAG, name).untagged(&o.table.tags);
+    let tags_all = untagged(OWNER_TAG, &o.table.tags);
     for (k, val) in [
         ("name", name.into_dynamic()),
         ("large_values", o.bucket.is_some().into_dynamic()),
@@ -194,10 +190,10 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
 }
 
 /// Deletes the managed bucket unless it holds values and `force_destroy` is off.
-async fn remove_bucket(aws: &AwsClients, spec: &Spec, bucket: &str) -> Result<(), AwsError> {
-    let storage = spec.storage(bucket, true);
+async fn remove_bucket(aws: &AwsClients, spec: &Spec, bucket: &str, owner: &Owner) -> Result<(), AwsError> {
+    let storage = spec.storage(bucket, owner, true);
     s3::check_deletable(&aws.s3, &storage, spec.force_destroy, "large values").await?;
-    s3::delete(&aws.s3, &storage, spec.force_destroy).await
+    s3::delete(&aws.s3, &storage, owner, spec.force_destroy).await
 }
 
 /// The `adf_kv_namespace` resource.
@@ -229,15 +225,16 @@ impl Managed for KvNamespace {
         Diagnostics::new()
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec = model::<Spec>(&req.planned)?;
-        let aws = &data.aws;
-        let table = dynamodb::ensure(&aws.dynamodb, &spec.table(), &spec.owner()).await?;
+        let (aws, owner) = (&data.aws, owner.owner(OWNER_TAG));
+        // The table first: CreateTable is atomic, so of two applies racing for a name one goes on.
+        let table = dynamodb::ensure(&aws.dynamodb, &spec.table(&owner), &owner).await?;
         let bucket = managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?);
         if spec.large_values {
-            s3::ensure(aws, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner()).await?;
+            s3::ensure(aws, &spec.storage(&bucket, &owner, !aws.s3_plain_http()), &owner).await?;
         } else if s3::exists(&aws.s3, &bucket).await? {
-            remove_bucket(aws, &spec, &bucket).await?;
+            remove_bucket(aws, &spec, &bucket, &owner).await?;
         }
         let mut state = req.planned.clone();
         let bucket = spec.large_values.then_some(bucket);
@@ -249,17 +246,19 @@ impl Managed for KvNamespace {
         Ok(observe(&data.aws, data, name).await?.map(|o| observed_state(prior, name, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
         let spec = model::<Spec>(state)?;
-        let bucket = ObjectReader::new(state).get::<Value<String>>("bucket_name")?.into_known();
-        // Refuse before touching anything, so a refused destroy loses nothing.
-        if let Some(b) = &bucket {
-            remove_bucket(&data.aws, &spec, b).await?;
+        let owner = owner.owner(OWNER_TAG);
+        // Refuse before touching anything, so a refused destroy loses nothing. (A create that
+        // failed half way saved no bucket name: it is derived.)
+        if spec.large_values {
+            let bucket = managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?);
+            remove_bucket(&data.aws, &spec, &bucket, &owner).await?;
         }
-        Ok(dynamodb::delete(&data.aws.dynamodb, &table_name(&spec.name)).await?)
+        Ok(dynamodb::delete(&data.aws.dynamodb, &table_name(&spec.name), &owner).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         if let Err(m) = validate_store_name(id) {
             let mut d = Diagnostics::new();
             d.error_at(AttributePath::root(), format!("importing {} ({id}): invalid id", Self::KIND.type_name), m);
@@ -267,7 +266,10 @@ impl Managed for KvNamespace {
         }
         let prior = Dynamic::object([("name", id.into())]);
         match observe(&data.aws, data, id).await? {
-            Some(o) => Ok(observed_state(&prior, id, &o)),
+            Some(o) => {
+                let owner = imported_owner(OWNER_TAG, "DynamoDB table", &table_name(id), &o.table.tags)?;
+                Ok(Imported { value: observed_state(&prior, id, &o), owner })
+            }
             None => Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!("no table {} exists", table_name(id)),

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use adf_packager::{Architecture, Artifact, Language, PackageError, PackageSpec};
 use async_trait::async_trait;
 use tfplug::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader,
-    Plan, PlanRequest, Resource, Schema, State, Type, Value,
+    ApplyRequest, Attribute, AttributePath, Block, CreateError, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic,
+    ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
 
 use crate::config::AdfData;
@@ -286,8 +286,8 @@ impl Resource<AdfData> for LambdaPackage {
         Diagnostics::new()
     }
 
-    async fn create(&self, _ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, Diagnostics> {
-        self.apply(req).await
+    async fn create(&self, _ctx: &Ctx<AdfData>, req: ApplyRequest) -> Result<State, CreateError> {
+        Ok(self.apply(req).await?)
     }
 
     async fn read(&self, _ctx: &Ctx<AdfData>, mut state: State) -> Result<Option<State>, Diagnostics> {

@@ -16,9 +16,9 @@ use tfplug::{
 
 use super::driver::attributes::{check_kms_key_arn, check_name, output, tags_and_id};
 use super::driver::bindings::{binding_outputs, set_binding_outputs, validate_store_name};
-use super::driver::{Failure, Kind, Managed, model, timeouts_block};
+use super::driver::{Failure, Imported, Kind, Managed, model, timeouts_block};
 use crate::aws::s3::{self, Cors, Rule, Storage};
-use crate::aws::{AwsClients, AwsError, Owner};
+use crate::aws::{AwsClients, AwsError, Owner, Ownership, imported_owner, untagged};
 use crate::config::AdfData;
 
 /// Tag marking the bucket this resource made; its value is the bucket's `name`.
@@ -54,11 +54,7 @@ struct Spec {
 }
 
 impl Spec {
-    fn owner(&self) -> Owner {
-        Owner::new(OWNER_TAG, &self.name)
-    }
-
-    fn storage(&self, bucket: &str, tls_only: bool) -> Storage {
+    fn storage(&self, bucket: &str, owner: &Owner, tls_only: bool) -> Storage {
         Storage {
             bucket: bucket.to_string(),
             managed: true,
@@ -69,7 +65,7 @@ impl Spec {
                 abort_incomplete_upload_days: Some(self.abort_incomplete_upload_days),
             },
             kms_key_arn: self.kms_key_arn.clone(),
-            tags: self.owner().tagged(&self.tags_all),
+            tags: owner.tagged(&self.tags_all),
             tls_only,
         }
     }
@@ -249,7 +245,7 @@ fn observed_state(prior: &Dynamic, name: &str, partition: &str, o: &Observed) ->
             o.rule.as_ref().and_then(|r| r.abort_incomplete_upload_days).unwrap_or(DEFAULT_ABORT_DAYS).into_dynamic(),
         ),
         ("kms_key_arn", kms.clone().into_dynamic()),
-        ("tags_all", Owner::new(OWNER_TAG, name).untagged(&o.tags).into_dynamic()),
+        ("tags_all", untagged(OWNER_TAG, &o.tags).into_dynamic()),
     ] {
         v.set(k, val);
     }
@@ -285,11 +281,11 @@ impl Managed for ObjectBucket {
         Diagnostics::new()
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec = model::<Spec>(&req.planned)?;
-        let aws = &data.aws;
+        let (aws, owner) = (&data.aws, owner.owner(OWNER_TAG));
         let bucket = bucket_of(data, &spec.name).await?;
-        s3::ensure(aws, &spec.storage(&bucket, !aws.s3_plain_http()), &spec.owner()).await?;
+        s3::ensure(aws, &spec.storage(&bucket, &owner, !aws.s3_plain_http()), &owner).await?;
         s3::put_versioning(&aws.s3, &bucket, spec.versioning).await?;
         s3::put_cors(&aws.s3, &bucket, spec.cors().as_ref()).await?;
         let mut state = req.planned.clone();
@@ -301,22 +297,27 @@ impl Managed for ObjectBucket {
         Ok(observe_named(data, name).await?.map(|o| observed_state(prior, name, &data.aws.partition, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
         let spec = model::<Spec>(state)?;
-        let bucket: String = ObjectReader::new(state).get("bucket_name")?;
-        let storage = spec.storage(&bucket, true);
+        let owner = owner.owner(OWNER_TAG);
+        let bucket = bucket_of(data, name).await?;
+        let storage = spec.storage(&bucket, &owner, true);
         s3::check_deletable(&data.aws.s3, &storage, spec.force_destroy, "objects").await?;
-        Ok(s3::delete(&data.aws.s3, &storage, spec.force_destroy).await?)
+        Ok(s3::delete(&data.aws.s3, &storage, &owner, spec.force_destroy).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         if let Err(m) = validate_store_name(id) {
             let mut d = Diagnostics::new();
             d.error_at(AttributePath::root(), format!("importing {} ({id}): invalid id", Self::KIND.type_name), m);
             return Err(d.into());
         }
         match observe_named(data, id).await? {
-            Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &data.aws.partition, &o)),
+            Some(o) => {
+                let owner = imported_owner(OWNER_TAG, "S3 bucket", &o.bucket, &o.tags)?;
+                let value = observed_state(&Dynamic::object([("name", id.into())]), id, &data.aws.partition, &o);
+                Ok(Imported { value, owner })
+            }
             None => Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!("no bucket {} exists", bucket_of(data, id).await?),

@@ -18,12 +18,12 @@ use tfplug::{
 
 use self::schema::{partition_change, schema, validate_config, validate_name};
 use super::driver::attributes::{plan_function_names, public_url_warning};
-use super::driver::{Failure, Kind, Managed, model, with_outputs};
+use super::driver::{Failure, Imported, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};
 use crate::aws::function::{self, Code, Config, Spec as FunctionSpec, UrlSpec};
 use crate::aws::s3::{self, Storage};
-use crate::aws::{AwsClients, AwsError, Owner, logs, partition_of_arn};
+use crate::aws::{AwsClients, AwsError, Owner, Ownership, imported_owner, logs, partition_of_arn, untagged};
 use crate::config::AdfData;
 use crate::runtimes::{StreamArns, statements_json, stream_environment, stream_statements};
 
@@ -80,15 +80,7 @@ impl Spec {
         Names::new(&self.name)
     }
 
-    fn owner(&self) -> Owner {
-        Owner::new(OWNER_TAG, &self.name)
-    }
-
-    fn owned_tags(&self) -> BTreeMap<String, String> {
-        self.owner().tagged(&self.tags_all)
-    }
-
-    fn storage(&self, bucket_name: &str, tls_only: bool) -> Storage {
+    fn storage(&self, bucket_name: &str, owner: &Owner, tls_only: bool) -> Storage {
         Storage {
             tls_only,
             bucket: bucket_name.to_string(),
@@ -100,18 +92,18 @@ impl Spec {
                 abort_incomplete_upload_days: None,
             },
             kms_key_arn: self.kms_key_arn.clone(),
-            tags: self.owned_tags(),
+            tags: owner.tagged(&self.tags_all),
         }
     }
 
-    fn table(&self) -> TableSpec {
+    fn table(&self, owner: &Owner) -> TableSpec {
         TableSpec {
             name: self.names().table,
             schema: TABLE,
             billing: Billing::PayPerRequest,
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: false,
-            tags: self.owned_tags(),
+            tags: owner.tagged(&self.tags_all),
         }
     }
 
@@ -185,8 +177,8 @@ async fn observe(aws: &AwsClients, name: &str) -> Result<Option<Observed>, AwsEr
     if bucket_name.is_empty() || !s3::exists(&aws.s3, &bucket_name).await? {
         return Ok(None);
     }
-    let bucket_owned =
-        Owner::new(OWNER_TAG, name).check("S3 bucket", &bucket_name, &s3::tags(&aws.s3, &bucket_name).await?).is_ok();
+    // The managed bucket carries an owner tag; a bucket of the user's does not.
+    let bucket_owned = s3::tags(&aws.s3, &bucket_name).await?.contains_key(OWNER_TAG);
     let lifecycle_days = s3::rule(&aws.s3, &bucket_name, &rule_id(name))
         .await?
         .and_then(|r| r.expiration_days)
@@ -207,7 +199,7 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     // The settings the Lambda runs with, read back through the runtime's own contract.
     let topic = TopicConfig::from_map(&o.function.config.environment).ok();
     let names = Names::new(name);
-    let tags_all = Owner::new(function::OWNER_TAG, &names.function).untagged(&o.function.tags);
+    let tags_all = untagged(function::OWNER_TAG, &o.function.tags);
     // A bucket of the user's is named in `bucket`; the managed one carries our owner tag.
     let bucket = if o.bucket_owned { Dynamic::Null } else { o.bucket.clone().into_dynamic() };
     for (k, val) in [
@@ -239,12 +231,21 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed) -> Dynamic {
     v
 }
 
-/// Creates or updates the bucket, table and Lambda; returns the state's computed outputs.
-async fn converge(aws: &AwsClients, spec: &Spec, bucket_name: &str, exists: bool) -> Result<Dynamic, AwsError> {
+/// Creates or updates the table, bucket and Lambda; returns the state's computed outputs. The
+/// table comes first: CreateTable is atomic, so of two applies racing for a name one goes on.
+async fn converge(
+    aws: &AwsClients,
+    spec: &Spec,
+    bucket_name: &str,
+    owner: &Ownership,
+    exists: bool,
+) -> Result<Dynamic, AwsError> {
     let zip = spec.zip().map_err(AwsError::Invalid)?;
-    s3::ensure(aws, &spec.storage(bucket_name, !aws.s3_plain_http()), &spec.owner()).await?;
-    let table = dynamodb::ensure(&aws.dynamodb, &spec.table(), &spec.owner()).await?;
-    let f = function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), exists).await?;
+    let topic_owner = owner.owner(OWNER_TAG);
+    let table = dynamodb::ensure(&aws.dynamodb, &spec.table(&topic_owner), &topic_owner).await?;
+    s3::ensure(aws, &spec.storage(bucket_name, &topic_owner, !aws.s3_plain_http()), &topic_owner).await?;
+    let function_owner = owner.owner(function::OWNER_TAG);
+    let f = function::deploy(aws, &spec.function(bucket_name, &table.arn, zip), &function_owner, exists).await?;
     let names = spec.names();
     Ok(Dynamic::object([
         ("endpoint", f.url.map(|u| u.url).into_dynamic()),
@@ -305,14 +306,10 @@ impl Managed for StreamTopic {
         d
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec = model::<Spec>(&req.planned)?;
-        let bucket_name = match (&spec.bucket, req.planned.get("bucket_name")) {
-            (Some(b), _) => b.clone(),
-            (None, Dynamic::String(b)) => b.clone(),
-            (None, _) => managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?),
-        };
-        let outputs = converge(&data.aws, &spec, &bucket_name, !req.prior.value.is_null()).await?;
+        let bucket_name = bucket_name(data, &spec, &req.planned).await?;
+        let outputs = converge(&data.aws, &spec, &bucket_name, owner, !req.prior.value.is_null()).await?;
         Ok(with_outputs(&req.planned, outputs))
     }
 
@@ -320,29 +317,40 @@ impl Managed for StreamTopic {
         Ok(observe(&data.aws, name).await?.map(|o| observed_state(prior, name, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
         let spec = model::<Spec>(state)?;
-        let o = ObjectReader::new(state);
-        let bucket_name: String = o.get("bucket_name")?;
-        let force_destroy = o.get::<Value<bool>>("force_destroy")?.known_or(false);
-        let aws = &data.aws;
-        let storage = spec.storage(&bucket_name, true);
+        // A create that failed half way saved no bucket name when it was to be derived.
+        let bucket_name = bucket_name(data, &spec, state).await?;
+        let force_destroy = ObjectReader::new(state).get::<Value<bool>>("force_destroy")?.known_or(false);
+        let (aws, topic_owner) = (&data.aws, owner.owner(OWNER_TAG));
+        let storage = spec.storage(&bucket_name, &topic_owner, true);
         // Refuse before touching anything, so a refused destroy loses nothing.
         s3::check_deletable(&aws.s3, &storage, force_destroy, "segments").await?;
-        function::remove(aws, &spec.names().function).await?;
-        dynamodb::delete(&aws.dynamodb, &spec.names().table).await?;
-        Ok(s3::delete(&aws.s3, &storage, force_destroy).await?)
+        function::remove(aws, &spec.names().function, &owner.owner(function::OWNER_TAG)).await?;
+        dynamodb::delete(&aws.dynamodb, &spec.names().table, &topic_owner).await?;
+        Ok(s3::delete(&aws.s3, &storage, &topic_owner, force_destroy).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         if let Err(m) = validate_name(id) {
             return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::KIND.type_name), m).into());
         }
-        match observe(&data.aws, id).await? {
-            Some(o) => Ok(observed_state(&Dynamic::object([("name", id.into())]), id, &o)),
-            None => Err(AwsError::Invalid("no such topic (its function, table or bucket is missing)".into()).into()),
-        }
+        let Some(o) = observe(&data.aws, id).await? else {
+            return Err(AwsError::Invalid("no such topic (its function, table or bucket is missing)".into()).into());
+        };
+        let function = Names::new(id).function;
+        let owner = imported_owner(function::OWNER_TAG, "Lambda function", &function, &o.function.tags)?;
+        Ok(Imported { value: observed_state(&Dynamic::object([("name", id.into())]), id, &o), owner })
     }
+}
+
+/// The bucket of a topic: the user's, the one a plan or state names, else the managed one's name.
+async fn bucket_name(data: &AdfData, spec: &Spec, planned: &Dynamic) -> Result<String, AwsError> {
+    Ok(match (&spec.bucket, planned.get("bucket_name")) {
+        (Some(b), _) => b.clone(),
+        (None, Dynamic::String(b)) => b.clone(),
+        (None, _) => managed_bucket_name(&spec.name, &data.account_id().await.map_err(AwsError::Invalid)?),
+    })
 }
 
 /// The stream Lambda that a wholly known plan of `adf_stream_topic` deploys on `bucket_name`

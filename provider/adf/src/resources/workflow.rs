@@ -18,11 +18,13 @@ use tfplug::{ApplyRequest, Diagnostic, Diagnostics, Dynamic, IntoDynamic, Plan, 
 
 use self::schema::{schema, validate_config, validate_name};
 use super::driver::attributes::plan_function_names;
-use super::driver::{Failure, Kind, Managed, model, with_outputs};
+use super::driver::{Failure, Imported, Kind, Managed, model, with_outputs};
 use super::released_zip::{WORKFLOW_WORKER, file_sha256};
 use crate::aws::esm::{self, EsmSpec, EsmState};
 use crate::aws::function::{self, Code, Config, Spec as FunctionSpec};
-use crate::aws::{AwsClients, AwsError, Owner, dynamodb, events as schedule, iam, logs, sqs};
+use crate::aws::{
+    AwsClients, AwsError, Owner, Ownership, dynamodb, events as schedule, iam, imported_owner, logs, sqs, untagged,
+};
 use crate::config::AdfData;
 use crate::runtimes::{
     WorkerArns, invoke_arns, statements_json, worker_allowed_networks, worker_environment, worker_statements,
@@ -318,7 +320,7 @@ async fn observe(aws: &AwsClients, name: &str, prior: &Dynamic) -> Result<Option
 fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dynamic {
     let mut v = prior.clone();
     let function = function_name(name);
-    let tags_all = Owner::new(function::OWNER_TAG, &function).untagged(&o.function.tags);
+    let tags_all = untagged(function::OWNER_TAG, &o.function.tags);
     let versions: BTreeMap<String, String> = match &o.blueprints {
         Dynamic::Map(m) => m.keys().filter_map(|k| o.current.get(k).map(|c| (k.clone(), c.version.clone()))).collect(),
         _ => BTreeMap::new(),
@@ -375,9 +377,15 @@ fn observed_state(prior: &Dynamic, name: &str, o: &Observed, region: &str) -> Dy
 
 /// Creates or updates the worker, blueprints, mapping and schedule; returns the computed
 /// outputs.
-async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) -> Result<Dynamic, AwsError> {
+async fn converge(
+    aws: &AwsClients,
+    spec: &Spec,
+    prior: &Dynamic,
+    owner: &Owner,
+    exists: bool,
+) -> Result<Dynamic, AwsError> {
     let zip = spec.zip().map_err(AwsError::Invalid)?;
-    let f = function::deploy(aws, &spec.function(zip), exists).await?;
+    let f = function::deploy(aws, &spec.function(zip), owner, exists).await?;
     // Blueprints before the mapping: a job never finds its blueprint missing.
     let prior_names: BTreeSet<String> = match prior.get("blueprints") {
         Dynamic::Map(m) => m.keys().cloned().collect(),
@@ -396,7 +404,7 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
     let reconcile = reconcile_schedule(&spec.name);
     match spec.reconcile_every_minutes {
         minutes @ 1.. => {
-            let tags = Owner::new(function::OWNER_TAG, spec.function_name()).tagged(&spec.tags_all);
+            let tags = owner.tagged(&spec.tags_all);
             let description = format!(
                 "Reconciles stalled runs of workflow worker {}; managed by terraform-provider-adf",
                 spec.function_name()
@@ -420,14 +428,18 @@ async fn converge(aws: &AwsClients, spec: &Spec, prior: &Dynamic, exists: bool) 
 }
 
 /// Deletes the mapping, the schedule, the worker (with its role and logs) and the blueprints'
-/// `current` pointers (their versions stay, for runs in flight).
-async fn remove(aws: &AwsClients, name: &str, state: &Dynamic) -> Result<(), AwsError> {
+/// `current` pointers (their versions stay, for runs in flight); nothing when another owner's
+/// worker holds the name.
+async fn remove(aws: &AwsClients, name: &str, state: &Dynamic, owner: &Owner) -> Result<(), AwsError> {
     let function = function_name(name);
+    if !function::ours_or_gone(aws, &function, owner).await? {
+        return Ok(());
+    }
     for m in esm::list(&aws.lambda, &function).await? {
         esm::delete(&aws.lambda, &m.uuid).await?;
     }
     schedule::remove(aws, &reconcile_schedule(name)).await?;
-    function::remove(aws, &function).await?;
+    function::remove(aws, &function, owner).await?;
     let Some(table) = string(state.get("tables").get("contexts_table_name")).filter(|t| !t.is_empty()) else {
         return Ok(());
     };
@@ -484,9 +496,10 @@ impl Managed for Workflow {
         d
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec = model::<Spec>(&req.planned)?;
-        let outputs = converge(&data.aws, &spec, &req.prior.value, !req.prior.value.is_null()).await?;
+        let (prior, owner) = (&req.prior.value, owner.owner(function::OWNER_TAG));
+        let outputs = converge(&data.aws, &spec, prior, &owner, !prior.is_null()).await?;
         Ok(with_outputs(&req.planned, outputs))
     }
 
@@ -495,18 +508,22 @@ impl Managed for Workflow {
         Ok(observe(&data.aws, name, prior).await?.map(|o| observed_state(prior, name, &o, &region)))
     }
 
-    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic) -> Result<(), Failure> {
-        Ok(remove(&data.aws, name, state).await?)
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+        Ok(remove(&data.aws, name, state, &owner.owner(function::OWNER_TAG)).await?)
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         if let Err(m) = validate_name(id) {
             return Err(Diagnostic::error(format!("importing {} ({id}): invalid id", Self::KIND.type_name), m).into());
         }
         let prior = Dynamic::object([("name", id.into())]);
         let region = data.aws.sdk.region().map(ToString::to_string).unwrap_or_default();
         match observe(&data.aws, id, &prior).await? {
-            Some(o) => Ok(observed_state(&prior, id, &o, &region)),
+            Some(o) => {
+                let owner =
+                    imported_owner(function::OWNER_TAG, "Lambda function", &function_name(id), &o.function.tags)?;
+                Ok(Imported { value: observed_state(&prior, id, &o, &region), owner })
+            }
             None => Err(AwsError::Invalid(format!("no worker function {}", function_name(id))).into()),
         }
     }

@@ -17,15 +17,14 @@ use serde::Deserialize;
 use tfplug::{ApplyRequest, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value};
 
 use self::schema::{schema, validate_config};
-use super::driver::{Failure, Kind, Managed, model};
+use super::driver::{Failure, Imported, Kind, Managed, model};
 use crate::aws::dynamodb::{self, Billing, TableSpec, TableState};
 use crate::aws::sqs::{self, QueueSpec, QueueState};
-use crate::aws::{AwsClients, Owner};
+use crate::aws::{AwsClients, Owner, Ownership, imported_owner, untagged};
 use crate::config::AdfData;
 use crate::runtimes::{WorkerArns, policy_document, worker_statements};
 
-/// Tag that marks the queues and tables this resource owns; its value is `name`. Only
-/// resources carrying it are adopted when a create is retried.
+/// Tag that marks the queues and tables this resource owns; its value is the instance's owner id.
 const OWNER_TAG: &str = "adf:workflow-tables";
 /// SQS queue names are at most 80 characters; ours add `-jobs-dlq` (and `.fifo`).
 const MAX_QUEUE_NAME: usize = 80;
@@ -112,16 +111,12 @@ impl Spec {
         }
     }
 
-    fn owner(&self) -> Owner {
-        Owner::new(OWNER_TAG, &self.name)
-    }
-
     fn names(&self) -> Names {
         Names::new(&self.name, self.fifo)
     }
 
-    fn tags(&self) -> BTreeMap<String, String> {
-        self.owner().tagged(&self.tags_all.clone().unwrap_or_default())
+    fn tags(&self, owner: &Owner) -> BTreeMap<String, String> {
+        owner.tagged(&self.tags_all.clone().unwrap_or_default())
     }
 
     fn sse_attributes(&self) -> BTreeMap<QA, String> {
@@ -137,22 +132,22 @@ impl Spec {
         a
     }
 
-    fn dlq(&self) -> QueueSpec {
+    fn dlq(&self, owner: &Owner) -> QueueSpec {
         let mut attributes = self.sse_attributes();
         attributes.insert(QA::MessageRetentionPeriod, DLQ_RETENTION_SECONDS.to_string());
-        QueueSpec { name: self.names().dlq, fifo: self.fifo, attributes, tags: self.tags() }
+        QueueSpec { name: self.names().dlq, fifo: self.fifo, attributes, tags: self.tags(owner) }
     }
 
-    fn queue(&self, dlq_arn: &str) -> QueueSpec {
+    fn queue(&self, dlq_arn: &str, owner: &Owner) -> QueueSpec {
         let mut attributes = self.sse_attributes();
         attributes.insert(QA::VisibilityTimeout, self.visibility_timeout.to_string());
         attributes.insert(QA::MessageRetentionPeriod, self.retention.to_string());
         let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count });
         attributes.insert(QA::RedrivePolicy, redrive.to_string());
-        QueueSpec { name: self.names().queue, fifo: self.fifo, attributes, tags: self.tags() }
+        QueueSpec { name: self.names().queue, fifo: self.fifo, attributes, tags: self.tags(owner) }
     }
 
-    fn tables(&self) -> [TableSpec; 3] {
+    fn tables(&self, owner: &Owner) -> [TableSpec; 3] {
         let n = self.names();
         let table = |name: String, schema| TableSpec {
             name,
@@ -160,7 +155,7 @@ impl Spec {
             billing: self.billing(),
             kms_key_arn: self.kms_key_arn.clone(),
             pitr: self.pitr,
-            tags: self.tags(),
+            tags: self.tags(owner),
         };
         [table(n.contexts, CONTEXTS), table(n.statuses, STATUSES), table(n.coordination, COORDINATION)]
     }
@@ -246,7 +241,7 @@ fn observed_state(prior: &Dynamic, o: &Observed) -> Dynamic {
     let tags_seen: Vec<BTreeMap<String, String>> = [&o.queue.tags, &o.dlq.tags]
         .into_iter()
         .chain(o.tables.iter().map(|t| &t.tags))
-        .map(|t| Owner::new(OWNER_TAG, &name).untagged(t))
+        .map(|t| untagged(OWNER_TAG, t))
         .collect();
     let prior_all = p.get::<Value<BTreeMap<String, String>>>("tags_all").ok().and_then(Value::into_known);
     let tags_all = drifted(prior_all.as_ref(), &tags_seen).unwrap_or_default();
@@ -306,16 +301,16 @@ async fn observe(aws: &AwsClients, names: &Names) -> Result<Option<Observed>, cr
 }
 
 /// Creates or adopts, then converges, every queue and table to `spec`.
-async fn converge(aws: &AwsClients, spec: &Spec) -> Result<Observed, crate::aws::AwsError> {
-    let owner = spec.owner();
-    let dlq = sqs::ensure(&aws.sqs, &spec.dlq(), &owner).await?;
-    let queue = sqs::ensure(&aws.sqs, &spec.queue(&dlq.arn), &owner).await?;
-    let [c, s, k] = spec.tables();
-    let (c, s, k) = tokio::try_join!(
-        dynamodb::ensure(&aws.dynamodb, &c, &owner),
-        dynamodb::ensure(&aws.dynamodb, &s, &owner),
-        dynamodb::ensure(&aws.dynamodb, &k, &owner),
-    )?;
+/// Converges everything, the contexts table first: CreateTable is atomic, so of two applies
+/// racing for these names exactly one gets it and goes on, and the other stops having made
+/// nothing.
+async fn converge(aws: &AwsClients, spec: &Spec, owner: &Owner) -> Result<Observed, crate::aws::AwsError> {
+    let [c, s, k] = spec.tables(owner);
+    let c = dynamodb::ensure(&aws.dynamodb, &c, owner).await?;
+    let (s, k) =
+        tokio::try_join!(dynamodb::ensure(&aws.dynamodb, &s, owner), dynamodb::ensure(&aws.dynamodb, &k, owner))?;
+    let dlq = sqs::ensure(&aws.sqs, &spec.dlq(owner), owner).await?;
+    let queue = sqs::ensure(&aws.sqs, &spec.queue(&dlq.arn, owner), owner).await?;
     Ok(Observed { queue, dlq, tables: [c, s, k] })
 }
 
@@ -365,9 +360,9 @@ impl Managed for WorkflowTables {
         Diagnostics::new()
     }
 
-    async fn converge(&self, data: &AdfData, req: &ApplyRequest) -> Result<Dynamic, Failure> {
+    async fn converge(&self, data: &AdfData, req: &ApplyRequest, owner: &Ownership) -> Result<Dynamic, Failure> {
         let spec: Spec = model(&req.planned)?;
-        let observed = converge(&data.aws, &spec).await?;
+        let observed = converge(&data.aws, &spec, &owner.owner(OWNER_TAG)).await?;
         let mut state = req.planned.clone();
         set_outputs(&mut state, &spec.names(), &observed, spec.kms_key_arn.as_deref());
         Ok(state)
@@ -378,19 +373,19 @@ impl Managed for WorkflowTables {
         Ok(observed.map(|o| observed_state(prior, &o)))
     }
 
-    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic) -> Result<(), Failure> {
-        let (names, aws) = (names_of(state), &data.aws);
+    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+        let (names, aws, owner) = (names_of(state), &data.aws, &owner.owner(OWNER_TAG));
         tokio::try_join!(
-            sqs::delete(&aws.sqs, &names.queue),
-            sqs::delete(&aws.sqs, &names.dlq),
-            dynamodb::delete(&aws.dynamodb, &names.contexts),
-            dynamodb::delete(&aws.dynamodb, &names.statuses),
-            dynamodb::delete(&aws.dynamodb, &names.coordination),
+            sqs::delete(&aws.sqs, &names.queue, owner),
+            sqs::delete(&aws.sqs, &names.dlq, owner),
+            dynamodb::delete(&aws.dynamodb, &names.contexts, owner),
+            dynamodb::delete(&aws.dynamodb, &names.statuses, owner),
+            dynamodb::delete(&aws.dynamodb, &names.coordination, owner),
         )?;
         Ok(())
     }
 
-    async fn import(&self, data: &AdfData, id: &str) -> Result<Dynamic, Failure> {
+    async fn import(&self, data: &AdfData, id: &str) -> Result<Imported, Failure> {
         let bad = validate_config(&Dynamic::object([("name", id.into())]));
         if bad.has_errors() {
             return Err(tfplug::Diagnostic::error(
@@ -400,8 +395,12 @@ impl Managed for WorkflowTables {
             .into());
         }
         for fifo in [false, true] {
-            if sqs::find(&data.aws.sqs, &Names::new(id, fifo).queue).await?.is_some() {
-                return Ok(Dynamic::object([("id", id.into()), ("name", id.into()), ("fifo", fifo.into_dynamic())]));
+            let queue = Names::new(id, fifo).queue;
+            if let Some(url) = sqs::find(&data.aws.sqs, &queue).await? {
+                let tags = sqs::describe(&data.aws.sqs, &queue, &url).await?.unwrap_or_default().tags;
+                let owner = imported_owner(OWNER_TAG, "SQS queue", &queue, &tags)?;
+                let value = Dynamic::object([("id", id.into()), ("name", id.into()), ("fifo", fifo.into_dynamic())]);
+                return Ok(Imported { value, owner });
             }
         }
         let (queue, fifo_queue) = (Names::new(id, false).queue, Names::new(id, true).queue);

@@ -69,8 +69,9 @@ fn the_lambda_gets_only_its_own_storage() {
     let statements = f.policy_statements.expect("statements");
     assert!(statements.contains("arn:aws:s3:::b/orders/*"), "{statements}");
     assert!(!statements.contains("\"*\""), "{statements}");
-    let storage = spec.storage("b", true);
+    let storage = spec.storage("b", &crate::aws::Ownership::new("id-1").owner(OWNER_TAG), true);
     assert!(storage.managed);
+    assert_eq!(storage.tags.get(OWNER_TAG).map(String::as_str), Some("id-1"));
     assert_eq!(storage.rule.prefix, "orders/");
     assert_eq!(storage.rule.expiration_days, Some(spec.retention_days + crate::aws::s3::EXPIRY_MARGIN_DAYS));
 }

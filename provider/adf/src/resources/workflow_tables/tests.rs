@@ -93,13 +93,14 @@ fn the_job_queue_redrives_to_the_dlq_and_tables_carry_the_owner_tag() {
         ("point_in_time_recovery", false.into_dynamic()),
     ]);
     let spec: Spec = tfplug::from_dynamic(&planned).expect("spec");
-    let q = spec.queue("arn:aws:sqs:us-east-1:1:orders-jobs-dlq.fifo");
+    let owner = crate::aws::Ownership::new("id-1").owner(OWNER_TAG);
+    let q = spec.queue("arn:aws:sqs:us-east-1:1:orders-jobs-dlq.fifo", &owner);
     assert_eq!(q.name, "orders-jobs.fifo");
     assert!(q.attributes[&QA::RedrivePolicy].contains("\"maxReceiveCount\":3"));
     assert_eq!(q.attributes[&QA::SqsManagedSseEnabled], "true");
-    let [contexts, statuses, coordination] = spec.tables();
+    let [contexts, statuses, coordination] = spec.tables(&owner);
     assert_eq!(contexts.schema, CONTEXTS, "the runtime's own key schema");
     assert_eq!(statuses.schema.index.map(|i| i.name), Some(STALLED_INDEX));
     assert_eq!(coordination.schema.ttl, Some("ttl"));
-    assert_eq!(coordination.tags.get(OWNER_TAG).map(String::as_str), Some("orders"));
+    assert_eq!(coordination.tags.get(OWNER_TAG).map(String::as_str), Some("id-1"));
 }
