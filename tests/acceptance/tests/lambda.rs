@@ -404,7 +404,7 @@ async fn a_create_over_someone_elses_function_touches_nothing() -> Result<()> {
     assert_eq!(out.code, 1, "{}", out.stdout);
     let err = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(err.contains(&format!("creating adf_function ({name})")), "{err}");
-    assert!(err.contains("already exists and is not managed by this resource"), "{err}");
+    assert!(err.contains("already exists and was not made by this provider"), "{err}");
     let groups = logs.describe_log_groups().log_group_name_prefix(&group).send().await?;
     let retention = groups.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str()));
     assert_eq!(retention.and_then(|g| g.retention_in_days()), Some(7), "their log group's retention changed");
