@@ -53,6 +53,7 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::kv_namespace::KvNamespace)),
             Arc::new(Driver(resources::object_bucket::ObjectBucket)),
             Arc::new(Driver(resources::cache::Cache)),
+            Arc::new(Driver(resources::ecr_repository::EcrRepository)),
         ]
     }
 

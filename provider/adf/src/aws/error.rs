@@ -168,6 +168,10 @@ impl<'a> Target<'a> {
     pub fn role(name: &'a str) -> Self {
         Self("IAM role", name)
     }
+    /// An ECR repository.
+    pub fn repository(name: &'a str) -> Self {
+        Self("ECR repository", name)
+    }
     /// A CloudWatch log group.
     pub fn log_group(name: &'a str) -> Self {
         Self("log group", name)

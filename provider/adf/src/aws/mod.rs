@@ -5,6 +5,7 @@
 //! themselves and never import each other.
 
 pub mod dynamodb;
+pub mod ecr;
 pub mod error;
 pub mod esm;
 pub mod events;
@@ -75,6 +76,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     /// EventBridge (the `events` endpoint).
     pub events: aws_sdk_eventbridge::Client,
+    /// ECR.
+    pub ecr: aws_sdk_ecr::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -171,7 +174,7 @@ impl AwsClients {
             client!(aws_sdk_iam, "iam"),
             client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
         );
-        let events = client!(aws_sdk_eventbridge, "events");
+        let (events, ecr) = (client!(aws_sdk_eventbridge, "events"), client!(aws_sdk_ecr, "ecr"));
         // The runtimes' own rule, so the provider and the Lambdas it deploys address S3 alike.
         let s3_force_path_style = adf_common::sdk::s3_path_style(s.s3_use_path_style, s.endpoints.contains_key("s3"));
         let s3 = {
@@ -191,6 +194,7 @@ impl AwsClients {
             logs,
             s3,
             events,
+            ecr,
             sdk,
             s3_force_path_style,
             endpoints: s.endpoints,

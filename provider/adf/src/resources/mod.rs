@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod driver;
+pub mod ecr_repository;
 pub mod function;
 pub mod kv_namespace;
 pub mod lambda_package;
