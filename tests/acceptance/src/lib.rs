@@ -33,6 +33,32 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
+/// Sets each of `settings` (`key = value` lines) in an HCL block's `lines`: replacing the line
+/// that sets `key`, else added after the block's first line.
+pub fn set_attributes(lines: &mut Vec<String>, settings: &[&str]) {
+    for setting in settings {
+        let key = setting.split('=').next().unwrap_or_default().trim();
+        match lines.iter_mut().find(|l| l.trim_start().split([' ', '=']).next() == Some(key)) {
+            Some(line) => *line = format!("  {setting}"),
+            None => lines.insert(1.min(lines.len()), format!("  {setting}")),
+        }
+    }
+}
+
+/// The arguments of the `terraform import` line in the example `import.sh` of `resource_type`,
+/// with the id (its last word) replaced by `id`.
+pub fn example_import_args(resource_type: &str, id: &str) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let path = repo_root().join(format!("examples/terraform/resources/{resource_type}/import.sh"));
+    let script = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let line = script.lines().find(|l| l.starts_with("terraform import")).context("no import line")?;
+    let mut words: Vec<String> = line.split_whitespace().skip(1).map(str::to_string).collect();
+    if let Some(last) = words.last_mut() {
+        *last = id.to_string();
+    }
+    Ok(words)
+}
+
 /// A name no other test (or earlier run against a shared endpoint) uses: `<prefix>-<unique>`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -3,7 +3,10 @@
 //! disappears, a destroy refused while images remain, and plan-time diagnostics. No Docker
 //! engine here: an image is "pushed" with ECR's own `PutImage` and a manifest.
 
-use adf_acceptance::{Emulator, PROVIDER_BLOCK as PROVIDER, Workspace, repo_root, sdk_config, unique_name};
+use adf_acceptance::{
+    Emulator, PROVIDER_BLOCK as PROVIDER, Workspace, example_import_args, repo_root, sdk_config, set_attributes,
+    unique_name,
+};
 use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_ecr::types::ImageTagMutability;
 
@@ -17,24 +20,8 @@ fn example(repository: &str, function: &str, settings: &[&str]) -> Result<String
     let hcl =
         hcl.replace("\"team/api\"", &format!("\"{repository}\"")).replace("\"api\"\n", &format!("\"{function}\"\n"));
     let mut lines: Vec<String> = hcl.lines().map(str::to_string).collect();
-    for setting in settings {
-        let key = setting.split('=').next().unwrap_or_default().trim();
-        match lines.iter_mut().find(|l| l.trim_start().split([' ', '=']).next() == Some(key)) {
-            Some(line) => *line = format!("  {setting}"),
-            None => lines.insert(1, format!("  {setting}")),
-        }
-    }
+    set_attributes(&mut lines, settings);
     Ok(format!("{PROVIDER}\n{}\n", lines.join("\n")))
-}
-
-/// The import command of the example `import.sh`, for `id`.
-fn import_args(id: &str) -> Result<Vec<String>> {
-    let path = repo_root().join("examples/terraform/resources/adf_ecr_repository/import.sh");
-    let script = std::fs::read_to_string(&path)?;
-    let line = script.lines().find(|l| l.starts_with("terraform import")).context("no import line")?;
-    let words: Vec<String> = line.split_whitespace().skip(1).map(str::to_string).collect();
-    let n = words.len();
-    Ok(words.into_iter().enumerate().map(|(i, w)| if i == n - 1 { id.to_string() } else { w }).collect())
 }
 
 struct Repo {
@@ -127,7 +114,7 @@ async fn lifecycle_with_an_image_function_import_update_drift_disappears_destroy
     // 2. A second plan is empty; so is one after state rm + import (the example import.sh).
     ws.assert_empty_plan()?;
     ws.run(&["state", "rm", ADDRESS])?.ok()?;
-    let args = import_args(&repo.name)?;
+    let args = example_import_args("adf_ecr_repository", &repo.name)?;
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("-no-color");
     ws.run(&args)?.ok()?;

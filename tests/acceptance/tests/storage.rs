@@ -79,19 +79,9 @@ fn example(kind: &str, names: &[(&str, &str)]) -> Result<String> {
     Ok(format!("{PROVIDER}\n{}\n", lines.join("\n")))
 }
 
-/// The import command of the example `import.sh` of `kind`, for `id`.
-fn import_args(kind: &str, id: &str) -> Result<Vec<String>> {
-    let path = repo_root().join(format!("examples/terraform/resources/{kind}/import.sh"));
-    let script = std::fs::read_to_string(&path)?;
-    let line = script.lines().find(|l| l.starts_with("terraform import")).context("no import line")?;
-    let words: Vec<String> = line.split_whitespace().skip(1).map(str::to_string).collect();
-    let n = words.len();
-    Ok(words.into_iter().enumerate().map(|(i, w)| if i == n - 1 { id.to_string() } else { w }).collect())
-}
-
 fn reimport(ws: &Workspace, address: &str, kind: &str, id: &str) -> Result<()> {
     ws.run(&["state", "rm", address])?.ok()?;
-    let args = import_args(kind, id)?;
+    let args = adf_acceptance::example_import_args(kind, id)?;
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("-no-color");
     ws.run(&args)?.ok()?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use adf_acceptance::function_url::{FunctionUrlServer, test_credentials};
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
 use adf_acceptance::runtime_zips::stream_lambda;
-use adf_acceptance::{Emulator, PROVIDER_BLOCK, REGION, Workspace, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, PROVIDER_BLOCK, REGION, Workspace, repo_root, sdk_config, set_attributes, unique_name};
 use adf_stream_client::sigv4_headers;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -25,13 +25,7 @@ fn config(name: &str, settings: &[&str]) -> Result<String> {
     let mut block: Vec<String> =
         hcl[start..end].replace("\"orders\"", &format!("\"{name}\"")).lines().map(str::to_string).collect();
     block[0] = "resource \"adf_stream_topic\" \"orders\" {".into();
-    for setting in settings {
-        let key = setting.split('=').next().unwrap_or_default().trim();
-        match block.iter_mut().find(|l| l.trim_start().split([' ', '=']).next() == Some(key)) {
-            Some(line) => *line = format!("  {setting}"),
-            None => block.push(format!("  {setting}")),
-        }
-    }
+    set_attributes(&mut block, settings);
     Ok(format!("{PROVIDER_BLOCK}\n{}\n}}\n", block.join("\n")))
 }
 

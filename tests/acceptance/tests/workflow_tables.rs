@@ -3,7 +3,7 @@
 //! a create that fails half way (saved tainted), two applies racing for one name, default
 //! tags, and plan-time diagnostics.
 
-use adf_acceptance::{Emulator, Workspace, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, Workspace, example_import_args, repo_root, sdk_config, set_attributes, unique_name};
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::BillingMode;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -19,14 +19,6 @@ fn example_resource(name: &str) -> Result<String> {
     let path = repo_root().join("examples/terraform/resources/adf_workflow_tables/resource.tf");
     let hcl = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
     Ok(hcl.replace("\"orders\"", &format!("\"{name}\"")))
-}
-
-/// The import command of the example `import.sh`, for `name`.
-fn example_import(name: &str) -> Result<Vec<String>> {
-    let path = repo_root().join("examples/terraform/resources/adf_workflow_tables/import.sh");
-    let script = std::fs::read_to_string(&path)?;
-    let line = script.lines().find(|l| l.starts_with("terraform import")).context("no import line")?;
-    Ok(line.split_whitespace().skip(1).map(|w| if w == "orders" { name.to_string() } else { w.to_string() }).collect())
 }
 
 struct Aws {
@@ -74,13 +66,7 @@ impl Aws {
 /// The example resource named `name`, with `settings` (`key = value` lines) set or overridden.
 fn config(name: &str, settings: &[&str]) -> Result<String> {
     let mut lines: Vec<String> = example_resource(name)?.lines().map(str::to_string).collect();
-    for setting in settings {
-        let key = setting.split('=').next().unwrap_or_default().trim();
-        match lines.iter_mut().find(|l| l.trim_start().split([' ', '=']).next() == Some(key)) {
-            Some(line) => *line = format!("  {setting}"),
-            None => lines.insert(1, format!("  {setting}")),
-        }
-    }
+    set_attributes(&mut lines, settings);
     Ok(format!("{PROVIDER}\n{}\n", lines.join("\n")))
 }
 
@@ -111,7 +97,7 @@ async fn lifecycle_apply_import_update_replace_destroy() -> Result<()> {
 
     // 4. state rm + import (the example import.sh) gives the same state
     ws.run(&["state", "rm", ADDRESS])?.ok()?;
-    let import = example_import(&name)?;
+    let import = example_import_args("adf_workflow_tables", &name)?;
     let mut args: Vec<&str> = import.iter().map(String::as_str).collect();
     args.push("-no-color");
     ws.run(&args)?.ok()?;
