@@ -180,11 +180,12 @@ pub async fn ensure(ddb: &Client, spec: &TableSpec, owner: &Owner) -> Result<Tab
     if describe(ddb, &spec.name).await?.is_none() && create(ddb, spec).await? {
         owner.made_one();
     }
+    // Described once ACTIVE: a table being created answers some of the calls it takes.
+    wait_active(ddb, &spec.name).await?;
     let current = describe(ddb, &spec.name)
         .await?
         .ok_or_else(|| AwsError::Vanished { kind: "DynamoDB table", target: spec.name.clone() })?;
     owner.check("DynamoDB table", &spec.name, &current.tags)?;
-    wait_active(ddb, &spec.name).await?;
     converge(ddb, spec, &current).await?;
     describe(ddb, &spec.name)
         .await?
