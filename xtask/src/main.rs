@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_lambda;
+mod bench_scale;
 mod bench_storage;
 mod bench_stream;
 mod bench_stream_lambda;
@@ -66,9 +67,12 @@ enum Task {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// Only `provider`, `lambda`, `stream`, `workflow` or `storage`.
+        /// Only `provider`, `lambda`, `stream`, `workflow`, `storage` or `scale`.
         #[arg(long)]
         only: Option<String>,
+        /// How many `adf_workflow_tables` and how many `adf_function` the scale benchmark plans.
+        #[arg(long, default_value_t = 100)]
+        resources: usize,
     },
     /// Fuzz DynamicValue decoding and every RPC of the provider server (cargo-fuzz targets in
     /// fuzz/), print the executions, and keep the minimized regression corpus the tests replay.
@@ -150,19 +154,21 @@ fn main() -> Result<()> {
         }
         Task::Release(options) => release::run(&root, &options),
         Task::Fuzz { runs, only } => fuzz::run(&root, runs, only.as_deref()),
-        Task::Bench { runs, only } => match only.as_deref() {
+        Task::Bench { runs, only, resources } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
             Some("stream") => bench_stream::run().and_then(|()| stream_lambda_bench(&root, runs)),
             Some("workflow") => bench_workflow::run(),
             Some("storage") => bench_storage::run(),
+            Some("scale") => bench_scale::run(&root, resources),
             None => bench::run(&root, runs)
                 .and_then(|()| bench_stream::run())
                 .and_then(|()| stream_lambda_bench(&root, runs))
                 .and_then(|()| bench_workflow::run())
                 .and_then(|()| bench_storage::run())
-                .and_then(|()| bench_lambda::run(&root, runs)),
-            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream, workflow or storage"),
+                .and_then(|()| bench_lambda::run(&root, runs))
+                .and_then(|()| bench_scale::run(&root, resources)),
+            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream, workflow, storage or scale"),
         },
     }
 }

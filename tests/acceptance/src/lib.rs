@@ -3,6 +3,7 @@
 //! binary through a `dev_overrides` CLI config (or installing it from release artifacts laid
 //! out as a mirror), and AWS SDK clients to check the results.
 
+pub mod counting_proxy;
 pub mod emulator;
 pub mod event_source;
 pub mod faults;

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tfplug::{
     ApplyRequest, Attribute, AttributePath, Block, CreateError, Ctx, Diagnostic, Diagnostics, Dynamic, IntoDynamic,
-    ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
+    Mode, ObjectReader, Plan, PlanRequest, Resource, Schema, State, Type, Value,
 };
 
 use crate::aws::{AwsError, Ownership};
@@ -181,6 +181,21 @@ fn identify(value: &mut Dynamic, owner: &Ownership) {
     value.set(OWNER_ID, owner.id().into());
 }
 
+/// Marks unknown in `value` what AWS computes (`attributes` of mode computed, nested ones too),
+/// except what the driver itself knows: the owner id and `tags_all`.
+fn unknown_computed(value: &mut Dynamic, attributes: &[Attribute]) {
+    let Dynamic::Map(m) = value else { return };
+    for a in attributes {
+        match (&a.nested, m.get_mut(&a.name)) {
+            (Some(nested), Some(child @ Dynamic::Map(_))) => unknown_computed(child, nested),
+            _ if a.mode == Mode::Computed && ![OWNER_ID, "tags_all"].contains(&a.name.as_str()) => {
+                m.insert(a.name.clone(), Dynamic::Unknown);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What the driver keeps in a state's private data.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Private {
@@ -282,7 +297,8 @@ impl<M: Managed> Resource<AdfData> for Driver<M> {
             plan.planned.set(OWNER_ID, ownership_of(&req.prior).id().into());
         }
         if Private::of(&req.prior_private).gone {
-            // An update that recreates what read found missing.
+            // An update that recreates what read found missing, learning anew what AWS computes.
+            unknown_computed(&mut plan.planned, &(M::KIND.schema)().block.attributes);
             plan.planned.set("id", Dynamic::Unknown);
         }
         self.0.plan(data, req, plan).await
@@ -557,6 +573,32 @@ mod tests {
         assert!(Private::of(&Private::bytes(true)).gone);
         assert!(!Private::of(&Private::bytes(false)).gone);
         assert!(Private::bytes(false).is_empty());
+    }
+
+    #[test]
+    fn what_aws_computes_is_unknown_again_after_read_found_it_gone() {
+        let attributes = vec![
+            Attribute::required("name", Type::String, ""),
+            Attribute::computed("arn", Type::String, "").stable(),
+            Attribute::computed(OWNER_ID, Type::String, ""),
+            Attribute::nested(
+                "url",
+                "",
+                vec![Attribute::optional("auth", Type::String, ""), Attribute::computed("url", Type::String, "")],
+            ),
+        ];
+        let mut v = Dynamic::object([
+            ("name", "n".into()),
+            ("arn", "a".into()),
+            (OWNER_ID, "o".into()),
+            ("url", Dynamic::object([("auth", "NONE".into()), ("url", "https://u".into())])),
+        ]);
+        unknown_computed(&mut v, &attributes);
+        assert_eq!(v.get("arn"), &Dynamic::Unknown);
+        assert_eq!(v.get("url").get("url"), &Dynamic::Unknown);
+        assert_eq!(v.get("url").get("auth"), &Dynamic::from("NONE"));
+        assert_eq!(v.get(OWNER_ID), &Dynamic::from("o"));
+        assert_eq!(v.get("name"), &Dynamic::from("n"));
     }
 
     #[test]
