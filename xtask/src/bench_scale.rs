@@ -31,14 +31,6 @@ resource \"adf_function\" \"f\" {{
     )
 }
 
-/// A zip holding a `bootstrap` (deployed, never run).
-fn zip() -> Result<Vec<u8>> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("bootstrap", zip::write::SimpleFileOptions::default().unix_permissions(0o755))?;
-    std::io::Write::write_all(&mut w, b"#!/bin/sh\n")?;
-    Ok(w.finish()?.into_inner())
-}
-
 /// One phase's figures.
 struct Phase {
     name: &'static str,
@@ -55,7 +47,7 @@ pub fn run(root: &Path, n: usize) -> Result<()> {
     let proxy = rt.block_on(CountingProxy::start(emu.endpoint()))?;
     let ws = Workspace::new(proxy.endpoint())?;
     ws.write(&config(n))?;
-    std::fs::write(ws.path().join("f.zip"), zip()?)?;
+    std::fs::write(ws.path().join("f.zip"), adf_acceptance::bootstrap_zip()?)?;
     println!("==> {n} adf_workflow_tables and {n} adf_function ({} resources), with {}", 2 * n, ws_cli());
 
     let mut phases = Vec::new();

@@ -60,6 +60,14 @@ pub fn example_import_args(resource_type: &str, id: &str) -> anyhow::Result<Vec<
     Ok(words)
 }
 
+/// A zip holding an executable `bootstrap` shell script: a function deployed, never run.
+pub fn bootstrap_zip() -> anyhow::Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("bootstrap", zip::write::SimpleFileOptions::default().unix_permissions(0o755))?;
+    std::io::Write::write_all(&mut w, b"#!/bin/sh\n")?;
+    Ok(w.finish()?.into_inner())
+}
+
 /// A name no other test (or earlier run against a shared endpoint) uses: `<prefix>-<unique>`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -110,6 +110,9 @@ async fn lifecycle_with_an_image_function_import_update_drift_disappears_destroy
     let f_config = f.configuration().context("configuration")?;
     assert_eq!(f_config.package_type().map(|p| p.as_str()), Some("Image"));
     assert_eq!(f.code().and_then(|c| c.image_uri()), Some(format!("{url}:v1").as_str()));
+    let image_config = f_config.image_config_response().and_then(|r| r.image_config()).context("image_config")?;
+    assert_eq!(image_config.command(), ["orders.handler"]);
+    assert_eq!(image_config.entry_point(), [] as [String; 0]);
 
     // 2. A second plan is empty; so is one after state rm + import (the example import.sh).
     ws.assert_empty_plan()?;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
-use adf_acceptance::{Emulator, Workspace, copy_tree, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, Workspace, bootstrap_zip, copy_tree, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result};
 
 use adf_acceptance::PROVIDER_BLOCK as PROVIDER;
@@ -285,9 +285,14 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
             "expected {message:?} at {attribute}: {errors:?}"
         );
     }
-    for (setting, message) in
-        [("memory_size = 64", "memory_size must be 128 to 10240"), ("timeout = 901", "timeout must be 1 to 900")]
-    {
+    for (setting, message) in [
+        ("memory_size = 64", "memory_size must be 128 to 10240"),
+        ("timeout = 901", "timeout must be 1 to 900"),
+        ("ephemeral_storage = 100", "ephemeral_storage must be 512 to 10240"),
+        ("tracing = \"On\"", "Expected \"PassThrough\" or \"Active\""),
+        ("layers = [\"deps\"]", "is not a layer version ARN"),
+        ("image_config = { command = [\"x\"] }", "Only a container image"),
+    ] {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"f.zip\"\n  {setting}\n}}\n"
         ))?;
@@ -363,6 +368,99 @@ resource "adf_function" "f" {{
     Ok(())
 }
 
+/// Layers, X-Ray tracing, a larger `/tmp` and a VPC: applied, their permissions on the managed
+/// role, an empty second plan, import, an update that detaches the VPC and the layers (and
+/// takes the permissions back), drift, destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift_shows() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("parity");
+    let config = sdk_config(emu.endpoint()).await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let zip = bootstrap_zip()?;
+    let mut layers = Vec::new();
+    for layer in ["deps", "more-deps"] {
+        let out = lambda
+            .publish_layer_version()
+            .layer_name(format!("{name}-{layer}"))
+            .content(aws_sdk_lambda::types::LayerVersionContentInput::builder().zip_file(zip.clone().into()).build())
+            .send()
+            .await?;
+        layers.push(out.layer_version_arn.context("layer version arn")?);
+    }
+    let ws = Workspace::new(emu.endpoint())?;
+    std::fs::write(ws.path().join("f.zip"), &zip)?;
+    let hcl = |settings: &str| {
+        format!(
+            "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"{name}\"\n  filename = \"f.zip\"\n  \
+             runtime = \"provided.al2023\"\n  handler = \"bootstrap\"\n  {settings}\n}}\n"
+        )
+    };
+    let all = format!(
+        "layers = {layers:?}\n  tracing = \"Active\"\n  ephemeral_storage = 2048\n  \
+         vpc_config = {{\n    subnet_ids = [\"subnet-0a1b\", \"subnet-2c3d\"]\n    security_group_ids = [\"sg-0123\"]\n  }}"
+    );
+    ws.write(&hcl(&all))?;
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
+    let applied: Vec<&str> = c.layers().iter().filter_map(|l| l.arn()).collect();
+    assert_eq!(applied, layers.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(c.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()), Some("Active"));
+    assert_eq!(c.ephemeral_storage().map(|e| e.size()), Some(2048));
+    assert_eq!(c.vpc_config().map(|v| v.subnet_ids().to_vec()), Some(vec!["subnet-0a1b".into(), "subnet-2c3d".into()]));
+    let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
+    assert!(extra.contains("xray:PutTraceSegments") && extra.contains("ec2:CreateNetworkInterface"), "{extra}");
+
+    // An empty second plan; import gives the applied state back.
+    ws.assert_empty_plan()?;
+    let state = ws.state_values("adf_function.f")?;
+    ws.run(&["state", "rm", "adf_function.f"])?.ok()?;
+    ws.run(&["import", "-no-color", "adf_function.f", &name])?.ok()?;
+    let imported = ws.state_values("adf_function.f")?;
+    for k in ["layers", "tracing", "ephemeral_storage", "vpc_config"] {
+        assert_eq!(imported[k], state[k], "{k} imported");
+    }
+    // Only the configuration knows the zip's path.
+    assert_eq!(changed_attributes(&ws, "adf_function.f")?, BTreeSet::from(["filename".to_string()]));
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    // Drift: a layer added behind Terraform's back shows in the plan and apply takes it out.
+    let mut more = layers.clone();
+    more.reverse();
+    lambda.update_function_configuration().function_name(&name).set_layers(Some(more)).send().await?;
+    let plan = ws.plan_code()?;
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    assert!(plan.stdout.contains("layers"), "{}", plan.stdout);
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    // Update in place: no VPC and one layer; the network permissions go with the VPC. (moto
+    // keeps tracing and /tmp as made, so they stay as they are here.)
+    ws.write(&hcl(&format!("layers = [{:?}]\n  tracing = \"Active\"\n  ephemeral_storage = 2048", layers[1])))?;
+    let plan = ws.plan_code()?;
+    assert!(plan.stdout.contains("1 to change, 0 to destroy"), "{}", plan.stdout);
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
+    assert_eq!(c.layers().iter().filter_map(|l| l.arn()).collect::<Vec<_>>(), [layers[1].as_str()]);
+    assert!(c.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()), "{:?}", c.vpc_config());
+    let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
+    assert!(extra.contains("xray:PutTraceSegments") && !extra.contains("ec2:"), "{extra}");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}
+
+/// The managed role's extra inline policy (URL-decoded), when it has one.
+async fn extra_policy(config: &aws_config::SdkConfig, function: &str) -> Result<Option<String>> {
+    let iam = aws_sdk_iam::Client::new(config);
+    match iam.get_role_policy().role_name(format!("{function}-role")).policy_name("adf-extra").send().await {
+        Ok(p) => Ok(Some(percent_encoding::percent_decode_str(&p.policy_document).decode_utf8_lossy().into_owned())),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A function of the same name that is not ours: the create fails naming it, before touching
 /// its log group or making a role, and the function is left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,12 +473,7 @@ async fn a_create_over_someone_elses_function_touches_nothing() -> Result<()> {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let role = iam.create_role().role_name(format!("{name}-theirs")).assume_role_policy_document(trust).send().await?;
     let role_arn = role.role().map(|r| r.arn().to_string()).context("role arn")?;
-    let zip = {
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        w.start_file("bootstrap", zip::write::SimpleFileOptions::default())?;
-        std::io::Write::write_all(&mut w, b"#!/bin/sh\n")?;
-        w.finish()?.into_inner()
-    };
+    let zip = bootstrap_zip()?;
     lambda
         .create_function()
         .function_name(&name)

@@ -3,8 +3,6 @@
 //! lifecycle (apply, empty plan, import, update, destroy), drift, disappears, refusals that
 //! lose nothing, and plan-time diagnostics.
 
-use std::io::Write as _;
-
 use adf_acceptance::{Emulator, PROVIDER_BLOCK as PROVIDER, Workspace, repo_root, sdk_config, unique_name};
 use anyhow::{Context, Result, ensure};
 
@@ -270,10 +268,7 @@ async fn storage_lifecycle_cache_dynamodb_redis_and_both() -> Result<()> {
 /// A zip holding a `bootstrap` (the function is deployed, not run, here).
 fn bootstrap_zip(dir: &std::path::Path) -> Result<std::path::PathBuf> {
     let path = dir.join("bootstrap.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path)?);
-    zip.start_file("bootstrap", zip::write::SimpleFileOptions::default().unix_permissions(0o755))?;
-    zip.write_all(b"#!/bin/sh\n")?;
-    zip.finish()?;
+    std::fs::write(&path, adf_acceptance::bootstrap_zip()?)?;
     Ok(path)
 }
 

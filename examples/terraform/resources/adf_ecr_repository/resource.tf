@@ -14,6 +14,11 @@ resource "adf_ecr_repository" "api" {
 resource "adf_function" "api" {
   name      = "api"
   image_uri = "${adf_ecr_repository.api.repository_url}:v1"
+
+  # Override the image's CMD; entry_point and working_directory work the same way.
+  image_config = {
+    command = ["orders.handler"]
+  }
 }
 
 output "api_repository_url" {

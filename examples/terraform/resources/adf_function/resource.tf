@@ -37,6 +37,20 @@ resource "adf_function" "bot" {
   }
 }
 
+# What Lambda users of aws_lambda_function set: layers, X-Ray, a larger /tmp and a VPC.
+# Active tracing and a VPC add their permissions to the managed role.
+resource "adf_function" "worker" {
+  name              = "orders-worker"
+  package           = adf_lambda_package.api
+  layers            = ["arn:aws:lambda:eu-west-1:123456789012:layer:shared-deps:4"]
+  tracing           = "Active"
+  ephemeral_storage = 2048
+  vpc_config = {
+    subnet_ids         = ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]
+    security_group_ids = ["sg-0123abcd"]
+  }
+}
+
 output "url" {
   value = adf_function.api.function_url.url
 }

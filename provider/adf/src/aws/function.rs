@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use super::lambda::{Config, CorsSpec, Observed, ObservedUrl};
+pub use super::lambda::{Config, CorsSpec, ImageSettings, Observed, ObservedUrl, Vpc};
 use super::{AwsClients, AwsError, Owner, iam, lambda, logs};
 
 /// Tag marking the function and role this layer made; its value is the owning instance's id.

@@ -9,7 +9,8 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture as LambdaArch, Cors, Environment, FunctionCode, FunctionUrlAuthType, PackageType, Runtime,
+    Architecture as LambdaArch, Cors, Environment, EphemeralStorage, FunctionCode, FunctionUrlAuthType, ImageConfig,
+    PackageType, Runtime, TracingConfig, TracingMode, VpcConfig,
 };
 
 use super::error::{AwsError, Sent, Target, call};
@@ -41,7 +42,52 @@ pub struct Config {
     pub timeout: i64,
     /// Environment variables.
     pub environment: BTreeMap<String, String>,
+    /// MB of `/tmp`.
+    pub ephemeral_storage: i64,
+    /// X-Ray: `PassThrough` or `Active`.
+    pub tracing: String,
+    /// Layer version ARNs, in order.
+    pub layers: Vec<String>,
+    /// The VPC the function reaches, when any.
+    pub vpc: Option<Vpc>,
+    /// What overrides the image's own settings (image functions only).
+    pub image: Option<ImageSettings>,
 }
+
+/// The subnets and security groups a function's network interfaces use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vpc {
+    /// Subnet ids.
+    pub subnet_ids: Vec<String>,
+    /// Security group ids.
+    pub security_group_ids: Vec<String>,
+}
+
+/// A container image's command, entry point and working directory, as the function overrides
+/// them (empty: the image's own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// `CMD`.
+    pub command: Vec<String>,
+    /// `ENTRYPOINT`.
+    pub entry_point: Vec<String>,
+    /// `WORKDIR`.
+    pub working_directory: Option<String>,
+}
+
+/// Actions the execution role needs for X-Ray: they take no resource, so `*` is all there is.
+const XRAY_ACTIONS: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+/// Actions the execution role needs to attach the function to a VPC, as AWS's
+/// `AWSLambdaVPCAccessExecutionRole` lists them: the interfaces do not exist before Lambda makes
+/// them, and the `Describe` calls take no resource.
+const VPC_ACTIONS: [&str; 6] = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+];
 
 impl Config {
     /// A custom-runtime (`provided.al2023`) x86_64 function with a `bootstrap`, as the runtimes
@@ -54,7 +100,26 @@ impl Config {
             memory,
             timeout,
             environment,
+            ephemeral_storage: DEFAULT_EPHEMERAL_STORAGE,
+            tracing: PASS_THROUGH.into(),
+            layers: Vec::new(),
+            vpc: None,
+            image: None,
         }
+    }
+
+    /// The statements the execution role needs for this configuration: X-Ray when tracing is
+    /// `Active`, network interfaces in a VPC.
+    pub fn role_statements(&self) -> Vec<serde_json::Value> {
+        let allow = |actions: &[&str]| serde_json::json!({ "Effect": "Allow", "Action": actions, "Resource": "*" });
+        let mut statements = Vec::new();
+        if self.tracing == "Active" {
+            statements.push(allow(&XRAY_ACTIONS));
+        }
+        if self.vpc.is_some() {
+            statements.push(allow(&VPC_ACTIONS));
+        }
+        statements
     }
 
     /// Whether Lambda must update the configuration to match `wanted` (runtime and handler
@@ -63,6 +128,11 @@ impl Config {
         self.memory != wanted.memory
             || self.timeout != wanted.timeout
             || self.environment != wanted.environment
+            || self.ephemeral_storage != wanted.ephemeral_storage
+            || self.tracing != wanted.tracing
+            || self.layers != wanted.layers
+            || self.vpc != wanted.vpc
+            || self.image != wanted.image
             || (wanted.runtime.is_some() && self.runtime != wanted.runtime)
             || (wanted.handler.is_some() && self.handler != wanted.handler)
     }
@@ -111,6 +181,11 @@ pub struct CorsSpec {
     pub max_age: Option<i64>,
 }
 
+/// `/tmp` when the function does not say (MB).
+pub const DEFAULT_EPHEMERAL_STORAGE: i64 = 512;
+/// Tracing when the function does not say.
+pub const PASS_THROUGH: &str = "PassThrough";
+
 /// Reads the function; None when it does not exist.
 pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, AwsError> {
     let out = match lambda.get_function().function_name(name).send().await {
@@ -146,6 +221,26 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
             memory: i64::from(c.memory_size.unwrap_or(128)),
             timeout: i64::from(c.timeout.unwrap_or(3)),
             environment: c.environment.and_then(|e| e.variables).unwrap_or_default().into_iter().collect(),
+            ephemeral_storage: c.ephemeral_storage.map_or(DEFAULT_EPHEMERAL_STORAGE, |e| i64::from(e.size)),
+            tracing: c
+                .tracing_config
+                .and_then(|t| t.mode)
+                .map_or_else(|| PASS_THROUGH.into(), |m| m.as_str().to_string()),
+            layers: c.layers.unwrap_or_default().into_iter().filter_map(|l| l.arn).collect(),
+            vpc: c.vpc_config.and_then(|v| {
+                let subnet_ids = v.subnet_ids.unwrap_or_default();
+                (!subnet_ids.is_empty())
+                    .then(|| Vpc { subnet_ids, security_group_ids: v.security_group_ids.unwrap_or_default() })
+            }),
+            image: c
+                .image_config_response
+                .and_then(|r| r.image_config)
+                .map(|i| ImageSettings {
+                    command: i.command.unwrap_or_default(),
+                    entry_point: i.entry_point.unwrap_or_default(),
+                    working_directory: i.working_directory.filter(|w| !w.is_empty()),
+                })
+                .filter(|i| *i != ImageSettings::default()),
         },
         code_sha256: c.code_sha256.unwrap_or_default(),
         reserved_concurrency: out.concurrency.and_then(|c| c.reserved_concurrent_executions).map(i64::from),
@@ -171,6 +266,33 @@ fn environment(spec: &Spec) -> Environment {
     Environment::builder().set_variables(Some(spec.config.environment.clone().into_iter().collect())).build()
 }
 
+/// The VPC settings to send: empty lists detach the function.
+fn vpc(config: &Config) -> VpcConfig {
+    let v = config.vpc.clone().unwrap_or_default();
+    VpcConfig::builder().set_subnet_ids(Some(v.subnet_ids)).set_security_group_ids(Some(v.security_group_ids)).build()
+}
+
+/// The image overrides to send (image functions only): empty clears them.
+fn image_config(config: &Config) -> ImageConfig {
+    let i = config.image.clone().unwrap_or_default();
+    ImageConfig::builder()
+        .set_command(Some(i.command))
+        .set_entry_point(Some(i.entry_point))
+        .set_working_directory(i.working_directory)
+        .build()
+}
+
+fn ephemeral_storage(config: &Config) -> Result<EphemeralStorage, AwsError> {
+    EphemeralStorage::builder()
+        .size(i32::try_from(config.ephemeral_storage).unwrap_or(512))
+        .build()
+        .map_err(|e| AwsError::Invalid(e.to_string()))
+}
+
+fn tracing_config(config: &Config) -> TracingConfig {
+    TracingConfig::builder().mode(TracingMode::from(config.tracing.as_str())).build()
+}
+
 fn is_iam_propagation(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("cannot be assumed")
@@ -193,11 +315,17 @@ pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str)
             .memory_size(i32::try_from(spec.config.memory).unwrap_or(128))
             .timeout(i32::try_from(spec.config.timeout).unwrap_or(3))
             .environment(environment(spec))
+            .ephemeral_storage(ephemeral_storage(&spec.config)?)
+            .tracing_config(tracing_config(&spec.config))
+            .set_layers(Some(spec.config.layers.clone()))
+            .set_vpc_config(spec.config.vpc.is_some().then(|| vpc(&spec.config)))
             .architectures(LambdaArch::from(spec.config.architecture.as_str()))
             .publish(spec.publish)
             .set_tags(Some(tags.clone()));
         req = match &spec.code {
-            Code::Image(_) => req.package_type(PackageType::Image),
+            Code::Image(_) => req
+                .package_type(PackageType::Image)
+                .set_image_config(spec.config.image.is_some().then(|| image_config(&spec.config))),
             _ => req
                 .package_type(PackageType::Zip)
                 .set_runtime(spec.config.runtime.as_deref().map(Runtime::from))
@@ -267,11 +395,17 @@ pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) 
         .role(role_arn)
         .memory_size(i32::try_from(spec.config.memory).unwrap_or(128))
         .timeout(i32::try_from(spec.config.timeout).unwrap_or(3))
-        .environment(environment(spec));
-    if !matches!(spec.code, Code::Image(_)) {
-        req =
-            req.set_runtime(spec.config.runtime.as_deref().map(Runtime::from)).set_handler(spec.config.handler.clone());
-    }
+        .environment(environment(spec))
+        .ephemeral_storage(ephemeral_storage(&spec.config)?)
+        .tracing_config(tracing_config(&spec.config))
+        .set_layers(Some(spec.config.layers.clone()))
+        .vpc_config(vpc(&spec.config));
+    req = match spec.code {
+        Code::Image(_) => req.image_config(image_config(&spec.config)),
+        _ => {
+            req.set_runtime(spec.config.runtime.as_deref().map(Runtime::from)).set_handler(spec.config.handler.clone())
+        }
+    };
     req.send().await.at(Target::function(&spec.name))?;
     wait_ready(lambda, &spec.name).await
 }

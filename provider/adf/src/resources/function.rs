@@ -21,7 +21,8 @@ use super::driver::bindings::binding_value;
 use super::driver::{Failure, Imported, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
-    self, Code, Config, CorsSpec, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, invoke_arn,
+    self, Code, Config, CorsSpec, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc,
+    invoke_arn,
 };
 use crate::aws::{Ownership, logs};
 use crate::config::AdfData;
@@ -49,6 +50,11 @@ struct Model {
     #[serde(default)]
     bindings: Option<BTreeMap<String, Binding>>,
     publish: bool,
+    ephemeral_storage: i64,
+    tracing: String,
+    layers: Option<Vec<String>>,
+    vpc_config: Option<VpcModel>,
+    image_config: Option<ImageModel>,
     function_url: Option<UrlModel>,
     #[serde(default)]
     tags_all: BTreeMap<String, String>,
@@ -58,6 +64,19 @@ struct Model {
 #[derive(Debug, Deserialize)]
 struct Package {
     output_path: Value<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VpcModel {
+    subnet_ids: Vec<String>,
+    security_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageModel {
+    command: Option<Vec<String>>,
+    entry_point: Option<Vec<String>>,
+    working_directory: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,19 +124,34 @@ impl Model {
         let bindings = self.bindings.unwrap_or_default();
         let mut environment = self.environment;
         environment.extend(Bindings(bindings.clone()).to_env());
-        let policy_statements = with_statements(self.policy_statements, binding_statements(&bindings))?;
+        let config = Config {
+            runtime: self.runtime.into_known(),
+            handler: self.handler.into_known(),
+            architecture: self.architecture.known_or("x86_64".into()),
+            memory: self.memory_size,
+            timeout: self.timeout,
+            environment,
+            ephemeral_storage: self.ephemeral_storage,
+            tracing: self.tracing,
+            layers: self.layers.unwrap_or_default(),
+            vpc: self.vpc_config.map(|v| Vpc { subnet_ids: v.subnet_ids, security_group_ids: v.security_group_ids }),
+            image: self
+                .image_config
+                .map(|i| ImageSettings {
+                    command: i.command.unwrap_or_default(),
+                    entry_point: i.entry_point.unwrap_or_default(),
+                    working_directory: i.working_directory,
+                })
+                .filter(|i| *i != ImageSettings::default()),
+        };
+        let mut more = binding_statements(&bindings);
+        more.extend(config.role_statements());
+        let policy_statements = with_statements(self.policy_statements, more)?;
         Ok(Spec {
             name: self.name,
             code,
             source_code_hash: self.source_code_hash.into_known(),
-            config: Config {
-                runtime: self.runtime.into_known(),
-                handler: self.handler.into_known(),
-                architecture: self.architecture.known_or("x86_64".into()),
-                memory: self.memory_size,
-                timeout: self.timeout,
-                environment,
-            },
+            config,
             reserved_concurrency: self.reserved_concurrency,
             log_retention_days: self.log_retention_days,
             // Only a role the user wrote is theirs: the caller reads it from the configuration.
@@ -161,6 +195,23 @@ fn url_value(u: &ObservedUrl) -> Dynamic {
     ])
 }
 
+fn vpc_value(v: &Vpc) -> Dynamic {
+    Dynamic::object([
+        ("subnet_ids", v.subnet_ids.clone().into_dynamic()),
+        ("security_group_ids", v.security_group_ids.clone().into_dynamic()),
+    ])
+}
+
+/// An empty list reads as null, as a configuration that leaves it out has it.
+fn image_value(i: &ImageSettings) -> Dynamic {
+    let list = |l: &Vec<String>| if l.is_empty() { Dynamic::Null } else { l.clone().into_dynamic() };
+    Dynamic::object([
+        ("command", list(&i.command)),
+        ("entry_point", list(&i.entry_point)),
+        ("working_directory", i.working_directory.clone().into_dynamic()),
+    ])
+}
+
 /// The state Read reports: what Lambda shows, plus what only the configuration knows.
 fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dynamic {
     let mut v = prior.clone();
@@ -180,6 +231,11 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
     } else {
         Dynamic::Map(bindings.iter().map(|(k, b)| (k.clone(), binding_value(b))).collect())
     };
+    let layers = if o.config.layers.is_empty() && prior.get("layers").is_null() {
+        Dynamic::Null
+    } else {
+        o.config.layers.clone().into_dynamic()
+    };
     for (k, val) in [
         ("source_code_hash", o.code_sha256.clone().into_dynamic()),
         ("runtime", o.config.runtime.clone().into_dynamic()),
@@ -190,6 +246,11 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         ("environment", environment),
         ("bindings", bindings),
         ("reserved_concurrency", o.reserved_concurrency.into_dynamic()),
+        ("ephemeral_storage", o.config.ephemeral_storage.into_dynamic()),
+        ("tracing", o.config.tracing.clone().into_dynamic()),
+        ("layers", layers),
+        ("vpc_config", o.config.vpc.as_ref().map_or(Dynamic::Null, vpc_value)),
+        ("image_config", o.config.image.as_ref().map_or(Dynamic::Null, image_value)),
         ("log_retention_days", retention.into_dynamic()),
         ("role_arn", o.role.clone().into_dynamic()),
         ("function_url", o.url.as_ref().map_or(Dynamic::Null, url_value)),

@@ -49,6 +49,24 @@ pub(super) fn schema() -> Schema {
                 .stable(),
         ],
     );
+    let vpc_config = Attribute::nested(
+        "vpc_config",
+        "Attach the function to a VPC. The managed role may then manage its network interfaces (the \
+         `ec2:*NetworkInterface*` actions of AWS's `AWSLambdaVPCAccessExecutionRole`).",
+        vec![
+            Attribute::required("subnet_ids", Type::list(Type::String), "Subnets, such as `subnet-0abc`."),
+            Attribute::required("security_group_ids", Type::list(Type::String), "Security groups, such as `sg-0abc`."),
+        ],
+    );
+    let image_config = Attribute::nested(
+        "image_config",
+        "Overrides of the container image's settings (with `image_uri` only).",
+        vec![
+            Attribute::optional("command", Type::list(Type::String), "Replaces the image's `CMD`."),
+            Attribute::optional("entry_point", Type::list(Type::String), "Replaces the image's `ENTRYPOINT`."),
+            Attribute::optional("working_directory", Type::String, "Replaces the image's `WORKDIR`."),
+        ],
+    );
     Schema::new(
         0,
         Block::new(
@@ -141,6 +159,19 @@ pub(super) fn schema() -> Schema {
             "Publish a numbered version on every change. Default `false` (`version` stays `$LATEST`).",
             false,
         )
+        .defaulted("ephemeral_storage", Type::Number, "MB of `/tmp`, 512 to 10240. Default `512`.", 512i64)
+        .check(Check::Range(512, 10240))
+        .defaulted(
+            "tracing",
+            Type::String,
+            "AWS X-Ray: `PassThrough` (default) or `Active`. With `Active` the managed role may send traces \
+             (`xray:PutTraceSegments` and `xray:PutTelemetryRecords`, which take no resource).",
+            "PassThrough",
+        )
+        .check(Check::OneOf(&["PassThrough", "Active"]))
+        .optional("layers", Type::list(Type::String), "Layer version ARNs, at most 5, applied in order.")
+        .attribute(vpc_config)
+        .attribute(image_config)
         .attribute(function_url)
         .attributes(tags_and_id())
         .attribute(output("arn", "Function ARN."))
@@ -149,6 +180,17 @@ pub(super) fn schema() -> Schema {
         .attribute(output("log_group_name", "The CloudWatch log group, `/aws/lambda/<name>`."))
         .block("timeouts", Nesting::Single, timeouts_block("15m")),
     )
+}
+
+/// Whether `arn` names a layer version: `arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>`.
+fn is_layer_version_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 8
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "layer"
+        && !parts[6].is_empty()
+        && parts[7].parse::<u64>().is_ok()
 }
 
 /// Whether `path` is a zip file to deploy: it exists and starts with a zip's signature.
@@ -197,6 +239,35 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
     }
     if !config.get("s3_bucket").is_null() && config.get("s3_key").is_null() {
         d.error_at(root.attr("s3_key"), "Missing s3_key", "s3_bucket needs s3_key.");
+    }
+    if let Dynamic::List(layers) = config.get("layers") {
+        if layers.len() > 5 {
+            d.error_at(
+                root.attr("layers"),
+                "Too many layers",
+                format!("Lambda takes at most 5; got {}.", layers.len()),
+            );
+        }
+        for (i, layer) in (0i64..).zip(layers) {
+            if let Dynamic::String(arn) = layer
+                && !is_layer_version_arn(arn)
+            {
+                d.error_at(
+                    root.attr("layers").index(i),
+                    "Invalid layer",
+                    format!(
+                        "{arn:?} is not a layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+                    ),
+                );
+            }
+        }
+    }
+    if !config.get("image_config").is_null() && config.get("image_uri").is_null() && !config.is_null() {
+        d.error_at(
+            root.attr("image_config"),
+            "image_config needs image_uri",
+            "Only a container image has a command, entry point and working directory to override.",
+        );
     }
     let url = o.object("function_url");
     if let Some(Value::Known(auth)) = d.take(url.get::<Value<String>>("auth_type"))

@@ -90,3 +90,41 @@ fn a_filename_that_is_missing_or_no_zip_is_an_error_on_it() {
     assert_eq!(errors_at(&not_zip), ["filename"]);
     assert!(not_zip.0[0].detail.contains("is not a zip file"), "{:?}", not_zip.0[0].detail);
 }
+
+#[test]
+fn layers_storage_tracing_and_image_config_are_checked_at_plan_time() {
+    let layer = "arn:aws:lambda:us-east-1:123456789012:layer:deps:3";
+    let c = Dynamic::object([
+        ("name", "api".into()),
+        ("filename", a_zip().into_dynamic()),
+        ("layers", vec![layer.to_string(), "deps".into()].into_dynamic()),
+        ("ephemeral_storage", 256i64.into_dynamic()),
+        ("tracing", "On".into()),
+        ("image_config", Dynamic::object([("command", vec!["app.handler".to_string()].into_dynamic())])),
+    ]);
+    assert_eq!(errors_at(&Function::KIND.checks(&c)), ["ephemeral_storage", "tracing", "layers[1]", "image_config"]);
+    let six = Dynamic::object([
+        ("name", "api".into()),
+        ("image_uri", "1.dkr.ecr.us-east-1.amazonaws.com/api:v1".into()),
+        ("layers", vec![layer.to_string(); 6].into_dynamic()),
+        ("image_config", Dynamic::object([("command", vec!["app.handler".to_string()].into_dynamic())])),
+    ]);
+    assert_eq!(errors_at(&Function::KIND.checks(&six)), ["layers"]);
+}
+
+#[test]
+fn tracing_and_a_vpc_add_their_statements_to_the_managed_role() {
+    let mut config = Config::bootstrap(128, 3, BTreeMap::new());
+    assert!(config.role_statements().is_empty());
+    config.tracing = "Active".into();
+    config.vpc = Some(Vpc { subnet_ids: vec!["subnet-1".into()], security_group_ids: vec!["sg-1".into()] });
+    let actions: Vec<String> = config
+        .role_statements()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    assert!(actions.contains(&"xray:PutTraceSegments".to_string()), "{actions:?}");
+    assert!(actions.contains(&"ec2:CreateNetworkInterface".to_string()), "{actions:?}");
+    assert!(actions.iter().all(|a| a.starts_with("xray:") || a.starts_with("ec2:")), "{actions:?}");
+}
