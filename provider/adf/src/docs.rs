@@ -103,9 +103,10 @@ fn render_block(out: &mut String, block: &Block, level: usize) {
         let _ = writeln!(out, "{h} {title}\n");
         for a in attrs {
             if a.nested.is_some() {
+                let kind = if a.nested_map { "map of attributes" } else { "attributes" };
                 let _ = writeln!(
                     out,
-                    "- `{}` (attributes) {} See [below for nested schema](#nested-schema-for-{}).",
+                    "- `{}` ({kind}) {} See [below for nested schema](#nested-schema-for-{}).",
                     a.name, a.description, a.name
                 );
                 continue;

@@ -54,6 +54,7 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::object_bucket::ObjectBucket)),
             Arc::new(Driver(resources::cache::Cache)),
             Arc::new(Driver(resources::ecr_repository::EcrRepository)),
+            Arc::new(Driver(resources::http_api::HttpApi)),
         ]
     }
 

@@ -44,7 +44,16 @@ fn plan_attributes(attrs: &[Attribute], prior: &Dynamic, planned: &mut Dynamic, 
         let cfg = config.get(&a.name);
         if let (Some(inner), false) = (&a.nested, cfg.is_null() || *cfg == Dynamic::Unknown) {
             let mut value = planned.get(&a.name).clone();
-            plan_attributes(inner, prior.get(&a.name), &mut value, cfg);
+            match (a.nested_map, &mut value, cfg) {
+                (true, Dynamic::Map(elements), Dynamic::Map(cfgs)) => {
+                    for (key, element) in elements.iter_mut() {
+                        let cfg = cfgs.get(key).unwrap_or(&Dynamic::Null);
+                        plan_attributes(inner, prior.get(&a.name).get(key), element, cfg);
+                    }
+                }
+                (true, ..) => {}
+                (false, ..) => plan_attributes(inner, prior.get(&a.name), &mut value, cfg),
+            }
             planned.set(&a.name, value);
             continue;
         }
@@ -143,6 +152,31 @@ mod tests {
         let none = Dynamic::object([("url", Dynamic::Null)]);
         let (p, _) = plan_from_schema(&schema, &Dynamic::Null, &none, &none);
         assert!(p.get("url").is_null());
+    }
+
+    #[test]
+    fn each_object_of_a_nested_map_gets_its_defaults() {
+        let schema = Schema::new(
+            0,
+            Block::new("r").attribute(Attribute::nested_map(
+                "routes",
+                "r",
+                vec![
+                    Attribute::required("function", Type::String, ""),
+                    Attribute::with_default("auth", Type::String, "", "NONE".into()),
+                ],
+            )),
+        );
+        let route = |auth: Dynamic| Dynamic::object([("function", "api".into()), ("auth", auth)]);
+        let cfg = Dynamic::object([(
+            "routes",
+            Dynamic::Map(
+                [("GET /".to_string(), route(Dynamic::Null)), ("POST /".into(), route("AWS_IAM".into()))].into(),
+            ),
+        )]);
+        let (p, _) = plan_from_schema(&schema, &Dynamic::Null, &cfg, &cfg);
+        assert_eq!(p.get("routes").get("GET /").get("auth"), &Dynamic::from("NONE"));
+        assert_eq!(p.get("routes").get("POST /").get("auth"), &Dynamic::from("AWS_IAM"));
     }
 
     #[test]

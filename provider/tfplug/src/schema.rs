@@ -119,6 +119,8 @@ pub struct Attribute {
     /// For a nested single object (`attr = { ... }`): its attributes, each optional,
     /// computed or with a default of its own. `ty` is then their object type.
     pub nested: Option<Vec<Attribute>>,
+    /// With `nested`: a map of such objects (`attr = { key = { ... } }`), `ty` a map of them.
+    pub nested_map: bool,
     /// Checks of its value, run when the configuration is validated.
     pub checks: Vec<Check>,
 }
@@ -177,6 +179,7 @@ impl Attribute {
             stable: false,
             deprecated: false,
             nested: None,
+            nested_map: false,
             checks: Vec::new(),
         }
     }
@@ -187,6 +190,15 @@ impl Attribute {
         let ty = Type::Object(attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect());
         let mut a = Self::new(name, ty, description, Mode::Optional);
         a.nested = Some(attributes);
+        a
+    }
+
+    /// An optional map of nested objects, written `name = { key = { ... } }`, whose own
+    /// attributes may be required, optional or defaulted.
+    pub fn nested_map(name: &str, description: &str, attributes: Vec<Attribute>) -> Self {
+        let mut a = Self::nested(name, description, attributes);
+        a.ty = Type::map(a.ty);
+        a.nested_map = true;
         a
     }
 
@@ -249,7 +261,11 @@ impl Attribute {
     fn to_proto(&self) -> pb::schema::Attribute {
         let nested_type = self.nested.as_ref().map(|attrs| pb::schema::Object {
             attributes: attrs.iter().map(Attribute::to_proto).collect(),
-            nesting: pb::schema::object::NestingMode::Single as i32,
+            nesting: if self.nested_map {
+                pb::schema::object::NestingMode::Map
+            } else {
+                pb::schema::object::NestingMode::Single
+            } as i32,
             ..Default::default()
         });
         pb::schema::Attribute {
@@ -275,6 +291,24 @@ pub enum Nesting {
     Single,
     /// A list of blocks.
     List,
+}
+
+/// The checks of `attributes` on `value` (an object) at `at`, nested attributes' own included.
+fn check_attributes(attributes: &[Attribute], value: &Dynamic, at: &AttributePath, d: &mut Diagnostics) {
+    for a in attributes {
+        let v = value.get(&a.name);
+        let path = at.attr(&a.name);
+        d.0.extend(a.checks.iter().filter_map(|c| c.error(&a.name, v, &path)));
+        match (&a.nested, v) {
+            (Some(inner), Dynamic::Map(elements)) if a.nested_map => {
+                for (key, element) in elements {
+                    check_attributes(inner, element, &path.key(key), d);
+                }
+            }
+            (Some(inner), Dynamic::Map(_)) => check_attributes(inner, v, &path, d),
+            _ => {}
+        }
+    }
 }
 
 /// A nested block type.
@@ -354,12 +388,7 @@ impl Block {
     /// at its attribute. Unknown and null values pass.
     pub fn check_value(&self, value: &Dynamic) -> Diagnostics {
         let mut d = Diagnostics::new();
-        let root = AttributePath::root();
-        for a in self.attributes.iter().filter(|a| !a.checks.is_empty()) {
-            let v = value.get(&a.name);
-            let path = root.attr(&a.name);
-            d.0.extend(a.checks.iter().filter_map(|c| c.error(&a.name, v, &path)));
-        }
+        check_attributes(&self.attributes, value, &AttributePath::root(), &mut d);
         d
     }
 

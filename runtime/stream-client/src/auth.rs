@@ -10,8 +10,21 @@ use aws_sigv4::sign::v4;
 
 use crate::Error;
 
-/// The service Function URLs are signed for.
-const SERVICE: &str = "lambda";
+/// Where a signature is valid: a region and a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// The region, such as `eu-west-1`.
+    pub region: &'a str,
+    /// The service: `lambda` for Function URLs, `execute-api` for API Gateway.
+    pub service: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    /// A Function URL's scope in `region`.
+    pub fn lambda(region: &'a str) -> Self {
+        Self { region, service: "lambda" }
+    }
+}
 
 /// The caller's identity.
 #[derive(Clone, Debug)]
@@ -64,17 +77,17 @@ impl Auth {
                     .provide_credentials()
                     .await
                     .map_err(|e| Error::Signing(format!("loading credentials: {e}")))?;
-                sigv4_headers(&creds, region, SystemTime::now(), method, url, headers, body)
+                sigv4_headers(&creds, Scope::lambda(region), SystemTime::now(), method, url, headers, body)
             }
         }
     }
 }
 
 /// SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256` and, with a session,
-/// `x-amz-security-token`) for a request to a Function URL signed at `time`.
+/// `x-amz-security-token`) for a request in `scope` (a Function URL's, usually) signed at `time`.
 pub fn sigv4_headers(
     creds: &Credentials,
-    region: &str,
+    scope: Scope<'_>,
     time: SystemTime,
     method: &str,
     url: &str,
@@ -87,8 +100,8 @@ pub fn sigv4_headers(
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
-        .name(SERVICE)
+        .region(scope.region)
+        .name(scope.service)
         .time(time)
         .settings(settings)
         .build()
@@ -118,7 +131,7 @@ mod tests {
         let creds = Credentials::new("AKIDEXAMPLE", "secret", session.map(String::from), None, "test");
         let url = "https://abc.lambda-url.eu-west-1.on.aws/topics/t/produce";
         let headers = [("content-type", "application/json")];
-        let out = sigv4_headers(&creds, "eu-west-1", time(), "POST", url, &headers, body);
+        let out = sigv4_headers(&creds, Scope::lambda("eu-west-1"), time(), "POST", url, &headers, body);
         out.into_iter().flatten().collect()
     }
 

@@ -18,7 +18,7 @@ mod records;
 #[cfg(test)]
 mod test_server;
 
-pub use auth::{Auth, sigv4_headers};
+pub use auth::{Auth, Scope, sigv4_headers};
 pub use client::Client;
 pub use consumer::{Consumer, ConsumerConfig, Expired, Start};
 pub use error::Error;

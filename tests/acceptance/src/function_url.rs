@@ -8,12 +8,18 @@
 //! headers the request says it signed, and answers 403 to a missing, expired (more than 5
 //! minutes off) or wrong signature, or an unknown access key. A `NONE` URL serves everyone.
 //! Both count the requests with a valid signature ([`FunctionUrlServer::signed_requests`]).
+//!
+//! In API mode ([`FunctionUrlServer::start_api`]) it stands in for an API Gateway HTTP API
+//! instead: each request is matched to a route (`METHOD /path/{param}`, `ANY`, a greedy
+//! `{proxy+}`, else `$default`, else 404), becomes the API Gateway v2 event (payload 2.0, with
+//! `routeKey` and `pathParameters`) and reaches that route's function; an `AWS_IAM` route wants
+//! a SigV4 signature for `execute-api`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use adf_stream_client::sigv4_headers;
+use adf_stream_client::{Scope, sigv4_headers};
 use anyhow::{Context, Result};
 use aws_credential_types::Credentials;
 use axum::Router;
@@ -46,9 +52,20 @@ pub enum UrlAuth {
     None,
 }
 
+/// One route of an HTTP API in API mode.
+pub struct ApiRoute {
+    /// `METHOD /path` (path parameters as `{name}`, a greedy `{name+}` last) or `$default`.
+    pub key: String,
+    /// The function it reaches.
+    pub runner: Arc<LambdaRunner>,
+    /// Who may call it.
+    pub auth: UrlAuth,
+}
+
 struct Shared {
-    runner: Arc<LambdaRunner>,
-    auth: UrlAuth,
+    routes: Vec<ApiRoute>,
+    /// The service signatures are for: `lambda` (a Function URL) or `execute-api` (an API).
+    service: &'static str,
     requests: AtomicUsize,
     signed: AtomicUsize,
 }
@@ -68,7 +85,16 @@ impl FunctionUrlServer {
 
     /// Serves `runner`'s function on a free loopback port with `auth`.
     pub async fn start_with(runner: Arc<LambdaRunner>, auth: UrlAuth) -> Result<Self> {
-        let shared = Arc::new(Shared { runner, auth, requests: AtomicUsize::new(0), signed: AtomicUsize::new(0) });
+        Self::serve(vec![ApiRoute { key: "$default".into(), runner, auth }], "lambda").await
+    }
+
+    /// Serves an HTTP API's `routes` on a free loopback port (API mode).
+    pub async fn start_api(routes: Vec<ApiRoute>) -> Result<Self> {
+        Self::serve(routes, "execute-api").await
+    }
+
+    async fn serve(routes: Vec<ApiRoute>, service: &'static str) -> Result<Self> {
+        let shared = Arc::new(Shared { routes, service, requests: AtomicUsize::new(0), signed: AtomicUsize::new(0) });
         let app = Router::new().fallback(serve).with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/", listener.local_addr()?);
@@ -107,8 +133,11 @@ async fn serve(State(s): State<Arc<Shared>>, request: Request) -> Response {
         return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(json!({ "Message": message }))).into_response();
     };
     let n = s.requests.fetch_add(1, Ordering::SeqCst);
-    let verified = verify(parts.method.as_str(), &parts.uri, &parts.headers, &body, SystemTime::now());
-    let signer = match (verified, s.auth) {
+    let Some((route, path_parameters)) = route(&s.routes, parts.method.as_str(), parts.uri.path()) else {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({ "message": "Not Found" }))).into_response();
+    };
+    let verified = verify(s.service, parts.method.as_str(), &parts.uri, &parts.headers, &body, SystemTime::now());
+    let signer = match (verified, route.auth) {
         (Ok(key), _) => {
             s.signed.fetch_add(1, Ordering::SeqCst);
             Some(key)
@@ -121,9 +150,15 @@ async fn serve(State(s): State<Arc<Shared>>, request: Request) -> Response {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let context = EventContext { request_id: format!("c4b5a1e2-0000-4000-8000-{n:012}"), epoch_ms: now_ms, signer };
+    let context = EventContext {
+        request_id: format!("c4b5a1e2-0000-4000-8000-{n:012}"),
+        epoch_ms: now_ms,
+        signer,
+        route_key: route.key.clone(),
+        path_parameters,
+    };
     let answer = match event(parts.method.as_str(), &parts.uri, &parts.headers, &body, &context) {
-        Ok(event) => s.runner.invoke(&event).await.and_then(|a| answer(&a)),
+        Ok(event) => route.runner.invoke(&event).await.and_then(|a| answer(&a)),
         Err(e) => Err(e),
     };
     match answer {
@@ -139,6 +174,63 @@ struct EventContext {
     epoch_ms: u64,
     /// The access key that signed the request, when it was signed.
     signer: Option<String>,
+    /// The route it matched (`$default` for a Function URL).
+    route_key: String,
+    /// The values of the route's `{name}` parts.
+    path_parameters: serde_json::Map<String, Value>,
+}
+
+/// The route `method` and `path` reach, with its path parameters.
+fn route<'a>(
+    routes: &'a [ApiRoute],
+    method: &str,
+    path: &str,
+) -> Option<(&'a ApiRoute, serde_json::Map<String, Value>)> {
+    let keys: Vec<&str> = routes.iter().map(|r| r.key.as_str()).collect();
+    pick(&keys, method, path).map(|(i, params)| (&routes[i], params))
+}
+
+/// Which of the route `keys` `method` and `path` reach, as API Gateway picks: the one with the
+/// most literal parts (a method over `ANY`), else `$default`; with the path parameters.
+fn pick(keys: &[&str], method: &str, path: &str) -> Option<(usize, serde_json::Map<String, Value>)> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    type Params = serde_json::Map<String, Value>;
+    let mut best: Option<((usize, bool), usize, Params)> = None;
+    for (index, key) in keys.iter().enumerate() {
+        let Some((m, pattern)) = key.split_once(' ') else { continue };
+        if m != "ANY" && m != method {
+            continue;
+        }
+        let wanted: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+        let mut params = serde_json::Map::new();
+        let mut literal = 0;
+        let mut matched = parts.len() >= wanted.len();
+        for (i, w) in wanted.iter().enumerate() {
+            if !matched {
+                break;
+            }
+            if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix("+}")) {
+                params.insert(name.into(), json!(parts[i..].join("/")));
+                break;
+            }
+            if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                params.insert(name.into(), json!(parts[i]));
+            } else if *w == parts[i] {
+                literal += 1;
+            } else {
+                matched = false;
+            }
+            if i == wanted.len() - 1 && parts.len() > wanted.len() {
+                matched = false;
+            }
+        }
+        let rank = (literal, m != "ANY");
+        if matched && best.as_ref().is_none_or(|(b, ..)| rank > *b) {
+            best = Some((rank, index, params));
+        }
+    }
+    best.map(|(_, i, p)| (i, p))
+        .or_else(|| keys.iter().position(|k| *k == "$default").map(|i| (i, serde_json::Map::new())))
 }
 
 /// The Function URL event (payload 2.0) for one HTTP request.
@@ -192,7 +284,12 @@ fn event(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], cx: &EventCo
         }
     }
 
+    e["routeKey"] = json!(cx.route_key);
+    if !cx.path_parameters.is_empty() {
+        e["pathParameters"] = Value::Object(cx.path_parameters.clone());
+    }
     let rc = &mut e["requestContext"];
+    rc["routeKey"] = json!(cx.route_key);
     rc["http"]["method"] = json!(method);
     rc["http"]["path"] = json!(path);
     let agent = headers.get("user-agent").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -253,18 +350,28 @@ pub fn test_credentials(secret: &str) -> Credentials {
     Credentials::new(ACCESS_KEY, secret, None, None, "function-url")
 }
 
-/// Verifies a request's SigV4 signature for `lambda` at `now`: signs it again with the secret of
-/// its access key, over the headers it names, and compares. Returns the access key.
-fn verify(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<String, Denied> {
+/// Verifies a request's SigV4 signature for `service` at `now`: signs it again with the secret
+/// of its access key, over the headers it names, and compares. Returns the access key.
+fn verify(
+    service: &str,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<String, Denied> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let auth = text("authorization").and_then(|a| a.strip_prefix("AWS4-HMAC-SHA256 ")).ok_or(Denied::Missing)?;
     let field = |name: &str| auth.split(", ").find_map(|f| f.strip_prefix(name)).ok_or(Denied::Missing);
     let (credential, signed_headers, signature) =
         (field("Credential=")?, field("SignedHeaders=")?, field("Signature=")?);
     let scope: Vec<&str> = credential.split('/').collect();
-    let [key, _day, region, "lambda", "aws4_request"] = scope[..] else {
+    let [key, _day, region, signed_for, "aws4_request"] = scope[..] else {
         return Err(Denied::Missing);
     };
+    if signed_for != service {
+        return Err(Denied::Missing);
+    }
     if key != ACCESS_KEY {
         return Err(Denied::UnknownKey);
     }
@@ -283,7 +390,8 @@ fn verify(method: &str, uri: &Uri, headers: &HeaderMap, body: &[u8], now: System
     let url = format!("http://{}{}", text("host").ok_or(Denied::Mismatch)?, uri);
     let token = text("x-amz-security-token").map(str::to_string);
     let creds = Credentials::new(key, SECRET_KEY, token, None, "function-url");
-    let again = sigv4_headers(&creds, region, signed_at, method, &url, &others, body).map_err(|_| Denied::Mismatch)?;
+    let again = sigv4_headers(&creds, Scope { region, service }, signed_at, method, &url, &others, body)
+        .map_err(|_| Denied::Mismatch)?;
     let expected = again.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str()).unwrap_or_default();
     if expected.ends_with(&format!("SignedHeaders={signed_headers}, Signature={signature}")) {
         Ok(key.to_string())
@@ -385,7 +493,13 @@ mod tests {
     use super::*;
 
     fn cx(signer: Option<&str>) -> EventContext {
-        EventContext { request_id: "r-1".into(), epoch_ms: 1_795_366_800_123, signer: signer.map(String::from) }
+        EventContext {
+            request_id: "r-1".into(),
+            epoch_ms: 1_795_366_800_123,
+            signer: signer.map(String::from),
+            route_key: "$default".into(),
+            path_parameters: serde_json::Map::new(),
+        }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -466,7 +580,8 @@ mod tests {
         let url = "http://127.0.0.1:4000/topics/orders/produce?partition=1";
         let base = [("content-type", "application/json")];
         let added =
-            sigv4_headers(&test_credentials(secret), "us-east-1", time, "POST", url, &base, body).expect("sign");
+            sigv4_headers(&test_credentials(secret), Scope::lambda("us-east-1"), time, "POST", url, &base, body)
+                .expect("sign");
         let mut h = headers(&[("host", "127.0.0.1:4000"), ("content-type", "application/json")]);
         for (k, v) in added {
             h.insert(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(&v).expect("value"));
@@ -475,17 +590,31 @@ mod tests {
     }
 
     #[test]
+    fn requests_reach_the_route_api_gateway_would_pick() {
+        let keys = ["GET /orders", "GET /orders/{orderId}", "ANY /orders/{orderId}", "ANY /files/{path+}", "$default"];
+        let picked = |method: &str, path: &str| pick(&keys, method, path).map(|(i, p)| (keys[i], Value::Object(p)));
+        assert_eq!(picked("GET", "/orders"), Some(("GET /orders", json!({}))));
+        assert_eq!(picked("GET", "/orders/42"), Some(("GET /orders/{orderId}", json!({ "orderId": "42" }))));
+        assert_eq!(picked("DELETE", "/orders/42"), Some(("ANY /orders/{orderId}", json!({ "orderId": "42" }))));
+        assert_eq!(picked("PUT", "/files/a/b.txt"), Some(("ANY /files/{path+}", json!({ "path": "a/b.txt" }))));
+        assert_eq!(picked("POST", "/orders"), Some(("$default", json!({}))), "no POST route: $default");
+        assert_eq!(picked("GET", "/orders/42/items"), Some(("$default", json!({}))));
+        assert_eq!(pick(&["GET /orders"], "GET", "/nothing"), None, "404 without $default");
+    }
+
+    #[test]
     fn signatures_are_verified_like_aws_does() {
         let uri: Uri = "/topics/orders/produce?partition=1".parse().expect("uri");
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_366_800);
         let body = br#"{"records":[]}"#;
-        let check = |h: &HeaderMap, body: &[u8], now: SystemTime| verify("POST", &uri, h, body, now);
+        let check = |h: &HeaderMap, body: &[u8], now: SystemTime| verify("lambda", "POST", &uri, h, body, now);
         let good = signed("test", at, body);
         assert_eq!(check(&good, body, at + Duration::from_secs(60)), Ok("test".into()));
         assert_eq!(check(&good, body, at - Duration::from_secs(60)), Ok("test".into()), "a clock a little behind");
         // Tampered content, a wrong secret, a late arrival, no signature, another key.
         assert_eq!(check(&good, b"{\"records\":[1]}", at), Err(Denied::Mismatch));
-        assert_eq!(verify("PUT", &uri, &good, body, at), Err(Denied::Mismatch));
+        assert_eq!(verify("lambda", "PUT", &uri, &good, body, at), Err(Denied::Mismatch));
+        assert_eq!(verify("execute-api", "POST", &uri, &good, body, at), Err(Denied::Missing), "signed for lambda");
         assert_eq!(check(&signed("wrong", at, body), body, at), Err(Denied::Mismatch));
         let late = check(&good, body, at + Duration::from_secs(6 * 60));
         assert!(matches!(&late, Err(Denied::Expired(d)) if d == "20261122T170000Z"), "{late:?}");

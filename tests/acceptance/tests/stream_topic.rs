@@ -10,7 +10,7 @@ use adf_acceptance::function_url::{FunctionUrlServer, test_credentials};
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
 use adf_acceptance::runtime_zips::stream_lambda;
 use adf_acceptance::{Emulator, PROVIDER_BLOCK, REGION, Workspace, repo_root, sdk_config, set_attributes, unique_name};
-use adf_stream_client::sigv4_headers;
+use adf_stream_client::{Scope, sigv4_headers};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -91,7 +91,15 @@ impl Served {
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
         let headers: &[(&str, &str)] = if bytes.is_empty() { &[] } else { &[("content-type", "application/json")] };
         let now = std::time::SystemTime::now();
-        let auth = sigv4_headers(&test_credentials("test"), REGION, now, method, &url, headers, bytes.as_bytes())?;
+        let auth = sigv4_headers(
+            &test_credentials("test"),
+            Scope::lambda(REGION),
+            now,
+            method,
+            &url,
+            headers,
+            bytes.as_bytes(),
+        )?;
         let mut req = self.http.request(method.parse()?, url);
         for (k, v) in headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain(auth) {
             req = req.header(k, v);

@@ -172,6 +172,10 @@ impl<'a> Target<'a> {
     pub fn repository(name: &'a str) -> Self {
         Self("ECR repository", name)
     }
+    /// An API Gateway HTTP API.
+    pub fn api(name: &'a str) -> Self {
+        Self("HTTP API", name)
+    }
     /// A CloudWatch log group.
     pub fn log_group(name: &'a str) -> Self {
         Self("log group", name)

@@ -448,7 +448,7 @@ pub async fn sync_url(
     let Some(w) = wanted else {
         if current.is_some() {
             lambda.delete_function_url_config().function_name(name).send().await.at(Target::function(name))?;
-            remove_public_access(lambda, name).await?;
+            remove_statement(lambda, name, PUBLIC_URL_STATEMENT).await?;
         }
         return Ok(None);
     };
@@ -480,28 +480,53 @@ pub async fn sync_url(
     };
     if w.auth_type == "NONE" {
         // A public URL also needs a resource policy that lets anyone invoke it through the URL.
-        let added = lambda
+        let public = lambda
             .add_permission()
-            .function_name(name)
             .statement_id(PUBLIC_URL_STATEMENT)
             .action("lambda:InvokeFunctionUrl")
             .principal("*")
-            .function_url_auth_type(FunctionUrlAuthType::None)
-            .send()
-            .await;
-        if let Err(e) = added
-            && !e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception())
-        {
-            return Err(call("AddPermission", Target::function(name), &e));
-        }
+            .function_url_auth_type(FunctionUrlAuthType::None);
+        add_statement(public, name).await?;
     } else {
-        remove_public_access(lambda, name).await?;
+        remove_statement(lambda, name, PUBLIC_URL_STATEMENT).await?;
     }
     Ok(Some(url))
 }
 
-async fn remove_public_access(lambda: &Client, name: &str) -> Result<(), AwsError> {
-    match lambda.remove_permission().function_name(name).statement_id(PUBLIC_URL_STATEMENT).send().await {
+/// Sends an `AddPermission` for function `name`; a statement of that id already there is fine.
+async fn add_statement(
+    req: aws_sdk_lambda::operation::add_permission::builders::AddPermissionFluentBuilder,
+    name: &str,
+) -> Result<(), AwsError> {
+    match req.function_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => Ok(()),
+        Err(e) => Err(call("AddPermission", Target::function(name), &e)),
+    }
+}
+
+/// Lets `principal` (a service) invoke function `name` when calling from `source_arn`, under
+/// statement `statement`.
+pub async fn allow_invoke(
+    lambda: &Client,
+    name: &str,
+    statement: &str,
+    principal: &str,
+    source_arn: &str,
+) -> Result<(), AwsError> {
+    let req = lambda
+        .add_permission()
+        .statement_id(statement)
+        .action("lambda:InvokeFunction")
+        .principal(principal)
+        .source_arn(source_arn);
+    add_statement(req, name).await
+}
+
+/// Takes statement `statement` off function `name`'s policy; one gone already (or a function
+/// gone) is fine.
+pub async fn remove_statement(lambda: &Client, name: &str, statement: &str) -> Result<(), AwsError> {
+    match lambda.remove_permission().function_name(name).statement_id(statement).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
         Err(e) => Err(call("RemovePermission", Target::function(name), &e)),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod esm;
 pub mod events;
 pub mod function;
+pub mod http_api;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
@@ -78,6 +79,8 @@ pub struct AwsClients {
     pub events: aws_sdk_eventbridge::Client,
     /// ECR.
     pub ecr: aws_sdk_ecr::Client,
+    /// API Gateway v2 (HTTP APIs).
+    pub apigateway: aws_sdk_apigatewayv2::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -175,6 +178,7 @@ impl AwsClients {
             client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
         );
         let (events, ecr) = (client!(aws_sdk_eventbridge, "events"), client!(aws_sdk_ecr, "ecr"));
+        let apigateway = client!(aws_sdk_apigatewayv2, "apigatewayv2");
         // The runtimes' own rule, so the provider and the Lambdas it deploys address S3 alike.
         let s3_force_path_style = adf_common::sdk::s3_path_style(s.s3_use_path_style, s.endpoints.contains_key("s3"));
         let s3 = {
@@ -195,6 +199,7 @@ impl AwsClients {
             s3,
             events,
             ecr,
+            apigateway,
             sdk,
             s3_force_path_style,
             endpoints: s.endpoints,

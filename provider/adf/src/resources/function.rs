@@ -16,13 +16,12 @@ use tfplug::{
 };
 
 use self::schema::{schema, validate_config};
-use super::driver::attributes::public_url_warning;
+use super::driver::attributes::{Cors, cors_value, public_url_warning};
 use super::driver::bindings::binding_value;
 use super::driver::{Failure, Imported, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
-    self, Code, Config, CorsSpec, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc,
-    invoke_arn,
+    self, Code, Config, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc, invoke_arn,
 };
 use crate::aws::{Ownership, logs};
 use crate::config::AdfData;
@@ -82,18 +81,7 @@ struct ImageModel {
 #[derive(Debug, Deserialize)]
 struct UrlModel {
     auth_type: Value<String>,
-    cors: Option<CorsModel>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CorsModel {
-    #[serde(default)]
-    allow_origins: Vec<String>,
-    #[serde(default)]
-    allow_methods: Vec<String>,
-    #[serde(default)]
-    allow_headers: Vec<String>,
-    max_age: Option<i64>,
+    cors: Option<Cors>,
 }
 
 impl Model {
@@ -111,15 +99,9 @@ impl Model {
     /// The function the services layer deploys.
     fn spec(self) -> Result<Spec, Diagnostics> {
         let code = self.code()?;
-        let url = self.function_url.map(|u| UrlSpec {
-            auth_type: u.auth_type.known_or("AWS_IAM".into()),
-            cors: u.cors.map(|c| CorsSpec {
-                allow_origins: c.allow_origins,
-                allow_methods: c.allow_methods,
-                allow_headers: c.allow_headers,
-                max_age: c.max_age,
-            }),
-        });
+        let url = self
+            .function_url
+            .map(|u| UrlSpec { auth_type: u.auth_type.known_or("AWS_IAM".into()), cors: u.cors.map(Cors::into_spec) });
         // Bindings: their settings join the environment, their statements the managed role.
         let bindings = self.bindings.unwrap_or_default();
         let mut environment = self.environment;
@@ -179,18 +161,11 @@ fn with_statements(user: Option<String>, more: Vec<serde_json::Value>) -> Result
     Ok(Some(serde_json::Value::Array(all).to_string()))
 }
 
-fn url_value(u: &ObservedUrl) -> Dynamic {
-    let cors = u.cors.as_ref().map_or(Dynamic::Null, |c| {
-        Dynamic::object([
-            ("allow_origins", c.allow_origins.clone().into_dynamic()),
-            ("allow_methods", c.allow_methods.clone().into_dynamic()),
-            ("allow_headers", c.allow_headers.clone().into_dynamic()),
-            ("max_age", c.max_age.into_dynamic()),
-        ])
-    });
+/// The `function_url` value for the URL Lambda reports; `prior` is the attribute's prior value.
+fn url_value(u: &ObservedUrl, prior: &Dynamic) -> Dynamic {
     Dynamic::object([
         ("auth_type", u.auth_type.clone().into_dynamic()),
-        ("cors", cors),
+        ("cors", u.cors.as_ref().map_or(Dynamic::Null, |c| cors_value(c, prior.get("cors")))),
         ("url", u.url.clone().into_dynamic()),
     ])
 }
@@ -253,7 +228,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         ("image_config", o.config.image.as_ref().map_or(Dynamic::Null, image_value)),
         ("log_retention_days", retention.into_dynamic()),
         ("role_arn", o.role.clone().into_dynamic()),
-        ("function_url", o.url.as_ref().map_or(Dynamic::Null, url_value)),
+        ("function_url", o.url.as_ref().map_or(Dynamic::Null, |u| url_value(u, prior.get("function_url")))),
         ("tags_all", tags_all.into_dynamic()),
         ("arn", o.arn.clone().into_dynamic()),
         ("invoke_arn", invoke_arn(&o.arn).into_dynamic()),

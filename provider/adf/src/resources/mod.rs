@@ -5,6 +5,7 @@ pub mod cache;
 pub mod driver;
 pub mod ecr_repository;
 pub mod function;
+pub mod http_api;
 pub mod kv_namespace;
 pub mod lambda_package;
 pub mod object_bucket;

@@ -6,7 +6,7 @@ use tfplug::{
     Attribute, AttributePath, Check, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Type, Value,
 };
 
-use crate::aws::function::RETENTION_DAYS;
+use crate::aws::function::{CorsSpec, RETENTION_DAYS};
 use crate::aws::logs;
 
 /// A string output that keeps its prior value in plans once known.
@@ -46,6 +46,63 @@ pub fn check_name(d: &mut Diagnostics, config: &Dynamic, what: &str, valid: fn(&
     {
         d.error_at(AttributePath::root().attr("name"), format!("Invalid {what} name"), m);
     }
+}
+
+/// The `cors` attribute of a Function URL or an HTTP API.
+pub fn cors(description: &str) -> Attribute {
+    Attribute::nested(
+        "cors",
+        description,
+        vec![
+            Attribute::optional(
+                "allow_origins",
+                Type::list(Type::String),
+                "Origins allowed, such as `https://example.com`.",
+            ),
+            Attribute::optional("allow_methods", Type::list(Type::String), "HTTP methods allowed, such as `GET`."),
+            Attribute::optional("allow_headers", Type::list(Type::String), "Request headers allowed."),
+            Attribute::optional("max_age", Type::Number, "Seconds a browser may cache the preflight answer."),
+        ],
+    )
+}
+
+/// A [`cors`] attribute as a wholly known plan has it.
+#[derive(Debug, serde::Deserialize)]
+pub struct Cors {
+    #[serde(default)]
+    allow_origins: Vec<String>,
+    #[serde(default)]
+    allow_methods: Vec<String>,
+    #[serde(default)]
+    allow_headers: Vec<String>,
+    max_age: Option<i64>,
+}
+
+impl Cors {
+    /// What the services layer sets.
+    pub fn into_spec(self) -> CorsSpec {
+        CorsSpec {
+            allow_origins: self.allow_origins,
+            allow_methods: self.allow_methods,
+            allow_headers: self.allow_headers,
+            max_age: self.max_age,
+        }
+    }
+}
+
+/// The [`cors`] attribute's value for CORS as AWS reports it; an empty list AWS reports is null
+/// unless `prior` (the attribute's prior value) has it empty.
+pub fn cors_value(c: &CorsSpec, prior: &Dynamic) -> Dynamic {
+    let list = |name: &'static str, l: &Vec<String>| {
+        let value = if l.is_empty() && prior.get(name).is_null() { Dynamic::Null } else { l.clone().into_dynamic() };
+        (name, value)
+    };
+    Dynamic::object([
+        list("allow_origins", &c.allow_origins),
+        list("allow_methods", &c.allow_methods),
+        list("allow_headers", &c.allow_headers),
+        ("max_age", c.max_age.into_dynamic()),
+    ])
 }
 
 /// `tags`, `tags_all` and `id` (the name), as every managed resource has them.

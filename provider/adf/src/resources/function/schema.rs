@@ -4,7 +4,7 @@ use tfplug::{
     Attribute, AttributePath, Block, Check, Diagnostics, Dynamic, Nesting, ObjectReader, Schema, Type, Value,
 };
 
-use crate::resources::driver::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, output, tags_and_id};
+use crate::resources::driver::attributes::{LOG_RETENTION_DAYS, MEMORY_SIZE, TIMEOUT, cors, output, tags_and_id};
 use crate::resources::driver::bindings::binding_type;
 use crate::resources::driver::timeouts_block;
 
@@ -19,20 +19,6 @@ pub(super) fn package_type() -> Type {
 }
 
 pub(super) fn schema() -> Schema {
-    let cors = Attribute::nested(
-        "cors",
-        "CORS for browsers calling the URL.",
-        vec![
-            Attribute::optional(
-                "allow_origins",
-                Type::list(Type::String),
-                "Origins allowed, such as `https://example.com`.",
-            ),
-            Attribute::optional("allow_methods", Type::list(Type::String), "HTTP methods allowed, such as `GET`."),
-            Attribute::optional("allow_headers", Type::list(Type::String), "Request headers allowed."),
-            Attribute::optional("max_age", Type::Number, "Seconds a browser may cache the preflight answer."),
-        ],
-    );
     let function_url = Attribute::nested(
         "function_url",
         "A Function URL for the function. Omit for none.",
@@ -44,7 +30,7 @@ pub(super) fn schema() -> Schema {
                  resource policy that allows it).",
                 "AWS_IAM".into(),
             ),
-            cors,
+            cors("CORS for browsers calling the URL."),
             Attribute::computed("url", Type::String, "The URL, such as `https://<id>.lambda-url.<region>.on.aws/`.")
                 .stable(),
         ],
