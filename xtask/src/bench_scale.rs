@@ -31,6 +31,18 @@ resource \"adf_function\" \"f\" {{
     )
 }
 
+/// Requests no one resource sends (the provider's credential check at configure).
+const SHARED: &str = "(provider)";
+
+/// Which resource type sends requests of operation `op` (`service.Operation`) here.
+fn owner(op: &str) -> &'static str {
+    match op.split('.').next() {
+        Some("dynamodb" | "sqs") => "adf_workflow_tables",
+        Some("lambda" | "logs" | "iam") => "adf_function",
+        _ => SHARED,
+    }
+}
+
 /// One phase's figures.
 struct Phase {
     name: &'static str,
@@ -74,11 +86,13 @@ pub fn run(root: &Path, n: usize) -> Result<()> {
         println!("| {} | {:.1} s | {total} | {:.1} |", p.name, p.took.as_secs_f64(), total as f64 / resources);
     }
     for p in &phases {
-        println!("\n{} requests per resource, by operation:", p.name);
+        println!("\n{}: requests per instance of the resource that sends them, by operation:", p.name);
         let mut ops: Vec<_> = p.requests.iter().collect();
-        ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        ops.sort_by(|a, b| owner(a.0).cmp(owner(b.0)).then(b.1.cmp(a.1)).then(a.0.cmp(b.0)));
         for (op, count) in ops {
-            println!("  {op:<45} {:>6.2}", *count as f64 / resources);
+            let per = if owner(op) == SHARED { "in all" } else { "each" };
+            let count = if owner(op) == SHARED { *count as f64 } else { *count as f64 / n as f64 };
+            println!("  {:<20} {op:<40} {count:>7.2} {per}", owner(op));
         }
     }
     Ok(())

@@ -1,10 +1,12 @@
-//! The SQS event source mapping that feeds the job queue to the worker: partial batch
-//! responses (`ReportBatchItemFailures`), batch size, maximum concurrency, enabled.
+//! Event source mappings: a queue (SQS) or a stream (DynamoDB Streams, Kinesis) feeding a
+//! function in batches, with partial batch responses (`ReportBatchItemFailures`), batch size,
+//! batching window, starting position (streams), maximum concurrency (SQS) and enabled. The
+//! workflow worker's job queue is one; `adf_event_source` makes any.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{FunctionResponseType, ScalingConfig};
+use aws_sdk_lambda::types::{EventSourcePosition, FunctionResponseType, ScalingConfig};
 
 use super::error::{AwsError, Sent, Target, call};
 
@@ -15,30 +17,116 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// SQS batches larger than this need a batching window of at least one second.
 const UNWINDOWED_BATCH: i64 = 10;
 
+/// What feeds a mapping, from its ARN's service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// An SQS queue.
+    Sqs,
+    /// A DynamoDB table's stream.
+    DynamoDbStream,
+    /// A Kinesis data stream.
+    Kinesis,
+}
+
+impl SourceKind {
+    /// The kind of source `arn` names; None for anything else.
+    pub fn of(arn: &str) -> Option<Self> {
+        let mut fields = arn.split(':');
+        let (Some("arn"), Some(_), Some(service)) = (fields.next(), fields.next(), fields.next()) else { return None };
+        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        match service {
+            "sqs" if !resource.is_empty() => Some(Self::Sqs),
+            "dynamodb" if resource.starts_with("table/") && resource.contains("/stream/") => Some(Self::DynamoDbStream),
+            "kinesis" if resource.starts_with("stream/") => Some(Self::Kinesis),
+            _ => None,
+        }
+    }
+
+    /// Whether records come from a stream (with a starting position and shards).
+    pub fn is_stream(self) -> bool {
+        self != Self::Sqs
+    }
+
+    /// What the function's execution role must be allowed to do on the source, as Lambda's
+    /// poller calls it with that role.
+    pub fn read_actions(self) -> &'static [&'static str] {
+        match self {
+            Self::Sqs => {
+                &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+            }
+            Self::DynamoDbStream => {
+                &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+            }
+            Self::Kinesis => &[
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+                "kinesis:SubscribeToShard",
+            ],
+        }
+    }
+}
+
 /// What the mapping should be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EsmSpec {
-    /// The worker function's name.
+    /// The function's name.
     pub function: String,
-    /// The job queue's ARN.
-    pub queue_arn: String,
-    /// Messages per invocation.
+    /// The queue's or stream's ARN.
+    pub source_arn: String,
+    /// Records per invocation.
     pub batch_size: i64,
-    /// Concurrent invocations at most (2 to 1000), or Lambda's default.
+    /// Seconds to gather a batch; None: none for streams and FIFO queues, and for a standard
+    /// queue one second above ten messages a batch (Lambda's minimum there), else none.
+    pub batching_window: Option<i64>,
+    /// `LATEST` or `TRIM_HORIZON`, for streams.
+    pub starting_position: Option<String>,
+    /// Whether the function reports partial batch failures.
+    pub report_failures: bool,
+    /// Concurrent invocations at most (2 to 1000, SQS), or Lambda's default.
     pub maximum_concurrency: Option<i64>,
-    /// Whether Lambda polls the queue.
+    /// Whether Lambda polls the source.
     pub enabled: bool,
 }
 
 impl EsmSpec {
-    fn fifo(&self) -> bool {
-        self.queue_arn.ends_with(".fifo")
+    /// The worker's mapping on a job queue: partial batch responses, the default window.
+    pub fn queue(
+        function: String,
+        queue_arn: String,
+        batch_size: i64,
+        maximum_concurrency: Option<i64>,
+        enabled: bool,
+    ) -> Self {
+        Self {
+            function,
+            source_arn: queue_arn,
+            batch_size,
+            batching_window: None,
+            starting_position: None,
+            report_failures: true,
+            maximum_concurrency,
+            enabled,
+        }
     }
 
-    /// The batching window: FIFO queues take none; standard queues need one second above ten
-    /// messages a batch.
-    pub fn batching_window(&self) -> Option<i32> {
-        if self.fifo() { None } else { Some(i32::from(self.batch_size > UNWINDOWED_BATCH)) }
+    fn fifo(&self) -> bool {
+        self.source_arn.ends_with(".fifo")
+    }
+
+    /// The batching window sent: the one asked for, else the default (see [`Self::batching_window`]).
+    pub fn window(&self) -> Option<i32> {
+        match self.batching_window {
+            Some(w) => i32::try_from(w).ok(),
+            None if self.fifo() || SourceKind::of(&self.source_arn).is_some_and(SourceKind::is_stream) => None,
+            None => Some(i32::from(self.batch_size > UNWINDOWED_BATCH)),
+        }
+    }
+
+    fn response_types(&self) -> Vec<FunctionResponseType> {
+        if self.report_failures { vec![FunctionResponseType::ReportBatchItemFailures] } else { Vec::new() }
     }
 }
 
@@ -47,10 +135,16 @@ impl EsmSpec {
 pub struct EsmState {
     /// Its id.
     pub uuid: String,
-    /// The queue it polls.
-    pub queue_arn: String,
-    /// Messages per invocation.
+    /// The function's ARN.
+    pub function_arn: String,
+    /// The queue or stream it polls.
+    pub source_arn: String,
+    /// Records per invocation.
     pub batch_size: i64,
+    /// Seconds it gathers a batch.
+    pub batching_window: i64,
+    /// Where it started reading a stream.
+    pub starting_position: Option<String>,
     /// Its maximum concurrency, when set.
     pub maximum_concurrency: Option<i64>,
     /// `Enabled`, `Disabled`, `Creating`, `Updating`, ...
@@ -77,8 +171,11 @@ impl EsmState {
 fn state_of(c: &aws_sdk_lambda::types::EventSourceMappingConfiguration) -> EsmState {
     EsmState {
         uuid: c.uuid.clone().unwrap_or_default(),
-        queue_arn: c.event_source_arn.clone().unwrap_or_default(),
+        function_arn: c.function_arn.clone().unwrap_or_default(),
+        source_arn: c.event_source_arn.clone().unwrap_or_default(),
         batch_size: c.batch_size.map_or(0, i64::from),
+        batching_window: c.maximum_batching_window_in_seconds.map_or(0, i64::from),
+        starting_position: c.starting_position.as_ref().map(|p| p.as_str().to_string()),
         maximum_concurrency: c.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).map(i64::from),
         state: c.state.clone().unwrap_or_default(),
         report_failures: c.function_response_types().contains(&FunctionResponseType::ReportBatchItemFailures),
@@ -97,7 +194,7 @@ pub async fn list(lambda: &Client, function: &str) -> Result<Vec<EsmState>, AwsE
             Err(e) => return Err(call("ListEventSourceMappings", &target, &e)),
         };
         found.extend(
-            out.event_source_mappings().iter().map(state_of).filter(|m| m.queue_arn.split(':').nth(2) == Some("sqs")),
+            out.event_source_mappings().iter().map(state_of).filter(|m| m.source_arn.split(':').nth(2) == Some("sqs")),
         );
         marker = out.next_marker;
         if marker.is_none() {
@@ -114,12 +211,16 @@ pub async fn find(lambda: &Client, function: &str, uuid: Option<&str>) -> Result
     Ok(by_id.or_else(|| all.into_iter().next()))
 }
 
-async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, AwsError> {
+/// Mapping `uuid`; None when it is gone.
+pub async fn get(lambda: &Client, uuid: &str) -> Result<Option<EsmState>, AwsError> {
     match lambda.get_event_source_mapping().uuid(uuid).send().await {
         Ok(c) => Ok(Some(EsmState {
             uuid: c.uuid.unwrap_or_default(),
-            queue_arn: c.event_source_arn.unwrap_or_default(),
+            function_arn: c.function_arn.unwrap_or_default(),
+            source_arn: c.event_source_arn.unwrap_or_default(),
             batch_size: c.batch_size.map_or(0, i64::from),
+            batching_window: c.maximum_batching_window_in_seconds.map_or(0, i64::from),
+            starting_position: c.starting_position.map(|p| p.as_str().to_string()),
             maximum_concurrency: c.scaling_config.and_then(|s| s.maximum_concurrency).map(i64::from),
             state: c.state.unwrap_or_default(),
             report_failures: c
@@ -166,11 +267,12 @@ async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, AwsError> {
         let out = lambda
             .create_event_source_mapping()
             .function_name(&spec.function)
-            .event_source_arn(&spec.queue_arn)
+            .event_source_arn(&spec.source_arn)
             .batch_size(i32::try_from(spec.batch_size).unwrap_or(10))
             .enabled(spec.enabled)
-            .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-            .set_maximum_batching_window_in_seconds(spec.batching_window())
+            .set_function_response_types(Some(spec.response_types()))
+            .set_maximum_batching_window_in_seconds(spec.window())
+            .set_starting_position(spec.starting_position.as_deref().map(EventSourcePosition::from))
             .set_scaling_config(spec.maximum_concurrency.map(|m| scaling(Some(m))))
             .send()
             .await;
@@ -183,11 +285,11 @@ async fn create(lambda: &Client, spec: &EsmSpec) -> Result<EsmState, AwsError> {
                 if !retryable || started.elapsed() > IAM_PROPAGATION {
                     return Err(call(
                         "CreateEventSourceMapping",
-                        format_args!("function {} on {}", spec.function, spec.queue_arn),
+                        format_args!("function {} on {}", spec.function, spec.source_arn),
                         &e,
                     ));
                 }
-                tracing::info!(function = %spec.function, "the role cannot read the queue yet; retrying while IAM propagates");
+                tracing::info!(function = %spec.function, "the role cannot read the source yet; retrying while IAM propagates");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_PAUSE);
             }
@@ -204,28 +306,46 @@ pub async fn delete(lambda: &Client, uuid: &str) -> Result<(), AwsError> {
     }
 }
 
-/// Makes the function's mappings exactly one, on `spec.queue_arn`, configured as `spec`: a
+/// Makes the function's SQS mappings exactly one, on `spec.source_arn`, configured as `spec`: a
 /// mapping on another queue (the tables changed) is deleted and a new one created. Returns it.
 pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Result<EsmState, AwsError> {
     let all = list(lambda, &spec.function).await?;
     let keep = all
         .iter()
-        .filter(|m| m.queue_arn == spec.queue_arn)
+        .filter(|m| m.source_arn == spec.source_arn)
         .find(|m| uuid.is_none_or(|u| m.uuid == u))
-        .or_else(|| all.iter().find(|m| m.queue_arn == spec.queue_arn))
+        .or_else(|| all.iter().find(|m| m.source_arn == spec.source_arn))
         .cloned();
     for stale in all.iter().filter(|m| keep.as_ref().is_none_or(|k| k.uuid != m.uuid)) {
-        tracing::info!(uuid = %stale.uuid, queue = %stale.queue_arn, "deleting an event source mapping the workflow no longer uses");
+        tracing::info!(uuid = %stale.uuid, queue = %stale.source_arn, "deleting an event source mapping the workflow no longer uses");
         delete(lambda, &stale.uuid).await?;
     }
-    let Some(current) = keep else {
-        return create(lambda, spec).await;
+    match keep {
+        Some(current) => update(lambda, spec, current).await,
+        None => create(lambda, spec).await,
+    }
+}
+
+/// Makes mapping `uuid` (when it still exists) match `spec`, else creates one. Returns it.
+pub async fn converge(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Result<EsmState, AwsError> {
+    let current = match uuid {
+        Some(u) => get(lambda, u).await?,
+        None => None,
     };
+    match current {
+        Some(current) => update(lambda, spec, current).await,
+        None => create(lambda, spec).await,
+    }
+}
+
+/// Updates `current` to `spec` when they differ, once it has settled.
+async fn update(lambda: &Client, spec: &EsmSpec, current: EsmState) -> Result<EsmState, AwsError> {
     let current = if current.settled() { current } else { settle(lambda, &current.uuid).await? };
     let same = current.batch_size == spec.batch_size
         && current.maximum_concurrency == spec.maximum_concurrency
         && current.enabled() == Some(spec.enabled)
-        && current.report_failures;
+        && current.report_failures == spec.report_failures
+        && spec.batching_window.is_none_or(|w| w == current.batching_window);
     if same {
         return Ok(current);
     }
@@ -234,8 +354,8 @@ pub async fn ensure(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Resu
         .uuid(&current.uuid)
         .batch_size(i32::try_from(spec.batch_size).unwrap_or(10))
         .enabled(spec.enabled)
-        .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-        .set_maximum_batching_window_in_seconds(spec.batching_window())
+        .set_function_response_types(Some(spec.response_types()))
+        .set_maximum_batching_window_in_seconds(spec.window())
         .scaling_config(scaling(spec.maximum_concurrency))
         .send()
         .await
@@ -248,20 +368,28 @@ mod tests {
     use super::*;
 
     fn spec(queue: &str, batch: i64) -> EsmSpec {
-        EsmSpec {
-            function: "adf-workflow-orders".into(),
-            queue_arn: queue.into(),
-            batch_size: batch,
-            maximum_concurrency: None,
-            enabled: true,
-        }
+        EsmSpec::queue("adf-workflow-orders".into(), queue.into(), batch, None, true)
     }
 
     #[test]
-    fn large_standard_batches_get_a_one_second_window_and_fifo_none() {
-        assert_eq!(spec("arn:aws:sqs:r:1:q", 10).batching_window(), Some(0));
-        assert_eq!(spec("arn:aws:sqs:r:1:q", 11).batching_window(), Some(1));
-        assert_eq!(spec("arn:aws:sqs:r:1:q.fifo", 10).batching_window(), None);
+    fn large_standard_batches_get_a_one_second_window_and_fifo_and_streams_none() {
+        assert_eq!(spec("arn:aws:sqs:r:1:q", 10).window(), Some(0));
+        assert_eq!(spec("arn:aws:sqs:r:1:q", 11).window(), Some(1));
+        assert_eq!(spec("arn:aws:sqs:r:1:q.fifo", 10).window(), None);
+        assert_eq!(spec("arn:aws:kinesis:r:1:stream/s", 100).window(), None);
+        let asked = EsmSpec { batching_window: Some(30), ..spec("arn:aws:sqs:r:1:q", 100) };
+        assert_eq!(asked.window(), Some(30));
+    }
+
+    #[test]
+    fn sources_are_known_by_their_arn() {
+        assert_eq!(SourceKind::of("arn:aws:sqs:us-east-1:1:jobs"), Some(SourceKind::Sqs));
+        let stream = "arn:aws:dynamodb:us-east-1:1:table/orders/stream/2026-12-01T00:00:00.000";
+        assert_eq!(SourceKind::of(stream), Some(SourceKind::DynamoDbStream));
+        assert_eq!(SourceKind::of("arn:aws:kinesis:us-east-1:1:stream/clicks"), Some(SourceKind::Kinesis));
+        assert_eq!(SourceKind::of("arn:aws:dynamodb:us-east-1:1:table/orders"), None, "a table, not its stream");
+        assert_eq!(SourceKind::of("arn:aws:s3:::bucket"), None);
+        assert!(SourceKind::Kinesis.read_actions().iter().all(|a| a.starts_with("kinesis:")));
     }
 
     #[test]

@@ -55,6 +55,18 @@ pub async fn find(sqs: &Client, name: &str) -> Result<Option<String>, AwsError> 
     }
 }
 
+/// Describes queue `name`, at `url` when known (no `GetQueueUrl` then: a refresh of a queue
+/// in state costs two requests); None when it does not exist.
+pub async fn observe(sqs: &Client, name: &str, url: Option<&str>) -> Result<Option<QueueState>, AwsError> {
+    match url {
+        Some(url) => describe(sqs, name, url).await,
+        None => match find(sqs, name).await? {
+            Some(url) => describe(sqs, name, &url).await,
+            None => Ok(None),
+        },
+    }
+}
+
 /// Describes the queue at `url`; None when it was deleted meanwhile.
 pub async fn describe(sqs: &Client, name: &str, url: &str) -> Result<Option<QueueState>, AwsError> {
     let attrs = match sqs.get_queue_attributes().queue_url(url).attribute_names(A::All).send().await {

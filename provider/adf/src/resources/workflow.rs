@@ -212,13 +212,13 @@ impl Spec {
     }
 
     fn esm(&self) -> EsmSpec {
-        EsmSpec {
-            function: self.function_name(),
-            queue_arn: self.tables.queue_arn.clone(),
-            batch_size: self.batch_size,
-            maximum_concurrency: self.maximum_concurrency,
-            enabled: self.enabled,
-        }
+        EsmSpec::queue(
+            self.function_name(),
+            self.tables.queue_arn.clone(),
+            self.batch_size,
+            self.maximum_concurrency,
+            self.enabled,
+        )
     }
 }
 
@@ -257,7 +257,7 @@ async fn observe_tables(
     if !moved {
         let mut v = prior.clone();
         if let Some(m) = esm {
-            v.set("queue_arn", m.queue_arn.clone().into_dynamic());
+            v.set("queue_arn", m.source_arn.clone().into_dynamic());
         }
         return Ok(v);
     }
@@ -266,7 +266,7 @@ async fn observe_tables(
     let s = dynamodb::describe(&aws.dynamodb, &statuses).await?;
     let kms = c.as_ref().and_then(|c| c.kms_key_arn.clone());
     Ok(TablesRef {
-        queue_arn: esm.map_or(queue.arn, |m| m.queue_arn.clone()),
+        queue_arn: esm.map_or(queue.arn, |m| m.source_arn.clone()),
         queue_url,
         visibility_timeout: queue.visibility_timeout.unwrap_or(0),
         contexts,

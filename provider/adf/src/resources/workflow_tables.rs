@@ -274,19 +274,16 @@ fn observed_state(prior: &Dynamic, o: &Observed) -> Dynamic {
     state
 }
 
-async fn observe(aws: &AwsClients, names: &Names) -> Result<Option<Observed>, crate::aws::AwsError> {
-    let queue = async {
-        match sqs::find(&aws.sqs, &names.queue).await? {
-            Some(url) => sqs::describe(&aws.sqs, &names.queue, &url).await,
-            None => Ok(None),
-        }
-    };
-    let dlq = async {
-        match sqs::find(&aws.sqs, &names.dlq).await? {
-            Some(url) => sqs::describe(&aws.sqs, &names.dlq, &url).await,
-            None => Ok(None),
-        }
-    };
+/// What AWS has of `names`; the queues at `urls` (the job queue's and the DLQ's) when the state
+/// knows them.
+async fn observe(
+    aws: &AwsClients,
+    names: &Names,
+    urls: [Option<String>; 2],
+) -> Result<Option<Observed>, crate::aws::AwsError> {
+    let [queue_url, dlq_url] = urls;
+    let queue = sqs::observe(&aws.sqs, &names.queue, queue_url.as_deref());
+    let dlq = sqs::observe(&aws.sqs, &names.dlq, dlq_url.as_deref());
     let (queue, dlq, contexts, statuses, coordination) = tokio::try_join!(
         queue,
         dlq,
@@ -369,7 +366,11 @@ impl Managed for WorkflowTables {
     }
 
     async fn observe(&self, data: &AdfData, _name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        let observed = observe(&data.aws, &names_of(prior)).await?;
+        let url = |k: &str| match prior.get(k) {
+            Dynamic::String(u) => Some(u.clone()),
+            _ => None,
+        };
+        let observed = observe(&data.aws, &names_of(prior), [url("queue_url"), url("dlq_url")]).await?;
         Ok(observed.map(|o| observed_state(prior, &o)))
     }
 

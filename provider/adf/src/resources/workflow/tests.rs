@@ -158,7 +158,7 @@ fn the_worker_gets_its_queue_and_tables_and_no_url() {
     assert!(statements.contains("function:charge"), "{statements}");
     assert!(!statements.contains('*'), "{statements}");
     let m = s.esm();
-    assert_eq!((m.batch_size, m.batching_window(), m.enabled), (20, Some(1), true));
+    assert_eq!((m.batch_size, m.window(), m.enabled), (20, Some(1), true));
 }
 
 #[test]
