@@ -55,6 +55,7 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::cache::Cache)),
             Arc::new(Driver(resources::ecr_repository::EcrRepository)),
             Arc::new(Driver(resources::http_api::HttpApi)),
+            Arc::new(Driver(resources::event_source::EventSource)),
         ]
     }
 

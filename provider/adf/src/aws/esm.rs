@@ -9,6 +9,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{EventSourcePosition, FunctionResponseType, ScalingConfig};
 
 use super::error::{AwsError, Sent, Target, call};
+use super::{AwsClients, iam, lambda};
 
 /// How long to keep retrying a create while the function's new role propagates through IAM.
 const IAM_PROPAGATION: Duration = Duration::from_secs(120);
@@ -336,6 +337,40 @@ pub async fn converge(lambda: &Client, spec: &EsmSpec, uuid: Option<&str>) -> Re
         Some(current) => update(lambda, spec, current).await,
         None => create(lambda, spec).await,
     }
+}
+
+/// The inline policy on the function's managed role that lets Lambda read `source_arn`.
+pub fn read_policy_name(source_arn: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(source_arn.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("adf-source-{hex}")
+}
+
+/// Connects `spec.source_arn` to `spec.function`: first lets the function's managed role read
+/// the source (a role the user brought is left as it is), then makes or updates mapping `uuid`.
+/// `function_tag` marks a role an `adf_function` manages.
+pub async fn attach(
+    aws: &AwsClients,
+    spec: &EsmSpec,
+    kind: SourceKind,
+    uuid: Option<&str>,
+    function_tag: &str,
+) -> Result<EsmState, AwsError> {
+    let function = lambda::observe(&aws.lambda, &spec.function)
+        .await?
+        .ok_or_else(|| AwsError::Invalid(format!("function {} does not exist", spec.function)))?;
+    let policy = read_policy_name(&spec.source_arn);
+    let actions = kind.read_actions();
+    iam::grant_managed(&aws.iam, &spec.function, &function.role, function_tag, &policy, actions, &spec.source_arn)
+        .await?;
+    converge(&aws.lambda, spec, uuid).await
+}
+
+/// Deletes mapping `uuid`, then the read permission [`attach`] gave the function's role.
+pub async fn detach(aws: &AwsClients, uuid: &str, function: &str, source_arn: &str) -> Result<(), AwsError> {
+    delete(&aws.lambda, uuid).await?;
+    iam::revoke_managed(&aws.iam, function, &read_policy_name(source_arn)).await
 }
 
 /// Updates `current` to `spec` when they differ, once it has settled.

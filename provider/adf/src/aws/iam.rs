@@ -59,6 +59,39 @@ pub async fn extra_policy(iam: &Client, function: &str) -> Result<Option<String>
     }
 }
 
+/// Grants function `function`'s managed role `actions` on `resource` as inline policy `name`,
+/// when `role_arn` (the function's role) is that role and carries `tag` (an `adf_function` made
+/// it). Returns whether it did: a role the user brought is theirs to grant.
+pub async fn grant_managed(
+    iam: &Client,
+    function: &str,
+    role_arn: &str,
+    tag: &str,
+    name: &str,
+    actions: &[&str],
+    resource: &str,
+) -> Result<bool, AwsError> {
+    let role = managed_role_name(function);
+    if role_arn.rsplit('/').next() != Some(role.as_str()) {
+        return Ok(false);
+    }
+    match find(iam, &role).await? {
+        Some((_, tags)) if tags.contains_key(tag) => {}
+        _ => return Ok(false),
+    }
+    let doc = json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Action": actions, "Resource": [resource] }]
+    });
+    put_policy(iam, &role, name, &doc.to_string()).await?;
+    Ok(true)
+}
+
+/// Takes inline policy `name` off function `function`'s managed role; gone already is fine.
+pub async fn revoke_managed(iam: &Client, function: &str, name: &str) -> Result<(), AwsError> {
+    delete_policy(iam, &managed_role_name(function), name).await
+}
+
 /// The role's ARN and tags, or None when it does not exist. Errors other than "no such
 /// entity" are errors.
 pub async fn find(iam: &Client, role: &str) -> Result<Option<(String, BTreeMap<String, String>)>, AwsError> {

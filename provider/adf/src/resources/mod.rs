@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod driver;
 pub mod ecr_repository;
+pub mod event_source;
 pub mod function;
 pub mod http_api;
 pub mod kv_namespace;
