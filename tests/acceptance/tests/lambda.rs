@@ -368,9 +368,9 @@ resource "adf_function" "f" {{
     Ok(())
 }
 
-/// Layers, X-Ray tracing, a larger `/tmp` and a VPC: applied, their permissions on the managed
-/// role, an empty second plan, import, an update that detaches the VPC and the layers (and
-/// takes the permissions back), drift, destroy.
+/// Layers, X-Ray tracing, a larger `/tmp`, a VPC and an on-failure destination: applied, their
+/// permissions on the managed role, an empty second plan, import, an update that detaches the
+/// VPC, the destination and a layer (and takes the permissions back), drift, destroy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift_shows() -> Result<()> {
     let emu = Emulator::start()?;
@@ -396,9 +396,17 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
              runtime = \"provided.al2023\"\n  handler = \"bootstrap\"\n  {settings}\n}}\n"
         )
     };
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let failed = sqs.create_queue().queue_name(format!("{name}-failed")).send().await?.queue_url.context("url")?;
+    let failed = format!(
+        "arn:aws:sqs:{}:123456789012:{}",
+        adf_acceptance::REGION,
+        failed.rsplit('/').next().unwrap_or_default()
+    );
     let all = format!(
         "layers = {layers:?}\n  tracing = \"Active\"\n  ephemeral_storage = 2048\n  \
-         vpc_config = {{\n    subnet_ids = [\"subnet-0a1b\", \"subnet-2c3d\"]\n    security_group_ids = [\"sg-0123\"]\n  }}"
+         vpc_config = {{\n    subnet_ids = [\"subnet-0a1b\", \"subnet-2c3d\"]\n    security_group_ids = [\"sg-0123\"]\n  }}\n  \
+         async_invoke = {{ maximum_retry_attempts = 1, on_failure = \"{failed}\" }}"
     );
     ws.write(&hcl(&all))?;
     ws.apply()?;
@@ -410,6 +418,11 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     assert_eq!(c.vpc_config().map(|v| v.subnet_ids().to_vec()), Some(vec!["subnet-0a1b".into(), "subnet-2c3d".into()]));
     let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
     assert!(extra.contains("xray:PutTraceSegments") && extra.contains("ec2:CreateNetworkInterface"), "{extra}");
+    assert!(extra.contains("sqs:SendMessage") && extra.contains(&failed), "delivers to its destination: {extra}");
+    let invoke = lambda.get_function_event_invoke_config().function_name(&name).send().await?;
+    assert_eq!(invoke.maximum_retry_attempts(), Some(1));
+    let on_failure = invoke.destination_config().and_then(|d| d.on_failure()).and_then(|f| f.destination());
+    assert_eq!(on_failure, Some(failed.as_str()));
 
     // An empty second plan; import gives the applied state back.
     ws.assert_empty_plan()?;
@@ -417,7 +430,7 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     ws.run(&["state", "rm", "adf_function.f"])?.ok()?;
     ws.run(&["import", "-no-color", "adf_function.f", &name])?.ok()?;
     let imported = ws.state_values("adf_function.f")?;
-    for k in ["layers", "tracing", "ephemeral_storage", "vpc_config"] {
+    for k in ["layers", "tracing", "ephemeral_storage", "vpc_config", "async_invoke"] {
         assert_eq!(imported[k], state[k], "{k} imported");
     }
     // Only the configuration knows the zip's path.
@@ -435,7 +448,8 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     ws.apply()?;
     ws.assert_empty_plan()?;
 
-    // Update in place: no VPC and one layer; the network permissions go with the VPC. (moto
+    // Update in place: no VPC, no destination and one layer; the network and queue permissions
+    // go with them. (moto
     // keeps tracing and /tmp as made, so they stay as they are here.)
     ws.write(&hcl(&format!("layers = [{:?}]\n  tracing = \"Active\"\n  ephemeral_storage = 2048", layers[1])))?;
     let plan = ws.plan_code()?;
@@ -445,7 +459,9 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     assert_eq!(c.layers().iter().filter_map(|l| l.arn()).collect::<Vec<_>>(), [layers[1].as_str()]);
     assert!(c.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()), "{:?}", c.vpc_config());
     let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
-    assert!(extra.contains("xray:PutTraceSegments") && !extra.contains("ec2:"), "{extra}");
+    assert!(extra.contains("xray:PutTraceSegments") && !extra.contains("ec2:") && !extra.contains("sqs:"), "{extra}");
+    let invoke = lambda.get_function_event_invoke_config().function_name(&name).send().await;
+    assert!(invoke.is_err(), "the async invoke settings are deleted: {invoke:?}");
     ws.assert_empty_plan()?;
     ws.destroy()?;
     Ok(())

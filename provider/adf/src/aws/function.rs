@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use super::lambda::{Config, CorsSpec, ImageSettings, Observed, ObservedUrl, Vpc};
+pub use super::lambda::{AsyncInvoke, Config, CorsSpec, ImageSettings, Observed, ObservedUrl, Vpc};
 use super::{AwsClients, AwsError, Owner, iam, lambda, logs};
 
 /// Tag marking the function and role this layer made; its value is the owning instance's id.
@@ -46,6 +46,8 @@ pub struct Spec {
     pub source_code_hash: Option<String>,
     pub config: Config,
     pub reserved_concurrency: Option<i64>,
+    /// Retries and destinations of asynchronous invocations; None: Lambda's defaults.
+    pub async_invoke: Option<AsyncInvoke>,
     pub log_retention_days: i64,
     pub role_arn: Option<String>,
     pub policy_statements: Option<String>,
@@ -175,6 +177,9 @@ pub async fn converge(
     }
     if current.reserved_concurrency != spec.reserved_concurrency {
         lambda::set_concurrency(&aws.lambda, &spec.name, spec.reserved_concurrency).await?;
+    }
+    if current.async_invoke != spec.async_invoke {
+        lambda::set_async_invoke(&aws.lambda, &spec.name, spec.async_invoke.as_ref()).await?;
     }
     lambda::sync_url(&aws.lambda, &spec.name, current.url.as_ref(), spec.url.as_ref()).await?;
     lambda::sync_tags(&aws.lambda, spec, owner, &current.arn, &current.tags).await?;

@@ -151,10 +151,46 @@ pub struct Observed {
     pub code_sha256: String,
     /// Reserved concurrency, when set.
     pub reserved_concurrency: Option<i64>,
+    /// How asynchronous invocations are retried and where their results go, when set.
+    pub async_invoke: Option<AsyncInvoke>,
     /// The Function URL, when configured.
     pub url: Option<ObservedUrl>,
     /// Tags, the owner tag included.
     pub tags: BTreeMap<String, String>,
+}
+
+/// How Lambda retries asynchronous invocations and where it sends their outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AsyncInvoke {
+    /// Retries after a failure, 0 to 2 (Lambda's default: 2).
+    pub maximum_retry_attempts: Option<i64>,
+    /// Seconds an event may wait, 60 to 21600 (Lambda's default: 21600).
+    pub maximum_event_age_seconds: Option<i64>,
+    /// Where successful results go: an SQS queue, SNS topic, Lambda function or event bus ARN.
+    pub on_success: Option<String>,
+    /// Where failed events go (after the retries): the same kinds of ARN.
+    pub on_failure: Option<String>,
+}
+
+impl AsyncInvoke {
+    /// The statements the execution role needs to deliver to the destinations: the one action
+    /// each kind of target takes, on exactly that ARN.
+    pub fn role_statements(&self) -> Vec<serde_json::Value> {
+        [&self.on_success, &self.on_failure]
+            .into_iter()
+            .flatten()
+            .filter_map(|arn| {
+                let action = match arn.split(':').nth(2)? {
+                    "sqs" => "sqs:SendMessage",
+                    "sns" => "sns:Publish",
+                    "lambda" => "lambda:InvokeFunction",
+                    "events" => "events:PutEvents",
+                    _ => return None,
+                };
+                Some(serde_json::json!({ "Effect": "Allow", "Action": [action], "Resource": [arn] }))
+            })
+            .collect()
+    }
 }
 
 /// A Function URL as Lambda reports it.
@@ -208,6 +244,22 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
         Err(e) => return Err(call("GetFunctionUrlConfig", Target::function(name), &e)),
     };
+    let async_invoke = match lambda.get_function_event_invoke_config().function_name(name).send().await {
+        Ok(a) => {
+            let destination = |d: Option<&aws_sdk_lambda::types::DestinationConfig>, success: bool| {
+                d.and_then(|d| if success { d.on_success()?.destination() } else { d.on_failure()?.destination() })
+                    .map(str::to_string)
+            };
+            Some(AsyncInvoke {
+                maximum_retry_attempts: a.maximum_retry_attempts.map(i64::from),
+                maximum_event_age_seconds: a.maximum_event_age_in_seconds.map(i64::from),
+                on_success: destination(a.destination_config.as_ref(), true),
+                on_failure: destination(a.destination_config.as_ref(), false),
+            })
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => None,
+        Err(e) => return Err(call("GetFunctionEventInvokeConfig", Target::function(name), &e)),
+    };
     Ok(Some(Observed {
         arn: c.function_arn.unwrap_or_default(),
         role: c.role.unwrap_or_default(),
@@ -244,6 +296,7 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
         },
         code_sha256: c.code_sha256.unwrap_or_default(),
         reserved_concurrency: out.concurrency.and_then(|c| c.reserved_concurrent_executions).map(i64::from),
+        async_invoke,
         url,
         tags: out.tags.unwrap_or_default().into_iter().collect(),
     }))
@@ -408,6 +461,32 @@ pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) 
     };
     req.send().await.at(Target::function(&spec.name))?;
     wait_ready(lambda, &spec.name).await
+}
+
+/// Sets (or, with None, deletes) how asynchronous invocations are retried and delivered.
+pub async fn set_async_invoke(lambda: &Client, name: &str, wanted: Option<&AsyncInvoke>) -> Result<(), AwsError> {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure, OnSuccess};
+    let Some(w) = wanted else {
+        return match lambda.delete_function_event_invoke_config().function_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+            Err(e) => Err(call("DeleteFunctionEventInvokeConfig", Target::function(name), &e)),
+        };
+    };
+    let destinations = DestinationConfig::builder()
+        .set_on_success(w.on_success.as_ref().map(|d| OnSuccess::builder().destination(d).build()))
+        .set_on_failure(w.on_failure.as_ref().map(|d| OnFailure::builder().destination(d).build()))
+        .build();
+    lambda
+        .put_function_event_invoke_config()
+        .function_name(name)
+        .set_maximum_retry_attempts(w.maximum_retry_attempts.and_then(|n| i32::try_from(n).ok()))
+        .set_maximum_event_age_in_seconds(w.maximum_event_age_seconds.and_then(|n| i32::try_from(n).ok()))
+        .destination_config(destinations)
+        .send()
+        .await
+        .at(Target::function(name))?;
+    Ok(())
 }
 
 /// Sets or clears reserved concurrency.

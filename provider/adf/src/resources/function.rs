@@ -21,7 +21,8 @@ use super::driver::bindings::binding_value;
 use super::driver::{Failure, Imported, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
-    self, Code, Config, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc, invoke_arn,
+    self, AsyncInvoke, Code, Config, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc,
+    invoke_arn,
 };
 use crate::aws::{Ownership, logs};
 use crate::config::AdfData;
@@ -54,6 +55,7 @@ struct Model {
     layers: Option<Vec<String>>,
     vpc_config: Option<VpcModel>,
     image_config: Option<ImageModel>,
+    async_invoke: Option<AsyncModel>,
     function_url: Option<UrlModel>,
     #[serde(default)]
     tags_all: BTreeMap<String, String>,
@@ -76,6 +78,14 @@ struct ImageModel {
     command: Option<Vec<String>>,
     entry_point: Option<Vec<String>>,
     working_directory: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AsyncModel {
+    maximum_retry_attempts: Option<i64>,
+    maximum_event_age_seconds: Option<i64>,
+    on_success: Option<String>,
+    on_failure: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,8 +136,15 @@ impl Model {
                 })
                 .filter(|i| *i != ImageSettings::default()),
         };
+        let async_invoke = self.async_invoke.map(|a| AsyncInvoke {
+            maximum_retry_attempts: a.maximum_retry_attempts,
+            maximum_event_age_seconds: a.maximum_event_age_seconds,
+            on_success: a.on_success,
+            on_failure: a.on_failure,
+        });
         let mut more = binding_statements(&bindings);
         more.extend(config.role_statements());
+        more.extend(async_invoke.iter().flat_map(AsyncInvoke::role_statements));
         let policy_statements = with_statements(self.policy_statements, more)?;
         Ok(Spec {
             name: self.name,
@@ -135,6 +152,7 @@ impl Model {
             source_code_hash: self.source_code_hash.into_known(),
             config,
             reserved_concurrency: self.reserved_concurrency,
+            async_invoke,
             log_retention_days: self.log_retention_days,
             // Only a role the user wrote is theirs: the caller reads it from the configuration.
             role_arn: None,
@@ -167,6 +185,15 @@ fn url_value(u: &ObservedUrl, prior: &Dynamic) -> Dynamic {
         ("auth_type", u.auth_type.clone().into_dynamic()),
         ("cors", u.cors.as_ref().map_or(Dynamic::Null, |c| cors_value(c, prior.get("cors")))),
         ("url", u.url.clone().into_dynamic()),
+    ])
+}
+
+fn async_value(a: &AsyncInvoke) -> Dynamic {
+    Dynamic::object([
+        ("maximum_retry_attempts", a.maximum_retry_attempts.into_dynamic()),
+        ("maximum_event_age_seconds", a.maximum_event_age_seconds.into_dynamic()),
+        ("on_success", a.on_success.clone().into_dynamic()),
+        ("on_failure", a.on_failure.clone().into_dynamic()),
     ])
 }
 
@@ -221,6 +248,7 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         ("environment", environment),
         ("bindings", bindings),
         ("reserved_concurrency", o.reserved_concurrency.into_dynamic()),
+        ("async_invoke", o.async_invoke.as_ref().map_or(Dynamic::Null, async_value)),
         ("ephemeral_storage", o.config.ephemeral_storage.into_dynamic()),
         ("tracing", o.config.tracing.clone().into_dynamic()),
         ("layers", layers),

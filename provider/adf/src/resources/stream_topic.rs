@@ -141,6 +141,7 @@ impl Spec {
             code: Code::Zip(zip),
             config: Config::bootstrap(self.memory_size, self.timeout, stream_environment(&self.topic(bucket_name))),
             reserved_concurrency: None,
+            async_invoke: None,
             log_retention_days: self.log_retention_days,
             role_arn: None,
             policy_statements: Some(statements),

@@ -202,6 +202,7 @@ impl Spec {
                 worker_environment(&self.tables.settings(), &self.http_allowed_networks),
             ),
             reserved_concurrency: None,
+            async_invoke: None,
             log_retention_days: self.log_retention_days,
             role_arn: None,
             policy_statements: Some(self.statements()),

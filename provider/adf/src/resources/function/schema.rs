@@ -53,6 +53,37 @@ pub(super) fn schema() -> Schema {
             Attribute::optional("working_directory", Type::String, "Replaces the image's `WORKDIR`."),
         ],
     );
+    let async_invoke = Attribute::nested(
+        "async_invoke",
+        "Asynchronous invocations (events from S3, SNS, EventBridge, `InvocationType=Event`): retries, the \
+         longest an event waits, and destinations for results. The managed role may deliver to each destination \
+         (`sqs:SendMessage`, `sns:Publish`, `lambda:InvokeFunction` or `events:PutEvents` on exactly that ARN). \
+         `on_failure` takes the place of a dead-letter queue.",
+        vec![
+            Attribute::optional(
+                "maximum_retry_attempts",
+                Type::Number,
+                "Retries after an error, 0 to 2 (Lambda's default: 2).",
+            )
+            .check(Check::Range(0, 2)),
+            Attribute::optional(
+                "maximum_event_age_seconds",
+                Type::Number,
+                "Seconds an event may wait to be processed, 60 to 21600 (Lambda's default: 21600).",
+            )
+            .check(Check::Range(60, 21_600)),
+            Attribute::optional(
+                "on_success",
+                Type::String,
+                "Where successful results go: an SQS queue, SNS topic, Lambda function or EventBridge bus ARN.",
+            ),
+            Attribute::optional(
+                "on_failure",
+                Type::String,
+                "Where events go when the retries are spent or they are too old: the same kinds of ARN.",
+            ),
+        ],
+    );
     Schema::new(
         0,
         Block::new(
@@ -158,6 +189,7 @@ pub(super) fn schema() -> Schema {
         .optional("layers", Type::list(Type::String), "Layer version ARNs, at most 5, applied in order.")
         .attribute(vpc_config)
         .attribute(image_config)
+        .attribute(async_invoke)
         .attribute(function_url)
         .attributes(tags_and_id())
         .attribute(output("arn", "Function ARN."))
@@ -246,6 +278,17 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
                     ),
                 );
             }
+        }
+    }
+    for which in ["on_success", "on_failure"] {
+        if let Dynamic::String(arn) = config.get("async_invoke").get(which)
+            && !matches!(arn.split(':').nth(2), Some("sqs" | "sns" | "lambda" | "events"))
+        {
+            d.error_at(
+                root.attr("async_invoke").attr(which),
+                "Invalid destination",
+                format!("{arn:?} is not the ARN of an SQS queue, SNS topic, Lambda function or EventBridge bus."),
+            );
         }
     }
     if !config.get("image_config").is_null() && config.get("image_uri").is_null() && !config.is_null() {

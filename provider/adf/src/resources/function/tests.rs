@@ -128,3 +128,31 @@ fn tracing_and_a_vpc_add_their_statements_to_the_managed_role() {
     assert!(actions.contains(&"ec2:CreateNetworkInterface".to_string()), "{actions:?}");
     assert!(actions.iter().all(|a| a.starts_with("xray:") || a.starts_with("ec2:")), "{actions:?}");
 }
+
+#[test]
+fn destinations_are_checked_and_granted_on_exactly_their_arn() {
+    let c = Dynamic::object([
+        ("name", "api".into()),
+        ("filename", a_zip().into_dynamic()),
+        (
+            "async_invoke",
+            Dynamic::object([
+                ("maximum_retry_attempts", 3i64.into_dynamic()),
+                ("on_failure", "arn:aws:s3:::bucket".into()),
+            ]),
+        ),
+    ]);
+    assert_eq!(
+        errors_at(&Function::KIND.checks(&c)),
+        ["async_invoke.maximum_retry_attempts", "async_invoke.on_failure"]
+    );
+    let a = AsyncInvoke {
+        on_success: Some("arn:aws:events:us-east-1:1:event-bus/default".into()),
+        on_failure: Some("arn:aws:sqs:us-east-1:1:failed".into()),
+        ..AsyncInvoke::default()
+    };
+    let s = a.role_statements();
+    assert_eq!(s[0]["Action"], serde_json::json!(["events:PutEvents"]));
+    assert_eq!(s[1]["Action"], serde_json::json!(["sqs:SendMessage"]));
+    assert_eq!(s[1]["Resource"], serde_json::json!(["arn:aws:sqs:us-east-1:1:failed"]));
+}
