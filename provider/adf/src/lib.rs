@@ -56,6 +56,7 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::ecr_repository::EcrRepository)),
             Arc::new(Driver(resources::http_api::HttpApi)),
             Arc::new(Driver(resources::event_source::EventSource)),
+            Arc::new(Driver(resources::function_alias::FunctionAlias)),
         ]
     }
 

@@ -476,6 +476,13 @@ impl IntoDynamic for i64 {
     }
 }
 
+/// A finite float; NaN and the infinities, which no Terraform number holds, are null.
+impl IntoDynamic for f64 {
+    fn into_dynamic(self) -> Dynamic {
+        serde_json::Number::from_f64(self).map_or(Dynamic::Null, Dynamic::Number)
+    }
+}
+
 impl<T: IntoDynamic> IntoDynamic for Vec<T> {
     fn into_dynamic(self) -> Dynamic {
         Dynamic::List(self.into_iter().map(IntoDynamic::into_dynamic).collect())

@@ -643,6 +643,86 @@ pub async fn sync_tags(
     Ok(())
 }
 
+/// An alias: a name for a version, optionally sending a share of invocations to a second one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Alias {
+    /// The version it names (`$LATEST` or a number).
+    pub function_version: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Another version and the share of invocations (0 to 1) it gets.
+    pub additional_version_weights: BTreeMap<String, f64>,
+    /// Its ARN (`<function ARN>:<alias>`), when read.
+    pub arn: String,
+}
+
+/// Alias `alias` of function `function`; None when either is gone.
+pub async fn get_alias(lambda: &Client, function: &str, alias: &str) -> Result<Option<Alias>, AwsError> {
+    match lambda.get_alias().function_name(function).name(alias).send().await {
+        Ok(a) => Ok(Some(Alias {
+            function_version: a.function_version.unwrap_or_default(),
+            description: a.description.filter(|d| !d.is_empty()),
+            additional_version_weights: a
+                .routing_config
+                .and_then(|r| r.additional_version_weights)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            arn: a.alias_arn.unwrap_or_default(),
+        })),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(call("GetAlias", format_args!("alias {alias} of function {function}"), &e)),
+    }
+}
+
+/// Creates alias `alias` as `wanted` (an alias of that name already there is an error: it is
+/// someone else's), or updates it when `exists`. Returns it as Lambda has it then.
+pub async fn put_alias(
+    lambda: &Client,
+    function: &str,
+    alias: &str,
+    wanted: &Alias,
+    exists: bool,
+) -> Result<Alias, AwsError> {
+    let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(wanted.additional_version_weights.clone().into_iter().collect()))
+        .build();
+    let target = format!("alias {alias} of function {function}");
+    if exists {
+        lambda
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(&wanted.function_version)
+            .description(wanted.description.clone().unwrap_or_default())
+            .routing_config(routing)
+            .send()
+            .await
+            .at(&target)?;
+    } else {
+        lambda
+            .create_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(&wanted.function_version)
+            .set_description(wanted.description.clone())
+            .routing_config(routing)
+            .send()
+            .await
+            .at(&target)?;
+    }
+    get_alias(lambda, function, alias).await?.ok_or(AwsError::Vanished { kind: "alias", target })
+}
+
+/// Deletes alias `alias`; one already gone is fine.
+pub async fn delete_alias(lambda: &Client, function: &str, alias: &str) -> Result<(), AwsError> {
+    match lambda.delete_alias().function_name(function).name(alias).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+        Err(e) => Err(call("DeleteAlias", format_args!("alias {alias} of function {function}"), &e)),
+    }
+}
+
 /// Publishes a version of the current code and configuration.
 pub async fn publish(lambda: &Client, name: &str) -> Result<String, AwsError> {
     let out = lambda.publish_version().function_name(name).send().await.at(Target::function(name))?;

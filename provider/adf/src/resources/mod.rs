@@ -6,6 +6,7 @@ pub mod driver;
 pub mod ecr_repository;
 pub mod event_source;
 pub mod function;
+pub mod function_alias;
 pub mod http_api;
 pub mod kv_namespace;
 pub mod lambda_package;
