@@ -15,6 +15,51 @@ pub fn default_cache_dir() -> PathBuf {
     base.join("adf/packages")
 }
 
+/// A directory in `cache` holding `files` (relative path to content), written once and named by
+/// their hash, so the same files are the same directory on every plan and apply: the sources
+/// of a package written inline in the configuration.
+pub fn inline_sources(
+    cache: &Path,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<PathBuf, PackageError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (name, content) in files {
+        let bad = name.is_empty()
+            || Path::new(name).is_absolute()
+            || Path::new(name).components().any(|c| !matches!(c, std::path::Component::Normal(_)));
+        if bad {
+            return Err(PackageError::InlineFile(name.clone()));
+        }
+        for part in [name.as_bytes(), content.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    }
+    let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let dir = cache.join("inline").join(hex);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    // Written aside, then renamed into place: a reader never sees half the files.
+    let parent = cache.join("inline");
+    std::fs::create_dir_all(&parent).map_err(PackageError::io(format!("creating {}", parent.display())))?;
+    let staging =
+        parent.join(format!(".{}-{}", std::process::id(), dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+    for (name, content) in files {
+        let path = staging.join(name);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(PackageError::io(format!("creating {}", p.display())))?;
+        }
+        std::fs::write(&path, content).map_err(PackageError::io(format!("writing {}", path.display())))?;
+    }
+    if std::fs::rename(&staging, &dir).is_err() {
+        // Another process put the same files there first.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    Ok(dir)
+}
+
 fn entry_dir(cache: &Path, hash: &str) -> PathBuf {
     cache.join(hash)
 }
@@ -55,6 +100,24 @@ pub fn store(cache: &Path, hash: &str, zip: &[u8], mut artifact: Artifact) -> Re
 mod tests {
     use super::*;
     use crate::Architecture;
+
+    #[test]
+    fn inline_files_land_in_one_directory_per_content() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let files = |body: &str| {
+            [("function.rb".to_string(), body.to_string()), ("lib/greeting.rb".into(), "X = 1\n".into())]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let a = inline_sources(cache.path(), &files("def handler; end\n")).expect("written");
+        assert_eq!(std::fs::read_to_string(a.join("lib/greeting.rb")).expect("read"), "X = 1\n");
+        assert_eq!(inline_sources(cache.path(), &files("def handler; end\n")).expect("again"), a, "the same files");
+        assert_ne!(inline_sources(cache.path(), &files("def handler(event:, context:); end\n")).expect("b"), a);
+        for bad in ["../escape.rb", "/etc/passwd", ""] {
+            let one = [(bad.to_string(), String::new())].into_iter().collect();
+            assert!(matches!(inline_sources(cache.path(), &one), Err(PackageError::InlineFile(_))), "{bad}");
+        }
+    }
 
     #[test]
     fn a_stored_artifact_loads_until_its_zip_changes() {

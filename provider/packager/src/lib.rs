@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use toolchain::Toolchain;
 
 pub use archive::{Entry, write_zip};
-pub use cache::default_cache_dir;
+pub use cache::{default_cache_dir, inline_sources};
 pub use elf::elf_architecture;
 pub use inputs::Inputs;
 pub use ruby::DEFAULT_HANDLER as DEFAULT_RUBY_HANDLER;
@@ -290,6 +290,9 @@ pub enum PackageError {
         /// Why.
         why: String,
     },
+    /// A file written inline has a name that is not a plain relative path.
+    #[error("{0:?} is not a relative path inside the package (no `..`, no leading `/`)")]
+    InlineFile(String),
     /// Reading or writing files failed.
     #[error("{context}: {source}")]
     Io {

@@ -467,6 +467,76 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     Ok(())
 }
 
+/// A Ruby handler written inline (`files`, as the seed's `function_code`): packaged with the
+/// runtime and handler it names, deployed, an empty second plan, an edit that updates the code
+/// only, destroy; and the plan-time errors of inline sources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_ruby_files_package_deploy_and_update() -> Result<()> {
+    let emu = Emulator::start()?;
+    let name = unique_name("inline");
+    let ws = Workspace::new(emu.endpoint())?;
+    let hcl = |greeting: &str| {
+        format!(
+            r#"{PROVIDER}
+resource "adf_lambda_package" "inline" {{
+  language = "ruby"
+  files = {{
+    "function.rb" = <<-RUBY
+      require_relative "lib/greeting"
+      def handler(event:, context:)
+        {{ message: greeting }}
+      end
+    RUBY
+    "lib/greeting.rb" = "def greeting = '{greeting}'\n"
+  }}
+}}
+
+resource "adf_function" "inline" {{
+  name    = "{name}"
+  package = adf_lambda_package.inline
+}}
+"#
+        )
+    };
+    ws.write(&hcl("hello"))?;
+    ws.apply()?;
+    let lambda = aws_sdk_lambda::Client::new(&sdk_config(emu.endpoint()).await);
+    let f = lambda.get_function().function_name(&name).send().await?;
+    let c = f.configuration().context("configuration")?;
+    assert_eq!((c.runtime().map(|r| r.as_str()), c.handler()), (Some("ruby3.3"), Some("function.handler")));
+    let package = ws.state_values("adf_lambda_package.inline")?;
+    let zip = PathBuf::from(package["output_path"].as_str().context("output_path")?);
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip)?)?;
+    let mut greeting = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("lib/greeting.rb")?, &mut greeting)?;
+    assert_eq!(greeting, "def greeting = 'hello'\n");
+    ws.assert_empty_plan()?;
+
+    ws.write(&hcl("bonjour"))?;
+    let changed = changed_attributes(&ws, "adf_function.inline")?;
+    let allowed: BTreeSet<String> = ["package", "source_code_hash"].into_iter().map(String::from).collect();
+    assert!(changed.is_subset(&allowed) && !changed.is_empty(), "changed: {changed:?}");
+    ws.apply()?;
+    let after = lambda.get_function().function_name(&name).send().await?;
+    assert_ne!(after.configuration().and_then(|c| c.code_sha256()), c.code_sha256(), "new code");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+
+    for (body, message) in [
+        ("language = \"go\"\n  files = { \"main.go\" = \"package main\" }", "Inline sources are for Ruby"),
+        ("language = \"ruby\"\n  files = { \"../x.rb\" = \"\" }", "is not a relative path inside the package"),
+        ("language = \"ruby\"\n  source_dir = \".\"\n  files = { \"a.rb\" = \"\" }", "Set source_dir or files"),
+    ] {
+        ws.write(&format!("{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  {body}\n}}\n"))?;
+        let errors = ws.plan_errors()?;
+        assert!(
+            errors.iter().any(|(m, code)| m.contains(message) && code.contains("files")),
+            "expected {message:?} at files: {errors:?}"
+        );
+    }
+    Ok(())
+}
+
 /// The managed role's extra inline policy (URL-decoded), when it has one.
 async fn extra_policy(config: &aws_config::SdkConfig, function: &str) -> Result<Option<String>> {
     let iam = aws_sdk_iam::Client::new(config);

@@ -21,3 +21,15 @@ resource "adf_lambda_package" "orders" {
   source_dir = "${path.module}/services/orders"
   language   = "rust"
 }
+
+# A small Ruby handler written inline (runtime ruby3.3, handler function.handler).
+resource "adf_lambda_package" "hook" {
+  language = "ruby"
+  files = {
+    "function.rb" = <<-RUBY
+      def handler(event:, context:)
+        { statusCode: 204 }
+      end
+    RUBY
+  }
+}

@@ -4,6 +4,7 @@
 //! toolchain's version); the outputs are known at plan time when the cache holds that build.
 //! Apply builds. The `adf_lambda_package` data source shares this schema and builds at read.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use adf_packager::{Architecture, Artifact, Language, PackageError, PackageSpec};
@@ -23,11 +24,18 @@ pub(crate) fn schema(description: &str) -> Schema {
     Schema::new(
         0,
         Block::new(description)
-            .required(
+            .optional(
                 "source_dir",
                 Type::String,
                 "The project to build: a Cargo package (`rust`), a Go module (`go`) or Ruby sources (`ruby`). \
-                 Relative paths start from the working directory; use `${path.module}/...`.",
+                 Relative paths start from the working directory; use `${path.module}/...`. Or `files`.",
+            )
+            .optional(
+                "files",
+                Type::map(Type::String),
+                "Ruby only, instead of `source_dir`: small sources written inline, path to content, such as \
+                 `{ \"function.rb\" = file(\"...\") }` or a heredoc. They are written once to the package cache, \
+                 named by their hash.",
             )
             .required("language", Type::String, "`rust`, `go` or `ruby`.")
             .defaulted(
@@ -91,7 +99,18 @@ pub(crate) fn schema(description: &str) -> Schema {
 /// The spec of a wholly known configuration, or None while something is unknown.
 pub(crate) fn spec_of(v: &Dynamic) -> Result<Option<PackageSpec>, Diagnostics> {
     let o = ObjectReader::new(v);
-    let source_dir: Value<String> = o.get("source_dir")?;
+    let files: Value<BTreeMap<String, String>> = o.get("files")?;
+    let source_dir: Value<String> = match files {
+        Value::Known(files) => match adf_packager::inline_sources(&adf_packager::default_cache_dir(), &files) {
+            Ok(dir) => Value::Known(dir.display().to_string()),
+            Err(e) => {
+                let d = Diagnostic::error(format!("building {TYPE}"), e.to_string());
+                return Err(d.at(AttributePath::root().attr("files")).into());
+            }
+        },
+        Value::Unknown => Value::Unknown,
+        Value::Null => o.get("source_dir")?,
+    };
     let language: Value<String> = o.get("language")?;
     let arch: Value<String> = o.get("architecture")?;
     let binary: Value<String> = o.get("binary")?;
@@ -141,6 +160,25 @@ pub(crate) fn validate(config: &Dynamic) -> Diagnostics {
             root.attr("architecture"),
             "Invalid architecture",
             format!("Expected \"x86_64\" or \"arm64\", got {a:?}."),
+        );
+    }
+    match (config.get("source_dir").is_null(), config.get("files").is_null()) {
+        (true, true) if !config.is_null() => {
+            d.error_at(root.clone(), "No sources", "Set source_dir, or files (Ruby) to write the sources inline.");
+        }
+        (false, false) => {
+            d.error_at(root.attr("files"), "Two sources", "Set source_dir or files, not both.");
+        }
+        _ => {}
+    }
+    if !config.get("files").is_null()
+        && let Some(Value::Known(l)) = d.take(o.get::<Value<String>>("language"))
+        && l != "ruby"
+    {
+        d.error_at(
+            root.attr("files"),
+            "Inline sources are for Ruby",
+            format!("A {l} build needs a project directory: set source_dir."),
         );
     }
     if d.has_errors() {
