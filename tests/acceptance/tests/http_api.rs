@@ -289,3 +289,48 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     }
     Ok(())
 }
+
+/// A create that fails after the API was made (its route's function does not exist, so the
+/// permission cannot be added) saves it tainted; the next apply deletes that API, though the
+/// saved state has no id, and makes one that works: one API of that name, nothing orphaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_fails_half_way_is_saved_tainted_and_replaced_by_the_next_apply() -> Result<()> {
+    let emu = Emulator::start()?;
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk_config(emu.endpoint()).await);
+    let (name, function) = (unique_name("half"), unique_name("half-fn"));
+    let ws = Workspace::new(emu.endpoint())?;
+    std::fs::write(ws.path().join("f.zip"), adf_acceptance::bootstrap_zip()?)?;
+    let hcl = |target: &str| {
+        format!(
+            "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"{function}\"\n  filename = \"f.zip\"\n  \
+             runtime = \"provided.al2023\"\n  handler = \"bootstrap\"\n}}\n\nresource \"adf_http_api\" \"a\" {{\n  \
+             name = \"{name}\"\n  routes = {{ \"GET /\" = {{ function = {target} }} }}\n}}\n"
+        )
+    };
+    let apis = || async {
+        let out = apigw.get_apis().send().await?;
+        Ok::<_, anyhow::Error>(out.items().iter().filter(|a| a.name() == Some(name.as_str())).count())
+    };
+    let missing = format!(
+        "{{ arn = \"arn:aws:lambda:{REGION}:123456789012:function:{function}-missing\", name = \"{function}-missing\" }}"
+    );
+    ws.write(&hcl(&missing))?;
+    let failed = ws.run(&["apply", "-auto-approve", "-no-color"])?;
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    let stderr = failed.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(stderr.contains(&format!("creating adf_http_api ({name})")), "{stderr}");
+    let state: Value = serde_json::from_slice(&std::fs::read(ws.path().join("terraform.tfstate"))?)?;
+    let saved = state["resources"].as_array().into_iter().flatten().find(|r| r["type"] == "adf_http_api");
+    assert_eq!(saved.map(|r| r["instances"][0]["status"].clone()), Some(Value::from("tainted")), "{state}");
+    assert_eq!(apis().await?, 1, "the first attempt made the API");
+
+    ws.write(&hcl("adf_function.f"))?;
+    let plan = ws.plan_code()?;
+    assert!(plan.stdout.contains("is tainted, so must be replaced"), "{}", plan.stdout);
+    ws.apply()?;
+    assert_eq!(apis().await?, 1, "the tainted API was deleted and one made: nothing orphaned");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    assert_eq!(apis().await?, 0);
+    Ok(())
+}

@@ -313,10 +313,7 @@ pub async fn converge(
         }
     }
     let group_arn = logs::ensure(&aws.logs, &log_group(&spec.name), spec.log_retention_days, &spec.tags).await?;
-    let authorizer = sync_authorizer(api, &id, spec, &current).await?;
-    let integrations = sync_routes(api, &id, spec, authorizer.as_deref()).await?;
-
-    // Each routed function lets this API (and only it) invoke it; the others no longer may.
+    // Each routed function lets this API (and only it) invoke it, before a route reaches it.
     let source_arn = format!("{}/*/*", execution(&id));
     let wanted: BTreeSet<&str> = spec.routes.values().map(|r| r.function_arn.as_str()).collect();
     for arn in &wanted {
@@ -329,6 +326,9 @@ pub async fn converge(
         )
         .await?;
     }
+    let authorizer = sync_authorizer(api, &id, spec, &current).await?;
+    let integrations = sync_routes(api, &id, spec, authorizer.as_deref()).await?;
+    // Functions no route reaches any more lose their integration and their permission.
     for (integration, arn) in integrations.iter().filter(|(_, arn)| !wanted.contains(arn.as_str())) {
         lambda::remove_statement(&aws.lambda, function_name(arn), &statement_id(&id)).await?;
         match api.delete_integration().api_id(&id).integration_id(integration).send().await {
@@ -534,6 +534,18 @@ async fn sync_tags(
             .send()
             .await
             .at(target)?;
+    }
+    Ok(())
+}
+
+/// Deletes API `id` when `owner` owns it: first the functions' permissions, then the API and
+/// its log group. One already gone, or someone else's, is left alone. Without an id (a create
+/// that failed before it was saved), every API named `name` that `owner` owns.
+pub async fn remove_named(aws: &AwsClients, name: &str, owner: &Owner) -> Result<(), AwsError> {
+    for (id, tags) in named(&aws.apigateway, name).await? {
+        if owner.owns(&tags) {
+            remove(aws, &id, owner).await?;
+        }
     }
     Ok(())
 }

@@ -178,7 +178,15 @@ pub async fn delete(iam: &Client, function: &str, owner: &Owner) -> Result<(), A
         Some((_, tags)) if owner.owns(&tags) => {}
         _ => return Ok(()),
     }
-    for p in [LOGS_POLICY, EXTRA_POLICY] {
+    // Every inline policy goes first (IAM refuses to delete a role that has any): ours, and
+    // those an `adf_event_source` put on it to read its source.
+    let listed = iam.list_role_policies().role_name(&role).send().await;
+    let names = match listed {
+        Ok(out) => out.policy_names,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(()),
+        Err(e) => return Err(call("ListRolePolicies", Target::role(&role), &e)),
+    };
+    for p in &names {
         delete_policy(iam, &role, p).await?;
     }
     match iam.delete_role().role_name(&role).send().await {

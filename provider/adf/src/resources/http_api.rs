@@ -288,10 +288,12 @@ impl Managed for HttpApi {
         Ok(Some(observed_state(prior, &a, &execution(&a.id))))
     }
 
-    async fn remove(&self, data: &AdfData, _name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+    async fn remove(&self, data: &AdfData, name: &str, state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
+        let owner = owner.owner(OWNER_TAG);
         match api_id(state) {
-            Some(id) => Ok(http_api::remove(&data.aws, &id, &owner.owner(OWNER_TAG)).await?),
-            None => Ok(()),
+            Some(id) => Ok(http_api::remove(&data.aws, &id, &owner).await?),
+            // A create that failed half way saved no id: what it made carries the owner tag.
+            None => Ok(http_api::remove_named(&data.aws, name, &owner).await?),
         }
     }
 
