@@ -373,6 +373,16 @@ impl Workspace {
             .collect())
     }
 
+    /// Fails unless a `plan` fails with an error whose text contains `message` and whose snippet
+    /// contains `attribute` (the attribute it points at).
+    pub fn assert_plan_error(&self, message: &str, attribute: &str) -> Result<()> {
+        let errors = self.plan_errors()?;
+        if !errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)) {
+            bail!("expected {message:?} at {attribute}: {errors:?}");
+        }
+        Ok(())
+    }
+
     /// The machine-readable plan (`plan -json` lines) as JSON values.
     pub fn plan_json(&self) -> Result<(i32, Vec<serde_json::Value>)> {
         let out = self.run(&["plan", "-json", "-detailed-exitcode"])?;

@@ -113,11 +113,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function_alias\" \"a\" {{\n  function = {f}\n  {settings}\n}}\n"
         ))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, attribute)?;
     }
     Ok(())
 }

@@ -281,11 +281,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     ] {
         // (The CLIs point no further than the resource into a map of objects.)
         ws.write(&format!("{PROVIDER}\nresource \"adf_http_api\" \"a\" {{\n  name = \"a\"\n  {settings}\n}}\n"))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, attribute)?;
     }
     Ok(())
 }

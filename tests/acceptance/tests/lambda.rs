@@ -279,11 +279,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
     ];
     for (body, message, attribute) in cases {
         ws.write(&format!("{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  {body}\n}}\n"))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, attribute)?;
     }
     for (setting, message) in [
         ("memory_size = 64", "memory_size must be 128 to 10240"),
@@ -296,12 +292,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"f.zip\"\n  {setting}\n}}\n"
         ))?;
-        let errors = ws.plan_errors()?;
-        let attribute = setting.split(' ').next().unwrap_or_default();
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, setting.split(' ').next().unwrap_or_default())?;
     }
     // A filename that is missing, or not a zip, is an error on it at plan, not at apply.
     std::fs::write(ws.path().join("notes.txt"), "not a zip")?;
@@ -310,11 +301,7 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"{file}\"\n}}\n"
         ))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains("filename")),
-            "expected {message:?} at filename: {errors:?}"
-        );
+        ws.assert_plan_error(message, "filename")?;
     }
     Ok(())
 }
@@ -528,11 +515,7 @@ resource "adf_function" "inline" {{
         ("language = \"ruby\"\n  source_dir = \".\"\n  files = { \"a.rb\" = \"\" }", "Set source_dir or files"),
     ] {
         ws.write(&format!("{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  {body}\n}}\n"))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains("files")),
-            "expected {message:?} at files: {errors:?}"
-        );
+        ws.assert_plan_error(message, "files")?;
     }
     Ok(())
 }

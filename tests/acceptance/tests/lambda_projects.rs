@@ -261,11 +261,7 @@ fn zig_missing_and_an_unchosen_workspace_member_are_plan_time_diagnostics() -> R
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_lambda_package\" \"p\" {{\n  source_dir = \"{dir}\"\n  language = \"rust\"\n  {extra}\n}}\n"
         ))?;
-        let errors = ws.plan_errors()?;
-        assert!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, attribute)?;
     }
     Ok(())
 }

@@ -406,11 +406,7 @@ fn storage_bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> 
         cases.iter().map(|(b, m, a)| (b.to_string(), *m, *a)).chain([(function, "Invalid binding access", "bindings")])
     {
         ws.write(&format!("{PROVIDER}\n{body}\n"))?;
-        let errors = ws.plan_errors()?;
-        ensure!(
-            errors.iter().any(|(m, code)| m.contains(message) && code.contains(attribute)),
-            "expected {message:?} at {attribute}: {errors:?}"
-        );
+        ws.assert_plan_error(message, attribute)?;
     }
     Ok(())
 }
