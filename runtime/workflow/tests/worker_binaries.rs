@@ -325,8 +325,15 @@ async fn the_poller_sigkilled_at_random_points_loses_and_duplicates_nothing() ->
             left?;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(rng.u64(300..1500))).await;
-        let busy = in_flight(&s).await? > 0;
+        tokio::time::sleep(Duration::from_millis(rng.u64(100..800))).await;
+        // A fast machine may finish a batch of runs before a fixed delay ends: when runs are
+        // left, wait (briefly) for a job in flight, so the kill lands in the middle of work.
+        let mut busy = in_flight(&s).await? > 0;
+        let until = Instant::now() + Duration::from_secs(3);
+        while !busy && Instant::now() < until && !unfinished(&s, &runs, false).await?.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            busy = in_flight(&s).await? > 0;
+        }
         child.start_kill()?; // SIGKILL: no shutdown, no cleanup
         child.wait().await?;
         kills += 1;
