@@ -113,6 +113,11 @@ pub async fn observe(aws: &AwsClients, name: &str) -> Result<Option<(Observed, O
     Ok(Some((o, retention)))
 }
 
+/// The function name in a function ARN (`arn:<partition>:lambda:<region>:<account>:function:<name>`).
+pub fn name_in_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(6)
+}
+
 /// The API Gateway invoke ARN of a function.
 pub fn invoke_arn(function_arn: &str) -> String {
     // arn:<partition>:lambda:<region>:<account>:function:<name>

@@ -129,9 +129,9 @@ fn statement_id(id: &str) -> String {
     format!("adf-http-api-{id}")
 }
 
-/// The function name in a function ARN (its seventh field).
+/// The function name in a function ARN, else the ARN as it is.
 fn function_name(arn: &str) -> &str {
-    arn.split(':').nth(6).unwrap_or(arn)
+    super::function::name_in_arn(arn).unwrap_or(arn)
 }
 
 fn cors(c: &CorsSpec) -> Cors {

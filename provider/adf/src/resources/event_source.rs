@@ -14,7 +14,7 @@ use tfplug::{
 use super::driver::attributes::output;
 use super::driver::{Failure, Imported, Kind, Managed, model, timeouts_block};
 use crate::aws::esm::{self, EsmSpec, EsmState, SourceKind};
-use crate::aws::function::OWNER_TAG as FUNCTION_TAG;
+use crate::aws::function::{OWNER_TAG as FUNCTION_TAG, name_in_arn};
 use crate::aws::{AwsError, Ownership};
 use crate::config::AdfData;
 
@@ -176,7 +176,7 @@ fn name_of(function: &str, source_arn: &str) -> String {
 /// The state Read reports.
 fn observed_state(prior: &Dynamic, m: &EsmState) -> Dynamic {
     let mut v = prior.clone();
-    let function = m.function_arn.split(':').nth(6).unwrap_or_default().to_string();
+    let function = name_in_arn(&m.function_arn).unwrap_or_default().to_string();
     for (k, val) in [
         (
             "function",

@@ -15,6 +15,7 @@ use tfplug::{
 
 use super::driver::attributes::{Cors, LOG_RETENTION_DAYS, check_name, cors, cors_value, output, tags_and_id};
 use super::driver::{Failure, Imported, Kind, Managed, model, timeouts_block};
+use crate::aws::function::name_in_arn;
 use crate::aws::http_api::{self, ApiSpec, ApiState, Authorization, Jwt, OWNER_TAG, Route, Throttling};
 use crate::aws::{AwsError, Ownership, imported_owner};
 use crate::config::AdfData;
@@ -213,7 +214,7 @@ fn observed_state(prior: &Dynamic, a: &ApiState, execution_arn: &str) -> Dynamic
         .routes
         .iter()
         .map(|(key, r)| {
-            let name = r.function_arn.split(':').nth(6).unwrap_or_default().to_string();
+            let name = name_in_arn(&r.function_arn).unwrap_or_default().to_string();
             let function =
                 Dynamic::object([("arn", r.function_arn.clone().into_dynamic()), ("name", name.into_dynamic())]);
             (key.clone(), Dynamic::object([("function", function), ("authorization", r.authorization.as_str().into())]))
