@@ -247,6 +247,11 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     println!("==> installing Redis and PostgreSQL (Debian packages, when missing) for the storage tests");
     adf_acceptance::redis::ensure_installed()?;
     adf_acceptance::postgres::ensure_installed()?;
+    println!(
+        "==> installing Apache Kafka {} (jars from Maven Central) for the Kafka topic tests",
+        adf_acceptance::kafka::KAFKA_VERSION
+    );
+    adf_acceptance::kafka::ensure_installed(root)?;
     println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");

@@ -9,6 +9,7 @@ pub mod event_source;
 pub mod faults;
 pub mod function_url;
 pub mod https_mirror;
+pub mod kafka;
 pub mod lambda_runner;
 pub mod postgres;
 pub mod redis;

@@ -12,6 +12,7 @@ pub mod events;
 pub mod function;
 pub mod http_api;
 pub mod iam;
+pub mod kafka;
 pub mod lambda;
 pub mod logs;
 pub mod s3;

@@ -16,8 +16,8 @@ use tfplug::{
     ApplyRequest, AttributePath, Diagnostic, Diagnostics, Dynamic, IntoDynamic, ObjectReader, Plan, PlanRequest, Value,
 };
 
-use self::schema::{partition_change, schema, validate_config, validate_name};
-use super::driver::attributes::{plan_function_names, public_url_warning};
+use self::schema::{schema, validate_config, validate_name};
+use super::driver::attributes::{partition_change, plan_function_names, public_url_warning};
 use super::driver::{Failure, Imported, Kind, Managed, model, with_outputs};
 use super::released_zip::{STREAM_LAMBDA, file_sha256};
 use crate::aws::dynamodb::{self, Billing, TableSpec};

@@ -224,3 +224,47 @@ pub fn check_kms_key_arn(d: &mut Diagnostics, config: &Dynamic, note: &str) {
         );
     }
 }
+
+/// The diagnostics of a change of a topic's `partitions` from `prior` to `planned`: fewer is an
+/// error, more a warning that keys move.
+pub fn partition_change(prior: i64, planned: i64) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if planned < prior {
+        d.error_at(
+            AttributePath::root().attr("partitions"),
+            "Partitions cannot decrease",
+            format!(
+                "The topic has {prior} partitions; going down to {planned} would drop partitions and the order of \
+                 the keys mapped to them. Keep {prior} or more, or create a new topic and move consumers to it."
+            ),
+        );
+    } else if planned > prior {
+        d.push(
+            Diagnostic::warning(
+                "Keys will map to other partitions",
+                format!(
+                    "Going from {prior} to {planned} partitions changes which partition a key hashes to. Records \
+                     already stored keep their offsets; order per key holds within records produced after the change."
+                ),
+            )
+            .at(AttributePath::root().attr("partitions")),
+        );
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_grow_with_a_warning_and_never_shrink() {
+        let shrink = partition_change(4, 2);
+        assert!(shrink.has_errors());
+        assert_eq!(shrink.0[0].attribute, Some(AttributePath::root().attr("partitions")));
+        let grow = partition_change(4, 8);
+        assert!(!grow.has_errors());
+        assert_eq!(grow.0.len(), 1);
+        assert!(partition_change(4, 4).is_empty());
+    }
+}

@@ -1,6 +1,6 @@
 //! `adf_stream_topic`'s schema and its plan-time checks.
 
-use tfplug::{Attribute, AttributePath, Check, Diagnostic, Diagnostics, Dynamic, ObjectReader, Schema, Type, Value};
+use tfplug::{Attribute, AttributePath, Check, Diagnostics, Dynamic, ObjectReader, Schema, Type, Value};
 
 use super::{MAX_NAME, MAX_PARTITIONS};
 
@@ -144,32 +144,5 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
         );
     }
     check_kms_key_arn(&mut d, config, "");
-    d
-}
-
-/// The diagnostics of a change of `partitions` from `prior` to `planned`.
-pub(super) fn partition_change(prior: i64, planned: i64) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    if planned < prior {
-        d.error_at(
-            AttributePath::root().attr("partitions"),
-            "Partitions cannot decrease",
-            format!(
-                "The topic has {prior} partitions; going down to {planned} would drop partitions and the order of \
-                 the keys mapped to them. Keep {prior} or more, or create a new topic and move consumers to it."
-            ),
-        );
-    } else if planned > prior {
-        d.push(
-            Diagnostic::warning(
-                "Keys will map to other partitions",
-                format!(
-                    "Going from {prior} to {planned} partitions changes which partition a key hashes to. Records \
-                     already stored keep their offsets; order per key holds within records produced after the change."
-                ),
-            )
-            .at(AttributePath::root().attr("partitions")),
-        );
-    }
     d
 }

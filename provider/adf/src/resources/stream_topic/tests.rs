@@ -38,15 +38,6 @@ fn limits_are_plan_time_errors_on_their_attribute() {
 }
 
 #[test]
-fn partitions_grow_with_a_warning_and_never_shrink() {
-    assert_eq!(errors_at(&partition_change(4, 2)), ["partitions"]);
-    let grow = partition_change(4, 8);
-    assert!(!grow.has_errors());
-    assert_eq!(grow.0.len(), 1);
-    assert!(partition_change(4, 4).is_empty());
-}
-
-#[test]
 fn the_lambda_gets_only_its_own_storage() {
     let spec = Spec {
         name: "orders".into(),
