@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: what the provider adds to every Terraform command, measured side by
-//! side with plain Terraform in one run (this machine is noisy: compare ratios, not seconds).
+//! side in one run (this machine is noisy: compare ratios, not seconds) against plain Terraform
+//! and against a minimal Go provider on terraform-plugin-framework (`xtask/go-floor-provider`,
+//! built here from the Go module proxy): the floor that Terraform's plugin machinery imposes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,22 @@ resource "terraform_data" "a" {
 }
 
 resource "terraform_data" "b" {
+  input = terraform_data.a.output
+}
+"#;
+
+const WITH_GO: &str = r#"
+terraform {
+  required_providers {
+    floor = { source = "adf-bench/floor" }
+  }
+}
+
+resource "terraform_data" "a" {
+  input = "a"
+}
+
+resource "floor_thing" "t" {
   input = terraform_data.a.output
 }
 "#;
@@ -42,25 +60,33 @@ resource "adf_workflow_tables" "flow" {
 }
 "#;
 
+/// The Go provider's source, relative to the repository root.
+const GO_FLOOR: &str = "xtask/go-floor-provider";
+
 pub fn run(root: &Path, runs: usize) -> Result<()> {
-    println!("==> building the release provider");
-    crate::cargo(root, &["build", "--release", "--package", "terraform-provider-adf"])?;
-    let release = crate::target_dir(root).join("release");
+    println!("==> building the provider as released (the dist profile)");
+    crate::cargo(root, &["build", "--profile", "dist", "--package", "terraform-provider-adf"])?;
+    let release = crate::target_dir(root).join("dist");
     let binary = release.join("terraform-provider-adf");
     let size = std::fs::metadata(&binary)?.len();
+    let go_dir = crate::target_dir(root).join("go-floor-provider");
+    let go_binary = build_go_floor(root, &go_dir)?;
+    let go_size = std::fs::metadata(&go_binary)?.len();
     let terraform = adf_acceptance::terraform::cli()?;
 
-    let baseline = workdir("baseline", BASELINE, &release)?;
-    let with_adf = workdir("with-adf", WITH_ADF, &release)?;
+    let baseline = workdir("baseline", BASELINE, &[])?;
+    let with_go = workdir("with-go", WITH_GO, &[("adf-bench/floor", &go_dir)])?;
+    let with_adf = workdir("with-adf", WITH_ADF, &[("activedataflow/adf", &release)])?;
     let mut table = Vec::new();
     for args in [&["validate"][..], &["providers", "schema", "-json"][..]] {
-        let mut plain = Vec::new();
-        let mut ours = Vec::new();
+        let (mut plain, mut go, mut ours) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             plain.push(time_terraform(&terraform, &baseline, args)?);
+            go.push(time_terraform(&terraform, &with_go, args)?);
             ours.push(time_terraform(&terraform, &with_adf, args)?);
         }
-        table.push((format!("terraform {}", args.join(" ")), median(&mut plain), median(&mut ours)));
+        let cli = terraform.file_name().map_or("terraform".into(), |n| n.to_string_lossy().into_owned());
+        table.push((format!("{cli} {}", args.join(" ")), median(&mut plain), median(&mut go), median(&mut ours)));
     }
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -74,23 +100,54 @@ pub fn run(root: &Path, runs: usize) -> Result<()> {
         peak_kib = peak_kib.max(s.peak_rss_kib);
     }
 
-    println!("\n| measurement ({runs} runs, median) | plain terraform | with adf | ratio |");
-    println!("|---|---|---|---|");
-    for (what, plain, ours) in &table {
+    println!(
+        "\n| measurement ({runs} runs, median) | plain | with the Go floor provider | with adf | adf overhead / Go \
+         overhead |"
+    );
+    println!("|---|---|---|---|---|");
+    for (what, plain, go, ours) in &table {
+        let overhead = |d: &Duration| d.as_secs_f64() - plain.as_secs_f64();
         println!(
-            "| {what} | {:.0} ms | {:.0} ms | {:.2} |",
+            "| {what} | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} |",
             ms(*plain),
+            ms(*go),
             ms(*ours),
-            ours.as_secs_f64() / plain.as_secs_f64()
+            overhead(ours) / overhead(go)
         );
     }
     println!("\n| provider process | value |");
     println!("|---|---|");
-    println!("| release binary size | {:.1} MiB ({size} bytes) |", size as f64 / 1_048_576.0);
+    println!("| release binary size | {:.1} MiB ({size} bytes) |", mib(size));
+    println!(
+        "| the Go floor provider's binary (`-trimpath -ldflags='-s -w'`) | {:.1} MiB ({go_size} bytes) |",
+        mib(go_size)
+    );
     println!("| start to handshake line (median) | {:.1} ms |", ms(median(&mut handshakes)));
     println!("| GetProviderSchema round trip (median) | {:.2} ms |", ms(median(&mut schemas)));
     println!("| peak RSS (VmHWM, max over runs) | {:.1} MiB |", peak_kib as f64 / 1024.0);
     Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+/// Builds the Go floor provider into `out` as `terraform-provider-floor`, stripped as
+/// HashiCorp's releases are; returns its path.
+fn build_go_floor(root: &Path, out: &Path) -> Result<PathBuf> {
+    println!("==> building the Go floor provider (terraform-plugin-framework, from the Go module proxy)");
+    let binary = out.join("terraform-provider-floor");
+    let status = Command::new("go")
+        .args(["build", "-trimpath", "-ldflags=-s -w", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(root.join(GO_FLOOR))
+        .status()
+        .context("running go build (Go >= 1.25 on PATH)")?;
+    if !status.success() {
+        bail!("go build in {GO_FLOOR} failed ({status})");
+    }
+    Ok(binary)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -102,14 +159,15 @@ fn median(v: &mut [Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn workdir(name: &str, hcl: &str, provider_dir: &Path) -> Result<PathBuf> {
+/// A working directory holding `hcl`, with a CLI config whose dev overrides map each
+/// provider source to the directory of its binary.
+fn workdir(name: &str, hcl: &str, overrides: &[(&str, &Path)]) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("adf-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("main.tf"), hcl)?;
-    let rc = format!(
-        "provider_installation {{\n  dev_overrides {{\n    \"activedataflow/adf\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
-        provider_dir.display()
-    );
+    let lines: String =
+        overrides.iter().map(|(source, bin)| format!("    \"{source}\" = \"{}\"\n", bin.display())).collect();
+    let rc = format!("provider_installation {{\n  dev_overrides {{\n{lines}  }}\n  direct {{}}\n}}\n");
     std::fs::write(dir.join("cli.tfrc"), rc)?;
     Ok(dir)
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench --only stream`, the deployed part: the stream Lambda's zip size and init
-//! duration (bootstrap start to its first Runtime API call, under the local runner), and
-//! records per second produced over HTTP with the client through that Lambda.
+//! duration (bootstrap start to its first Runtime API call, under the local runner), records
+//! per second produced over HTTP with the client through that Lambda, and the latency from
+//! producing a record to a tailing consumer reading it: long polls beside a 1 s poll loop.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use adf_acceptance::function_url::FunctionUrlServer;
 use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
 use adf_acceptance::{Emulator, unique_name};
 use adf_stream::{Stream, TopicConfig};
-use adf_stream_client::{Auth, Client, Producer, ProducerConfig};
+use adf_stream_client::{Auth, Client, NewRecord, Producer, ProducerConfig};
 use anyhow::{Context, Result};
 
 const RECORDS: usize = 5_000;
+/// Records timed from produce to consume, in each tail mode.
+const LATENCY_SAMPLES: usize = 100;
 
 /// A fresh topic's storage and the runner spec serving it from `zip`.
 async fn serve(emu: &Emulator, zip: &Path) -> Result<(FunctionSpec, String)> {
@@ -57,6 +60,63 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The `q` quantile (0 to 1) of `v`.
+fn quantile(v: &[Duration], q: f64) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+}
+
+/// How a tailing reader waits once caught up.
+#[derive(Clone, Copy)]
+enum Tail {
+    /// Long polls of up to 20 s.
+    LongPoll,
+    /// An empty answer, then a sleep of this long (the CLI's former `--poll-interval 1s`).
+    Sleep(Duration),
+}
+
+/// Produces [`LATENCY_SAMPLES`] records to partition 0, one every 50 to 150 ms, each carrying
+/// its send time, while a reader tails the partition; returns each record's produce-to-read
+/// time and the requests the reader sent.
+async fn tail_latency(client: &Client, tail: Tail) -> Result<(Vec<Duration>, usize)> {
+    let start = client.describe().await?.partitions.first().map_or(0, |p| p.high_watermark);
+    let reader = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (mut offset, mut latencies, mut requests) = (start, Vec::new(), 0usize);
+            while latencies.len() < LATENCY_SAMPLES {
+                let wait = match tail {
+                    Tail::LongPoll => Duration::from_secs(20),
+                    Tail::Sleep(_) => Duration::ZERO,
+                };
+                let fetched = client.consume(0, offset, 100, wait).await?;
+                requests += 1;
+                let seen = now_ns();
+                for r in &fetched.records {
+                    let sent: u128 = r.value.parse().context("a send time")?;
+                    latencies.push(Duration::from_nanos(u64::try_from(seen.saturating_sub(sent)).unwrap_or(u64::MAX)));
+                }
+                offset = fetched.next_offset;
+                if let (Tail::Sleep(pause), true) = (tail, fetched.records.is_empty()) {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            anyhow::Ok((latencies, requests))
+        })
+    };
+    for i in 0..LATENCY_SAMPLES as u64 {
+        // Spread over the poll interval, so sends do not line up with the reader's polls.
+        tokio::time::sleep(Duration::from_millis(50 + i * 37 % 100)).await;
+        client.produce(&[NewRecord::new(None, now_ns().to_string())], Some(0)).await?;
+    }
+    reader.await?
+}
+
 pub fn run(zip: &Path, runs: usize) -> Result<()> {
     let emu = Emulator::start()?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -83,14 +143,33 @@ pub fn run(zip: &Path, runs: usize) -> Result<()> {
             a.await?;
         }
         let rate = RECORDS as f64 / started.elapsed().as_secs_f64();
+        let produce_requests = url.requests();
+
+        // Tail latency, with two execution environments: a long poll holds one, produces use
+        // the other (as Lambda scales out).
+        let runner = Arc::new(LambdaRunner::start_many(&spec, 2).await?);
+        let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
+        let client = Client::new(&url.url(), &topic, Auth::static_credentials("test", "test", None, "us-east-1"))?;
+        let mut tails = Vec::new();
+        for (label, tail) in [("long poll (`wait_ms`)", Tail::LongPoll), ("1 s poll loop", Tail::Sleep(Duration::from_secs(1)))] {
+            let (latencies, requests) = tail_latency(&client, tail).await?;
+            tails.push((label, quantile(&latencies, 0.5), quantile(&latencies, 0.99), requests));
+        }
         println!("\n| stream Lambda | figure |");
         println!("|---|---|");
         println!("| zip size | {:.0} KB |", size as f64 / 1024.0);
         println!("| init duration (median of {}) | {:.1} ms |", inits.len(), median(inits).as_secs_f64() * 1000.0);
         println!(
             "| produce over HTTP, client batches of 500, one local Lambda instance | {rate:.0} records/s ({} HTTP requests for {RECORDS} records) |",
-            url.requests()
+            produce_requests
         );
+        println!(
+            "\n| produce-to-consume over HTTP, one record every 50 to 150 ms, {LATENCY_SAMPLES} records | p50 | p99 | reader requests |"
+        );
+        println!("|---|---|---|---|");
+        for (label, p50, p99, requests) in tails {
+            println!("| {label} | {:.0} ms | {:.0} ms | {requests} |", p50.as_secs_f64() * 1000.0, p99.as_secs_f64() * 1000.0);
+        }
         Ok(())
     })
 }

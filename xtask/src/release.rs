@@ -112,7 +112,7 @@ fn host_triple() -> Result<String> {
 /// Builds the optimized provider for `triple` with the runtime zips' hashes pinned; returns
 /// the binary.
 fn build_provider(root: &Path, triple: &str, pins: &str) -> Result<PathBuf> {
-    println!("==> building the provider for {triple} (release profile, runtime zips pinned)");
+    println!("==> building the provider for {triple} (dist profile: release, made small; runtime zips pinned)");
     let target_dir = crate::target_dir(root);
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -127,7 +127,7 @@ fn build_provider(root: &Path, triple: &str, pins: &str) -> Result<PathBuf> {
         target_dir.display()
     );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked", "--package", "terraform-provider-adf", "--target", triple])
+        .args(["build", "--profile", "dist", "--locked", "--package", "terraform-provider-adf", "--target", triple])
         .current_dir(root)
         .env("RUSTFLAGS", rustflags)
         .env("SOURCE_DATE_EPOCH", source_date_epoch(root)?)
@@ -138,7 +138,7 @@ fn build_provider(root: &Path, triple: &str, pins: &str) -> Result<PathBuf> {
         bail!("building the provider for {triple} failed ({status})");
     }
     let exe = if triple.contains("windows") { ".exe" } else { "" };
-    Ok(target_dir.join(triple).join("release").join(format!("terraform-provider-adf{exe}")))
+    Ok(target_dir.join(triple).join("dist").join(format!("terraform-provider-adf{exe}")))
 }
 
 /// `SOURCE_DATE_EPOCH`, else the commit time of HEAD.

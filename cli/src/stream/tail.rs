@@ -11,7 +11,7 @@ use crate::output;
 
 #[derive(Debug, Args)]
 pub struct Tail {
-    /// Keep polling every partition for new records until Ctrl-C.
+    /// Keep printing new records as they come, until Ctrl-C (long polls: no sleep between them).
     #[arg(short, long)]
     follow: bool,
     /// Records of each partition to print first; 0 starts at the high watermark.
@@ -20,16 +20,17 @@ pub struct Tail {
     /// Start at the beginning of every partition instead of the last --lines records.
     #[arg(long, conflicts_with = "lines")]
     from_beginning: bool,
-    /// How long to wait between polls once caught up, with --follow.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    poll_interval: Duration,
+    /// How long one long poll waits for new records before asking again, with --follow (at
+    /// most 20s).
+    #[arg(long, default_value = "20s", value_parser = parse_wait)]
+    wait: Duration,
 }
 
 impl Tail {
     pub async fn run(self, client: Client) -> Result<()> {
         let start = if self.from_beginning { Start::Beginning } else { Start::Last(self.lines) };
-        let poll_interval = self.follow.then_some(self.poll_interval);
-        let config = ConsumerConfig { start, poll_interval, ..ConsumerConfig::default() };
+        let wait = self.follow.then_some(self.wait);
+        let config = ConsumerConfig { start, wait, ..ConsumerConfig::default() };
         let mut consumer = Consumer::new(client, config).await?;
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
@@ -49,4 +50,13 @@ impl Tail {
             }
         }
     }
+}
+
+/// A duration from 1ms to 20s.
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(20) {
+        return Err(format!("{s} is not from 1ms to 20s"));
+    }
+    Ok(d)
 }

@@ -13,6 +13,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one request may take in all (a Lambda cold start included).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The `wait_ms` parameter of a long poll; none for no wait.
+fn wait_query(wait: Duration) -> Option<(&'static str, String)> {
+    (!wait.is_zero()).then(|| ("wait_ms", wait.as_millis().to_string()))
+}
+
 /// A topic's API behind its Function URL.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -75,17 +80,28 @@ impl Client {
         self.call(Method::POST, &["produce"], &[], Some(&body)).await
     }
 
-    /// Up to `limit` records (1 to 10,000) of `partition` from `offset`.
-    pub async fn consume(&self, partition: u32, offset: u64, limit: u32) -> Result<Fetched, Error> {
-        let query =
-            [("partition", partition.to_string()), ("offset", offset.to_string()), ("limit", limit.to_string())];
+    /// Up to `limit` records (1 to 10,000) of `partition` from `offset`. With a `wait` (up
+    /// to 20 s), a long poll: at the high watermark the answer comes as soon as a record
+    /// arrives, or empty when the wait runs out.
+    pub async fn consume(&self, partition: u32, offset: u64, limit: u32, wait: Duration) -> Result<Fetched, Error> {
+        let mut query =
+            vec![("partition", partition.to_string()), ("offset", offset.to_string()), ("limit", limit.to_string())];
+        query.extend(wait_query(wait));
         let fetched: Fetched = self.call(Method::GET, &["consume"], &query, None).await?;
         Ok(fetched.with_partition(partition))
     }
 
-    /// Up to `limit` records of `partition` from `group`'s committed offset (0 when none).
-    pub async fn group_consume(&self, group: &str, partition: u32, limit: u32) -> Result<Fetched, Error> {
-        let query = [("partition", partition.to_string()), ("limit", limit.to_string())];
+    /// Up to `limit` records of `partition` from `group`'s committed offset (0 when none),
+    /// waiting as [`Client::consume`] does.
+    pub async fn group_consume(
+        &self,
+        group: &str,
+        partition: u32,
+        limit: u32,
+        wait: Duration,
+    ) -> Result<Fetched, Error> {
+        let mut query = vec![("partition", partition.to_string()), ("limit", limit.to_string())];
+        query.extend(wait_query(wait));
         let fetched: Fetched = self.call(Method::GET, &["groups", group, "consume"], &query, None).await?;
         Ok(fetched.with_partition(partition))
     }
@@ -99,6 +115,15 @@ impl Client {
     /// The topic's partitions and their high watermarks.
     pub async fn describe(&self) -> Result<Description, Error> {
         self.call(Method::GET, &[], &[], None).await
+    }
+
+    /// As [`Client::describe`], once one of `positions` (partition, next offset to read) has
+    /// records, or when `wait` (up to 20 s) runs out: one long poll for many partitions.
+    pub async fn describe_after(&self, positions: &[(u32, u64)], wait: Duration) -> Result<Description, Error> {
+        let after: Vec<String> = positions.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+        let mut query = vec![("after", after.join(","))];
+        query.extend(wait_query(wait));
+        self.call(Method::GET, &[], &query, None).await
     }
 
     /// `/topics/{topic}/{path...}?{query}` under the base URL.
@@ -203,7 +228,7 @@ mod tests {
         topic.fill(1, &["a", "b", "c"]);
         let fake = std::sync::Arc::clone(&topic);
         let server = TestServer::start(move |r| fake.handle(r)).await;
-        let fetched = Client::new(&server.url, "t", Auth::None)?.consume(1, 1, 10).await?;
+        let fetched = Client::new(&server.url, "t", Auth::None)?.consume(1, 1, 10, Duration::ZERO).await?;
         assert_eq!(server.seen()[0].target, "/topics/t/consume?partition=1&offset=1&limit=10");
         let got: Vec<(u32, u64, &str)> =
             fetched.records.iter().map(|r| (r.partition, r.offset, r.value.as_str())).collect();

@@ -33,21 +33,15 @@ pub struct ConsumerConfig {
     pub limit: u32,
     /// Commit the records returned by one `next_batch` when the next one is asked for.
     pub auto_commit: bool,
-    /// When caught up, wait this long and poll again (tail mode); `None` returns an empty
-    /// batch instead.
-    pub poll_interval: Option<Duration>,
+    /// When caught up, wait for new records (tail mode): long polls of up to this long each
+    /// (at most 20 s), answered by the topic as soon as a record arrives, one request for all
+    /// the partitions. `None` returns an empty batch instead.
+    pub wait: Option<Duration>,
 }
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self {
-            partitions: None,
-            start: Start::Beginning,
-            group: None,
-            limit: 500,
-            auto_commit: false,
-            poll_interval: None,
-        }
+        Self { partitions: None, start: Start::Beginning, group: None, limit: 500, auto_commit: false, wait: None }
     }
 }
 
@@ -88,7 +82,7 @@ pub struct Consumer {
     group: Option<String>,
     limit: u32,
     auto_commit: bool,
-    poll_interval: Option<Duration>,
+    wait: Option<Duration>,
     cursors: Vec<Cursor>,
     next: usize,
     expired: Vec<Expired>,
@@ -127,12 +121,12 @@ impl Consumer {
         if cursors.is_empty() {
             return Err(Error::Usage("no partitions to read".into()));
         }
-        let ConsumerConfig { group, limit, auto_commit, poll_interval, .. } = config;
-        Ok(Self { client, group, limit, auto_commit, poll_interval, cursors, next: 0, expired: Vec::new() })
+        let ConsumerConfig { group, limit, auto_commit, wait, .. } = config;
+        Ok(Self { client, group, limit, auto_commit, wait, cursors, next: 0, expired: Vec::new() })
     }
 
     /// The next records of one partition, up to the configured limit. When every partition
-    /// is caught up: waits for new records with a poll interval, else returns an empty batch.
+    /// is caught up: waits for new records with long polls, else returns an empty batch.
     pub async fn next_batch(&mut self) -> Result<Vec<Record>, Error> {
         self.next_batch_max(self.limit).await
     }
@@ -142,18 +136,43 @@ impl Consumer {
         if self.auto_commit {
             self.commit().await?;
         }
+        for _ in 0..self.cursors.len() {
+            let i = self.next;
+            self.next = (i + 1) % self.cursors.len();
+            let records = self.fetch(i, max, Duration::ZERO).await?;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+        }
+        let Some(wait) = self.wait else { return Ok(Vec::new()) };
+        // Caught up everywhere, and every position known now that each partition was read.
         loop {
-            for _ in 0..self.cursors.len() {
-                let i = self.next;
-                self.next = (i + 1) % self.cursors.len();
-                let records = self.fetch(i, max).await?;
+            if let [_] = self.cursors.as_slice() {
+                // One partition: the consume itself waits.
+                let records = self.fetch(0, max, wait).await?;
                 if !records.is_empty() {
                     return Ok(records);
                 }
+                continue;
             }
-            match self.poll_interval {
-                Some(pause) => tokio::time::sleep(pause).await,
-                None => return Ok(Vec::new()),
+            let positions: Vec<(u32, u64)> = self
+                .cursors
+                .iter()
+                .filter_map(|c| match c.position {
+                    Position::At(o) => Some((c.partition, o)),
+                    Position::Committed => None,
+                })
+                .collect();
+            let described = self.client.describe_after(&positions, wait).await?;
+            for (i, (partition, offset)) in positions.iter().enumerate() {
+                let advanced =
+                    described.partitions.iter().any(|d| d.partition == *partition && d.high_watermark > *offset);
+                if advanced {
+                    let records = self.fetch(i, max, Duration::ZERO).await?;
+                    if !records.is_empty() {
+                        return Ok(records);
+                    }
+                }
             }
         }
     }
@@ -180,12 +199,15 @@ impl Consumer {
         std::mem::take(&mut self.expired)
     }
 
-    async fn fetch(&mut self, i: usize, max: u32) -> Result<Vec<Record>, Error> {
+    /// The next records of cursor `i`, waiting up to `wait` for some at the high watermark.
+    async fn fetch(&mut self, i: usize, max: u32, wait: Duration) -> Result<Vec<Record>, Error> {
         let Some(cursor) = self.cursors.get_mut(i) else { return Ok(Vec::new()) };
         let fetched = loop {
             let fetched = match (cursor.position, &self.group) {
-                (Position::At(offset), _) => self.client.consume(cursor.partition, offset, max).await,
-                (Position::Committed, Some(group)) => self.client.group_consume(group, cursor.partition, max).await,
+                (Position::At(offset), _) => self.client.consume(cursor.partition, offset, max, wait).await,
+                (Position::Committed, Some(group)) => {
+                    self.client.group_consume(group, cursor.partition, max, wait).await
+                }
                 (Position::Committed, None) => {
                     return Err(Error::Usage("committed offsets need a consumer group".into()));
                 }
@@ -346,16 +368,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tail_mode_waits_for_new_records() -> Result<(), Error> {
+    async fn tail_mode_long_polls_every_partition_in_one_request() -> Result<(), Error> {
+        let topic = FakeTopic::new(2, &[]);
+        let fake = Arc::clone(&topic);
+        let server = TestServer::start(move |r| fake.handle(r)).await;
+        let client = Client::new(&server.url, "t", Auth::None)?;
+        let config = ConsumerConfig { wait: Some(Duration::from_secs(5)), ..ConsumerConfig::default() };
+        let mut consumer = Consumer::new(client, config).await?;
+        let waiting = tokio::spawn(async move { consumer.next_batch().await });
+        // Caught up: one long poll for both partitions at a time (this fake answers at once).
+        let polls = |server: &TestServer| {
+            server.seen().into_iter().filter(|r| r.target.starts_with("/topics/t?")).collect::<Vec<_>>()
+        };
+        while polls(&server).len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert!(polls(&server)[0].target.contains("after=0%3A0%2C1%3A0&wait_ms=5000"), "{}", polls(&server)[0].target);
+        topic.fill(1, &["late"]);
+        let batch = waiting.await.map_err(|e| Error::Usage(e.to_string()))??;
+        assert_eq!(batch.iter().map(|r| (r.partition, r.value.as_str())).collect::<Vec<_>>(), [(1, "late")]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn one_partition_waits_in_the_consume_itself() -> Result<(), Error> {
         let topic = FakeTopic::new(1, &[]);
         let fake = Arc::clone(&topic);
         let server = TestServer::start(move |r| fake.handle(r)).await;
         let client = Client::new(&server.url, "t", Auth::None)?;
-        let config = ConsumerConfig { poll_interval: Some(Duration::from_millis(5)), ..ConsumerConfig::default() };
+        let config = ConsumerConfig { wait: Some(Duration::from_millis(1500)), ..ConsumerConfig::default() };
         let mut consumer = Consumer::new(client, config).await?;
         let waiting = tokio::spawn(async move { consumer.next_batch().await });
-        // Caught up: the consumer polls until something arrives.
-        while server.seen().iter().filter(|r| r.target.contains("/consume")).count() < 3 {
+        let waits = |server: &TestServer| server.seen().iter().filter(|r| r.target.contains("wait_ms=1500")).count();
+        while waits(&server) < 2 {
             tokio::task::yield_now().await;
         }
         topic.fill(0, &["late"]);

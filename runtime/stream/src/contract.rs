@@ -82,6 +82,7 @@ pub enum LambdaResource {
 ///   produce that lost every commit attempt, or whose sequenced batch was committed before,
 ///   removes its segment, which nothing references).
 /// - `Offsets`: `dynamodb:GetItem` (a partition's high watermark, a group's commit),
+///   `dynamodb:BatchGetItem` (every partition's high watermark: describe, long polls),
 ///   `dynamodb:Query` (the segment index), `dynamodb:UpdateItem` (the high watermark, in the
 ///   commit transaction; group commits), `dynamodb:PutItem` (the index entry and a sequenced
 ///   producer's last batch, in the commit transaction). `TransactWriteItems` is authorized per element (Update, Put); it has no
@@ -97,7 +98,13 @@ pub const LAMBDA_ACCESS: &[Access<LambdaResource>] = &[
     Access {
         sid: "Offsets",
         resource: LambdaResource::Table,
-        actions: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        actions: &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ],
     },
     Access { sid: "Encryption", resource: LambdaResource::KmsKey, actions: &["kms:Decrypt", "kms:GenerateDataKey"] },
 ];

@@ -3,10 +3,15 @@
 //! | route | does |
 //! |---|---|
 //! | `POST /topics/{topic}/produce` | `{"key"?, "value"}` (the seed's shape) or `{"partition"?, "records": [{"key"?, "value"}], "producer_id"?, "sequence"?}` |
-//! | `GET /topics/{topic}/consume?partition=&offset=&limit=` | records from an offset |
-//! | `GET /topics/{topic}/groups/{group}/consume?partition=&limit=` | records from the group's committed offset |
+//! | `GET /topics/{topic}/consume?partition=&offset=&limit=&wait_ms=` | records from an offset |
+//! | `GET /topics/{topic}/groups/{group}/consume?partition=&limit=&wait_ms=` | records from the group's committed offset |
 //! | `POST /topics/{topic}/groups/{group}/commit` | `{"partition", "offset"}` |
-//! | `GET /topics/{topic}` | partitions and their high watermarks |
+//! | `GET /topics/{topic}?after=&wait_ms=` | partitions and their high watermarks |
+//!
+//! `wait_ms` (up to 20,000) makes a request a long poll: a consume at the high watermark
+//! answers as soon as a record arrives, or empty when the wait runs out; a describe with
+//! `after=0:12,1:40` (partition:offset, ...) answers once one of those partitions has records
+//! at or past its offset.
 //!
 //! Values are strings, or any JSON (stored as its text). A produce with `producer_id` and
 //! `sequence` is appended at most once (see [`crate::Sequenced`]); a retry of a batch already
@@ -17,6 +22,8 @@
 //! sequence that does not follow, 410 for an offset retention removed (with
 //! `earliest_offset`), 413 for a request over the limits, 503 with `Retry-After` when the
 //! partition is contended or AWS throttles (the batch was not written or is safe to retry).
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -117,14 +124,22 @@ pub async fn handle(stream: &Stream, req: Request) -> Response<Body> {
             let (Ok(p), Ok(o)) = (p.parse::<u32>(), o.parse::<u64>()) else {
                 return error(400, "partition and offset must be non-negative integers");
             };
-            consume(stream, p, o, query.first("limit")).await
+            let wait = match wait_of(query.first("wait_ms")) {
+                Ok(w) => w,
+                Err(m) => return error(400, m),
+            };
+            consume(stream, p, o, query.first("limit"), wait).await
         }
         ["topics", _, "groups", group, "consume"] if method == "GET" => {
             let Some(Ok(p)) = query.first("partition").map(str::parse::<u32>) else {
                 return error(400, "group consume needs ?partition=");
             };
+            let wait = match wait_of(query.first("wait_ms")) {
+                Ok(w) => w,
+                Err(m) => return error(400, m),
+            };
             match stream.committed(group, p).await {
-                Ok(o) => consume(stream, p, o.unwrap_or(0), query.first("limit")).await,
+                Ok(o) => consume(stream, p, o.unwrap_or(0), query.first("limit"), wait).await,
                 Err(e) => from_stream_error(&e),
             }
         }
@@ -138,14 +153,11 @@ pub async fn handle(stream: &Stream, req: Request) -> Response<Body> {
             }
         }
         ["topics", _] if method == "GET" => {
-            let mut partitions = Vec::new();
-            for p in 0..topic.partitions {
-                match stream.high_watermark(p).await {
-                    Ok(hw) => partitions.push(json!({ "partition": p, "high_watermark": hw })),
-                    Err(e) => return from_stream_error(&e),
-                }
-            }
-            reply(200, &json!({ "topic": topic.name, "partitions": partitions }))
+            let wait = match wait_of(query.first("wait_ms")) {
+                Ok(w) => w,
+                Err(m) => return error(400, m),
+            };
+            describe(stream, query.first("after"), wait).await
         }
         _ => match allowed(&parts) {
             Some(allow) => {
@@ -204,13 +216,35 @@ async fn produce(stream: &Stream, body: &Body) -> Response<Body> {
     }
 }
 
-async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>) -> Response<Body> {
+/// The long-poll wait a `wait_ms` parameter asks for (none: zero).
+fn wait_of(wait_ms: Option<&str>) -> Result<Duration, String> {
+    let max = crate::MAX_WAIT.as_millis();
+    match wait_ms.map(str::parse::<u64>) {
+        None => Ok(Duration::ZERO),
+        Some(Ok(ms)) if u128::from(ms) <= max => Ok(Duration::from_millis(ms)),
+        Some(_) => Err(format!("wait_ms must be 0 to {max}")),
+    }
+}
+
+async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>, wait: Duration) -> Response<Body> {
     let limit = match limit.map(str::parse::<usize>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => return error(400, format!("limit must be 1 to {MAX_LIMIT}")),
     };
-    match stream.consume(p, offset, limit, MAX_READ_BYTES).await {
+    let mut batch = stream.consume(p, offset, limit, MAX_READ_BYTES).await;
+    if let Ok(b) = &batch
+        && b.records.is_empty()
+        && b.next_offset == b.high_watermark
+        && !wait.is_zero()
+    {
+        batch = match stream.wait_for_records(&[(p, offset)], wait).await {
+            Ok(ready) if ready.is_empty() => batch,
+            Ok(_) => stream.consume(p, offset, limit, MAX_READ_BYTES).await,
+            Err(e) => Err(e),
+        };
+    }
+    match batch {
         Ok(b) => {
             let (records, next_offset) = encode_records(&b.records, b.next_offset, MAX_RESPONSE_BYTES);
             let body = format!(
@@ -223,6 +257,38 @@ async fn consume(stream: &Stream, p: u32, offset: u64, limit: Option<&str>) -> R
                 .header("content-type", "application/json")
                 .body(Body::Text(body))
                 .unwrap_or_else(|_| Response::new(Body::Empty))
+        }
+        Err(e) => from_stream_error(&e),
+    }
+}
+
+/// The partitions and their high watermarks; with `after` (`partition:offset,...`) and a
+/// wait, once one of those partitions has records at or past its offset.
+async fn describe(stream: &Stream, after: Option<&str>, wait: Duration) -> Response<Body> {
+    let topic = stream.topic();
+    if let Some(after) = after.filter(|a| !a.is_empty()) {
+        let positions: Option<Vec<(u32, u64)>> = after
+            .split(',')
+            .map(|pair| {
+                let (p, o) = pair.split_once(':')?;
+                Some((p.parse().ok()?, o.parse().ok()?))
+            })
+            .collect();
+        let Some(positions) = positions else {
+            return error(400, "after must be partition:offset pairs joined by commas, such as 0:12,1:40");
+        };
+        if let Err(e) = stream.wait_for_records(&positions, wait).await {
+            return from_stream_error(&e);
+        }
+    }
+    let all: Vec<u32> = (0..topic.partitions).collect();
+    match stream.high_watermarks(&all).await {
+        Ok(hws) => {
+            let partitions: Vec<Value> = all
+                .iter()
+                .map(|p| json!({ "partition": p, "high_watermark": hws.get(p).copied().unwrap_or(0) }))
+                .collect();
+            reply(200, &json!({ "topic": topic.name, "partitions": partitions }))
         }
         Err(e) => from_stream_error(&e),
     }
@@ -296,5 +362,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(text).expect("json")["earliest_offset"], 40);
         let aws = from_stream_error(&StreamError::Aws { op: "GetItem", cause: "AccessDeniedException".into() });
         assert_eq!(aws.status(), 500);
+    }
+
+    #[test]
+    fn a_wait_is_0_to_20_seconds() {
+        assert_eq!(wait_of(None), Ok(Duration::ZERO));
+        assert_eq!(wait_of(Some("1500")), Ok(Duration::from_millis(1500)));
+        assert_eq!(wait_of(Some("20000")), Ok(Duration::from_secs(20)));
+        assert!(wait_of(Some("20001")).is_err());
+        assert!(wait_of(Some("-1")).is_err());
+        assert!(wait_of(Some("soon")).is_err());
     }
 }

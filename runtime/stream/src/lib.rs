@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use adf_common::metrics::{Metrics, Unit};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
 pub use segment::Record;
@@ -78,6 +78,12 @@ pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// How long a produce keeps retrying its commit while other producers win the partition.
 const COMMIT_DEADLINE: Duration = Duration::from_secs(60);
+/// How often a long poll ([`Stream::wait_for_records`]) reads the high watermarks: the most it
+/// adds to the produce-to-consume latency, for one consistent read of each partition's head
+/// per poll.
+pub const WAIT_POLL: Duration = Duration::from_millis(50);
+/// The longest a long poll waits, well under the stream Lambda's timeout.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
 /// Upper bound of the random pause between commit attempts (full jitter, doubling from 2 ms).
 const MAX_COMMIT_PAUSE_MS: u64 = 250;
 /// Segments listed per index query while consuming.
@@ -555,6 +561,65 @@ impl Stream {
             .await
             .map_err(aws("GetItem"))?;
         Ok(out.item.as_ref().and_then(|i| num(i, "hw")).unwrap_or(0))
+    }
+
+    /// The high watermarks of `partitions`, read together (one `BatchGetItem` per 100).
+    pub async fn high_watermarks(&self, partitions: &[u32]) -> Result<HashMap<u32, u64>, StreamError> {
+        let mut found: HashMap<u32, u64> = HashMap::new();
+        for chunk in partitions.chunks(100) {
+            let mut keys = Vec::new();
+            for p in chunk {
+                self.check_partition(*p)?;
+                keys.push(HashMap::from([("pk".to_string(), s(format!("head#{p}"))), ("sk".to_string(), n(0))]));
+            }
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("pk, hw")
+                    .build()
+                    .map_err(|e| StreamError::Invalid(e.to_string()))?,
+            );
+            // BatchGetItem may answer part of the keys and hand back the rest.
+            while let Some(keys) = request.take() {
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .request_items(&self.topic.table, keys)
+                    .send()
+                    .await
+                    .map_err(aws("BatchGetItem"))?;
+                for item in out.responses.unwrap_or_default().remove(&self.topic.table).unwrap_or_default() {
+                    let p = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|k| k.strip_prefix("head#"));
+                    if let (Some(Ok(p)), Some(hw)) = (p.map(str::parse::<u32>), num(&item, "hw")) {
+                        found.insert(p, hw);
+                    }
+                }
+                request = out.unprocessed_keys.unwrap_or_default().remove(&self.topic.table);
+            }
+        }
+        // A partition never written to has no head item yet.
+        Ok(partitions.iter().map(|p| (*p, found.get(p).copied().unwrap_or(0))).collect())
+    }
+
+    /// Waits up to `wait` for records past any of `positions` (partition, next offset to
+    /// read): a long poll, reading the high watermarks every [`WAIT_POLL`]. Returns the
+    /// partitions that have records there, empty when `wait` ran out first.
+    pub async fn wait_for_records(&self, positions: &[(u32, u64)], wait: Duration) -> Result<Vec<u32>, StreamError> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        let partitions: Vec<u32> = positions.iter().map(|(p, _)| *p).collect();
+        loop {
+            let hws = self.high_watermarks(&partitions).await?;
+            let ready: Vec<u32> = positions
+                .iter()
+                .filter(|(p, offset)| hws.get(p).is_some_and(|hw| hw > offset))
+                .map(|(p, _)| *p)
+                .collect();
+            if !ready.is_empty() || tokio::time::Instant::now() + WAIT_POLL > deadline {
+                return Ok(ready);
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
     }
 
     /// Index entries (base offset, object key, count) of partition `p` whose base is in

@@ -3,7 +3,8 @@
 //! concurrent producers; no gap or visible batch from a produce killed before its commit; a
 //! sequenced batch appended once however its answer is lost or retried, with 10% of AWS calls
 //! failing too; expired offsets answered out of range; a polling consumer never skips; group
-//! commits survive a restart and never go backwards.
+//! commits survive a restart and never go backwards; a long poll answers when a record
+//! arrives, naming its partition, and not before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -359,5 +360,35 @@ async fn limits_and_bad_requests_are_clear_errors() -> Result<()> {
         matches!(stream.consume(0, 5, 10, 100).await, Err(StreamError::Invalid(_))),
         "offset past the high watermark"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_answers_when_a_record_arrives_and_names_only_its_partition() -> Result<()> {
+    let fx = Fixture::new(3).await?;
+    let stream = Arc::new(fx.stream());
+    stream.produce(Partitioning::Partition(0), vec![record("k", "before".into())]).await?;
+    // Partition 0 has a record past offset 0 already: no wait.
+    let ready = stream.wait_for_records(&[(0, 0), (1, 0)], std::time::Duration::from_secs(5)).await?;
+    assert_eq!(ready, [0]);
+    // Nothing past the high watermarks: empty once the wait runs out.
+    let started = std::time::Instant::now();
+    let ready = stream.wait_for_records(&[(0, 1), (1, 0)], std::time::Duration::from_millis(400)).await?;
+    assert!(ready.is_empty() && started.elapsed() >= std::time::Duration::from_millis(350), "{ready:?}");
+    // A record produced while waiting ends the wait, for its partition only.
+    let waiting = {
+        let stream = Arc::clone(&stream);
+        tokio::spawn(async move {
+            stream.wait_for_records(&[(0, 1), (1, 0), (2, 0)], std::time::Duration::from_secs(15)).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "the wait ended before any record came");
+    let sent = std::time::Instant::now();
+    stream.produce(Partitioning::Partition(2), vec![record("k", "awaited".into())]).await?;
+    assert_eq!(waiting.await??, [2]);
+    assert!(sent.elapsed() < std::time::Duration::from_secs(5), "{:?}", sent.elapsed());
+    let hws = stream.high_watermarks(&[0, 1, 2]).await?;
+    assert_eq!((hws[&0], hws[&1], hws[&2]), (1, 0, 1));
     Ok(())
 }

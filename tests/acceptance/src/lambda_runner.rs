@@ -48,9 +48,10 @@ struct Shared {
     function_arn: String,
 }
 
-/// A function running locally.
+/// A function running locally, in one or more execution environments (`bootstrap` processes
+/// taking invocations from one queue, as Lambda scales out).
 pub struct LambdaRunner {
-    child: Mutex<tokio::process::Child>,
+    children: Mutex<Vec<tokio::process::Child>>,
     invocations: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
     started: Instant,
@@ -103,8 +104,15 @@ pub async fn deployed(lambda: &aws_sdk_lambda::Client, name: &str, zip: &Path, e
 }
 
 impl LambdaRunner {
-    /// Unpacks the zip and starts `bootstrap` against a fresh Runtime API.
+    /// Unpacks the zip and starts `bootstrap` against a fresh Runtime API: one execution
+    /// environment, so invocations run one at a time.
     pub async fn start(spec: &FunctionSpec) -> Result<Self> {
+        Self::start_many(spec, 1).await
+    }
+
+    /// As [`LambdaRunner::start`], with `environments` execution environments, so that many
+    /// invocations run at once (a long poll does not hold up the others).
+    pub async fn start_many(spec: &FunctionSpec, environments: usize) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("adf-lambda-").tempdir()?;
         unzip(&spec.zip, dir.path())?;
         let bootstrap = dir.path().join("bootstrap");
@@ -134,29 +142,33 @@ impl LambdaRunner {
         });
 
         let started = Instant::now();
-        let child = tokio::process::Command::new(&bootstrap)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .envs(&spec.environment)
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("LAMBDA_TASK_ROOT", dir.path())
-            .env("_HANDLER", "bootstrap")
-            .env("AWS_REGION", crate::REGION)
-            .env("AWS_DEFAULT_REGION", crate::REGION)
-            .env("AWS_ENDPOINT_URL", &spec.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", bootstrap.display()))?;
+        let mut children = Vec::new();
+        for _ in 0..environments.max(1) {
+            let child = tokio::process::Command::new(&bootstrap)
+                .current_dir(dir.path())
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .envs(&spec.environment)
+                .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
+                .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+                .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+                .env("LAMBDA_TASK_ROOT", dir.path())
+                .env("_HANDLER", "bootstrap")
+                .env("AWS_REGION", crate::REGION)
+                .env("AWS_DEFAULT_REGION", crate::REGION)
+                .env("AWS_ENDPOINT_URL", &spec.endpoint)
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {}", bootstrap.display()))?;
+            children.push(child);
+        }
         Ok(Self {
-            child: Mutex::new(child),
+            children: Mutex::new(children),
             invocations: tx,
             shared,
             started,
@@ -191,11 +203,13 @@ impl LambdaRunner {
         self.shared.pending.lock().map_or(0, |p| p.len())
     }
 
-    /// Kills `bootstrap` with SIGKILL, as when an execution environment dies mid-invocation:
+    /// Kills every `bootstrap` with SIGKILL, as when an execution environment dies mid-invocation:
     /// every invocation not answered yet fails at once with "exited without answering".
     /// Returns how many it cut off in flight.
     pub fn kill(&self) -> Result<usize> {
-        self.child.lock().map_err(|_| anyhow::anyhow!("the child lock is poisoned"))?.start_kill()?;
+        for child in self.children.lock().map_err(|_| anyhow::anyhow!("the child lock is poisoned"))?.iter_mut() {
+            child.start_kill()?;
+        }
         let cut = self.shared.pending.lock().map(|mut p| p.drain().count()).unwrap_or(0);
         // Invocations not taken yet (a `/next` waiting holds the lock: then there are none).
         if let Ok(mut queued) = self.shared.queue.try_lock() {
@@ -212,8 +226,10 @@ impl LambdaRunner {
 
 impl Drop for LambdaRunner {
     fn drop(&mut self) {
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.start_kill();
+        if let Ok(mut children) = self.children.lock() {
+            for child in children.iter_mut() {
+                let _ = child.start_kill();
+            }
         }
         self.server.abort();
     }

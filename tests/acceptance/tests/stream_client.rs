@@ -62,7 +62,8 @@ impl Served {
             memory_mb: 512,
             endpoint: emu.endpoint().to_string(),
         };
-        let runner = Arc::new(LambdaRunner::start(&spec).await?);
+        // Two execution environments: a long poll holds one while a produce uses the other.
+        let runner = Arc::new(LambdaRunner::start_many(&spec, 2).await?);
         let server = FunctionUrlServer::start(Arc::clone(&runner)).await?;
         Ok(Self { topic, server, _runner: runner, _emu: emu })
     }
@@ -157,9 +158,9 @@ async fn producer_consumer_groups_and_errors_through_the_lambda() -> Result<()> 
     let huge = NewRecord::new(None, "x".repeat(2 * 1024 * 1024));
     let too_large = client.produce(std::slice::from_ref(&huge), Some(0)).await;
     assert!(matches!(too_large, Err(Error::TooLarge(_))), "{too_large:?}");
-    let unknown = client.consume(PARTITIONS + 6, 0, 10).await;
+    let unknown = client.consume(PARTITIONS + 6, 0, 10, Duration::ZERO).await;
     assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
-    let past = client.consume(0, 1_000_000, 10).await;
+    let past = client.consume(0, 1_000_000, 10, Duration::ZERO).await;
     assert!(matches!(past, Err(Error::BadRequest(_))), "{past:?}");
 
     // A sequenced batch sent again (its answer lost, say) gets its first offsets back and is
@@ -175,9 +176,28 @@ async fn producer_consumer_groups_and_errors_through_the_lambda() -> Result<()> 
     // Answers over 2 MB (axum's default body limit) still come back whole.
     let big: Vec<NewRecord> = (0..3).map(|i| NewRecord::new(None, format!("{i}").repeat(900 * 1024))).collect();
     let produced = client.produce(&big, Some(1)).await?;
-    let fetched = client.consume(1, produced.offset, 10).await?;
+    let fetched = client.consume(1, produced.offset, 10, Duration::ZERO).await?;
     let lengths: Vec<usize> = fetched.records.iter().map(|r| r.value.len()).collect();
     assert_eq!(lengths, [900 * 1024; 3]);
+
+    // A long poll at the high watermark answers when a record arrives, not before, and an
+    // empty one answers when its wait runs out.
+    let hw = client.describe().await?.partitions[2].high_watermark;
+    let started = std::time::Instant::now();
+    let empty = client.consume(2, hw, 10, Duration::from_millis(600)).await?;
+    let waited = started.elapsed();
+    assert!(empty.records.is_empty() && waited >= Duration::from_millis(550), "{waited:?} {empty:?}");
+    let polling = {
+        let client = client.clone();
+        tokio::spawn(async move { client.consume(2, hw, 10, Duration::from_secs(15)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    ensure!(!polling.is_finished(), "the long poll answered before any record came");
+    let sent = std::time::Instant::now();
+    client.produce(&[NewRecord::new(None, "awaited")], Some(2)).await?;
+    let fetched = polling.await??;
+    assert_eq!(fetched.records.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["awaited"]);
+    assert!(sent.elapsed() < Duration::from_secs(10), "answered when the record came: {:?}", sent.elapsed());
 
     // Every request above was signed; the URL's AWS_IAM auth refuses an unsigned one and one
     // signed with the wrong secret, as AWS does.
@@ -286,23 +306,27 @@ async fn the_cli_produces_consumes_tails_and_describes() -> Result<()> {
     assert_eq!(all.len(), 5);
     assert!(ok(&served, &["stream", "consume", "--group", "g"], "").await?.is_empty());
 
-    // tail -f prints what arrives, and Ctrl-C ends it cleanly. The record is produced once
-    // tail has read the high watermarks (its describe) and started polling (a consume).
+    // tail -f prints what arrives, and Ctrl-C ends it cleanly. Caught up, it sends one long
+    // poll (after its describe and one consume of each of the 2 partitions) and nothing more
+    // while it waits: no sleep loop. The record produced then reaches it long before the
+    // poll's 20 s run out.
     let before = served.server.requests();
-    let mut tail = adf(&served, &["stream", "tail", "-f", "-n", "0", "--poll-interval", "50ms"])?
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut tail =
+        adf(&served, &["stream", "tail", "-f", "-n", "0"])?.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let mut lines = tokio::io::BufReader::new(tail.stdout.take().context("stdout")?).lines();
     tokio::time::timeout(Duration::from_secs(60), async {
-        while served.server.requests() < before + 2 {
+        while served.server.requests() < before + 4 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await
-    .context("tail sent no requests")?;
+    .context("tail sent no long poll")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(served.server.requests(), before + 4, "one long poll in flight, no polling loop");
+    let produced = std::time::Instant::now();
     ok(&served, &["stream", "produce", "--key", "k", "late"], "").await?;
     let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??.context("tail ended")?;
+    assert!(produced.elapsed() < Duration::from_secs(10), "the long poll answered when the record came");
     let record: Value = serde_json::from_str(&line)?;
     assert_eq!((&record["value"], &record["offset"]), (&Value::from("late"), &Value::from(3)));
     let pid = tail.id().context("tail's pid")?.to_string();
