@@ -18,8 +18,6 @@ use base64::Engine;
 pub const KAFKA_VERSION: &str = "4.1.1";
 /// The pom whose dependencies are the broker's classpath, relative to the repository root.
 const POM: &str = "tests/acceptance/tools/kafka/pom.xml";
-/// What to install when Java or Maven is missing.
-const INSTALL_HINT: &str = "install Java 17+ and Maven (Debian/Ubuntu: `apt-get install maven`, which brings a JDK; macOS: `brew install maven`)";
 /// How long the broker may take from starting the JVM to serving as an unfenced broker.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// What `kafka.server.KafkaRaftServer` logs once the broker is unfenced and serving.
@@ -59,15 +57,7 @@ fn ensure_java_and_maven() -> Result<()> {
     if works("java", "-version") && works("mvn", "-v") {
         return Ok(());
     }
-    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("`java` or `mvn` is missing: {INSTALL_HINT} to run the Kafka tests");
-    }
-    crate::tools::run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-    crate::tools::run(
-        Command::new("apt-get").args(["install", "-y", "-qq", "maven"]).env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install maven",
-    )?;
+    crate::tools::apt_install(&["maven"], "to run the Kafka tests (Maven brings a JDK)")?;
     if !(works("java", "-version") && works("mvn", "-v")) {
         bail!("apt-get installed maven but `java -version` or `mvn -v` still fails");
     }

@@ -242,19 +242,7 @@ pub fn ensure_installed() -> Result<()> {
     if bin_dir().is_some() {
         return Ok(());
     }
-    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): install Debian's `postgresql`");
-    }
-    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "--no-install-recommends", "postgresql"]] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status})", args.join(" "));
-        }
-    }
+    crate::tools::apt_install(&["postgresql"], "to run the SQL tests (no /usr/lib/postgresql/*/bin/postgres)")?;
     bin_dir().map(drop).context("apt-get installed postgresql, yet there is no /usr/lib/postgresql/*/bin/postgres")
 }
 

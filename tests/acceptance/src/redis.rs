@@ -28,15 +28,7 @@ pub fn ensure_installed() -> Result<()> {
     if installed() {
         return Ok(());
     }
-    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("{BINARY} is not installed: {INSTALL_HINT} to run the cache tests");
-    }
-    crate::tools::run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-    crate::tools::run(
-        Command::new("apt-get").args(["install", "-y", "-qq", "redis-server"]).env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install redis-server",
-    )?;
+    crate::tools::apt_install(&["redis-server"], "to run the cache tests")?;
     if !installed() {
         bail!("apt-get installed redis-server but `{BINARY} --version` still fails");
     }

@@ -67,12 +67,21 @@ pub fn ensure_languages() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    apt_install(&missing, "to build Go and Ruby Lambda packages")
+}
+
+/// Installs Debian's `packages` when we are root on a machine with apt-get; else fails naming
+/// them and what they are `for_what` ("to run the cache tests").
+pub(crate) fn apt_install(packages: &[&str], for_what: &str) -> Result<()> {
+    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
     if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("install {} (Debian packages) to build Go and Ruby Lambda packages", missing.join(" "));
+        bail!("install {} (Debian packages, or your system's) {for_what}", packages.join(" "));
     }
     run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing), "apt-get install")
+    run(
+        Command::new("apt-get").args(["install", "-y", "-qq"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get install {}", packages.join(" ")),
+    )
 }
 
 /// The OpenTofu version pinned in `tests/acceptance/tools/tofu/go.mod` (without the `v`).
