@@ -155,18 +155,21 @@ impl Consumer {
                 }
                 continue;
             }
-            let positions: Vec<(u32, u64)> = self
+            // (cursor, partition, next offset) of every cursor.
+            let positions: Vec<(usize, u32, u64)> = self
                 .cursors
                 .iter()
-                .filter_map(|c| match c.position {
-                    Position::At(o) => Some((c.partition, o)),
+                .enumerate()
+                .filter_map(|(i, c)| match c.position {
+                    Position::At(o) => Some((i, c.partition, o)),
                     Position::Committed => None,
                 })
                 .collect();
-            let described = self.client.describe_after(&positions, wait).await?;
-            for (i, (partition, offset)) in positions.iter().enumerate() {
+            let after: Vec<(u32, u64)> = positions.iter().map(|(_, p, o)| (*p, *o)).collect();
+            let described = self.client.describe_after(&after, wait).await?;
+            for (i, partition, offset) in positions {
                 let advanced =
-                    described.partitions.iter().any(|d| d.partition == *partition && d.high_watermark > *offset);
+                    described.partitions.iter().any(|d| d.partition == partition && d.high_watermark > offset);
                 if advanced {
                     let records = self.fetch(i, max, Duration::ZERO).await?;
                     if !records.is_empty() {
