@@ -288,6 +288,10 @@ impl Managed for KafkaTopic {
 
     async fn plan(&self, _data: Option<&AdfData>, req: &PlanRequest, plan: &mut Plan) -> Diagnostics {
         let mut d = Diagnostics::new();
+        // A new name replaces the topic: then anything goes.
+        if req.prior.get("name") != plan.planned.get("name") {
+            return d;
+        }
         let number = |v: &Dynamic, k: &str| ObjectReader::new(v).get::<Value<i64>>(k).ok()?.into_known();
         if let (Some(prior), Some(planned)) = (number(&req.prior, "partitions"), number(&plan.planned, "partitions")) {
             d.extend(partition_change(prior, planned));
