@@ -10,7 +10,7 @@ use aws_types::SdkConfig;
 use krafka::Kafka;
 use krafka::admin::{
     AdminClient, ConfigOp, ConfigResource, CreatePartitionsOptions, CreateTopicsOptions, DeleteTopicsOptions,
-    DescribeConfigsOptions, DescribeTopicsOptions, IncrementalAlterConfigsOptions, NewTopic,
+    DescribeConfigsOptions, DescribeTopicsOptions, IncrementalAlterConfigsOptions, NewTopic, TopicDescription,
 };
 use krafka::auth::{AuthConfig, AwsMskIamCredentials, TlsConfig};
 use krafka::error::{ErrorCode, KrafkaError};
@@ -169,16 +169,7 @@ impl Admin {
     /// The topic as the cluster has it; None when it does not exist.
     pub async fn describe(&self, name: &str) -> Result<Option<TopicState>, AwsError> {
         let target = target(name);
-        let described = self
-            .client
-            .describe_topics([name], DescribeTopicsOptions::default())
-            .await
-            .map_err(|e| failed("DescribeTopics", &target, &e))?;
-        let topic = match one(described, name) {
-            Ok(t) => t,
-            Err(e) if broker_code(&e) == Some(ErrorCode::UnknownTopicOrPartition) => return Ok(None),
-            Err(e) => return Err(failed("DescribeTopics", &target, &e)),
-        };
+        let Some(topic) = self.find(name).await? else { return Ok(None) };
         let resource = ConfigResource::topic(name);
         let configs = self
             .client
@@ -259,20 +250,25 @@ impl Admin {
         }
     }
 
+    /// The topic's partitions from the brokers' metadata; None when it does not exist.
+    async fn find(&self, name: &str) -> Result<Option<TopicDescription>, AwsError> {
+        let described = self
+            .client
+            .describe_topics([name], DescribeTopicsOptions::default())
+            .await
+            .map_err(|e| failed("DescribeTopics", &target(name), &e))?;
+        match one(described, name) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if broker_code(&e) == Some(ErrorCode::UnknownTopicOrPartition) => Ok(None),
+            Err(e) => Err(failed("DescribeTopics", &target(name), &e)),
+        }
+    }
+
     /// Waits until the topic's existence in the metadata is `exists`.
     async fn settle(&self, name: &str, exists: bool) -> Result<(), AwsError> {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
         loop {
-            let described = self
-                .client
-                .describe_topics([name], DescribeTopicsOptions::default())
-                .await
-                .map_err(|e| failed("DescribeTopics", &target(name), &e))?;
-            let found = match one(described, name) {
-                Ok(t) => !t.partitions.is_empty(),
-                Err(e) if broker_code(&e) == Some(ErrorCode::UnknownTopicOrPartition) => false,
-                Err(e) => return Err(failed("DescribeTopics", &target(name), &e)),
-            };
+            let found = self.find(name).await?.is_some_and(|t| !t.partitions.is_empty());
             if found == exists {
                 return Ok(());
             }
