@@ -38,7 +38,7 @@ pub async fn read(conn: &Conn, run: &str) -> Result<(RunStatus, Option<Value>)> 
 pub async fn output(conn: &Conn, status: &RunStatus) -> Result<Option<Value>> {
     Ok(match (status.status.as_str(), &status.output_node) {
         ("succeeded", Some(node)) => {
-            conn.store().outputs(&status.run_id, std::slice::from_ref(node)).await?.remove(node)
+            conn.store().outputs(&status.run_id, &status.outputs, std::slice::from_ref(node)).await?.remove(node)
         }
         _ => None,
     })
@@ -134,6 +134,7 @@ pub mod tests {
             version: "5c1e0a9d2b7f4e61".into(),
             status: state.into(),
             done,
+            outputs: Default::default(),
             total,
             last_updated: 1_000_000,
             error: None,

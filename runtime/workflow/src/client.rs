@@ -38,8 +38,7 @@ pub fn child_run(run: &str, node: &str, attempt: u32) -> String {
 }
 
 /// Ends `run` with `status` (when it is still running) and, if it is a subflow, wakes its
-/// parent: sends the parent's node again, on the attempt that started this child. That node
-/// finds the child ended and completes or fails; sent twice, it is recorded once.
+/// parent (see [`wake_parent`]).
 pub(crate) async fn finish_run(
     store: &Store,
     queue: &Queue,
@@ -48,10 +47,23 @@ pub(crate) async fn finish_run(
     error: Option<&str>,
     output_node: Option<&str>,
 ) -> Result<(), WorkerError> {
-    let Ended::Now { parent: Some((parent, node)) } = store.finish(run, status, error, output_node).await? else {
-        return Ok(());
-    };
-    let Some(p) = store.status(&parent).await? else {
+    match store.finish(run, status, error, output_node).await? {
+        Ended::Now { parent: Some((parent, node)) } => wake_parent(store, queue, run, &parent, &node).await,
+        _ => Ok(()),
+    }
+}
+
+/// Wakes the parent of subflow `run`, which has just ended: sends the parent's `node` again, on
+/// the attempt that started this child. That node finds the child ended and completes or
+/// fails; sent twice, it is recorded once.
+pub(crate) async fn wake_parent(
+    store: &Store,
+    queue: &Queue,
+    run: &str,
+    parent: &str,
+    node: &str,
+) -> Result<(), WorkerError> {
+    let Some(p) = store.status(parent).await? else {
         return Ok(());
     };
     if p.status != "running" {
@@ -62,7 +74,7 @@ pub(crate) async fn finish_run(
         .and_then(|rest| rest.strip_prefix('.'))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let job = Job { attempt, ..Job::new(&parent, &node, &p.blueprint, &p.version, None) };
+    let job = Job { attempt, ..Job::new(parent, node, &p.blueprint, &p.version, None) };
     queue.send(&[(job, Duration::ZERO)]).await?;
     Ok(())
 }
@@ -106,7 +118,9 @@ impl Client {
             return Ok(None);
         };
         match (status.status.as_str(), status.output_node) {
-            ("succeeded", Some(node)) => Ok(self.store.outputs(run, std::slice::from_ref(&node)).await?.remove(&node)),
+            ("succeeded", Some(node)) => {
+                Ok(self.store.outputs(run, &status.outputs, std::slice::from_ref(&node)).await?.remove(&node))
+            }
             _ => Ok(None),
         }
     }

@@ -3,11 +3,16 @@
 //! - statuses (`runId`): one item per run: blueprint and version, `status`, `active` (a shard,
 //!   set only while running, which puts the run in the sparse `stalled-runs` index), and
 //!   `lastUpdated` (epoch milliseconds, always a number), `nodes` (every completion: action,
-//!   edges taken, failed). A completion is one conditional `UpdateItem` that records it exactly
-//!   once, checks the run is still running, and returns the whole map: joins are decided from
-//!   it, with no counter to double-count.
-//! - contexts (`runId`, `key`): the run's input and each node's output, one item per key, so a
-//!   run is not capped at 400 KB; blueprints under `blueprint#<name>` ([`crate::catalog`]).
+//!   edges taken, failed, and a small output inline). A completion is one conditional
+//!   `UpdateItem` that records it exactly once, checks the run is still running, and returns
+//!   the whole map: joins are decided from it, with no counter to double-count. When the
+//!   worker knows it is the run's last completion, the same write ends the run.
+//! - contexts (`runId`, `key`): the run's input and each node's output that is too large to
+//!   be inline, one item per key, so a run is not capped at 400 KB; blueprints under
+//!   `blueprint#<name>` ([`crate::catalog`]).
+//!
+//! Inline outputs share [`INLINE_OUTPUTS_BYTES`] per run, because every later completion
+//! rewrites the whole item (and DynamoDB bills a write by the item's size).
 //!
 //! The tables' keys are [`crate::contract`]'s.
 
@@ -30,6 +35,10 @@ pub const SHARDS: u32 = 4;
 pub const MAX_VALUE_BYTES: usize = 350 * 1024;
 /// Inputs up to this size live in the run's status item; larger ones in the contexts table.
 const INLINE_INPUT_BYTES: usize = 16 * 1024;
+/// The bytes of output JSON a run's completions may carry inline, shared equally by its nodes.
+pub const INLINE_OUTPUTS_BYTES: usize = 16 * 1024;
+/// The largest output one completion carries inline, however few nodes share the budget.
+const INLINE_OUTPUT_BYTES: usize = 1024;
 /// BatchGetItem reads at most this many keys per request.
 const BATCH_GET_KEYS: usize = 100;
 
@@ -116,6 +125,14 @@ pub struct Tables {
     pub statuses: String,
 }
 
+/// Node outputs recorded inline with their completions, by node.
+pub type Outputs = BTreeMap<String, Value>;
+
+/// The most output JSON one completion of a blueprint of `nodes` nodes carries inline.
+pub fn inline_output_limit(nodes: usize) -> usize {
+    (INLINE_OUTPUTS_BYTES / nodes.max(1)).min(INLINE_OUTPUT_BYTES)
+}
+
 /// A run's status item.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunStatus {
@@ -129,6 +146,8 @@ pub struct RunStatus {
     pub status: String,
     /// Completions so far.
     pub done: Done,
+    /// The outputs recorded inline with them (the others are in the contexts table).
+    pub outputs: Outputs,
     /// Nodes in the blueprint.
     pub total: usize,
     /// Last change, epoch ms.
@@ -156,12 +175,31 @@ pub enum Ended {
 /// What recording a completion found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recorded {
-    /// Recorded now; the run's completions right after.
-    New(Done),
+    /// Recorded now; the run's completions right after, and their inline outputs.
+    New(Done, Outputs),
+    /// Recorded now, and the same write ended the run (see [`Finish`]); the run and node
+    /// waiting for it, if it is a subflow.
+    Finished {
+        /// The parent run and node.
+        parent: Option<(String, String)>,
+    },
     /// The node had completed already (a duplicate delivery).
     Duplicate,
     /// The run is not running (cancelled, failed or finished).
     NotRunning,
+}
+
+/// Ending the run in the same write as a completion that the worker expects to be its last:
+/// the write applies only when the run has exactly `after` completions before it, so that the
+/// outcome decided from them holds.
+#[derive(Clone, Copy, Debug)]
+pub struct Finish<'a> {
+    /// `succeeded` or `failed`.
+    pub status: &'a str,
+    /// The node whose output is the run's.
+    pub output_node: &'a str,
+    /// The completions the run has before this one.
+    pub after: usize,
 }
 
 /// The run state.
@@ -171,34 +209,41 @@ pub struct Store {
     tables: Tables,
 }
 
-fn parse_done(item: &HashMap<String, AttributeValue>) -> Result<Done, StoreError> {
+/// The completions in `item`, and the outputs inline with them (`o`, JSON text; a completion
+/// without one has its output in the contexts table, or none).
+fn parse_done(item: &HashMap<String, AttributeValue>) -> Result<(Done, Outputs), StoreError> {
+    let (mut done, mut outputs) = (Done::new(), Outputs::new());
     let Some(AttributeValue::M(nodes)) = item.get("nodes") else {
-        return Ok(Done::new());
+        return Ok((done, outputs));
     };
-    nodes
-        .iter()
-        .map(|(k, v)| {
-            let m = v
-                .as_m()
-                .map_err(|_| StoreError::Corrupt { what: format!("completion of {k}"), cause: "not a map".into() })?;
-            let text = |key: &str| m.get(key).and_then(|v| v.as_s().ok()).cloned();
-            let taken = m
-                .get("t")
-                .and_then(|v| v.as_l().ok())
-                .map_or_else(Vec::new, |l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect());
-            let failed = m.get("f").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-            Ok((k.clone(), Completion { action: text("a").unwrap_or_default(), taken, failed }))
-        })
-        .collect()
+    for (k, v) in nodes {
+        let m = v
+            .as_m()
+            .map_err(|_| StoreError::Corrupt { what: format!("completion of {k}"), cause: "not a map".into() })?;
+        let text = |key: &str| m.get(key).and_then(|v| v.as_s().ok()).cloned();
+        let taken = m
+            .get("t")
+            .and_then(|v| v.as_l().ok())
+            .map_or_else(Vec::new, |l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect());
+        let failed = m.get("f").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+        if let Some(o) = text("o") {
+            outputs.insert(k.clone(), parse_json(&format!("the output of node {k}"), &o)?);
+        }
+        done.insert(k.clone(), Completion { action: text("a").unwrap_or_default(), taken, failed });
+    }
+    Ok((done, outputs))
 }
 
-fn completion_value(c: &Completion) -> AttributeValue {
+fn completion_value(c: &Completion, inline: Option<String>) -> AttributeValue {
     let mut m = HashMap::from([
         ("a".to_string(), s(&c.action)),
         ("t".to_string(), AttributeValue::L(c.taken.iter().map(s).collect())),
     ]);
     if c.failed {
         m.insert("f".into(), AttributeValue::Bool(true));
+    }
+    if let Some(text) = inline {
+        m.insert("o".into(), s(text));
     }
     AttributeValue::M(m)
 }
@@ -213,12 +258,14 @@ fn parse_status(item: &HashMap<String, AttributeValue>) -> Result<RunStatus, Sto
         }
         None => None,
     };
+    let (done, outputs) = parse_done(item)?;
     Ok(RunStatus {
         run_id: text("runId").unwrap_or_default(),
         blueprint: text("blueprint").unwrap_or_default(),
         version: text("version").unwrap_or_default(),
         status: text("status").unwrap_or_default(),
-        done: parse_done(item)?,
+        done,
+        outputs,
         total: usize::try_from(num("total").unwrap_or(0)).unwrap_or(0),
         last_updated: num("lastUpdated").unwrap_or(0),
         error: text("error"),
@@ -237,6 +284,11 @@ fn json_text(what: &str, run: &str, v: &Value) -> Result<String, StoreError> {
 
 fn parse_json(what: &str, text: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: what.to_string(), cause: e.to_string() })
+}
+
+/// The contexts key of a node's output that is not inline.
+fn output_key(node: &str) -> String {
+    format!("out:{node}")
 }
 
 pub(crate) fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
@@ -352,17 +404,24 @@ impl Store {
         Ok(self.values(run, &["input".to_string()]).await?.remove("input").unwrap_or(Value::Null))
     }
 
-    /// Stores node `node`'s output (idempotent: a retried node overwrites its own).
-    pub async fn put_output(&self, run: &str, node: &str, output: &Value) -> Result<(), StoreError> {
-        let text = json_text(&format!("the output of node {node}"), run, output)?;
-        self.put_value(run, &format!("out:{node}"), &text).await
-    }
-
-    /// The outputs of `nodes` (absent ones are null), in as few requests as BatchGetItem allows.
-    pub async fn outputs(&self, run: &str, nodes: &[String]) -> Result<BTreeMap<String, Value>, StoreError> {
-        let keys: Vec<String> = nodes.iter().map(|n| format!("out:{n}")).collect();
-        let mut found = self.values(run, &keys).await?;
-        Ok(nodes.iter().map(|n| (n.clone(), found.remove(&format!("out:{n}")).unwrap_or(Value::Null))).collect())
+    /// The outputs of `nodes` (absent ones are null): those in `inline` (a status's or a
+    /// completion's) from there, the rest in as few requests as BatchGetItem allows (none when
+    /// every one is inline).
+    pub async fn outputs(
+        &self,
+        run: &str,
+        inline: &Outputs,
+        nodes: &[String],
+    ) -> Result<BTreeMap<String, Value>, StoreError> {
+        let stored: Vec<String> = nodes.iter().filter(|n| !inline.contains_key(*n)).map(|n| output_key(n)).collect();
+        let mut found = if stored.is_empty() { BTreeMap::new() } else { self.values(run, &stored).await? };
+        Ok(nodes
+            .iter()
+            .map(|n| {
+                let v = inline.get(n).cloned().or_else(|| found.remove(&output_key(n)));
+                (n.clone(), v.unwrap_or(Value::Null))
+            })
+            .collect())
     }
 
     async fn values(&self, run: &str, keys: &[String]) -> Result<BTreeMap<String, Value>, StoreError> {
@@ -424,31 +483,82 @@ impl Store {
         Ok(Some(items))
     }
 
-    /// Records `node`'s completion exactly once, if the run is still running.
-    pub async fn complete(&self, run: &str, node: &str, c: &Completion) -> Result<Recorded, StoreError> {
+    /// Records `node`'s completion exactly once, if the run is still running, with its output:
+    /// inline when it fits [`inline_output_limit`] of the blueprint's `nodes`, else first in the
+    /// contexts table (a retried node overwrites its own). With `finish`, the same write ends
+    /// the run if it has the completions expected; if not, the completion is recorded alone.
+    pub async fn complete(
+        &self,
+        run: &str,
+        node: &str,
+        c: &Completion,
+        output: &Value,
+        nodes: usize,
+        finish: Option<Finish<'_>>,
+    ) -> Result<Recorded, StoreError> {
+        let text = json_text(&format!("the output of node {node}"), run, output)?;
+        let inline = if output.is_null() || text.len() <= inline_output_limit(nodes) {
+            Some(text)
+        } else {
+            self.put_value(run, &output_key(node), &text).await?;
+            None
+        };
+        self.record(run, node, completion_value(c, inline), finish).await
+    }
+
+    async fn record(
+        &self,
+        run: &str,
+        node: &str,
+        completion: AttributeValue,
+        finish: Option<Finish<'_>>,
+    ) -> Result<Recorded, StoreError> {
         let t = &self.tables.statuses;
-        let r = self
+        let mut set = vec!["#nodes.#n = :c", "lastUpdated = :now"];
+        let mut condition = String::from("attribute_not_exists(#nodes.#n) AND #s = :running");
+        let mut req = self
             .ddb
             .update_item()
             .table_name(t)
             .key("runId", s(run))
-            .update_expression("SET #nodes.#n = :c, lastUpdated = :now")
-            .condition_expression("attribute_not_exists(#nodes.#n) AND #s = :running")
             .expression_attribute_names("#nodes", "nodes")
             .expression_attribute_names("#n", node)
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":c", completion_value(c))
+            .expression_attribute_values(":c", completion.clone())
             .expression_attribute_values(":now", n(now_ms()))
             .expression_attribute_values(":running", s("running"))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllNew);
+        if let Some(f) = finish {
+            set.extend(["#s = :status", "finished = :now", "outputNode = :out"]);
+            condition.push_str(" AND size(#nodes) = :after");
+            req = req
+                .expression_attribute_values(":status", s(f.status))
+                .expression_attribute_values(":out", s(f.output_node))
+                .expression_attribute_values(":after", n(i64::try_from(f.after).unwrap_or(i64::MAX)));
+        }
+        let remove = if finish.is_some() { " REMOVE active" } else { "" };
+        let r = req
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
+            .condition_expression(condition)
             .send()
             .await;
         match r {
-            Ok(out) => Ok(Recorded::New(parse_done(&out.attributes.unwrap_or_default())?)),
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                if finish.is_some() {
+                    return Ok(Recorded::Finished { parent: parse_status(&item)?.parent });
+                }
+                let (done, outputs) = parse_done(&item)?;
+                Ok(Recorded::New(done, outputs))
+            }
             Err(e) if is_condition_failed(&e) => {
-                // Only on this path: tell a duplicate from a run that stopped.
+                // Only on this path: tell a duplicate from a run that stopped, or from one
+                // whose completions are not those a finish expected.
                 match self.status(run).await? {
                     Some(st) if st.status == "running" && st.done.contains_key(node) => Ok(Recorded::Duplicate),
+                    Some(st) if st.status == "running" && finish.is_some() => {
+                        Box::pin(self.record(run, node, completion, None)).await
+                    }
                     Some(st) if st.status == "running" => Err(StoreError::Corrupt {
                         what: format!("run {run}"),
                         cause: "the completion was refused although the run is running".into(),
@@ -607,9 +717,23 @@ mod tests {
         let c = Completion { action: "ok".into(), taken: vec!["a".into(), "b".into()], failed: true };
         let item = HashMap::from([(
             "nodes".to_string(),
-            AttributeValue::M(HashMap::from([("n".to_string(), completion_value(&c))])),
+            AttributeValue::M(HashMap::from([("n".to_string(), completion_value(&c, None))])),
         )]);
-        assert_eq!(parse_done(&item).expect("parse").get("n"), Some(&c));
+        let (done, outputs) = parse_done(&item).expect("parse");
+        assert_eq!((done.get("n"), outputs.get("n")), (Some(&c), None));
+        let inline = completion_value(&c, Some(r#"{"ok":1}"#.into()));
+        let item =
+            HashMap::from([("nodes".to_string(), AttributeValue::M(HashMap::from([("n".to_string(), inline)])))]);
+        let (done, outputs) = parse_done(&item).expect("parse");
+        assert_eq!((done.get("n"), outputs.get("n")), (Some(&c), Some(&serde_json::json!({"ok": 1}))));
+    }
+
+    #[test]
+    fn the_inline_budget_is_shared_by_the_nodes_and_capped_per_output() {
+        assert_eq!(inline_output_limit(1), INLINE_OUTPUT_BYTES);
+        assert_eq!(inline_output_limit(0), INLINE_OUTPUT_BYTES);
+        assert_eq!(inline_output_limit(64), INLINE_OUTPUTS_BYTES / 64);
+        assert!((1..2000).all(|n| inline_output_limit(n) * n <= INLINE_OUTPUTS_BYTES));
     }
 
     #[test]

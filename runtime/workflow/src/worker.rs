@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::blueprint::Blueprint;
 use crate::builtins;
-use crate::client::{child_run, finish_run, start_run};
+use crate::client::{child_run, finish_run, start_run, wake_parent};
 use crate::engine::{self, Completion, DEFAULT_ACTION};
 use crate::node::{Effect, NodeContext, NodeError, NodeResult, Services};
 use adf_common::metrics::{Metrics, Unit};
@@ -23,7 +23,7 @@ use adf_common::metrics::{Metrics, Unit};
 /// The CloudWatch namespace of the worker's metrics.
 pub const METRICS_NAMESPACE: &str = "ADF/Workflow";
 use crate::queue::{Job, MAX_DELAY, Queue, QueueError};
-use crate::store::{Recorded, Store, StoreError, now_ms};
+use crate::store::{Finish, Outputs, Recorded, Store, StoreError, now_ms};
 
 /// A parent run waiting on a subflow is left alone by the reconciler this long; then the
 /// reconciler sends its node again, which finds the child ended if its wake-up was lost.
@@ -206,6 +206,9 @@ impl Worker {
         let mut nodes = 0;
         let mut next = Some(job);
         let mut lease = lease;
+        // The run's completions as the last step recorded them: the step that can only be the
+        // run's last ends it in the same write.
+        let mut known = None;
         while let Some(job) = next.take() {
             let bp = match self.blueprint(&job.bp, &job.v).await {
                 Ok(bp) => bp,
@@ -216,8 +219,9 @@ impl Worker {
                 // Anything else may pass: the job comes back.
                 Err(e) => return Err(e.into()),
             };
-            match self.step(&bp, job, lease.take()).await? {
-                Step::Continue(j) => {
+            match self.step(&bp, job, lease.take(), known.take()).await? {
+                Step::Continue(j, done) => {
+                    known = Some(done);
                     nodes += 1;
                     let needs = bp.nodes.get(&j.node).map_or(Duration::ZERO, |n| {
                         if builtins::INSTANT.contains(&n.uses.as_str()) { Duration::ZERO } else { n.timeout() }
@@ -241,7 +245,13 @@ impl Worker {
         Ok(Outcome::Done { nodes })
     }
 
-    async fn step(&self, bp: &Blueprint, job: Job, lease: Option<Lease>) -> Result<Step, WorkerError> {
+    async fn step(
+        &self,
+        bp: &Blueprint,
+        job: Job,
+        lease: Option<Lease>,
+        known: Option<engine::Done>,
+    ) -> Result<Step, WorkerError> {
         let Some(spec) = bp.nodes.get(&job.node) else {
             return Ok(Step::Dropped(format!("blueprint {}@{} has no node {}", job.bp, job.v, job.node)));
         };
@@ -301,7 +311,10 @@ impl Worker {
             Effect::Subflow { blueprint, input: child_input } => {
                 self.subflow(bp, job, input, &blueprint, &child_input).await
             }
-            Effect::Done => self.complete(bp, &job, r.output, r.action.as_deref().unwrap_or(DEFAULT_ACTION)).await,
+            Effect::Done => {
+                let action = r.action.as_deref().unwrap_or(DEFAULT_ACTION);
+                self.complete(bp, &job, r.output, action, known.as_ref()).await
+            }
         }
     }
 
@@ -330,12 +343,15 @@ impl Worker {
             }
             "succeeded" => {
                 let output = match &status.output_node {
-                    Some(n) => {
-                        self.store.outputs(&child, std::slice::from_ref(n)).await?.remove(n).unwrap_or(Value::Null)
-                    }
+                    Some(n) => self
+                        .store
+                        .outputs(&child, &status.outputs, std::slice::from_ref(n))
+                        .await?
+                        .remove(n)
+                        .unwrap_or(Value::Null),
                     None => Value::Null,
                 };
-                self.complete(bp, &job, output, DEFAULT_ACTION).await
+                self.complete(bp, &job, output, DEFAULT_ACTION, None).await
             }
             other => {
                 let why = format!("subflow {child} {other}: {}", status.error.as_deref().unwrap_or("no reason given"));
@@ -389,9 +405,9 @@ impl Worker {
         if bp.start_nodes().contains(&job.node.as_str()) {
             return Ok(self.store.input(&job.run).await?);
         }
-        let done = self.store.status(&job.run).await?.map(|s| s.done).unwrap_or_default();
+        let (done, inline) = self.store.status(&job.run).await?.map(|s| (s.done, s.outputs)).unwrap_or_default();
         let preds: Vec<String> = engine::arrivals(bp, &job.node, &done).into_iter().map(str::to_string).collect();
-        let outputs = self.store.outputs(&job.run, &preds).await?;
+        let outputs = self.store.outputs(&job.run, &inline, &preds).await?;
         Ok(engine::join_input(bp, &job.node, &done, &outputs))
     }
 
@@ -411,7 +427,11 @@ impl Worker {
             .filter_map(|(name, r)| crate::expr::split_reference(r).ok().map(|(s, p)| (name, s, p)))
             .collect();
         let nodes: Vec<String> = parsed.iter().map(|(_, s, _)| s.to_string()).filter(|s| s != "input").collect();
-        let mut sources = self.store.outputs(run, &nodes).await?;
+        let inline = match nodes.is_empty() {
+            true => Outputs::new(),
+            false => self.store.status(run).await?.map(|s| s.outputs).unwrap_or_default(),
+        };
+        let mut sources = self.store.outputs(run, &inline, &nodes).await?;
         if parsed.iter().any(|(_, s, _)| *s == "input") {
             sources.insert("input".into(), self.store.input(run).await?);
         }
@@ -427,8 +447,17 @@ impl Worker {
         Ok(Value::Object(obj))
     }
 
-    /// Records the completion once, then dispatches what it made ready.
-    async fn complete(&self, bp: &Blueprint, job: &Job, output: Value, action: &str) -> Result<Step, WorkerError> {
+    /// Records the completion once, then dispatches what it made ready. When `known` (the
+    /// run's completions as this worker last recorded them) shows this is the run's last
+    /// completion, the same write ends the run.
+    async fn complete(
+        &self,
+        bp: &Blueprint,
+        job: &Job,
+        output: Value,
+        action: &str,
+        known: Option<&engine::Done>,
+    ) -> Result<Step, WorkerError> {
         let taken = match engine::taken_edges(bp, &job.node, action, &output) {
             Ok(t) => t,
             Err(e) => {
@@ -436,27 +465,31 @@ impl Worker {
                 return self.fail(bp, job.clone(), output, &error).await;
             }
         };
-        if !output.is_null() {
-            match self.store.put_output(&job.run, &job.node, &output).await {
-                Ok(()) => {}
-                Err(e @ StoreError::TooLarge { .. }) => {
-                    let input = job.input.clone().unwrap_or(Value::Null);
-                    return self.fail(bp, job.clone(), input, &NodeError::Fatal(e.to_string())).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
         let c = Completion {
             action: action.to_string(),
             taken: taken.iter().map(|(t, _)| t.clone()).collect(),
             failed: false,
         };
-        let done = match self.store.complete(&job.run, &job.node, &c).await? {
-            Recorded::New(done) => done,
-            Recorded::Duplicate => {
+        let last = known.and_then(|before| last_completion(bp, before, &job.node, &c));
+        let finish = last.map(|(status, after)| Finish { status, output_node: &job.node, after });
+        let recorded = self.store.complete(&job.run, &job.node, &c, &output, bp.nodes.len(), finish).await;
+        let (done, inline) = match recorded {
+            Ok(Recorded::New(done, inline)) => (done, inline),
+            Ok(Recorded::Finished { parent }) => {
+                if let Some((parent, node)) = parent {
+                    wake_parent(&self.store, &self.queue, &job.run, &parent, &node).await?;
+                }
+                return Ok(Step::End);
+            }
+            Ok(Recorded::Duplicate) => {
                 return Ok(Step::Dropped(format!("node {} of run {} completed already", job.node, job.run)));
             }
-            Recorded::NotRunning => return Ok(Step::Dropped(format!("run {} is no longer running", job.run))),
+            Ok(Recorded::NotRunning) => return Ok(Step::Dropped(format!("run {} is no longer running", job.run))),
+            Err(e @ StoreError::TooLarge { .. }) => {
+                let input = job.input.clone().unwrap_or(Value::Null);
+                return self.fail(bp, job.clone(), input, &NodeError::Fatal(e.to_string())).await;
+            }
+            Err(e) => return Err(e.into()),
         };
         let mut jobs = Vec::new();
         for t in engine::dispatches(bp, &job.node, &done) {
@@ -466,7 +499,7 @@ impl Worker {
                     .filter(|p| *p != job.node)
                     .map(str::to_string)
                     .collect();
-                let mut outputs = self.store.outputs(&job.run, &others).await?;
+                let mut outputs = self.store.outputs(&job.run, &inline, &others).await?;
                 outputs.insert(job.node.clone(), output.clone());
                 engine::join_input(bp, &t, &done, &outputs)
             } else {
@@ -497,7 +530,7 @@ impl Worker {
         let first = jobs.remove(0);
         let rest: Vec<(Job, Duration)> = jobs.into_iter().map(|j| (j, Duration::ZERO)).collect();
         self.queue.send(&rest).await?;
-        Ok(Step::Continue(first))
+        Ok(Step::Continue(first, done.clone()))
     }
 
     /// A failed attempt: retry with backoff, else the fallback, else the run fails.
@@ -515,8 +548,8 @@ impl Worker {
         tracing::warn!(run = %job.run, "{message}");
         let taken: Vec<String> = spec.fallback.iter().cloned().collect();
         let c = Completion { action: "error".into(), taken: taken.clone(), failed: true };
-        let done = match self.store.complete(&job.run, &job.node, &c).await? {
-            Recorded::New(done) => done,
+        let done = match self.store.complete(&job.run, &job.node, &c, &Value::Null, bp.nodes.len(), None).await? {
+            Recorded::New(done, _) => done,
             _ => return Ok(Step::Dropped(format!("node {} of run {} was settled already", job.node, job.run))),
         };
         if taken.is_empty() {
@@ -547,10 +580,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Whether completion `c` of `node`, recorded after the completions `before`, leaves nothing
+/// pending: then the run's outcome and how many completions it has before this one.
+fn last_completion(bp: &Blueprint, before: &engine::Done, node: &str, c: &Completion) -> Option<(&'static str, usize)> {
+    if before.contains_key(node) {
+        return None;
+    }
+    let mut after = before.clone();
+    after.insert(node.to_string(), c.clone());
+    engine::pending(bp, &after).is_empty().then(|| (engine::outcome(&after), before.len()))
+}
+
 /// What one step of a job led to.
 enum Step {
-    /// Run this job next, in process.
-    Continue(Job),
+    /// Run this job next, in process; the run's completions as this step left them.
+    Continue(Job, engine::Done),
     /// Nothing more for this job.
     End,
     /// It went back to the queue.

@@ -1,8 +1,9 @@
 //! The workflow invariants against the emulator: a completion recorded once under duplicate
 //! delivery, joins firing once, no run lost by a killed worker (SQS redelivery, and the
 //! reconciler for a worker killed between steps), retries with backoff then the fallback,
-//! cancel, a context larger than one DynamoDB item, and the blueprint catalog (runs pinned to a
-//! version finish on it after a new one is deployed).
+//! cancel, a context larger than one DynamoDB item, small outputs inline in their completion
+//! and a run ended in the same write as its last completion, and the blueprint catalog (runs
+//! pinned to a version finish on it after a new one is deployed).
 
 mod common;
 
@@ -15,7 +16,7 @@ use adf_workflow::catalog::Current;
 use adf_workflow::engine::{Completion, DEFAULT_ACTION};
 use adf_workflow::queue::Job;
 use adf_workflow::reconciler;
-use adf_workflow::store::{Recorded, Store, Tables, now_ms};
+use adf_workflow::store::{Finish, Recorded, Store, Tables, now_ms};
 use adf_workflow::worker::{Outcome, WorkerConfig};
 use anyhow::{Context, Result};
 use common::Fixture;
@@ -233,7 +234,8 @@ async fn with_ten_percent_of_aws_calls_failing_every_run_ends_once_with_the_righ
         faults.summary(),
         RUNS * 8
     );
-    assert!(faults.injected() > 20, "the faults were real: {}", faults.injected());
+    // About 150 calls for the 20 runs: the seeded draws give at least 10 faults among them.
+    assert!(faults.injected() >= 10, "the faults were real: {}", faults.injected());
     assert!(fx.log.runs_of("ship") >= RUNS && bodies >= RUNS * 8);
     Ok(())
 }
@@ -252,8 +254,8 @@ async fn the_reconciler_resumes_runs_stopped_between_steps() -> Result<()> {
         failed: false,
     };
     assert!(matches!(
-        fx.store.complete(&job.run, "validate", &done(&["charge", "reserve", "notify"])).await?,
-        Recorded::New(_)
+        fx.store.complete(&job.run, "validate", &done(&["charge", "reserve", "notify"]), &json!(null), 5, None).await?,
+        Recorded::New(..)
     ));
     fx.queue.delete(&[receipt]).await?;
     // Killed after recording the last node, before marking the run succeeded.
@@ -267,7 +269,7 @@ async fn the_reconciler_resumes_runs_stopped_between_steps() -> Result<()> {
         ("notify", &["ship"]),
         ("ship", &[]),
     ] {
-        fx.store.complete(&job.run, node, &done(taken)).await?;
+        fx.store.complete(&job.run, node, &done(taken), &json!({"node": node}), 5, None).await?;
     }
     assert_eq!(job.run, late);
     assert_eq!(client.status(&late).await?.context("late")?.status, "running");
@@ -325,7 +327,8 @@ async fn retries_back_off_then_the_fallback_runs() -> Result<()> {
     assert_eq!(fx.log.runs_of("refund"), 1);
     assert_eq!(s.status, "succeeded", "{:?}", s.error);
     assert!(s.done["charge"].failed);
-    let refund_input = fx.store.outputs(&run, &["refund".to_string()]).await?.remove("refund").context("refund")?;
+    let refund_input =
+        fx.store.outputs(&run, &s.outputs, &["refund".to_string()]).await?.remove("refund").context("refund")?;
     assert_eq!(refund_input["input"], json!({"amount": 30}));
     assert!(refund_input["error"].as_str().is_some_and(|e| e.contains("after 3 attempt(s)")), "{refund_input}");
     Ok(())
@@ -394,6 +397,66 @@ async fn a_context_larger_than_one_item_runs_and_one_value_too_large_is_a_clear_
     assert_eq!(s.status, "failed");
     let error = s.error.unwrap_or_default();
     assert!(error.contains("node h") && error.contains("at most") && error.contains("S3"), "{error}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_outputs_ride_in_their_completion_and_large_ones_in_the_contexts_table() -> Result<()> {
+    let fx = Fixture::new().await?;
+    // Four nodes share the inline budget: 1 KB each. `large` is over it, and so is the join's
+    // output (its input, which holds `large`'s).
+    fx.deploy(
+        "mixed",
+        r#"{"nodes": {
+                "validate": {"uses": "count"},
+                "large": {"uses": "big", "params": {"bytes": 2000}},
+                "small": {"uses": "count", "params": {"output": {"paid": 30}}},
+                "ship": {"uses": "count", "join": "all"}
+            },
+            "edges": [{"from": "validate", "to": "large"}, {"from": "validate", "to": "small"},
+                      {"from": "large", "to": "ship"}, {"from": "small", "to": "ship"}]}"#,
+    )
+    .await?;
+    let poller = fx.poller(fx.worker(WorkerConfig::default()), 4);
+    let run = fx.client().start("mixed", &json!({})).await?;
+    let s = fx.finished(&run, 30).await?;
+    poller.stop().await?;
+    assert_eq!(s.status, "succeeded", "{:?}", s.error);
+    assert_eq!(s.outputs.keys().collect::<Vec<_>>(), ["small", "validate"], "inline: the small outputs only");
+    assert_eq!(s.outputs["small"], json!({"paid": 30}));
+    let out = fx.client().output(&run).await?.context("the run's output")?;
+    assert_eq!(out["small"], json!({"paid": 30}), "the join read the inline output");
+    assert_eq!(out["large"].as_str().map(str::len), Some(2000), "and the stored one");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_completion_ends_its_run_in_the_same_write_only_after_the_completions_it_expected() -> Result<()> {
+    let fx = Fixture::new().await?;
+    fx.deploy("chain", CHAIN).await?;
+    let run = fx.client().start("chain", &json!({})).await?;
+    let (_, receipt) = next_job(&fx).await?;
+    fx.queue.delete(&[receipt]).await?;
+    let done = |taken: &[&str]| Completion {
+        action: DEFAULT_ACTION.into(),
+        taken: taken.iter().map(|t| t.to_string()).collect(),
+        failed: false,
+    };
+    assert!(matches!(fx.store.complete(&run, "a", &done(&["b"]), &json!(1), 3, None).await?, Recorded::New(..)));
+    // A worker that believed b was the last, with no completion before it: b is recorded alone.
+    let stale = Finish { status: "succeeded", output_node: "b", after: 0 };
+    let b = fx.store.complete(&run, "b", &done(&["c"]), &json!(2), 3, Some(stale)).await?;
+    assert!(matches!(&b, Recorded::New(d, _) if d.len() == 2), "{b:?}");
+    assert_eq!(fx.client().status(&run).await?.context("run")?.status, "running");
+    let last = Finish { status: "succeeded", output_node: "c", after: 2 };
+    let c = fx.store.complete(&run, "c", &done(&[]), &json!(3), 3, Some(last)).await?;
+    assert_eq!(c, Recorded::Finished { parent: None });
+    let s = fx.client().status(&run).await?.context("run")?;
+    assert_eq!((s.status.as_str(), s.output_node.as_deref(), s.done.len()), ("succeeded", Some("c"), 3));
+    assert_eq!(fx.client().output(&run).await?, Some(json!(3)));
+    assert!(!fx.store.stalled(now_ms() + 60_000).await?.contains(&run), "the finish took the run off the index");
+    let again = fx.store.complete(&run, "c", &done(&[]), &json!(3), 3, Some(last)).await?;
+    assert_eq!(again, Recorded::NotRunning);
     Ok(())
 }
 
@@ -557,7 +620,8 @@ async fn a_failing_subflow_goes_through_the_parents_retries_and_fallback_and_up_
         let s = fx.client().status(&child).await?.with_context(|| format!("{child}: one child per attempt"))?;
         assert_eq!(s.status, "failed");
     }
-    let refund = fx.store.outputs(&checkout, &["refund".to_string()]).await?.remove("refund").context("refund")?;
+    let refund =
+        fx.store.outputs(&checkout, &c.outputs, &["refund".to_string()]).await?.remove("refund").context("refund")?;
     assert!(
         refund["error"].as_str().is_some_and(|e| e.contains("after 2 attempt(s)") && e.contains("subflow")),
         "{refund}"
