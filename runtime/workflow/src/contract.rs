@@ -124,9 +124,9 @@ pub const INVOKE_SID: &str = "InvokeFunctions";
 ///   `GetQueueUrl`.
 /// - `RunTables` (contexts and statuses): `dynamodb:GetItem` (a run's status and input, a
 ///   blueprint's current version and a version), `dynamodb:PutItem` (a new run, conditional; a
-///   node's output too large to be inline, or a large input), `dynamodb:UpdateItem` (a completion, finishing,
-///   cancelling, the heartbeat's touch, all conditional), `dynamodb:BatchGetItem` (node
-///   outputs, run states). No transaction (`ConditionCheckItem`), delete, batch write or scan;
+///   node's output too large to be inline, or a large input), `dynamodb:UpdateItem` (a
+///   completion, finishing, cancelling, the heartbeat's touch, all conditional),
+///   `dynamodb:BatchGetItem` (node outputs, run states). No transaction (`ConditionCheckItem`), delete, batch write or scan;
 ///   the only query is on the index.
 /// - `StalledRunsIndex`: `dynamodb:Query` (the reconciler and `adf workflow runs --stalled`).
 /// - `InvokeFunctions`: `lambda:InvokeFunction` (the `lambda` node, and `map` over it).
