@@ -271,6 +271,11 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         let (p, f, o) = cargo_test(root, &build_tools, &args, Some("tofu"))?;
         (passed, failed, ok) = (passed + p, failed + f, ok && o);
     }
+    if extra.is_empty() {
+        println!("==> the workflow invariants with DynamoDB on dynalite (atomic without our launcher's lock)");
+        let (p, f, o) = workflow_invariants_on_dynalite(root)?;
+        (passed, failed, ok) = (passed + p, failed + f, ok && o);
+    }
     // One closing line for the whole run: the last binary cargo runs may have no tests.
     println!("{passed} passed, {failed} failed");
     if !ok {
@@ -290,7 +295,39 @@ fn cargo_test(root: &Path, build_tools: &Path, args: &[&str], tf: Option<&str>) 
     if let Some(tf) = tf {
         cmd.env("ADF_TF", tf);
     }
-    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("running cargo test")?;
+    run_tests(cmd, &format!("cargo {}", args.join(" ")))
+}
+
+/// The workflow's invariants once more with DynamoDB on dynalite and SQS on moto: the test
+/// binary the workspace pass built (`cargo test --no-run` names it), run directly, because
+/// `--test invariants` would also run the stream's.
+fn workflow_invariants_on_dynalite(root: &Path) -> Result<(u64, u64, bool)> {
+    adf_acceptance::dynalite::ensure_installed(root)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["test", "--workspace", "--test", "invariants", "--no-run", "--message-format=json"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running cargo test --no-run")?;
+    let binary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| {
+            m["package_id"].as_str().is_some_and(|p| p.contains("runtime/workflow"))
+                && m["target"]["name"] == "invariants"
+        })
+        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .context("cargo built no invariants test binary for runtime/workflow")?;
+    let mut cmd = Command::new(&binary);
+    cmd.current_dir(root.join("runtime/workflow")).env(adf_acceptance::dynalite::DYNAMODB_ENV, "dynalite");
+    run_tests(cmd, &binary.display().to_string())
+}
+
+/// Runs `cmd` (a test run), echoing its output; returns the tests passed and failed and
+/// whether it succeeded.
+fn run_tests(mut cmd: Command, what: &str) -> Result<(u64, u64, bool)> {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("running {what}"))?;
     let (mut passed, mut failed) = (0u64, 0u64);
     for line in std::io::BufReader::new(child.stdout.take().context("stdout")?).lines() {
         let line = line?;
@@ -302,7 +339,7 @@ fn cargo_test(root: &Path, build_tools: &Path, args: &[&str], tf: Option<&str>) 
     }
     let status = child.wait()?;
     if !status.success() {
-        println!("cargo {} failed ({status})", args.join(" "));
+        println!("{what} failed ({status})");
     }
     Ok((passed, failed, status.success()))
 }

@@ -14,11 +14,8 @@
 //! The operations are methods of [`Store`], on its contexts table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::blueprint::Blueprint;
 use crate::store::{Store, StoreError, aws, is_condition_failed, is_missing_table, s};
@@ -27,8 +24,6 @@ use crate::store::{Store, StoreError, aws, is_condition_failed, is_missing_table
 pub const CURRENT_KEY: &str = "current";
 /// The range key of a workflow's record of its blueprints.
 pub const INDEX_KEY: &str = "blueprints";
-/// Attempts of a deploy whose transaction conflicts with another write of the same items.
-const DEPLOY_ATTEMPTS: u32 = 5;
 
 /// The partition (hash key) of blueprint `name`: its versions and its `current` item.
 pub fn blueprint_partition(name: &str) -> String {
@@ -82,15 +77,6 @@ fn parse_current(item: &HashMap<String, AttributeValue>) -> Option<(String, Curr
     Some((blueprint_name(&pk)?.to_string(), Current { version, source: text("source") }))
 }
 
-fn is_transaction_conflict(e: &SdkError<TransactWriteItemsError>) -> bool {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-            c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
-        }
-        _ => false,
-    }
-}
-
 impl Store {
     /// Stores version `bp.version()` of blueprint `name` and makes it current (with no owner:
     /// for use without Terraform and in tests). Returns the version.
@@ -99,15 +85,17 @@ impl Store {
     }
 
     /// Deploys blueprint `name` for workflow `workflow`: stores version `bp.version()` and makes
-    /// it current, recording `source` (the text as configured) and the workflow, in one
-    /// request. Returns the version.
+    /// it current, recording `source` (the text as configured) and the workflow. Returns the
+    /// version.
     pub async fn deploy(&self, workflow: &str, name: &str, bp: &Blueprint, source: &str) -> Result<String, StoreError> {
         self.write_blueprint(name, bp, Some(Owner { workflow, source })).await
     }
 
-    /// One transaction: the version item, written only if it does not exist (an existing one
-    /// keeps its text: versions are content hashes, and runs may be pinned to it), and the
-    /// `current` item, replaced.
+    /// Two writes in order: the version item, written only if it does not exist (an existing
+    /// one keeps its text: versions are content hashes, and runs may be pinned to it), then the
+    /// `current` item, replaced. `current` never names a version that is not stored; a deploy
+    /// cut off between them leaves a version that nothing names yet, which the next deploy
+    /// of the same text finds and keeps. (One transaction would cost twice the write units.)
     async fn write_blueprint(
         &self,
         name: &str,
@@ -116,39 +104,24 @@ impl Store {
     ) -> Result<String, StoreError> {
         let t = &self.tables().contexts;
         let version = bp.version();
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt {
-            what: "request".into(),
-            cause: adf_common::error_chain(&e),
-        };
-        let keep = Update::builder()
+        self.ddb()
+            .update_item()
             .table_name(t)
             .set_key(Some(item_key(blueprint_partition(name), &version)))
             .update_expression("SET #j = if_not_exists(#j, :j)")
             .expression_attribute_names("#j", "json")
             .expression_attribute_values(":j", s(bp.canonical_json()))
-            .build()
-            .map_err(build)?;
-        let current =
-            Put::builder().table_name(t).set_item(Some(current_item(name, &version, owner))).build().map_err(build)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let r = self
-                .ddb()
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(keep.clone()).build())
-                .transact_items(TransactWriteItem::builder().put(current.clone()).build())
-                .send()
-                .await;
-            match r {
-                Ok(_) => return Ok(version),
-                // Another write of the same blueprint at the same moment: try again.
-                Err(e) if attempt < DEPLOY_ATTEMPTS && is_transaction_conflict(&e) => {
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                }
-                Err(e) => return Err(aws("TransactWriteItems", t)(e)),
-            }
-        }
+            .send()
+            .await
+            .map_err(aws("UpdateItem", t))?;
+        self.ddb()
+            .put_item()
+            .table_name(t)
+            .set_item(Some(current_item(name, &version, owner)))
+            .send()
+            .await
+            .map_err(aws("PutItem", t))?;
+        Ok(version)
     }
 
     /// The current version of blueprint `name`.

@@ -4,6 +4,7 @@
 //! out as a mirror), and AWS SDK clients to check the results.
 
 pub mod counting_proxy;
+pub mod dynalite;
 pub mod emulator;
 pub mod event_source;
 pub mod faults;

@@ -1,9 +1,11 @@
 //! A workflow's tables and queue on a fresh emulator (the layout `adf_workflow_tables` makes),
-//! a worker on them, and test node types that count their runs.
+//! a worker on them, and test node types that count their runs. With `ADF_TEST_DYNAMODB=dynalite`
+//! the tables are on a dynalite server of their own and moto serves SQS.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use adf_acceptance::dynalite::{self, Dynalite};
 use adf_acceptance::{Emulator, unique_name};
 use adf_workflow::blueprint::Blueprint;
 use adf_workflow::client::Client;
@@ -18,6 +20,7 @@ use tokio::sync::oneshot;
 
 pub struct Fixture {
     _emu: Emulator,
+    _dynalite: Option<Dynalite>,
     pub ddb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
@@ -103,7 +106,13 @@ impl Fixture {
     /// On `emu`, with clients from `config` (a bench passes an interceptor), and a DLQ after
     /// `max_receive` deliveries when given.
     pub async fn on(emu: Emulator, config: &aws_config::SdkConfig, max_receive: Option<u32>) -> Result<Self> {
-        let ddb = aws_sdk_dynamodb::Client::new(config);
+        let dynalite = if dynalite::wanted() { Some(Dynalite::start()?) } else { None };
+        let ddb = match &dynalite {
+            Some(d) => aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config).endpoint_url(d.endpoint()).build(),
+            ),
+            None => aws_sdk_dynamodb::Client::new(config),
+        };
         let sqs = aws_sdk_sqs::Client::new(config);
         let name = unique_name("wf");
         let store = Store::new(
@@ -131,7 +140,7 @@ impl Fixture {
         }
         let queue_url = q.send().await?.queue_url.context("queue url")?;
         let queue = Queue::new(sqs.clone(), &queue_url);
-        Ok(Self { _emu: emu, ddb, sqs, queue_url, dlq_url, store, queue, log: Log::default() })
+        Ok(Self { _emu: emu, _dynalite: dynalite, ddb, sqs, queue_url, dlq_url, store, queue, log: Log::default() })
     }
 
     pub fn registry(&self) -> Registry {
