@@ -65,8 +65,8 @@ const GO_FLOOR: &str = "xtask/go-floor-provider";
 
 pub fn run(root: &Path, runs: usize) -> Result<()> {
     println!("==> building the provider as released (the dist profile)");
-    crate::cargo(root, &["build", "--profile", "dist", "--package", "terraform-provider-adf"])?;
-    let release = crate::target_dir(root).join("dist");
+    crate::cargo(root, &["build", "--profile", crate::release::DIST_PROFILE, "--package", "terraform-provider-adf"])?;
+    let release = crate::target_dir(root).join(crate::release::DIST_PROFILE);
     let binary = release.join("terraform-provider-adf");
     let size = std::fs::metadata(&binary)?.len();
     let go_dir = crate::target_dir(root).join("go-floor-provider");

@@ -3,7 +3,7 @@
 //! per second produced over HTTP with the client through that Lambda, and the latency from
 //! producing a record to a tailing consumer reading it: long polls beside a 1 s poll loop.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,33 +117,55 @@ async fn tail_latency(client: &Client, tail: Tail) -> Result<(Vec<Duration>, usi
     reader.await?
 }
 
-pub fn run(zip: &Path, runs: usize) -> Result<()> {
+/// A zip's size, init duration (median) and produce rate with its HTTP requests.
+struct Measured {
+    size: u64,
+    init: Duration,
+    rate: f64,
+    produce_requests: usize,
+}
+
+/// Serves `zip` on a fresh topic and measures it.
+async fn measure(emu: &Emulator, zip: &Path, runs: usize) -> Result<(Measured, FunctionSpec, String)> {
+    let size = std::fs::metadata(zip).with_context(|| zip.display().to_string())?.len();
+    let (spec, topic) = serve(emu, zip).await?;
+    let auth = Auth::static_credentials("test", "test", None, "us-east-1");
+    let mut inits = Vec::new();
+    for _ in 0..runs.max(1) {
+        let runner = Arc::new(LambdaRunner::start(&spec).await?);
+        let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
+        // The first request waits for init; the runner records when bootstrap asked for it.
+        Client::new(&url.url(), &topic, auth.clone())?.describe().await?;
+        inits.push(runner.init_duration().context("no init recorded")?);
+    }
+    let runner = Arc::new(LambdaRunner::start(&spec).await?);
+    let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
+    let client = Client::new(&url.url(), &topic, auth)?;
+    let producer = Producer::new(client, ProducerConfig::default()).await?;
+    let started = Instant::now();
+    let acks: Vec<_> = (0..RECORDS).map(|i| producer.send(Some(&format!("k{}", i % 64)), "x".repeat(1024))).collect();
+    producer.flush().await?;
+    for a in acks {
+        a.await?;
+    }
+    let rate = RECORDS as f64 / started.elapsed().as_secs_f64();
+    let m = Measured { size, init: median(inits), rate, produce_requests: url.requests() };
+    Ok((m, spec, topic))
+}
+
+/// Measures each of `zips` (a label and a path) side by side; the tail latency on the last.
+pub fn run(zips: &[(&str, PathBuf)], runs: usize) -> Result<()> {
     let emu = Emulator::start()?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let size = std::fs::metadata(zip).with_context(|| zip.display().to_string())?.len();
-        let (spec, topic) = serve(&emu, zip).await?;
-        let auth = Auth::static_credentials("test", "test", None, "us-east-1");
-        let mut inits = Vec::new();
-        for _ in 0..runs.max(1) {
-            let runner = Arc::new(LambdaRunner::start(&spec).await?);
-            let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
-            // The first request waits for init; the runner records when bootstrap asked for it.
-            Client::new(&url.url(), &topic, auth.clone())?.describe().await?;
-            inits.push(runner.init_duration().context("no init recorded")?);
+        let mut measured = Vec::new();
+        let mut last = None;
+        for (_, zip) in zips {
+            let (m, spec, topic) = measure(&emu, zip, runs).await?;
+            measured.push(m);
+            last = Some((spec, topic));
         }
-        let runner = Arc::new(LambdaRunner::start(&spec).await?);
-        let url = FunctionUrlServer::start(Arc::clone(&runner)).await?;
-        let client = Client::new(&url.url(), &topic, auth)?;
-        let producer = Producer::new(client, ProducerConfig::default()).await?;
-        let started = Instant::now();
-        let acks: Vec<_> = (0..RECORDS).map(|i| producer.send(Some(&format!("k{}", i % 64)), "x".repeat(1024))).collect();
-        producer.flush().await?;
-        for a in acks {
-            a.await?;
-        }
-        let rate = RECORDS as f64 / started.elapsed().as_secs_f64();
-        let produce_requests = url.requests();
+        let (spec, topic) = last.context("no zip to measure")?;
 
         // Tail latency, with two execution environments: a long poll holds one, produces use
         // the other (as Lambda scales out).
@@ -155,16 +177,23 @@ pub fn run(zip: &Path, runs: usize) -> Result<()> {
             let (latencies, requests) = tail_latency(&client, tail).await?;
             tails.push((label, quantile(&latencies, 0.5), quantile(&latencies, 0.99), requests));
         }
-        println!("\n| stream Lambda | figure |");
-        println!("|---|---|");
-        println!("| zip size | {:.0} KB |", size as f64 / 1024.0);
-        println!("| init duration (median of {}) | {:.1} ms |", inits.len(), median(inits).as_secs_f64() * 1000.0);
+        let row = |f: &dyn Fn(&Measured) -> String| measured.iter().map(f).collect::<Vec<_>>().join(" | ");
+        let labels: Vec<&str> = zips.iter().map(|(l, _)| *l).collect();
+        println!("\n| stream Lambda | {} |", labels.join(" | "));
+        println!("|---|{}", "---|".repeat(labels.len()));
+        println!("| zip size | {} |", row(&|m| format!("{:.0} KB", m.size as f64 / 1024.0)));
         println!(
-            "| produce over HTTP, client batches of 500, one local Lambda instance | {rate:.0} records/s ({} HTTP requests for {RECORDS} records) |",
-            produce_requests
+            "| init duration (median of {}) | {} |",
+            runs.max(1),
+            row(&|m| format!("{:.1} ms", m.init.as_secs_f64() * 1000.0))
         );
         println!(
-            "\n| produce-to-consume over HTTP, one record every 50 to 150 ms, {LATENCY_SAMPLES} records | p50 | p99 | reader requests |"
+            "| produce over HTTP, client batches of 500, one local Lambda instance | {} |",
+            row(&|m| format!("{:.0} records/s ({} HTTP requests for {RECORDS} records)", m.rate, m.produce_requests))
+        );
+        println!(
+            "\n| produce-to-consume over HTTP ({}), one record every 50 to 150 ms, {LATENCY_SAMPLES} records | p50 | p99 | reader requests |",
+            labels.last().copied().unwrap_or_default()
         );
         println!("|---|---|---|---|");
         for (label, p50, p99, requests) in tails {

@@ -1,8 +1,10 @@
 //! `cargo xtask bench --only workflow`: AWS requests per node execution (split by operation)
 //! on a chain of 10 and on a fan-out of 20 with a join, counted by an SDK interceptor on the
 //! worker's clients; nodes per second for one poller at concurrency 1, 8 and 32 on a wide
-//! (1 -> 50 -> 1) and a long (100 in a row) blueprint; latency from start to completion of a
-//! 3-node run. Nodes are `pass`: they return at once, as in the seed's measurement.
+//! (1 -> 50 -> 1) and a long (100 in a row) blueprint, and each emulator's ceiling, side by side
+//! on moto alone (its DynamoDB serialized by our launcher) and with DynamoDB on dynalite; the
+//! p50/p99 latency from start to completion of a 3-node run. Nodes are `pass`: they return at
+//! once, as in the seed's measurement.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,18 +56,24 @@ struct Setup {
     client: Client,
 }
 
-async fn setup(emu: &Emulator, counter: &RequestCounter) -> Result<Setup> {
+/// On `emu`, with DynamoDB at `dynamodb` when given.
+async fn setup(emu: &Emulator, dynamodb: Option<&str>, counter: &RequestCounter) -> Result<Setup> {
     let config = adf_acceptance::sdk_config(emu.endpoint()).await;
     let name = unique_name("bench");
     let tables = Tables { contexts: format!("{name}-contexts"), statuses: format!("{name}-statuses") };
-    let plain_ddb = aws_sdk_dynamodb::Client::new(&config);
+    let ddb_config = || {
+        let b = aws_sdk_dynamodb::config::Builder::from(&config);
+        match dynamodb {
+            Some(url) => b.endpoint_url(url),
+            None => b,
+        }
+    };
+    let plain_ddb = aws_sdk_dynamodb::Client::from_conf(ddb_config().build());
     let plain_sqs = aws_sdk_sqs::Client::new(&config);
     let store = Store::new(plain_ddb, tables.clone());
     store.create_tables().await?;
     let url = plain_sqs.create_queue().queue_name(format!("{name}-jobs")).send().await?.queue_url.context("queue")?;
-    let counted_ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build(),
-    );
+    let counted_ddb = aws_sdk_dynamodb::Client::from_conf(ddb_config().interceptor(counter.clone()).build());
     let counted_sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&config).interceptor(counter.clone()).build(),
     );
@@ -85,8 +93,9 @@ fn worker(s: &Setup) -> Arc<Worker> {
     Arc::new(Worker::new(s.worker_store.clone(), s.worker_queue.clone(), services, WorkerConfig::default()))
 }
 
-/// Runs `runs` runs of `bp` through one poller at `concurrency`; returns the wall time.
-async fn run_through(s: &Setup, bp: &Blueprint, runs: usize, concurrency: usize) -> Result<Duration> {
+/// Runs `runs` runs of `bp` through one poller at `concurrency`, reading each run's status
+/// `every` until it ends; returns the wall time.
+async fn run_through(s: &Setup, bp: &Blueprint, runs: usize, concurrency: usize, every: Duration) -> Result<Duration> {
     let name = unique_name("bp");
     s.worker_store.put_blueprint(&name, bp).await?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -100,8 +109,7 @@ async fn run_through(s: &Setup, bp: &Blueprint, runs: usize, concurrency: usize)
         ids.push(s.client.start(&name, &json!({"order": 1})).await?);
     }
     for id in &ids {
-        let st =
-            s.client.wait(id, Duration::from_millis(100), Duration::from_secs(600), |_| {}).await?.context("run")?;
+        let st = s.client.wait(id, every, Duration::from_secs(600), |_| {}).await?.context("run")?;
         if st.status != "succeeded" {
             bail!("run {id} ended {}: {:?}", st.status, st.error);
         }
@@ -110,6 +118,34 @@ async fn run_through(s: &Setup, bp: &Blueprint, runs: usize, concurrency: usize)
     let _ = stop.send(());
     task.await??;
     Ok(elapsed)
+}
+
+/// Runs timed for the latency of a 3-node run.
+const LATENCY_RUNS: usize = 40;
+
+/// Node completions per second with no worker and no queue: 8 runs of 100 nodes at once, each
+/// completion one `UpdateItem` with its output inline (the floor of a node's cost).
+async fn ceiling(store: &Store) -> Result<f64> {
+    let bp = chain(100);
+    let started = Instant::now();
+    let writes = futures::future::join_all((0..8).map(|r| {
+        let bp = bp.clone();
+        async move {
+            let run = unique_name("ceiling");
+            store.create_run(&run, "ceiling", &bp, &json!({}), None).await?;
+            for i in 0..100 {
+                let node = format!("n{i}");
+                let c = adf_workflow::engine::Completion { action: "default".into(), taken: vec![], failed: false };
+                store.complete(&run, &node, &c, &json!({"order": r}), 100, None).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    }))
+    .await;
+    for w in writes {
+        w?;
+    }
+    Ok(800.0 / started.elapsed().as_secs_f64())
 }
 
 fn per_node(counts: &BTreeMap<String, u64>, nodes: usize) -> (String, f64) {
@@ -126,7 +162,7 @@ pub fn run() -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let counter = RequestCounter::default();
-        let s = setup(&emu, &counter).await?;
+        let s = setup(&emu, None, &counter).await?;
         println!("\n| blueprint | AWS requests per node execution (worker) | total per node | seed (moto 5.2.5) |");
         println!("|---|---|---|---|");
         for (label, bp, seed) in [("chain of 10", chain(10), "11.1"), ("fan-out 20 + join", fan(20), "13.65")] {
@@ -159,54 +195,47 @@ pub fn run() -> Result<()> {
             println!("| {label} | {split} | {total:.2} | {seed} |");
         }
 
-        println!("\n| blueprint | concurrency | nodes/s (one poller) |");
-        println!("|---|---|---|");
+        // The same on moto alone and with DynamoDB on dynalite, side by side.
+        let dynalite = adf_acceptance::dynalite::Dynalite::start()?;
+        let on_dynalite = setup(&emu, Some(dynalite.endpoint()), &RequestCounter::default()).await?;
+        let setups = [&s, &on_dynalite];
+        println!("\n| blueprint | concurrency | nodes/s, moto (DynamoDB serialized) | nodes/s, DynamoDB on dynalite |");
+        println!("|---|---|---|---|");
         for (label, bp, runs) in [("wide 1 -> 50 -> 1", fan(50), 4usize), ("long 100 in a row", chain(100), 8)] {
             let nodes = bp.nodes.len() * runs;
             for concurrency in [1usize, 8, 32] {
-                let t = run_through(&s, &bp, runs, concurrency).await?;
-                println!("| {label} ({runs} runs) | {concurrency} | {:.0} |", nodes as f64 / t.as_secs_f64());
-            }
-        }
-
-        // The ceiling: the write of a node (its completion UpdateItem, the small output inline)
-        // with no worker at all, on the long shape, on the same emulator (its DynamoDB is
-        // serialized by our launcher, for atomicity).
-        let bp = chain(100);
-        let store = &s.worker_store;
-        let started = Instant::now();
-        let writes = futures::future::join_all((0..8).map(|r| {
-            let bp = bp.clone();
-            async move {
-                let run = unique_name("ceiling");
-                store.create_run(&run, "ceiling", &bp, &json!({}), None).await?;
-                for i in 0..100 {
-                    let node = format!("n{i}");
-                    let c = adf_workflow::engine::Completion { action: "default".into(), taken: vec![], failed: false };
-                    store.complete(&run, &node, &c, &json!({"order": r}), 100, None).await?;
+                let mut rates = Vec::new();
+                for setup in setups {
+                    let t = run_through(setup, &bp, runs, concurrency, Duration::from_millis(100)).await?;
+                    rates.push(format!("{:.0}", nodes as f64 / t.as_secs_f64()));
                 }
-                Ok::<_, anyhow::Error>(())
+                println!("| {label} ({runs} runs) | {concurrency} | {} |", rates.join(" | "));
             }
-        }))
-        .await;
-        for w in writes {
-            w?;
+        }
+
+        for (emulator, setup) in ["moto (DynamoDB serialized)", "DynamoDB on dynalite"].into_iter().zip(setups) {
+            println!("\n{emulator}: ceiling {:.0} node completions/s", ceiling(&setup.worker_store).await?);
         }
         println!(
-            "\nemulator ceiling: {:.0} node completions/s (the long shape's writes alone: one completion UpdateItem \
-             with its output inline, 8 runs of 100 at once, no worker, no queue)",
-            800.0 / started.elapsed().as_secs_f64()
+            "(the long shape's writes alone: one completion UpdateItem with its output inline, 8 runs of 100 at \
+             once, no worker, no queue)"
         );
 
-        let mut latencies = Vec::new();
-        for _ in 0..5 {
-            latencies.push(run_through(&s, &chain(3), 1, 8).await?);
+        for (emulator, setup) in ["moto (DynamoDB serialized)", "DynamoDB on dynalite"].into_iter().zip(setups) {
+            let mut latencies = Vec::new();
+            for _ in 0..LATENCY_RUNS {
+                // Read every 5 ms: the figure is the run's, not the reader's interval.
+                latencies.push(run_through(setup, &chain(3), 1, 8, Duration::from_millis(5)).await?);
+            }
+            latencies.sort();
+            let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+            println!(
+                "\n{emulator}: start -> completion of a 3-node run ({LATENCY_RUNS} runs, the poller already waiting): \
+                 p50 {:.0} ms, p99 {:.0} ms",
+                at(0.5),
+                at(0.99)
+            );
         }
-        latencies.sort();
-        println!(
-            "\nstart -> completion of a 3-node run (median of 5, the poller already waiting): {:.0} ms",
-            latencies[2].as_secs_f64() * 1000.0
-        );
         Ok(())
     })
 }

@@ -13,7 +13,7 @@ pub fn run(root: &Path, keep: bool) -> Result<()> {
     adf_acceptance::tools::ensure_languages()?;
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     adf_acceptance::tools::install_tofu(root)?;
-    crate::place_runtime_zips(root, None)?;
+    crate::place_runtime_zips(root, None, None)?;
     let cli = adf_acceptance::terraform::cli()?;
     println!("==> {} ({})", adf_acceptance::terraform::cli_version(&cli)?, cli.display());
     println!("==> starting the local AWS emulator (moto server)");

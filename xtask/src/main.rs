@@ -93,6 +93,10 @@ enum Task {
         /// Copy them into this directory instead (and build no provider).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Build with this Cargo profile of the workspace (default `release`; the release
+        /// ships `dist`).
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// Write the release artifacts the registries take: per target a zip of the optimized
     /// provider (pinning the runtime zips it carries), the manifest, SHA256SUMS, its signature
@@ -132,17 +136,17 @@ fn main() -> Result<()> {
         }
         Task::Docs { check } => docs(&root, check),
         Task::ModuleDocs { check } => module_docs::run(&root, check),
-        Task::RuntimeZips { out } => {
+        Task::RuntimeZips { out, profile } => {
             if std::env::var_os(BUILD_TOOLS_ON_PATH).is_none() {
                 // Run by hand: install the build tools as `test` does, then run this again
                 // with them on PATH.
-                return place_runtime_zips(&root, out.as_deref());
+                return place_runtime_zips(&root, out.as_deref(), profile.as_deref());
             }
             for zip in adf_acceptance::runtime_zips::ALL {
                 let placed = match &out {
                     Some(dir) => {
                         std::fs::create_dir_all(dir)?;
-                        let built = adf_acceptance::runtime_zips::build(&zip)?;
+                        let built = adf_acceptance::runtime_zips::build(&zip, profile.as_deref())?;
                         std::fs::copy(&built.path, dir.join(zip.zip_name))?;
                         dir.join(zip.zip_name)
                     }
@@ -186,11 +190,18 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Builds the provider and the runtime zips beside it, then measures the stream Lambda's.
+/// Builds the provider and the runtime zips beside it, and the released ones (profile
+/// `dist`), then measures the stream Lambda's, side by side.
 fn stream_lambda_bench(root: &Path, runs: usize) -> Result<()> {
-    place_runtime_zips(root, None)?;
-    let zip = target_dir(root).join("debug").join(adf_acceptance::runtime_zips::STREAM_LAMBDA.zip_name);
-    bench_stream_lambda::run(&zip, runs)
+    place_runtime_zips(root, None, None)?;
+    let name = adf_acceptance::runtime_zips::STREAM_LAMBDA.zip_name;
+    let dist = target_dir(root).join("dist-runtime-zips");
+    place_runtime_zips(root, Some(&dist), Some(release::DIST_PROFILE))?;
+    let zips = [
+        ("release profile (tests)", target_dir(root).join("debug").join(name)),
+        ("dist profile (released)", dist.join(name)),
+    ];
+    bench_stream_lambda::run(&zips, runs)
 }
 
 /// Set when `xtask runtime-zips` runs with the Lambda build tools on PATH.
@@ -199,7 +210,7 @@ const BUILD_TOOLS_ON_PATH: &str = "ADF_XTASK_BUILD_TOOLS";
 /// Builds the runtime zips into `out`, else beside the provider binary (which it builds first):
 /// installs the Lambda build tools, then runs `xtask runtime-zips` with them on PATH. A first
 /// cold build of each takes minutes; later ones hit the package cache.
-fn place_runtime_zips(root: &Path, out: Option<&Path>) -> Result<()> {
+fn place_runtime_zips(root: &Path, out: Option<&Path>, profile: Option<&str>) -> Result<()> {
     if out.is_none() {
         cargo(root, &["build", "--package", "terraform-provider-adf"])?;
     }
@@ -211,6 +222,9 @@ fn place_runtime_zips(root: &Path, out: Option<&Path>) -> Result<()> {
     cmd.arg("runtime-zips");
     if let Some(dir) = out {
         cmd.arg("--out").arg(dir);
+    }
+    if let Some(p) = profile {
+        cmd.arg("--profile").arg(p);
     }
     let status = cmd
         .env("PATH", adf_acceptance::tools::path_with(&build_tools))
@@ -255,7 +269,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     println!("==> installing the Lambda build tools (Go, Ruby, cargo-zigbuild + ziglang, pinned)");
     let build_tools = adf_acceptance::tools::install_build_tools(root)?;
     println!("==> building the provider");
-    place_runtime_zips(root, None)?;
+    place_runtime_zips(root, None, None)?;
     println!("==> running every test");
     let mut args = vec!["test", "--workspace"];
     if !extra.is_empty() {

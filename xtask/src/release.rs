@@ -12,6 +12,10 @@ use adf_acceptance::release::{self, Gpg};
 use adf_acceptance::runtime_zips;
 use anyhow::{Context, Result, bail};
 
+/// The workspace's Cargo profile the release builds the provider and the runtime zips with:
+/// `release` made small (fat LTO, one codegen unit, `opt-level = "s"`).
+pub const DIST_PROFILE: &str = "dist";
+
 /// What `cargo xtask release` was asked for.
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -48,7 +52,7 @@ pub fn run(root: &Path, o: &Options) -> Result<()> {
             Some(dir) => dir.clone(),
             None => {
                 let dir = crate::target_dir(root).join("release-runtime-zips");
-                crate::place_runtime_zips(root, Some(&dir))?;
+                crate::place_runtime_zips(root, Some(&dir), Some(DIST_PROFILE))?;
                 dir
             }
         };
@@ -127,7 +131,16 @@ fn build_provider(root: &Path, triple: &str, pins: &str) -> Result<PathBuf> {
         target_dir.display()
     );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--profile", "dist", "--locked", "--package", "terraform-provider-adf", "--target", triple])
+        .args([
+            "build",
+            "--profile",
+            DIST_PROFILE,
+            "--locked",
+            "--package",
+            "terraform-provider-adf",
+            "--target",
+            triple,
+        ])
         .current_dir(root)
         .env("RUSTFLAGS", rustflags)
         .env("SOURCE_DATE_EPOCH", source_date_epoch(root)?)
@@ -138,7 +151,7 @@ fn build_provider(root: &Path, triple: &str, pins: &str) -> Result<PathBuf> {
         bail!("building the provider for {triple} failed ({status})");
     }
     let exe = if triple.contains("windows") { ".exe" } else { "" };
-    Ok(target_dir.join(triple).join("dist").join(format!("terraform-provider-adf{exe}")))
+    Ok(target_dir.join(triple).join(DIST_PROFILE).join(format!("terraform-provider-adf{exe}")))
 }
 
 /// `SOURCE_DATE_EPOCH`, else the commit time of HEAD.

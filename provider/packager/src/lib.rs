@@ -156,6 +156,8 @@ pub struct PackageSpec {
     pub package: Option<String>,
     /// Rust: the binary to ship, when the package has several.
     pub binary: Option<String>,
+    /// Rust: the workspace's Cargo profile to build with (default `release`).
+    pub profile: Option<String>,
     /// Ruby: the handler, `file.method`.
     pub handler: Option<String>,
     /// Extra `.gitignore`-style patterns to leave out of the hash and the archive.
@@ -174,6 +176,7 @@ impl PackageSpec {
             architecture: Architecture::X86_64,
             package: None,
             binary: None,
+            profile: None,
             handler: None,
             excludes: Vec::new(),
             cache_dir: cache_dir.into(),

@@ -12,6 +12,9 @@ use crate::stage::{Stage, stage_root};
 use crate::toolchain::{LAMBDA_GLIBC, RustLinker, Toolchain};
 use crate::{Entry, PackageError, PackageSpec, entry_from, run};
 
+/// The Cargo profile built when the spec names none.
+const RELEASE: &str = "release";
+
 /// A Rust project and where its inputs are.
 pub struct RustProject {
     project: CargoProject,
@@ -81,10 +84,10 @@ impl RustProject {
                 spec.architecture,
                 self.project.package,
                 self.project.binary,
-                if self.has_release_profile() {
-                    "the workspace's release profile"
-                } else {
-                    "lto=thin codegen-units=1 panic=abort"
+                match spec.profile.as_deref() {
+                    Some(p) if p != RELEASE => format!("the workspace's {p} profile"),
+                    _ if self.has_release_profile() => "the workspace's release profile".into(),
+                    _ => "lto=thin codegen-units=1 panic=abort".into(),
                 }
             ),
         );
@@ -128,8 +131,9 @@ impl RustProject {
                 c
             }
         };
+        let profile = spec.profile.as_deref().unwrap_or(RELEASE);
         cmd.current_dir(&workspace)
-            .args(["--release", "--locked", "--package", &self.project.package, "--bin", &self.project.binary])
+            .args(["--profile", profile, "--locked", "--package", &self.project.package, "--bin", &self.project.binary])
             .arg("--manifest-path")
             .arg(workspace.join("Cargo.toml"))
             .arg("--target-dir")
@@ -139,7 +143,7 @@ impl RustProject {
         cmd.env("RUSTFLAGS", remap_flags(&spec.cache_dir))
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
             .env("CARGO_TERM_COLOR", "never");
-        if !self.has_release_profile() {
+        if profile == RELEASE && !self.has_release_profile() {
             // cargo-lambda's release settings, for a workspace that has none of its own. With
             // `panic = "abort"` a panicking handler ends the process and Lambda starts a new
             // one; a workspace that wants unwinding says so in its own release profile.
@@ -148,7 +152,7 @@ impl RustProject {
                 .env("CARGO_PROFILE_RELEASE_PANIC", "abort");
         }
         run(&mut cmd)?;
-        let built = target_dir.join(triple).join("release").join(&self.project.binary);
+        let built = target_dir.join(triple).join(profile).join(&self.project.binary);
         Ok(vec![entry_from(&built, "bootstrap", 0o755)?])
     }
 

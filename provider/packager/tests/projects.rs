@@ -137,6 +137,24 @@ fn a_workspace_root_builds_the_member_it_is_told_to() {
 }
 
 #[test]
+fn a_named_profile_builds_with_its_own_settings_and_hash() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (root, cache) = (tmp.path().join("ws"), tmp.path().join("cache"));
+    workspace(&root);
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("manifest");
+    let small = "\n[profile.small]\ninherits = \"release\"\nopt-level = \"z\"\n";
+    write(&root, &[("Cargo.toml", &format!("{manifest}{small}"))]);
+    let release = spec(&root.join("apps/a"), Language::Rust, &cache);
+    let sized = PackageSpec { profile: Some("small".into()), ..release.clone() };
+    assert_ne!(input_hash(&sized).expect("hash"), input_hash(&release).expect("hash"), "the profile is an input");
+    let built = build(&sized).expect("build with the small profile");
+    assert_eq!(run_bootstrap(&built.path), "a one");
+    let missing = PackageSpec { profile: Some("nope".into()), ..release };
+    let err = build(&missing).expect_err("no such profile");
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
 fn a_crate_without_a_lock_is_resolved_into_the_cache_and_its_tree_is_left_alone() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (dir, cache) = (tmp.path().join("lockless"), tmp.path().join("cache"));

@@ -39,11 +39,13 @@ pub fn workflow_worker() -> Result<PathBuf> {
     place(&WORKFLOW_WORKER)
 }
 
-/// Builds `zip` (cached by source hash; the first build compiles the AWS SDK for Lambda's
-/// glibc: minutes) and returns the built artifact: its path in the package cache and hash.
-pub fn build(zip: &RuntimeZip) -> Result<adf_packager::Artifact> {
+/// Builds `zip` with the workspace's Cargo `profile` (default `release`; cached by source hash;
+/// the first build compiles the AWS SDK for Lambda's glibc: minutes) and returns the built
+/// artifact: its path in the package cache and hash.
+pub fn build(zip: &RuntimeZip, profile: Option<&str>) -> Result<adf_packager::Artifact> {
     let spec = PackageSpec {
         binary: Some(zip.binary.into()),
+        profile: profile.map(String::from),
         excludes: vec!["tests/".into()],
         ..PackageSpec::new(crate::repo_root().join(zip.source_dir), Language::Rust, crate::package_cache())
     };
@@ -55,7 +57,7 @@ pub fn place(zip: &RuntimeZip) -> Result<PathBuf> {
     // One build at a time in this process: parallel tests would each start one.
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = BUILDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let built = build(zip)?;
+    let built = build(zip, None)?;
     let target = crate::terraform::provider_dir()?.join(zip.zip_name);
     let same = crate::lambda_runner::code_sha256(&target).is_ok_and(|h| h == built.source_code_hash);
     if !same {

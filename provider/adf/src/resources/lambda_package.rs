@@ -133,6 +133,7 @@ pub(crate) fn spec_of(v: &Dynamic) -> Result<Option<PackageSpec>, Diagnostics> {
         architecture,
         package: package.into_known(),
         binary: binary.into_known(),
+        profile: None,
         handler,
         excludes: excludes.known_or(Vec::new()),
         cache_dir: adf_packager::default_cache_dir(),
