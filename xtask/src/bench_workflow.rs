@@ -201,12 +201,12 @@ pub fn run() -> Result<()> {
         let setups = [&s, &on_dynalite];
         println!("\n| blueprint | concurrency | nodes/s, moto (DynamoDB serialized) | nodes/s, DynamoDB on dynalite |");
         println!("|---|---|---|---|");
-        for (label, bp, runs) in [("wide 1 -> 50 -> 1", fan(50), 4usize), ("long 100 in a row", chain(100), 8)] {
+        for (label, bp, runs) in [("wide 1 -> 50 -> 1", fan(50), 16usize), ("long 100 in a row", chain(100), 16)] {
             let nodes = bp.nodes.len() * runs;
             for concurrency in [1usize, 8, 32] {
                 let mut rates = Vec::new();
                 for setup in setups {
-                    let t = run_through(setup, &bp, runs, concurrency, Duration::from_millis(100)).await?;
+                    let t = run_through(setup, &bp, runs, concurrency, Duration::from_millis(20)).await?;
                     rates.push(format!("{:.0}", nodes as f64 / t.as_secs_f64()));
                 }
                 println!("| {label} ({runs} runs) | {concurrency} | {} |", rates.join(" | "));
