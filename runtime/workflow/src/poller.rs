@@ -1,5 +1,6 @@
 //! The long-running worker (EC2, ECS, a laptop): receives ten jobs per request whenever a
-//! slot is free, admits them with one read of their runs, runs up to `concurrency` at once,
+//! slot is free (one long poll per ten slots), admits them with one read of their runs, runs
+//! up to `concurrency` at once,
 //! deletes finished ones ten per request, and on shutdown stops receiving, lets in-flight jobs
 //! finish for a grace period, then releases the rest to other workers.
 
@@ -7,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::worker::{Admission, Lease, Outcome, Worker, WorkerError};
@@ -73,47 +75,101 @@ impl Shared {
     }
 }
 
-/// Runs until `shutdown` resolves, then drains as described above.
+/// Jobs one receive request takes at most (SQS's limit).
+const RECEIVE_BATCH: usize = 10;
+
+/// Runs until `shutdown` resolves, then drains as described above. Above ten slots, several
+/// long polls are under way at once (one per ten slots), so receiving keeps up with the jobs.
 pub async fn run(
     worker: Arc<Worker>,
     config: PollerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<PollStats, WorkerError> {
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let shared = Arc::new(Shared::default());
     let (finished, to_delete) = mpsc::unbounded_channel::<String>();
     let deleter = tokio::spawn(delete_in_batches(Arc::clone(&worker), to_delete));
-    let mut tasks = tokio::task::JoinSet::new();
-    let batch = i32::try_from(config.concurrency.clamp(1, 10)).unwrap_or(10);
-    tokio::pin!(shutdown);
-    loop {
-        // Receive only when a slot is free; take up to `concurrency` (at most ten): the extra
-        // ones wait for slots, never longer than a node takes.
-        let free = tokio::select! {
-            () = &mut shutdown => break,
-            p = Arc::clone(&slots).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        drop(free);
-        let receive = worker.queue().receive(batch, config.wait, config.visibility);
-        tokio::pin!(receive);
-        let received = tokio::select! {
-            r = &mut receive => r?,
-            () = &mut shutdown => {
-                // A long poll under way may still be handed jobs: take them and give them back
-                // at once rather than leave them hidden for the visibility timeout.
-                for r in receive.await.unwrap_or_default() {
-                    release(&worker, &r.receipt).await;
-                }
-                break;
-            }
-        };
-        while tasks.try_join_next().is_some() {}
-        if received.is_empty() {
-            continue;
+    let poll = Poll {
+        slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        shared: Arc::new(Shared::default()),
+        tasks: Mutex::new(tokio::task::JoinSet::new()),
+        batch: i32::try_from(config.concurrency.clamp(1, RECEIVE_BATCH)).unwrap_or(10),
+        worker,
+        finished,
+        config,
+    };
+    let shutdown = Box::pin(shutdown).shared();
+    let receivers = poll.config.concurrency.div_ceil(RECEIVE_BATCH).max(1);
+    futures::future::try_join_all((0..receivers).map(|_| poll.receive(shutdown.clone()))).await?;
+    // Shutdown: finish what runs, within the grace period; release the rest.
+    let Poll { worker, shared, tasks, finished, config, .. } = poll;
+    let mut tasks = tasks.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let drained = tokio::time::timeout(config.grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tasks.abort_all();
+        let left: Vec<String> = shared.in_flight.lock().map(|f| f.iter().cloned().collect()).unwrap_or_default();
+        for receipt in &left {
+            release(&worker, receipt).await;
         }
+        shared.count(|s| s.left += left.len());
+    }
+    drop(finished);
+    let _ = deleter.await;
+    Ok(shared.stats.lock().map(|s| s.clone()).unwrap_or_default())
+}
+
+/// What the receivers of one poller share.
+struct Poll {
+    worker: Arc<Worker>,
+    config: PollerConfig,
+    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+    finished: mpsc::UnboundedSender<String>,
+    batch: i32,
+}
+
+impl Poll {
+    /// One receiver: receives whenever a slot is free, admits the jobs and starts them, until
+    /// `shutdown`.
+    async fn receive(&self, mut shutdown: impl Future<Output = ()> + Unpin) -> Result<(), WorkerError> {
+        let worker = &self.worker;
+        loop {
+            // Receive only when a slot is free; take up to `concurrency` (at most ten): the
+            // extra ones wait for slots, never longer than a node takes.
+            let free = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                p = Arc::clone(&self.slots).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
+            drop(free);
+            let receive = worker.queue().receive(self.batch, self.config.wait, self.config.visibility);
+            tokio::pin!(receive);
+            let received = tokio::select! {
+                r = &mut receive => r?,
+                () = &mut shutdown => {
+                    // A long poll under way may still be handed jobs: take them and give them
+                    // back at once rather than leave them hidden for the visibility timeout.
+                    for r in receive.await.unwrap_or_default() {
+                        release(worker, &r.receipt).await;
+                    }
+                    return Ok(());
+                }
+            };
+            if let Ok(mut t) = self.tasks.lock() {
+                while t.try_join_next().is_some() {}
+            }
+            if received.is_empty() {
+                continue;
+            }
+            self.start(received).await;
+        }
+    }
+
+    /// Admits received jobs with one read of their runs and starts each on a task that waits
+    /// for a slot.
+    async fn start(&self, received: Vec<crate::queue::Received>) {
+        let shared = &self.shared;
         shared.count(|s| s.received += received.len());
         let mut jobs = Vec::new();
         for r in received {
@@ -130,7 +186,7 @@ pub async fn run(
             }
         }
         let receipts: Vec<String> = jobs.iter().filter_map(|(_, l)| l.as_ref().map(|l| l.receipt.clone())).collect();
-        let admitted = match worker.admit(jobs).await {
+        let admitted = match self.worker.admit(jobs).await {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the runs of received jobs; SQS delivers them again");
@@ -138,11 +194,15 @@ pub async fn run(
                     shared.flight(r, false);
                 }
                 shared.count(|s| s.left += receipts.len());
-                continue;
+                return;
             }
         };
+        let Ok(mut tasks) = self.tasks.lock() else {
+            return;
+        };
         for (a, receipt) in admitted.into_iter().zip(receipts) {
-            let (w, sh, slots, done) = (Arc::clone(&worker), Arc::clone(&shared), Arc::clone(&slots), finished.clone());
+            let (w, sh, slots, done) =
+                (Arc::clone(&self.worker), Arc::clone(shared), Arc::clone(&self.slots), self.finished.clone());
             tasks.spawn(async move {
                 let result = match a {
                     Admission::Drop(why) => Ok(Outcome::Dropped(why)),
@@ -169,19 +229,6 @@ pub async fn run(
             });
         }
     }
-    // Shutdown: finish what runs, within the grace period; release the rest.
-    let drained = tokio::time::timeout(config.grace, async { while tasks.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        tasks.abort_all();
-        let left: Vec<String> = shared.in_flight.lock().map(|f| f.iter().cloned().collect()).unwrap_or_default();
-        for receipt in &left {
-            release(&worker, receipt).await;
-        }
-        shared.count(|s| s.left += left.len());
-    }
-    drop(finished);
-    let _ = deleter.await;
-    Ok(shared.stats.lock().map(|s| s.clone()).unwrap_or_default())
 }
 
 /// Makes a received job visible again for other workers.

@@ -112,7 +112,8 @@ async fn joins_fire_once_all_after_every_predecessor_any_after_the_first() -> Re
     fx.deploy("all", &fan_in("all")).await?;
     fx.deploy("any", &fan_in("any")).await?;
     let worker = fx.worker(WorkerConfig::default());
-    let poller = fx.poller(worker, 8);
+    // 24 slots: three long polls under way at once.
+    let poller = fx.poller(worker, 24);
     let all = fx.client().start("all", &json!({})).await?;
     let s = fx.finished(&all, 30).await?;
     assert_eq!(s.status, "succeeded");
