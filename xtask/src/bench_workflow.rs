@@ -148,6 +148,35 @@ async fn ceiling(store: &Store) -> Result<f64> {
     Ok(800.0 / started.elapsed().as_secs_f64())
 }
 
+/// Jobs the queue ceiling sends through.
+const QUEUE_JOBS: usize = 800;
+
+/// Jobs per second through `queue` alone: [`QUEUE_JOBS`] sent in batches of ten, then
+/// received and deleted by 4 receivers at once, ten a request (what the wide shape asks of SQS).
+async fn queue_ceiling(queue: &Queue) -> Result<f64> {
+    let started = Instant::now();
+    let jobs: Vec<_> = (0..QUEUE_JOBS)
+        .map(|i| (adf_workflow::queue::Job::new("ceiling", &format!("n{i}"), "bp", "v", None), Duration::ZERO))
+        .collect();
+    queue.send(&jobs).await?;
+    let left = std::sync::atomic::AtomicUsize::new(QUEUE_JOBS);
+    let receivers = (0..4).map(|_| async {
+        while left.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let got = queue.receive(10, Duration::from_secs(1), Duration::from_secs(60)).await?;
+            if got.is_empty() {
+                continue;
+            }
+            left.fetch_sub(got.len(), std::sync::atomic::Ordering::SeqCst);
+            queue.delete(&got.into_iter().map(|r| r.receipt).collect::<Vec<_>>()).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    for r in futures::future::join_all(receivers).await {
+        r?;
+    }
+    Ok(QUEUE_JOBS as f64 / started.elapsed().as_secs_f64())
+}
+
 fn per_node(counts: &BTreeMap<String, u64>, nodes: usize) -> (String, f64) {
     let total: u64 = counts.values().sum();
     let split =
@@ -219,6 +248,11 @@ pub fn run() -> Result<()> {
         println!(
             "(the long shape's writes alone: one completion UpdateItem with its output inline, 8 runs of 100 at \
              once, no worker, no queue)"
+        );
+        println!(
+            "\nmoto's SQS: {:.0} jobs/s through it ({QUEUE_JOBS} jobs sent, received and deleted in batches of ten, 4 \
+             receivers, no worker, no DynamoDB)",
+            queue_ceiling(&s.worker_queue).await?
         );
 
         for (emulator, setup) in ["moto (DynamoDB serialized)", "DynamoDB on dynalite"].into_iter().zip(setups) {
