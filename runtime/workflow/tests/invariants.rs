@@ -46,6 +46,11 @@ fn fan_in(join: &str) -> String {
     )
 }
 
+/// A successful completion that took the edges to `taken`.
+fn done(taken: &[&str]) -> Completion {
+    Completion { action: DEFAULT_ACTION.into(), taken: taken.iter().map(|t| t.to_string()).collect(), failed: false }
+}
+
 /// Receives the next job of the queue (waiting for it).
 async fn next_job(fx: &Fixture) -> Result<(Job, String)> {
     for _ in 0..20 {
@@ -249,11 +254,6 @@ async fn the_reconciler_resumes_runs_stopped_between_steps() -> Result<()> {
     // Killed after recording validate, before sending its successors.
     let stopped_early = client.start("all", &json!({})).await?;
     let (job, receipt) = next_job(&fx).await?;
-    let done = |taken: &[&str]| Completion {
-        action: DEFAULT_ACTION.into(),
-        taken: taken.iter().map(|t| t.to_string()).collect(),
-        failed: false,
-    };
     assert!(matches!(
         fx.store.complete(&job.run, "validate", &done(&["charge", "reserve", "notify"]), &json!(null), 5, None).await?,
         Recorded::New(..)
@@ -438,11 +438,6 @@ async fn a_completion_ends_its_run_in_the_same_write_only_after_the_completions_
     let run = fx.client().start("chain", &json!({})).await?;
     let (_, receipt) = next_job(&fx).await?;
     fx.queue.delete(&[receipt]).await?;
-    let done = |taken: &[&str]| Completion {
-        action: DEFAULT_ACTION.into(),
-        taken: taken.iter().map(|t| t.to_string()).collect(),
-        failed: false,
-    };
     assert!(matches!(fx.store.complete(&run, "a", &done(&["b"]), &json!(1), 3, None).await?, Recorded::New(..)));
     // A worker that believed b was the last, with no completion before it: b is recorded alone.
     let stale = Finish { status: "succeeded", output_node: "b", after: 0 };

@@ -100,15 +100,7 @@ impl Dynalite {
     /// A new, empty server on a free loopback port (installing it first if needed).
     pub fn start() -> Result<Self> {
         let cli = ensure_installed(&crate::repo_root())?;
-        let mut last = None;
-        // A free port can be taken between our probe and the server's bind: try again.
-        for _ in 0..3 {
-            match Self::spawn(&cli) {
-                Ok(server) => return Ok(server),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("dynalite did not start")))
+        crate::tools::start_retrying("dynalite", || Self::spawn(&cli))
     }
 
     fn spawn(cli: &Path) -> Result<Self> {

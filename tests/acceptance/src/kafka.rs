@@ -153,15 +153,7 @@ impl KafkaBroker {
     /// and starts a broker, returning once it is unfenced and answers on [`Self::bootstrap`].
     pub fn start(root: &Path) -> Result<Self> {
         let libs = ensure_installed(root)?;
-        let mut last = None;
-        // A free port can be taken between our probe and the broker's bind: try again.
-        for _ in 0..3 {
-            match Self::spawn(&libs) {
-                Ok(broker) => return Ok(broker),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("the Kafka broker did not start")))
+        crate::tools::start_retrying("the Kafka broker", || Self::spawn(&libs))
     }
 
     fn spawn(libs: &Path) -> Result<Self> {

@@ -65,15 +65,7 @@ impl RedisServer {
                  adf_acceptance::redis::ensure_installed)"
             );
         }
-        let mut last = None;
-        // A free port can be taken between our probe and the server's bind: try again.
-        for _ in 0..3 {
-            match Self::spawn(tls) {
-                Ok(server) => return Ok(server),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("{BINARY} did not start")))
+        crate::tools::start_retrying(BINARY, || Self::spawn(tls))
     }
 
     fn spawn(tls: bool) -> Result<Self> {

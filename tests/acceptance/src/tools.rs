@@ -70,6 +70,19 @@ pub fn ensure_languages() -> Result<()> {
     apt_install(&missing, "to build Go and Ruby Lambda packages")
 }
 
+/// A server started by `spawn`, tried three times: a free port can be taken between our probe
+/// and the server's bind. The last error names `what` did not start.
+pub(crate) fn start_retrying<T>(what: &str, mut spawn: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut last = None;
+    for _ in 0..3 {
+        match spawn() {
+            Ok(server) => return Ok(server),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{what} did not start")))
+}
+
 /// Installs Debian's `packages` when we are root on a machine with apt-get; else fails naming
 /// them and what they are `for_what` ("to run the cache tests").
 pub(crate) fn apt_install(packages: &[&str], for_what: &str) -> Result<()> {
