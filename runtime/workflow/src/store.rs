@@ -484,8 +484,9 @@ impl Store {
     }
 
     /// Records `node`'s completion exactly once, if the run is still running, with its output:
-    /// inline when it fits [`inline_output_limit`] of the blueprint's `nodes`, else first in the
-    /// contexts table (a retried node overwrites its own). With `finish`, the same write ends
+    /// inline when it fits [`inline_output_limit`] of the blueprint's `nodes` (null always, so
+    /// that reading it takes no request), else first in the contexts table (a retried node
+    /// overwrites its own). With `finish`, the same write ends
     /// the run if it has the completions expected; if not, the completion is recorded alone.
     pub async fn complete(
         &self,

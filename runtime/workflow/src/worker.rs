@@ -427,9 +427,10 @@ impl Worker {
             .filter_map(|(name, r)| crate::expr::split_reference(r).ok().map(|(s, p)| (name, s, p)))
             .collect();
         let nodes: Vec<String> = parsed.iter().map(|(_, s, _)| s.to_string()).filter(|s| s != "input").collect();
-        let inline = match nodes.is_empty() {
-            true => Outputs::new(),
-            false => self.store.status(run).await?.map(|s| s.outputs).unwrap_or_default(),
+        let inline = if nodes.is_empty() {
+            Outputs::new()
+        } else {
+            self.store.status(run).await?.map(|s| s.outputs).unwrap_or_default()
         };
         let mut sources = self.store.outputs(run, &inline, &nodes).await?;
         if parsed.iter().any(|(_, s, _)| *s == "input") {
