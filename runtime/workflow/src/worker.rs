@@ -313,7 +313,7 @@ impl Worker {
             }
             Effect::Done => {
                 let action = r.action.as_deref().unwrap_or(DEFAULT_ACTION);
-                self.complete(bp, &job, r.output, action, known.as_ref()).await
+                self.complete(bp, &job, r.output, action, known).await
             }
         }
     }
@@ -457,7 +457,7 @@ impl Worker {
         job: &Job,
         output: Value,
         action: &str,
-        known: Option<&engine::Done>,
+        known: Option<engine::Done>,
     ) -> Result<Step, WorkerError> {
         let taken = match engine::taken_edges(bp, &job.node, action, &output) {
             Ok(t) => t,
@@ -508,7 +508,7 @@ impl Worker {
             };
             jobs.push(Job::new(&job.run, &t, &job.bp, &job.v, Some(input)));
         }
-        self.advance(bp, job, &done, jobs, &job.node).await
+        self.advance(bp, job, done, jobs, &job.node).await
     }
 
     /// Finishes the run when nothing is pending; otherwise continues into the first job and
@@ -517,12 +517,12 @@ impl Worker {
         &self,
         bp: &Blueprint,
         job: &Job,
-        done: &engine::Done,
+        done: engine::Done,
         mut jobs: Vec<Job>,
         last: &str,
     ) -> Result<Step, WorkerError> {
-        if engine::pending(bp, done).is_empty() {
-            finish_run(&self.store, &self.queue, &job.run, engine::outcome(done), None, Some(last)).await?;
+        if engine::pending(bp, &done).is_empty() {
+            finish_run(&self.store, &self.queue, &job.run, engine::outcome(&done), None, Some(last)).await?;
             return Ok(Step::End);
         }
         if jobs.is_empty() {
@@ -531,7 +531,7 @@ impl Worker {
         let first = jobs.remove(0);
         let rest: Vec<(Job, Duration)> = jobs.into_iter().map(|j| (j, Duration::ZERO)).collect();
         self.queue.send(&rest).await?;
-        Ok(Step::Continue(first, done.clone()))
+        Ok(Step::Continue(first, done))
     }
 
     /// A failed attempt: retry with backoff, else the fallback, else the run fails.
@@ -559,7 +559,7 @@ impl Worker {
         }
         let fallback_input = json!({ "error": message, "node": job.node, "input": input });
         let jobs = taken.iter().map(|f| Job::new(&job.run, f, &job.bp, &job.v, Some(fallback_input.clone()))).collect();
-        self.advance(bp, &job, &done, jobs, &job.node).await
+        self.advance(bp, &job, done, jobs, &job.node).await
     }
 }
 
@@ -583,13 +583,17 @@ impl Drop for AbortOnDrop {
 
 /// Whether completion `c` of `node`, recorded after the completions `before`, leaves nothing
 /// pending: then the run's outcome and how many completions it has before this one.
-fn last_completion(bp: &Blueprint, before: &engine::Done, node: &str, c: &Completion) -> Option<(&'static str, usize)> {
-    if before.contains_key(node) {
+fn last_completion(
+    bp: &Blueprint,
+    mut before: engine::Done,
+    node: &str,
+    c: &Completion,
+) -> Option<(&'static str, usize)> {
+    let count = before.len();
+    if before.insert(node.to_string(), c.clone()).is_some() {
         return None;
     }
-    let mut after = before.clone();
-    after.insert(node.to_string(), c.clone());
-    engine::pending(bp, &after).is_empty().then(|| (engine::outcome(&after), before.len()))
+    engine::pending(bp, &before).is_empty().then(|| (engine::outcome(&before), count))
 }
 
 /// What one step of a job led to.
