@@ -288,6 +288,9 @@ fn bad_input_is_a_plan_time_diagnostic_on_the_attribute() -> Result<()> {
         ("tracing = \"On\"", "Expected \"PassThrough\" or \"Active\""),
         ("layers = [\"deps\"]", "is not a layer version ARN"),
         ("image_config = { command = [\"x\"] }", "Only a container image"),
+        ("logging = { application_log_level = \"DEBUG\" }", "Lambda filters by level only JSON logs"),
+        ("logging = { log_format = \"json\" }", "Expected \"Text\" or \"JSON\""),
+        ("dead_letter_target = \"arn:aws:lambda:us-east-1:123456789012:function:f\"", "not the ARN of an SQS queue"),
     ] {
         ws.write(&format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"f\"\n  filename = \"f.zip\"\n  {setting}\n}}\n"
@@ -435,20 +438,97 @@ async fn layers_tracing_storage_and_a_vpc_are_applied_imported_updated_and_drift
     ws.apply()?;
     ws.assert_empty_plan()?;
 
-    // Update in place: no VPC, no destination and one layer; the network and queue permissions
-    // go with them. (moto
-    // keeps tracing and /tmp as made, so they stay as they are here.)
-    ws.write(&hcl(&format!("layers = [{:?}]\n  tracing = \"Active\"\n  ephemeral_storage = 2048", layers[1])))?;
+    // Update in place: no VPC, no destination, one layer, pass-through tracing and a smaller
+    // `/tmp`; the network, queue and X-Ray permissions go with them.
+    ws.write(&hcl(&format!("layers = [{:?}]\n  tracing = \"PassThrough\"\n  ephemeral_storage = 1024", layers[1])))?;
     let plan = ws.plan_code()?;
     assert!(plan.stdout.contains("1 to change, 0 to destroy"), "{}", plan.stdout);
     ws.apply()?;
     let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
     assert_eq!(c.layers().iter().filter_map(|l| l.arn()).collect::<Vec<_>>(), [layers[1].as_str()]);
     assert!(c.vpc_config().is_none_or(|v| v.subnet_ids().is_empty()), "{:?}", c.vpc_config());
-    let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
-    assert!(extra.contains("xray:PutTraceSegments") && !extra.contains("ec2:") && !extra.contains("sqs:"), "{extra}");
+    let extra = extra_policy(&config, &name).await?;
+    assert!(extra.is_none(), "nothing needs an extra permission now: {extra:?}");
+    assert_eq!(c.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()), Some("PassThrough"));
+    assert_eq!(c.ephemeral_storage().map(|e| e.size()), Some(1024));
     let invoke = lambda.get_function_event_invoke_config().function_name(&name).send().await;
     assert!(invoke.is_err(), "the async invoke settings are deleted: {invoke:?}");
+    ws.assert_empty_plan()?;
+    ws.destroy()?;
+    Ok(())
+}
+
+/// JSON logs at chosen levels and a dead-letter queue: applied, the queue permission on the
+/// managed role, an empty second plan, import, drift in both, an update that takes both away
+/// (and the permission with them), destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_and_a_dead_letter_queue_are_applied_imported_drift_shows_and_they_are_removed() -> Result<()> {
+    use aws_sdk_lambda::types::{DeadLetterConfig, LogFormat, LoggingConfig};
+    let emu = Emulator::start()?;
+    let name = unique_name("logs");
+    let config = sdk_config(emu.endpoint()).await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let ws = Workspace::new(emu.endpoint())?;
+    std::fs::write(ws.path().join("f.zip"), bootstrap_zip()?)?;
+    let hcl = |settings: &str| {
+        format!(
+            "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"{name}\"\n  filename = \"f.zip\"\n  \
+             runtime = \"provided.al2023\"\n  handler = \"bootstrap\"\n  {settings}\n}}\n"
+        )
+    };
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await?.queue_url.context("url")?;
+    let dlq =
+        format!("arn:aws:sqs:{}:123456789012:{}", adf_acceptance::REGION, url.rsplit('/').next().unwrap_or_default());
+    ws.write(&hcl(&format!(
+        "dead_letter_target = \"{dlq}\"\n  logging = {{ log_format = \"JSON\", application_log_level = \"DEBUG\" }}"
+    )))?;
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
+    let logging = c.logging_config().context("logging config")?;
+    assert_eq!(logging.log_format().map(|f| f.as_str()), Some("JSON"));
+    assert_eq!(logging.application_log_level().map(|l| l.as_str()), Some("DEBUG"));
+    assert_eq!(logging.system_log_level().map(|l| l.as_str()), Some("INFO"), "Lambda's default");
+    assert_eq!(c.dead_letter_config().and_then(|d| d.target_arn()), Some(dlq.as_str()));
+    let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
+    assert!(extra.contains("sqs:SendMessage") && extra.contains(&dlq), "sends to its dead-letter queue: {extra}");
+    ws.assert_empty_plan()?;
+
+    let state = ws.state_values("adf_function.f")?;
+    ws.run(&["state", "rm", "adf_function.f"])?.ok()?;
+    ws.run(&["import", "-no-color", "adf_function.f", &name])?.ok()?;
+    let imported = ws.state_values("adf_function.f")?;
+    assert_eq!(imported["dead_letter_target"], state["dead_letter_target"]);
+    assert_eq!(imported["logging"]["application_log_level"], "DEBUG");
+    // Only the configuration knows the zip's path; the system level Lambda defaulted reads as unset.
+    assert_eq!(changed_attributes(&ws, "adf_function.f")?, BTreeSet::from(["filename".to_string()]));
+    ws.apply()?;
+    ws.assert_empty_plan()?;
+
+    // Drift: text logs and no dead-letter queue, set behind Terraform's back.
+    lambda
+        .update_function_configuration()
+        .function_name(&name)
+        .logging_config(LoggingConfig::builder().log_format(LogFormat::Text).build())
+        .dead_letter_config(DeadLetterConfig::builder().target_arn("").build())
+        .send()
+        .await?;
+    let changed = changed_attributes(&ws, "adf_function.f")?;
+    assert_eq!(changed, BTreeSet::from(["dead_letter_target".to_string(), "logging".to_string()]));
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
+    assert_eq!(c.logging_config().and_then(|l| l.log_format()).map(|f| f.as_str()), Some("JSON"), "repaired");
+    assert_eq!(c.dead_letter_config().and_then(|d| d.target_arn()), Some(dlq.as_str()), "repaired");
+    ws.assert_empty_plan()?;
+
+    // Both go, and the queue permission with them.
+    ws.write(&hcl(""))?;
+    ws.apply()?;
+    let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
+    assert_eq!(c.logging_config().and_then(|l| l.log_format()).map(|f| f.as_str()), Some("Text"));
+    assert!(c.dead_letter_config().and_then(|d| d.target_arn()).is_none_or(str::is_empty), "{c:?}");
+    let extra = extra_policy(&config, &name).await?;
+    assert!(extra.as_deref().is_none_or(|p| !p.contains("sqs:")), "{extra:?}");
     ws.assert_empty_plan()?;
     ws.destroy()?;
     Ok(())

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use super::lambda::{AsyncInvoke, Config, CorsSpec, ImageSettings, Observed, ObservedUrl, Vpc};
+pub use super::lambda::{
+    AsyncInvoke, Config, CorsSpec, DEFAULT_LOG_LEVEL, ImageSettings, Logging, Observed, ObservedUrl, Vpc,
+};
 use super::{AwsClients, AwsError, Owner, iam, lambda, logs};
 
 /// Tag marking the function and role this layer made; its value is the owning instance's id.

@@ -9,8 +9,9 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::client::Waiters;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture as LambdaArch, Cors, Environment, EphemeralStorage, FunctionCode, FunctionUrlAuthType, ImageConfig,
-    PackageType, Runtime, TracingConfig, TracingMode, VpcConfig,
+    ApplicationLogLevel, Architecture as LambdaArch, Cors, DeadLetterConfig, Environment, EphemeralStorage,
+    FunctionCode, FunctionUrlAuthType, ImageConfig, LogFormat, LoggingConfig, PackageType, Runtime, SystemLogLevel,
+    TracingConfig, TracingMode, VpcConfig,
 };
 
 use super::error::{AwsError, Sent, Target, call};
@@ -52,6 +53,42 @@ pub struct Config {
     pub vpc: Option<Vpc>,
     /// What overrides the image's own settings (image functions only).
     pub image: Option<ImageSettings>,
+    /// The format and levels of the function's logs.
+    pub logging: Logging,
+    /// The SQS queue or SNS topic ARN that asynchronous events go to once their retries are
+    /// spent, when any.
+    pub dead_letter: Option<String>,
+}
+
+/// How the function logs to its log group (`/aws/lambda/<name>`): Lambda's `LoggingConfig`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logging {
+    /// `Text` or `JSON`.
+    pub format: String,
+    /// With JSON, the lowest level of the function's own lines that is kept.
+    pub application_level: Option<String>,
+    /// With JSON, the lowest level of Lambda's platform lines that is kept.
+    pub system_level: Option<String>,
+}
+
+/// The level Lambda gives JSON logs when none is named.
+pub const DEFAULT_LOG_LEVEL: &str = "INFO";
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self { format: "Text".into(), application_level: None, system_level: None }
+    }
+}
+
+impl Logging {
+    /// What Lambda reports for this setting: JSON without levels gets Lambda's [`DEFAULT_LOG_LEVEL`].
+    pub fn as_lambda_reports(mut self) -> Self {
+        if self.format == "JSON" {
+            self.application_level.get_or_insert_with(|| DEFAULT_LOG_LEVEL.into());
+            self.system_level.get_or_insert_with(|| DEFAULT_LOG_LEVEL.into());
+        }
+        self
+    }
 }
 
 /// The subnets and security groups a function's network interfaces use.
@@ -105,11 +142,13 @@ impl Config {
             layers: Vec::new(),
             vpc: None,
             image: None,
+            logging: Logging::default(),
+            dead_letter: None,
         }
     }
 
     /// The statements the execution role needs for this configuration: X-Ray when tracing is
-    /// `Active`, network interfaces in a VPC.
+    /// `Active`, network interfaces in a VPC, and sending to the dead-letter target.
     pub fn role_statements(&self) -> Vec<serde_json::Value> {
         let allow = |actions: &[&str]| serde_json::json!({ "Effect": "Allow", "Action": actions, "Resource": "*" });
         let mut statements = Vec::new();
@@ -119,6 +158,7 @@ impl Config {
         if self.vpc.is_some() {
             statements.push(allow(&VPC_ACTIONS));
         }
+        statements.extend(self.dead_letter.as_deref().and_then(delivery_statement));
         statements
     }
 
@@ -133,6 +173,8 @@ impl Config {
             || self.layers != wanted.layers
             || self.vpc != wanted.vpc
             || self.image != wanted.image
+            || self.logging != wanted.logging
+            || self.dead_letter != wanted.dead_letter
             || (wanted.runtime.is_some() && self.runtime != wanted.runtime)
             || (wanted.handler.is_some() && self.handler != wanted.handler)
     }
@@ -176,21 +218,21 @@ impl AsyncInvoke {
     /// The statements the execution role needs to deliver to the destinations: the one action
     /// each kind of target takes, on exactly that ARN.
     pub fn role_statements(&self) -> Vec<serde_json::Value> {
-        [&self.on_success, &self.on_failure]
-            .into_iter()
-            .flatten()
-            .filter_map(|arn| {
-                let action = match arn.split(':').nth(2)? {
-                    "sqs" => "sqs:SendMessage",
-                    "sns" => "sns:Publish",
-                    "lambda" => "lambda:InvokeFunction",
-                    "events" => "events:PutEvents",
-                    _ => return None,
-                };
-                Some(serde_json::json!({ "Effect": "Allow", "Action": [action], "Resource": [arn] }))
-            })
-            .collect()
+        [&self.on_success, &self.on_failure].into_iter().flatten().filter_map(|arn| delivery_statement(arn)).collect()
     }
+}
+
+/// The statement that lets the function deliver to `arn`: the one action its kind of target
+/// takes, on exactly that ARN; None for a kind no delivery goes to.
+fn delivery_statement(arn: &str) -> Option<serde_json::Value> {
+    let action = match arn.split(':').nth(2)? {
+        "sqs" => "sqs:SendMessage",
+        "sns" => "sns:Publish",
+        "lambda" => "lambda:InvokeFunction",
+        "events" => "events:PutEvents",
+        _ => return None,
+    };
+    Some(serde_json::json!({ "Effect": "Allow", "Action": [action], "Resource": [arn] }))
 }
 
 /// A Function URL as Lambda reports it.
@@ -293,6 +335,13 @@ pub async fn observe(lambda: &Client, name: &str) -> Result<Option<Observed>, Aw
                     working_directory: i.working_directory.filter(|w| !w.is_empty()),
                 })
                 .filter(|i| *i != ImageSettings::default()),
+            // An emulator that keeps no logging settings reports Lambda's default.
+            logging: c.logging_config.map_or_else(Logging::default, |l| Logging {
+                format: l.log_format.map_or_else(|| "Text".into(), |f| f.as_str().to_string()),
+                application_level: l.application_log_level.map(|v| v.as_str().to_string()),
+                system_level: l.system_log_level.map(|v| v.as_str().to_string()),
+            }),
+            dead_letter: c.dead_letter_config.and_then(|d| d.target_arn).filter(|arn| !arn.is_empty()),
         },
         code_sha256: c.code_sha256.unwrap_or_default(),
         reserved_concurrency: out.concurrency.and_then(|c| c.reserved_concurrent_executions).map(i64::from),
@@ -346,6 +395,21 @@ fn tracing_config(config: &Config) -> TracingConfig {
     TracingConfig::builder().mode(TracingMode::from(config.tracing.as_str())).build()
 }
 
+/// The log format and levels to send; the log group stays Lambda's default, the function's own.
+fn logging_config(config: &Config) -> LoggingConfig {
+    let l = &config.logging;
+    LoggingConfig::builder()
+        .log_format(LogFormat::from(l.format.as_str()))
+        .set_application_log_level(l.application_level.as_deref().map(ApplicationLogLevel::from))
+        .set_system_log_level(l.system_level.as_deref().map(SystemLogLevel::from))
+        .build()
+}
+
+/// The dead-letter target to send: an empty ARN removes it.
+fn dead_letter_config(config: &Config) -> DeadLetterConfig {
+    DeadLetterConfig::builder().target_arn(config.dead_letter.clone().unwrap_or_default()).build()
+}
+
 fn is_iam_propagation(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("cannot be assumed")
@@ -370,6 +434,8 @@ pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str)
             .environment(environment(spec))
             .ephemeral_storage(ephemeral_storage(&spec.config)?)
             .tracing_config(tracing_config(&spec.config))
+            .logging_config(logging_config(&spec.config))
+            .set_dead_letter_config(spec.config.dead_letter.is_some().then(|| dead_letter_config(&spec.config)))
             .set_layers(Some(spec.config.layers.clone()))
             .set_vpc_config(spec.config.vpc.is_some().then(|| vpc(&spec.config)))
             .architectures(LambdaArch::from(spec.config.architecture.as_str()))
@@ -451,6 +517,8 @@ pub async fn update_configuration(lambda: &Client, spec: &Spec, role_arn: &str) 
         .environment(environment(spec))
         .ephemeral_storage(ephemeral_storage(&spec.config)?)
         .tracing_config(tracing_config(&spec.config))
+        .logging_config(logging_config(&spec.config))
+        .dead_letter_config(dead_letter_config(&spec.config))
         .set_layers(Some(spec.config.layers.clone()))
         .vpc_config(vpc(&spec.config));
     req = match spec.code {
@@ -746,5 +814,16 @@ mod tests {
     fn iam_propagation_errors_are_recognised() {
         assert!(is_iam_propagation("The role defined for the function cannot be assumed by Lambda."));
         assert!(!is_iam_propagation("Unzipped size must be smaller than 262144000 bytes"));
+    }
+
+    #[test]
+    fn a_dead_letter_target_gets_its_one_action_on_exactly_its_arn() {
+        let mut config = Config::bootstrap(128, 3, BTreeMap::new());
+        assert!(config.role_statements().is_empty());
+        config.dead_letter = Some("arn:aws:sns:eu-west-1:1:failed".into());
+        let statements = config.role_statements();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(statements[0]["Action"], serde_json::json!(["sns:Publish"]));
+        assert_eq!(statements[0]["Resource"], serde_json::json!(["arn:aws:sns:eu-west-1:1:failed"]));
     }
 }

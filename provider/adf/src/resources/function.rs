@@ -21,8 +21,8 @@ use super::driver::bindings::binding_value;
 use super::driver::{Failure, Imported, Kind, Managed, model};
 use super::released_zip::file_sha256;
 use crate::aws::function::{
-    self, AsyncInvoke, Code, Config, ImageSettings, OWNER_TAG, Observed, ObservedUrl, Prior, Spec, UrlSpec, Vpc,
-    invoke_arn,
+    self, AsyncInvoke, Code, Config, DEFAULT_LOG_LEVEL, ImageSettings, Logging, OWNER_TAG, Observed, ObservedUrl,
+    Prior, Spec, UrlSpec, Vpc, invoke_arn,
 };
 use crate::aws::{Ownership, logs};
 use crate::config::AdfData;
@@ -56,6 +56,8 @@ struct Model {
     vpc_config: Option<VpcModel>,
     image_config: Option<ImageModel>,
     async_invoke: Option<AsyncModel>,
+    dead_letter_target: Option<String>,
+    logging: Option<LoggingModel>,
     function_url: Option<UrlModel>,
     #[serde(default)]
     tags_all: BTreeMap<String, String>,
@@ -86,6 +88,13 @@ struct AsyncModel {
     maximum_event_age_seconds: Option<i64>,
     on_success: Option<String>,
     on_failure: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoggingModel {
+    log_format: String,
+    application_log_level: Option<String>,
+    system_log_level: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +144,15 @@ impl Model {
                     working_directory: i.working_directory,
                 })
                 .filter(|i| *i != ImageSettings::default()),
+            logging: self
+                .logging
+                .map_or_else(Logging::default, |l| Logging {
+                    format: l.log_format,
+                    application_level: l.application_log_level,
+                    system_level: l.system_log_level,
+                })
+                .as_lambda_reports(),
+            dead_letter: self.dead_letter_target,
         };
         let async_invoke = self.async_invoke.map(|a| AsyncInvoke {
             maximum_retry_attempts: a.maximum_retry_attempts,
@@ -214,6 +232,23 @@ fn image_value(i: &ImageSettings) -> Dynamic {
     ])
 }
 
+/// The `logging` value for what Lambda reports: null for Lambda's default when the prior has
+/// none, and a level left out where the prior left it out and Lambda reports its default.
+fn logging_value(l: &Logging, prior: &Dynamic) -> Dynamic {
+    if *l == Logging::default() && prior.is_null() {
+        return Dynamic::Null;
+    }
+    let level = |observed: &Option<String>, k: &str| match observed {
+        Some(v) if v == DEFAULT_LOG_LEVEL && prior.get(k).is_null() => Dynamic::Null,
+        v => v.clone().into_dynamic(),
+    };
+    Dynamic::object([
+        ("log_format", l.format.clone().into_dynamic()),
+        ("application_log_level", level(&l.application_level, "application_log_level")),
+        ("system_log_level", level(&l.system_level, "system_log_level")),
+    ])
+}
+
 /// The state Read reports: what Lambda shows, plus what only the configuration knows.
 fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dynamic {
     let mut v = prior.clone();
@@ -254,6 +289,8 @@ fn observed_state(prior: &Dynamic, o: &Observed, retention: Option<i64>) -> Dyna
         ("layers", layers),
         ("vpc_config", o.config.vpc.as_ref().map_or(Dynamic::Null, vpc_value)),
         ("image_config", o.config.image.as_ref().map_or(Dynamic::Null, image_value)),
+        ("logging", logging_value(&o.config.logging, prior.get("logging"))),
+        ("dead_letter_target", o.config.dead_letter.clone().into_dynamic()),
         ("log_retention_days", retention.into_dynamic()),
         ("role_arn", o.role.clone().into_dynamic()),
         ("function_url", o.url.as_ref().map_or(Dynamic::Null, |u| url_value(u, prior.get("function_url")))),

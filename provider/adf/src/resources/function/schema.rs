@@ -84,6 +84,35 @@ pub(super) fn schema() -> Schema {
             ),
         ],
     );
+    let logging = Attribute::nested(
+        "logging",
+        "The format and levels of the function's logs in its log group. Omit for Lambda's default, plain text \
+         with every line kept.",
+        vec![
+            Attribute::with_default(
+                "log_format",
+                Type::String,
+                "`Text` (default) or `JSON`. With `JSON`, Lambda writes its own lines as JSON objects and sets \
+                 `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` for the function's runtime to follow.",
+                "Text".into(),
+            )
+            .check(Check::OneOf(&["Text", "JSON"])),
+            Attribute::optional(
+                "application_log_level",
+                Type::String,
+                "With `JSON`: the lowest level of the function's lines that is kept, `TRACE`, `DEBUG`, `INFO` \
+                 (Lambda's default), `WARN`, `ERROR` or `FATAL`.",
+            )
+            .check(Check::OneOf(&APPLICATION_LOG_LEVELS)),
+            Attribute::optional(
+                "system_log_level",
+                Type::String,
+                "With `JSON`: the lowest level of Lambda's platform lines that is kept, `DEBUG`, `INFO` (Lambda's \
+                 default) or `WARN`.",
+            )
+            .check(Check::OneOf(&SYSTEM_LOG_LEVELS)),
+        ],
+    );
     Schema::new(
         0,
         Block::new(
@@ -190,6 +219,14 @@ pub(super) fn schema() -> Schema {
         .attribute(vpc_config)
         .attribute(image_config)
         .attribute(async_invoke)
+        .optional(
+            "dead_letter_target",
+            Type::String,
+            "An SQS queue or SNS topic ARN that asynchronous events go to once their retries are spent, with \
+             the event alone. The managed role may send to exactly that ARN (`sqs:SendMessage` or `sns:Publish`). \
+             `async_invoke.on_failure` is the newer way, with the error in the record.",
+        )
+        .attribute(logging)
         .attribute(function_url)
         .attributes(tags_and_id())
         .attribute(output("arn", "Function ARN."))
@@ -199,6 +236,11 @@ pub(super) fn schema() -> Schema {
         .block("timeouts", Nesting::Single, timeouts_block("15m")),
     )
 }
+
+/// Levels of the function's own JSON log lines, as Lambda names them.
+const APPLICATION_LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+/// Levels of Lambda's platform log lines.
+const SYSTEM_LOG_LEVELS: [&str; 3] = ["DEBUG", "INFO", "WARN"];
 
 /// Whether `arn` names a layer version: `arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>`.
 fn is_layer_version_arn(arn: &str) -> bool {
@@ -289,6 +331,29 @@ pub(super) fn validate_config(config: &Dynamic) -> Diagnostics {
                 "Invalid destination",
                 format!("{arn:?} is not the ARN of an SQS queue, SNS topic, Lambda function or EventBridge bus."),
             );
+        }
+    }
+    if let Dynamic::String(arn) = config.get("dead_letter_target")
+        && !matches!(arn.split(':').nth(2), Some("sqs" | "sns"))
+    {
+        d.error_at(
+            root.attr("dead_letter_target"),
+            "Invalid dead-letter target",
+            format!("{arn:?} is not the ARN of an SQS queue or SNS topic."),
+        );
+    }
+    let logging = config.get("logging");
+    let json_or_unknown = matches!(logging.get("log_format"), Dynamic::Unknown)
+        || matches!(logging.get("log_format"), Dynamic::String(f) if f == "JSON");
+    if !json_or_unknown {
+        for level in ["application_log_level", "system_log_level"] {
+            if !logging.get(level).is_null() {
+                d.error_at(
+                    root.attr("logging").attr(level),
+                    "Log level needs JSON",
+                    "Lambda filters by level only JSON logs: set log_format = \"JSON\" or remove the level.",
+                );
+            }
         }
     }
     if !config.get("image_config").is_null() && config.get("image_uri").is_null() && !config.is_null() {

@@ -156,3 +156,41 @@ fn destinations_are_checked_and_granted_on_exactly_their_arn() {
     assert_eq!(s[1]["Action"], serde_json::json!(["sqs:SendMessage"]));
     assert_eq!(s[1]["Resource"], serde_json::json!(["arn:aws:sqs:us-east-1:1:failed"]));
 }
+
+#[test]
+fn log_levels_need_json_and_a_dead_letter_target_is_a_queue_or_topic() {
+    let with = |logging: Dynamic, dlq: &str| {
+        Dynamic::object([
+            ("name", "api".into()),
+            ("filename", a_zip().into_dynamic()),
+            ("logging", logging),
+            ("dead_letter_target", dlq.into()),
+        ])
+    };
+    let text = Dynamic::object([("application_log_level", "DEBUG".into()), ("system_log_level", "WARN".into())]);
+    assert_eq!(
+        errors_at(&Function::KIND.checks(&with(text, "arn:aws:lambda:eu-west-1:1:function:f"))),
+        ["dead_letter_target", "logging.application_log_level", "logging.system_log_level"]
+    );
+    let json = Dynamic::object([("log_format", "JSON".into()), ("application_log_level", "DEBUG".into())]);
+    assert!(errors_at(&Function::KIND.checks(&with(json, "arn:aws:sns:eu-west-1:1:failed"))).is_empty());
+    let unknown = Dynamic::object([("log_format", Dynamic::Unknown), ("system_log_level", "WARN".into())]);
+    assert!(errors_at(&Function::KIND.checks(&with(unknown, "arn:aws:sqs:eu-west-1:1:q"))).is_empty());
+}
+
+#[test]
+fn lambdas_default_logging_reads_as_the_configuration_wrote_it() {
+    let json =
+        Logging { format: "JSON".into(), application_level: Some("DEBUG".into()), system_level: Some("INFO".into()) };
+    // Lambda's default for what the configuration left out reads as left out...
+    assert_eq!(logging_value(&Logging::default(), &Dynamic::Null), Dynamic::Null);
+    let prior = Dynamic::object([("log_format", "JSON".into()), ("application_log_level", "DEBUG".into())]);
+    assert_eq!(logging_value(&json, &prior).get("system_log_level"), &Dynamic::Null);
+    // ...a level the configuration names is read back, and a change behind Terraform's back shows.
+    let named = Dynamic::object([("log_format", "JSON".into()), ("system_log_level", "INFO".into())]);
+    assert_eq!(logging_value(&json, &named).get("system_log_level"), &Dynamic::from("INFO"));
+    assert_eq!(logging_value(&Logging::default(), &prior).get("log_format"), &Dynamic::from("Text"));
+    // JSON without levels is sent as Lambda reports it, so an apply does not update it again.
+    let bare = Logging { format: "JSON".into(), application_level: None, system_level: None };
+    assert_eq!(bare.as_lambda_reports().application_level.as_deref(), Some(DEFAULT_LOG_LEVEL));
+}
