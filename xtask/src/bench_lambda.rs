@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
+use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner, LogControls};
 use adf_acceptance::{Workspace, tools};
 use adf_packager::{Language, PackageSpec};
 use anyhow::{Context, Result, bail};
@@ -168,6 +168,7 @@ pub fn run(root: &Path, runs: usize) -> Result<()> {
             arn: "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
             memory_mb: 128,
             endpoint: "http://127.0.0.1:9".into(),
+            logging: LogControls::default(),
         };
         let init = rt.block_on(async {
             let runner = LambdaRunner::start(&f).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adf_acceptance::function_url::FunctionUrlServer;
-use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
+use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner, LogControls};
 use adf_acceptance::{Emulator, unique_name};
 use adf_stream::{Stream, TopicConfig};
 use adf_stream_client::{Auth, Client, NewRecord, Producer, ProducerConfig};
@@ -51,6 +51,7 @@ async fn serve(emu: &Emulator, zip: &Path) -> Result<(FunctionSpec, String)> {
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:adf-stream-{name}"),
         memory_mb: 512,
         endpoint: emu.endpoint().to_string(),
+        logging: LogControls::default(),
     };
     Ok((spec, name))
 }

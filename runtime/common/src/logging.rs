@@ -1,5 +1,7 @@
-//! The runtimes' `tracing` subscribers: plain text (no ANSI colours), level from `RUST_LOG`
-//! (`info` when unset or unreadable). A second call, or a subscriber set already, is harmless.
+//! The runtimes' `tracing` subscriber off Lambda: plain text (no ANSI colours), level from
+//! `RUST_LOG` (`info` when unset or unreadable). A second call, or a subscriber set already, is
+//! harmless. On Lambda the runtimes use `lambda_runtime`'s, which follows the function's
+//! logging controls (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -15,11 +17,6 @@ pub fn init_stderr() {
         tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).with_env_filter(filter()).try_init();
 }
 
-/// Logs for Lambda: no timestamps, since CloudWatch timestamps every line already.
-pub fn init_lambda() {
-    let _ = tracing_subscriber::fmt().with_ansi(false).without_time().with_env_filter(filter()).try_init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,6 +25,5 @@ mod tests {
     fn initialising_twice_is_harmless() {
         init_stderr();
         init_stderr();
-        init_lambda();
     }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
+use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner, LogControls};
 use adf_acceptance::{Emulator, unique_name};
 use adf_workflow::blueprint::Blueprint;
 use adf_workflow::client::Client;
@@ -114,6 +114,8 @@ async fn as_a_lambda_it_reports_only_the_failed_jobs_and_reconciles_on_schedule(
         arn: "arn:aws:lambda:us-east-1:123456789012:function:adf-workflow-test".into(),
         memory_mb: 512,
         endpoint: s.endpoint.clone(),
+        // JSON logs at WARN, as Lambda passes them when `logging` asks for it.
+        logging: LogControls { json: true, level: Some("WARN".into()) },
     };
     let runner = LambdaRunner::start(&spec).await?;
     let event = sqs_event(&[
@@ -123,6 +125,18 @@ async fn as_a_lambda_it_reports_only_the_failed_jobs_and_reconciles_on_schedule(
     ]);
     let answer = runner.invoke(&event).await?;
     assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": "garbage"}]), "{answer}");
+    // Lambda's logging controls hold: the garbage is logged as a JSON line at ERROR, and
+    // nothing below WARN is logged.
+    let line = runner.output_line(|l| l.contains("not a job"), Duration::from_secs(5)).await?;
+    let logged: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+    assert_eq!(logged["level"], "ERROR", "{line}");
+    let levels: Vec<serde_json::Value> = runner
+        .output()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l.get("level").cloned())
+        .collect();
+    assert!(levels.iter().all(|l| l == "WARN" || l == "ERROR"), "{levels:?}");
     // The good job ran a, then b in the same invocation.
     let status = s.client.status(&run).await?.context("run")?;
     assert_eq!(status.status, "succeeded", "{status:?}");
@@ -370,6 +384,7 @@ async fn the_lambda_bootstrap_sigkilled_mid_invocation_loses_and_duplicates_noth
         arn: "arn:aws:lambda:us-east-1:123456789012:function:adf-workflow-kill".into(),
         memory_mb: 512,
         endpoint: s.endpoint.clone(),
+        logging: LogControls::default(),
     };
     let mut rng = fastrand::Rng::with_seed(11);
     let (mut kills, mut cut) = (0u32, 0u32);

@@ -21,6 +21,8 @@ use base64::Engine;
 use sha2::Digest;
 use tokio::sync::{mpsc, oneshot};
 
+/// The most output lines a runner keeps (the oldest go first), so a long bench stays small.
+const MAX_OUTPUT_LINES: usize = 10_000;
 /// How long one invocation may take before the runner gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest response a function may give: Lambda's synchronous payload limit (axum's
@@ -46,6 +48,8 @@ struct Shared {
     first_next: Mutex<Option<Instant>>,
     init_error: Mutex<Option<String>>,
     function_arn: String,
+    /// What the functions wrote to stdout and stderr, line by line (CloudWatch's log stream).
+    output: Mutex<std::collections::VecDeque<String>>,
 }
 
 /// A function running locally, in one or more execution environments (`bootstrap` processes
@@ -75,6 +79,34 @@ pub struct FunctionSpec {
     pub memory_mb: i64,
     /// The AWS endpoint the function should call (the emulator).
     pub endpoint: String,
+    /// Lambda's advanced logging controls, which reach the function as its environment.
+    pub logging: LogControls,
+}
+
+/// The logging controls Lambda passes a function: `AWS_LAMBDA_LOG_FORMAT` always, and
+/// `AWS_LAMBDA_LOG_LEVEL` (the application log level) when the format is JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogControls {
+    /// `JSON`, or text when unset.
+    pub json: bool,
+    /// The application log level (`DEBUG`, `WARN`, ...); JSON logs only.
+    pub level: Option<String>,
+}
+
+impl LogControls {
+    /// The controls of a function's `LoggingConfig`, as Lambda applies them.
+    pub fn of(config: Option<&aws_sdk_lambda::types::LoggingConfig>) -> Self {
+        let json = config.and_then(|c| c.log_format()).is_some_and(|f| f.as_str() == "JSON");
+        let level = config.and_then(|c| c.application_log_level()).map(|l| l.as_str().to_string());
+        Self { json, level: level.filter(|_| json) }
+    }
+
+    /// The environment variables Lambda sets for them.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        let format = if self.json { "JSON" } else { "Text" };
+        let level = self.level.iter().map(|l| ("AWS_LAMBDA_LOG_LEVEL", l.clone()));
+        std::iter::once(("AWS_LAMBDA_LOG_FORMAT", format.to_string())).chain(level).collect()
+    }
 }
 
 /// Base64 SHA-256 of a file, as Lambda's `CodeSha256`.
@@ -100,6 +132,7 @@ pub async fn deployed(lambda: &aws_sdk_lambda::Client, name: &str, zip: &Path, e
         arn: c.function_arn.unwrap_or_default(),
         memory_mb: i64::from(c.memory_size.unwrap_or(128)),
         endpoint: endpoint.to_string(),
+        logging: LogControls::of(c.logging_config.as_ref()),
     })
 }
 
@@ -127,6 +160,7 @@ impl LambdaRunner {
             first_next: Mutex::new(None),
             init_error: Mutex::new(None),
             function_arn: spec.arn.clone(),
+            output: Mutex::new(std::collections::VecDeque::new()),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -144,7 +178,7 @@ impl LambdaRunner {
         let started = Instant::now();
         let mut children = Vec::new();
         for _ in 0..environments.max(1) {
-            let child = tokio::process::Command::new(&bootstrap)
+            let mut child = tokio::process::Command::new(&bootstrap)
                 .current_dir(dir.path())
                 .env_clear()
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -162,9 +196,18 @@ impl LambdaRunner {
                 .env("AWS_ENDPOINT_URL", &spec.endpoint)
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
+                .envs(spec.logging.environment())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
                 .with_context(|| format!("starting {}", bootstrap.display()))?;
+            if let Some(out) = child.stdout.take() {
+                tokio::spawn(keep_lines(out, Arc::clone(&shared)));
+            }
+            if let Some(err) = child.stderr.take() {
+                tokio::spawn(keep_lines(err, Arc::clone(&shared)));
+            }
             children.push(child);
         }
         Ok(Self {
@@ -218,6 +261,28 @@ impl LambdaRunner {
         Ok(cut)
     }
 
+    /// The first line the functions wrote (stdout or stderr) that `matches`, waiting up to
+    /// `within` for it.
+    pub async fn output_line(&self, matches: impl Fn(&str) -> bool, within: Duration) -> Result<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self.shared.output.lock().ok().and_then(|o| o.iter().find(|l| matches(l)).cloned());
+            if let Some(line) = found {
+                return Ok(line);
+            }
+            if Instant::now() >= deadline {
+                let seen = self.shared.output.lock().map(|o| o.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+                bail!("no matching output line within {within:?}; the functions wrote: {seen:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every line the functions wrote so far (the newest [`MAX_OUTPUT_LINES`]).
+    pub fn output(&self) -> Vec<String> {
+        self.shared.output.lock().map(|o| o.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// Time from starting `bootstrap` to its first `/next` call, once it has made one.
     pub fn init_duration(&self) -> Option<Duration> {
         self.shared.first_next.lock().ok().and_then(|t| t.map(|t| t.duration_since(self.started)))
@@ -232,6 +297,22 @@ impl Drop for LambdaRunner {
             }
         }
         self.server.abort();
+    }
+}
+
+/// Keeps each line `from` writes, and passes it on to the test's stderr, as CloudWatch keeps a
+/// function's output.
+async fn keep_lines(from: impl tokio::io::AsyncRead + Unpin, shared: Arc<Shared>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{line}");
+        if let Ok(mut output) = shared.output.lock() {
+            if output.len() == MAX_OUTPUT_LINES {
+                output.pop_front();
+            }
+            output.push_back(line);
+        }
     }
 }
 
@@ -311,4 +392,25 @@ async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
         *e = Some(String::from_utf8_lossy(&body).into_owned());
     }
     StatusCode::ACCEPTED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::types::{ApplicationLogLevel, LogFormat, LoggingConfig};
+
+    #[test]
+    fn lambda_passes_the_level_only_with_json_logs() {
+        let json =
+            LoggingConfig::builder().log_format(LogFormat::Json).application_log_level(ApplicationLogLevel::Warn);
+        let controls = LogControls::of(Some(&json.build()));
+        assert_eq!(
+            controls.environment(),
+            [("AWS_LAMBDA_LOG_FORMAT", "JSON".into()), ("AWS_LAMBDA_LOG_LEVEL", "WARN".into())]
+        );
+        let text =
+            LoggingConfig::builder().log_format(LogFormat::Text).application_log_level(ApplicationLogLevel::Warn);
+        assert_eq!(LogControls::of(Some(&text.build())).environment(), [("AWS_LAMBDA_LOG_FORMAT", "Text".into())]);
+        assert_eq!(LogControls::of(None), LogControls::default());
+    }
 }

@@ -62,11 +62,17 @@ pub fn example_import_args(resource_type: &str, id: &str) -> anyhow::Result<Vec<
     Ok(words)
 }
 
-/// A zip holding an executable `bootstrap` shell script: a function deployed, never run.
+/// A zip holding an executable `bootstrap` shell script that does nothing: a function
+/// deployed, never run.
 pub fn bootstrap_zip() -> anyhow::Result<Vec<u8>> {
+    script_zip("")
+}
+
+/// A zip whose executable `bootstrap` is a shell script running `commands`.
+pub fn script_zip(commands: &str) -> anyhow::Result<Vec<u8>> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     w.start_file("bootstrap", zip::write::SimpleFileOptions::default().unix_permissions(0o755))?;
-    std::io::Write::write_all(&mut w, b"#!/bin/sh\n")?;
+    std::io::Write::write_all(&mut w, format!("#!/bin/sh\n{commands}").as_bytes())?;
     Ok(w.finish()?.into_inner())
 }
 

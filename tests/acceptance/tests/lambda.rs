@@ -5,9 +5,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use adf_acceptance::lambda_runner::{LambdaRunner, deployed};
-use adf_acceptance::{Emulator, Workspace, bootstrap_zip, copy_tree, repo_root, sdk_config, unique_name};
+use adf_acceptance::{Emulator, Workspace, bootstrap_zip, copy_tree, repo_root, script_zip, sdk_config, unique_name};
 use anyhow::{Context, Result};
 
 use adf_acceptance::PROVIDER_BLOCK as PROVIDER;
@@ -469,7 +470,9 @@ async fn logging_and_a_dead_letter_queue_are_applied_imported_drift_shows_and_th
     let config = sdk_config(emu.endpoint()).await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     let ws = Workspace::new(emu.endpoint())?;
-    std::fs::write(ws.path().join("f.zip"), bootstrap_zip()?)?;
+    // A function that says which logging controls Lambda gave it.
+    let zip = ws.path().join("f.zip");
+    std::fs::write(&zip, script_zip("echo \"format=$AWS_LAMBDA_LOG_FORMAT level=$AWS_LAMBDA_LOG_LEVEL\"\n")?)?;
     let hcl = |settings: &str| {
         format!(
             "{PROVIDER}\nresource \"adf_function\" \"f\" {{\n  name = \"{name}\"\n  filename = \"f.zip\"\n  \
@@ -490,6 +493,11 @@ async fn logging_and_a_dead_letter_queue_are_applied_imported_drift_shows_and_th
     assert_eq!(logging.application_log_level().map(|l| l.as_str()), Some("DEBUG"));
     assert_eq!(logging.system_log_level().map(|l| l.as_str()), Some("INFO"), "Lambda's default");
     assert_eq!(c.dead_letter_config().and_then(|d| d.target_arn()), Some(dlq.as_str()));
+    // Run as Lambda runs it, the function gets JSON logs at DEBUG in its environment.
+    let runner = LambdaRunner::start(&deployed(&lambda, &name, &zip, emu.endpoint()).await?).await?;
+    let said = runner.output_line(|l| l.starts_with("format="), Duration::from_secs(10)).await?;
+    assert_eq!(said, "format=JSON level=DEBUG");
+    drop(runner);
     let extra = extra_policy(&config, &name).await?.context("the managed role's extra policy")?;
     assert!(extra.contains("sqs:SendMessage") && extra.contains(&dlq), "sends to its dead-letter queue: {extra}");
     ws.assert_empty_plan()?;
@@ -527,6 +535,10 @@ async fn logging_and_a_dead_letter_queue_are_applied_imported_drift_shows_and_th
     let c = lambda.get_function().function_name(&name).send().await?.configuration.context("configuration")?;
     assert_eq!(c.logging_config().and_then(|l| l.log_format()).map(|f| f.as_str()), Some("Text"));
     assert!(c.dead_letter_config().and_then(|d| d.target_arn()).is_none_or(str::is_empty), "{c:?}");
+    let runner = LambdaRunner::start(&deployed(&lambda, &name, &zip, emu.endpoint()).await?).await?;
+    let said = runner.output_line(|l| l.starts_with("format="), Duration::from_secs(10)).await?;
+    assert_eq!(said, "format=Text level=", "no level with text logs");
+    drop(runner);
     let extra = extra_policy(&config, &name).await?;
     assert!(extra.as_deref().is_none_or(|p| !p.contains("sqs:")), "{extra:?}");
     ws.assert_empty_plan()?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adf_acceptance::function_url::FunctionUrlServer;
-use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner};
+use adf_acceptance::lambda_runner::{FunctionSpec, LambdaRunner, LogControls};
 use adf_acceptance::runtime_zips::stream_lambda;
 use adf_acceptance::{Emulator, REGION, sdk_config, unique_name};
 use adf_stream::{Stream, TopicConfig};
@@ -61,6 +61,7 @@ impl Served {
             name: function,
             memory_mb: 512,
             endpoint: emu.endpoint().to_string(),
+            logging: LogControls::default(),
         };
         // Two execution environments: a long poll holds one while a produce uses the other.
         let runner = Arc::new(LambdaRunner::start_many(&spec, 2).await?);

@@ -9,7 +9,8 @@ use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    adf_common::logging::init_lambda();
+    // Lambda's logging controls: JSON lines and the level when the function asks for them.
+    lambda_http::tracing::init_default_subscriber();
     let topic = TopicConfig::from_env()?;
     let config = adf_common::sdk::load().await;
     // Path-style bucket addressing with a custom endpoint (an emulator).

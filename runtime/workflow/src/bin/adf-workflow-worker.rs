@@ -22,13 +22,18 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    adf_common::logging::init_stderr();
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if on_lambda {
+        // Lambda's logging controls: JSON lines and the level when the function asks for them.
+        lambda_runtime::tracing::init_default_subscriber();
+    } else {
+        adf_common::logging::init_stderr();
+    }
     let settings = WorkerSettings::from_env()?;
     let sdk = adf_common::sdk::load().await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), settings.tables());
     let queue_url = settings.queue_url.clone();
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), settings.queue_url);
-    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let allow = match std::env::var(HTTP_ALLOWED_NETWORKS_ENV) {
         Ok(text) => Egress::parse_networks(&text).map_err(|e| format!("{HTTP_ALLOWED_NETWORKS_ENV}: {e}"))?,
         Err(_) => Vec::new(),

@@ -93,7 +93,8 @@ pub(super) fn schema() -> Schema {
                 "log_format",
                 Type::String,
                 "`Text` (default) or `JSON`. With `JSON`, Lambda writes its own lines as JSON objects and sets \
-                 `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` for the function's runtime to follow.",
+                 `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` for the function's runtime to follow \
+                 (adf's own runtimes and `lambda_runtime::tracing::init_default_subscriber` do).",
                 "Text".into(),
             )
             .check(Check::OneOf(&["Text", "JSON"])),
