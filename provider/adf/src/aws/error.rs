@@ -5,8 +5,9 @@ use std::fmt::Display;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 /// Error codes AWS services use for "it is not there".
-const NOT_FOUND: [&str; 7] = [
+const NOT_FOUND: [&str; 8] = [
     "ResourceNotFoundException",
+    "NotFoundException",
     "NoSuchEntity",
     "NoSuchBucket",
     "NotFound",
@@ -171,6 +172,10 @@ impl<'a> Target<'a> {
     /// An ECR repository.
     pub fn repository(name: &'a str) -> Self {
         Self("ECR repository", name)
+    }
+    /// An MSK cluster.
+    pub fn cluster(name: &'a str) -> Self {
+        Self("MSK cluster", name)
     }
     /// An API Gateway HTTP API.
     pub fn api(name: &'a str) -> Self {

@@ -15,6 +15,7 @@ pub mod iam;
 pub mod kafka;
 pub mod lambda;
 pub mod logs;
+pub mod msk;
 pub mod s3;
 pub mod sqs;
 
@@ -33,8 +34,20 @@ use tfplug::{Diagnostic, Diagnostics};
 pub use self::error::AwsError;
 
 /// The services the `endpoints` block accepts.
-pub const SERVICES: [&str; 11] =
-    ["apigatewayv2", "cloudformation", "cloudwatch", "dynamodb", "ecr", "events", "iam", "lambda", "s3", "sqs", "sts"];
+pub const SERVICES: [&str; 12] = [
+    "apigatewayv2",
+    "cloudformation",
+    "cloudwatch",
+    "dynamodb",
+    "ecr",
+    "events",
+    "iam",
+    "kafka",
+    "lambda",
+    "s3",
+    "sqs",
+    "sts",
+];
 
 /// Connection settings read from the provider block.
 #[derive(Debug, Default)]
@@ -82,6 +95,8 @@ pub struct AwsClients {
     pub ecr: aws_sdk_ecr::Client,
     /// API Gateway v2 (HTTP APIs).
     pub apigateway: aws_sdk_apigatewayv2::Client,
+    /// MSK (the `kafka` endpoint).
+    pub kafka: aws_sdk_kafka::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -179,7 +194,7 @@ impl AwsClients {
             client!(aws_sdk_cloudwatchlogs, "cloudwatch"),
         );
         let (events, ecr) = (client!(aws_sdk_eventbridge, "events"), client!(aws_sdk_ecr, "ecr"));
-        let apigateway = client!(aws_sdk_apigatewayv2, "apigatewayv2");
+        let (apigateway, kafka) = (client!(aws_sdk_apigatewayv2, "apigatewayv2"), client!(aws_sdk_kafka, "kafka"));
         // The runtimes' own rule, so the provider and the Lambdas it deploys address S3 alike.
         let s3_force_path_style = adf_common::sdk::s3_path_style(s.s3_use_path_style, s.endpoints.contains_key("s3"));
         let s3 = {
@@ -201,6 +216,7 @@ impl AwsClients {
             events,
             ecr,
             apigateway,
+            kafka,
             sdk,
             s3_force_path_style,
             endpoints: s.endpoints,

@@ -8,6 +8,7 @@ pub mod event_source;
 pub mod function;
 pub mod function_alias;
 pub mod http_api;
+pub mod kafka_cluster;
 pub mod kafka_topic;
 pub mod kv_namespace;
 pub mod lambda_package;

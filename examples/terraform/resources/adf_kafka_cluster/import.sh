@@ -1,0 +1,2 @@
+# The import id is the cluster name.
+terraform import adf_kafka_cluster.orders orders
