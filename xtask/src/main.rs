@@ -271,7 +271,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     println!("==> building the provider");
     place_runtime_zips(root, None, None)?;
     println!("==> running every test");
-    let mut args = vec!["test", "--workspace"];
+    // Every test binary runs even after one fails, so a red run shows every failure.
+    let mut args = vec!["test", "--workspace", "--no-fail-fast"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
@@ -281,7 +282,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         println!("==> with OpenTofu (ADF_TF=tofu): every resource's lifecycle test, the quickstart and the modules");
         // The whole workspace, filtered: `--package adf-acceptance` alone would unify features
         // differently and rebuild the AWS SDK crates.
-        let args = ["test", "--workspace", "--tests", "--", "lifecycle", "quickstart", "modules"];
+        let args = ["test", "--workspace", "--no-fail-fast", "--tests", "--", "lifecycle", "quickstart", "modules"];
         let (p, f, o) = cargo_test(root, &build_tools, &args, Some("tofu"))?;
         (passed, failed, ok) = (passed + p, failed + f, ok && o);
     }

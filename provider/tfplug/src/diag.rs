@@ -184,6 +184,21 @@ impl Diagnostics {
         self.push(Diagnostic::error(summary, detail).at(path));
     }
 
+    /// These diagnostics with each path cut to what Terraform can point at in a configuration
+    /// of `block` ([`crate::Block::shown_part`]); a cut path is named in the detail instead.
+    pub fn shown_in(mut self, block: &crate::Block) -> Self {
+        for d in &mut self.0 {
+            if let Some(path) = &d.attribute {
+                let shown = block.shown_part(path);
+                if &shown != path {
+                    d.detail = format!("{} (at {path})", d.detail);
+                    d.attribute = Some(shown);
+                }
+            }
+        }
+        self
+    }
+
     /// Adds all of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::diag::{AttributePath, Diagnostic, Diagnostics, Step};
 use crate::proto::tfplugin6 as pb;
 use crate::value::{Dynamic, IntoDynamic};
 
@@ -415,6 +415,35 @@ impl Block {
         Type::Object(attrs)
     }
 
+    /// The part of `path` that Terraform can point at in a configuration. It follows nested
+    /// blocks, and an attribute with one key or index of its value, but not deeper into an
+    /// attribute's value (a nested attribute's object): such a path stops at the attribute.
+    pub fn shown_part(&self, path: &AttributePath) -> AttributePath {
+        let mut shown = AttributePath::root();
+        let mut block = self;
+        let mut steps = path.steps().iter().peekable();
+        while let Some(Step::Attr(name)) = steps.next() {
+            shown = shown.attr(name);
+            let Some(nested) = block.blocks.iter().find(|n| &n.name == name) else {
+                // An attribute: one key or index of its value when that is the last step.
+                match (steps.next(), steps.peek()) {
+                    (Some(Step::Key(k)), None) => shown = shown.key(k),
+                    (Some(Step::Index(i)), None) => shown = shown.index(*i),
+                    _ => {}
+                }
+                return shown;
+            };
+            block = &nested.block;
+            if nested.nesting == Nesting::List
+                && let Some(Step::Index(i)) = steps.peek()
+            {
+                shown = shown.index(*i);
+                steps.next();
+            }
+        }
+        shown
+    }
+
     /// The attribute named `name`.
     pub fn find(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
@@ -473,6 +502,31 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_paths_follow_blocks_and_stop_at_an_attributes_value() {
+        let inner = Block::new("t").optional("create", Type::String, "c");
+        let block = Block::new("b")
+            .attribute(Attribute::nested("logging", "l", vec![Attribute::optional("level", Type::String, "l")]))
+            .optional("tags", Type::map(Type::String), "t")
+            .block("timeouts", Nesting::Single, inner.clone())
+            .block("rule", Nesting::List, inner);
+        let root = AttributePath::root();
+        for (path, shown) in [
+            (root.attr("logging").attr("level"), root.attr("logging")),
+            (root.attr("tags").key("aws:x"), root.attr("tags").key("aws:x")),
+            (root.attr("timeouts").attr("create"), root.attr("timeouts").attr("create")),
+            (root.attr("rule").index(1).attr("create"), root.attr("rule").index(1).attr("create")),
+            (root.clone(), root.clone()),
+        ] {
+            assert_eq!(block.shown_part(&path), shown, "{path}");
+        }
+        let mut d = Diagnostics::new();
+        d.error_at(root.attr("logging").attr("level"), "Bad level", "Use JSON.");
+        let d = d.shown_in(&block);
+        assert_eq!(d.0[0].attribute, Some(root.attr("logging")));
+        assert_eq!(d.0[0].detail, "Use JSON. (at logging.level)");
+    }
 
     #[test]
     fn checks_point_at_their_attribute_and_pass_unknown_and_null() {

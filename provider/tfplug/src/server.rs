@@ -255,7 +255,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             let config = decode(req.config.as_ref(), &r.ty)?;
             let mut d = r.schema.block.check_value(&config);
             d.extend(r.handler.validate(&config).await);
-            Ok(d)
+            Ok(d.shown_in(&r.schema.block))
         })
         .await;
         let diagnostics = r.unwrap_or_else(|d| d).to_proto();
@@ -385,7 +385,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             let mut warnings = Diagnostics::new();
             if !plan.planned.is_null() {
                 let preq = PlanRequest { config, prior, prior_private: req.prior_private.clone() };
-                warnings = r.handler.modify_plan(&ctx, &preq, &mut plan).await;
+                warnings = r.handler.modify_plan(&ctx, &preq, &mut plan).await.shown_in(&r.schema.block);
                 if warnings.has_errors() {
                     return Err(warnings);
                 }

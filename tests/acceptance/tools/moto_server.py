@@ -12,18 +12,20 @@ moto 5.2 drops a function's LoggingConfig and DeadLetterConfig, and UpdateFuncti
 ignores TracingConfig and EphemeralStorage. `keep_lambda_settings` stores them and reports them
 as Lambda's GetFunction does, so a plan after an apply can show what AWS would.
 
-moto 5.2's MSK keeps every cluster CREATING, answers a missing cluster with a 500, and has no
-GetBootstrapBrokers or broker updates. `msk_lifecycle` makes a cluster (or an update) report its
-transitional state once and then ACTIVE, as MSK does after some minutes; answers NotFound;
-reports the bootstrap brokers MSK would name for the cluster's authentication; and applies
-UpdateBrokerCount, UpdateBrokerType, UpdateBrokerStorage and UpdateClusterKafkaVersion, each
-checking and bumping the cluster's current version.
+moto 5.2's MSK keeps every cluster CREATING, writes creation times without an offset, answers a
+missing cluster with a 500, and has no GetBootstrapBrokers or broker updates. `msk_lifecycle`
+makes a cluster (or an update) report its transitional state once and then ACTIVE, as MSK does
+after some minutes; writes RFC 3339 times; answers NotFound; reports the bootstrap brokers MSK
+would name for the cluster's authentication; and applies UpdateBrokerCount, UpdateBrokerType,
+UpdateBrokerStorage and UpdateClusterKafkaVersion, each checking and bumping the cluster's
+current version.
 """
 
 import argparse
 import json
 import threading
 import uuid
+from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from moto.awslambda.models import LambdaFunction
@@ -143,6 +145,8 @@ def msk_lifecycle():
     def patched_create(self, cluster_name, tags, provisioned, serverless):
         out = create_cluster_v2(self, cluster_name, tags, provisioned, serverless)
         made = self.clusters[out[0]]
+        # RFC 3339, as MSK writes it (moto leaves out the offset, which SDKs refuse).
+        made.creation_time = datetime.now(timezone.utc).isoformat()
         if provisioned:
             made.client_authentication = provisioned.get("clientAuthentication")
             made.encryption_info = provisioned.get("encryptionInfo")
