@@ -1,8 +1,8 @@
 //! The long-running worker (EC2, ECS, a laptop): receives ten jobs per request whenever a
 //! slot is free (one long poll per ten slots), admits them with one read of their runs, runs
-//! up to `concurrency` at once,
-//! deletes finished ones ten per request, and on shutdown stops receiving, lets in-flight jobs
-//! finish for a grace period, then releases the rest to other workers.
+//! up to `concurrency` at once, deletes finished ones ten per request, rides out a failed
+//! receive with a pause (up to five in a row), and on shutdown stops receiving, lets in-flight
+//! jobs finish for a grace period, then releases the rest to other workers.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -75,6 +75,12 @@ impl Shared {
     }
 }
 
+/// Receives in a row that may fail before a receiver gives up. The SDK's own retries are spent
+/// by then, so a failure is worth a pause; a queue that stays out of reach (deleted, no
+/// permission) stops the poller with its error.
+const RECEIVE_ATTEMPTS: u32 = 5;
+/// The pause after a first failed receive; it doubles with each failure in a row.
+const RECEIVE_PAUSE: Duration = Duration::from_millis(500);
 /// Jobs one receive request takes at most (SQS's limit).
 const RECEIVE_BATCH: usize = 10;
 
@@ -132,6 +138,7 @@ impl Poll {
     /// `shutdown`.
     async fn receive(&self, mut shutdown: impl Future<Output = ()> + Unpin) -> Result<(), WorkerError> {
         let worker = &self.worker;
+        let mut failures = 0u32;
         loop {
             // Receive only when a slot is free; take up to `concurrency` (at most ten): the
             // extra ones wait for slots, never longer than a node takes.
@@ -146,7 +153,21 @@ impl Poll {
             let receive = worker.queue().receive(self.batch, self.config.wait, self.config.visibility);
             tokio::pin!(receive);
             let received = tokio::select! {
-                r = &mut receive => r?,
+                r = &mut receive => match r {
+                    Ok(received) => {
+                        failures = 0;
+                        received
+                    }
+                    Err(e) if failures + 1 < RECEIVE_ATTEMPTS => {
+                        failures += 1;
+                        tracing::warn!(error = %e, failures, "receiving jobs failed; trying again");
+                        tokio::select! {
+                            () = tokio::time::sleep(RECEIVE_PAUSE * 2u32.pow(failures - 1)) => continue,
+                            () = &mut shutdown => return Ok(()),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                },
                 () = &mut shutdown => {
                     // A long poll under way may still be handed jobs: take them and give them
                     // back at once rather than leave them hidden for the visibility timeout.
