@@ -231,15 +231,14 @@ fn observed_state(prior: &Dynamic, name: &str, c: &ClusterState, brokers: Option
     v
 }
 
-/// Cluster `name` as Read and import report it, or None when it does not exist.
-async fn observe_cluster(data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, AwsError> {
-    let Some(c) = msk::find(&data.aws.kafka, name).await? else { return Ok(None) };
+/// Cluster `c` (named `name`) as Read and import report it, with its brokers.
+async fn observed(data: &AdfData, name: &str, c: &ClusterState, prior: &Dynamic) -> Result<Dynamic, AwsError> {
     // Only an active cluster names its brokers; while it changes, the last ones known stand.
     let brokers = match c.state.as_str() {
         "ACTIVE" => Some(msk::bootstrap_brokers(&data.aws.kafka, name, &c.arn).await?),
         _ => None,
     };
-    Ok(Some(observed_state(prior, name, &c, brokers)))
+    Ok(observed_state(prior, name, c, brokers))
 }
 
 /// An error at `attr` of `provisioned` when it would shrink from `prior` to `planned`.
@@ -266,8 +265,8 @@ impl Managed for KafkaCluster {
         if req.prior.is_null() || plan.planned.is_null() {
             return d;
         }
-        // A new name, subnets or security groups replace the cluster: then anything goes.
-        if ["name", "subnet_ids", "security_group_ids"].iter().any(|k| req.prior.get(k) != plan.planned.get(k)) {
+        // A replacement (a new name, subnets or security groups): then anything goes.
+        if !plan.requires_replace.is_empty() {
             return d;
         }
         let (prior, planned) = (req.prior.get("provisioned"), plan.planned.get("provisioned"));
@@ -304,7 +303,8 @@ impl Managed for KafkaCluster {
     }
 
     async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
-        Ok(observe_cluster(data, name, prior).await?)
+        let Some(c) = msk::find(&data.aws.kafka, name).await? else { return Ok(None) };
+        Ok(Some(observed(data, name, &c, prior).await?))
     }
 
     async fn remove(&self, data: &AdfData, name: &str, _state: &Dynamic, owner: &Ownership) -> Result<(), Failure> {
@@ -317,15 +317,15 @@ impl Managed for KafkaCluster {
             d.error_at(AttributePath::root(), format!("importing {} ({id}): invalid id", Self::KIND.type_name), m);
             return Err(d.into());
         }
-        let not_found = || {
-            Failure::from(Diagnostic::error(
+        let Some(c) = msk::find(&data.aws.kafka, id).await? else {
+            return Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!("no MSK cluster named {id} exists"),
-            ))
+            )
+            .into());
         };
-        let c = msk::find(&data.aws.kafka, id).await?.ok_or_else(not_found)?;
         let owner = imported_owner(OWNER_TAG, "MSK cluster", id, &c.tags)?;
-        let value = observe_cluster(data, id, &Dynamic::object([("name", id.into())])).await?.ok_or_else(not_found)?;
+        let value = observed(data, id, &c, &Dynamic::object([("name", id.into())])).await?;
         Ok(Imported { value, owner })
     }
 }
