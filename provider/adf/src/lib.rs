@@ -57,6 +57,7 @@ impl Provider for AdfProvider {
             Arc::new(Driver(resources::http_api::HttpApi)),
             Arc::new(Driver(resources::event_source::EventSource)),
             Arc::new(Driver(resources::function_alias::FunctionAlias)),
+            Arc::new(Driver(resources::cloudformation_stack::CloudFormationStack)),
             Arc::new(Driver(resources::kafka_cluster::KafkaCluster)),
             Arc::new(Driver(resources::kafka_topic::KafkaTopic)),
         ]

@@ -19,6 +19,17 @@ after some minutes; writes RFC 3339 times; answers NotFound; reports the bootstr
 would name for the cluster's authentication; and applies UpdateBrokerCount, UpdateBrokerType,
 UpdateBrokerStorage and UpdateClusterKafkaVersion, each checking and bumping the cluster's
 current version.
+
+moto 5.2's CloudFormation makes a stack in one step: a resource that fails aborts CreateStack
+with that resource's error and leaves the stack CREATE_IN_PROGRESS, events name only the stack,
+and drift detection is missing (a 500). `cloudformation_lifecycle` records each resource's
+CREATE/UPDATE events with the failing one's reason and rolls a failed stack back
+(ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE), as CloudFormation does; reports a stack
+CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS to the first DescribeStacks after a change; takes new
+tags alone as an update; counts a resource already gone as deleted; and detects
+drift: an SQS queue's, S3 bucket's or DynamoDB table's deletion, and a queue's attributes that
+differ from the template (other types are NOT_CHECKED, as CloudFormation leaves unsupported
+types).
 """
 
 import argparse
@@ -29,9 +40,17 @@ from datetime import datetime, timezone
 from urllib.parse import unquote
 
 from moto.awslambda.models import LambdaFunction
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
+from moto.core.utils import camelcase_to_underscores
+from moto.dynamodb.models import dynamodb_backends
 from moto.kafka.exceptions import BadRequestException, NotFoundException
 from moto.kafka.models import KafkaBackend
 from moto.kafka.responses import KafkaResponse
+from moto.s3.models import s3_backends
+from moto.sqs.models import sqs_backends
 from werkzeug.serving import run_simple
 
 from moto.moto_server.werkzeug_app import (
@@ -219,6 +238,279 @@ def msk_lifecycle():
     KafkaResponse.update_cluster_kafka_version = lambda self: operation(self, set_version)
 
 
+def resource_event(stack, logical_id, resource_type, status, reason=None, physical=None):
+    """Records a resource's event in `stack`'s events, as CloudFormation does."""
+    stack.events.append(
+        Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical_id,
+            physical_resource_id=physical,
+            resource_type=resource_type,
+            resource_status=status,
+            resource_status_reason=reason,
+            resource_properties=None,
+        )
+    )
+
+
+def handler_reason(error):
+    """A resource failure's reason as CloudFormation words it."""
+    code = getattr(error, "error_type", None) or getattr(error, "code", None)
+    message = getattr(error, "message", None) or str(error)
+    code = code if isinstance(code, str) else type(error).__name__
+    return f'Resource handler returned message: "{message}" (HandlerErrorCode: {code})'
+
+
+# The SQS queue properties drift detection compares, as the template names them.
+QUEUE_PROPERTIES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+)
+
+
+def queue_drift(stack, resource, expected):
+    """None when the queue is gone; else its actual values of the expected properties."""
+    queue = sqs_backends[stack.account_id][stack.region_name].queues.get(resource.name)
+    if queue is None:
+        return None
+    return {
+        key: str(getattr(queue, camelcase_to_underscores(key)))
+        for key in QUEUE_PROPERTIES
+        if key in expected
+    }
+
+
+def bucket_drift(stack, resource, expected):
+    buckets = s3_backends[stack.account_id]["aws"].buckets
+    return {} if resource.name in buckets else None
+
+
+def table_drift(stack, resource, expected):
+    tables = dynamodb_backends[stack.account_id][stack.region_name].tables
+    return {} if resource.name in tables else None
+
+
+DRIFT_CHECKS = {
+    "AWS::SQS::Queue": queue_drift,
+    "AWS::S3::Bucket": bucket_drift,
+    "AWS::DynamoDB::Table": table_drift,
+}
+
+
+def resource_drift(stack, logical_id, resource):
+    """One StackResourceDrift of `stack`'s resource `logical_id`."""
+    resource_json = stack.resource_map._resource_json_map[logical_id]
+    resource_type = resource_json["Type"]
+    drift = {
+        "StackId": stack.stack_id,
+        "LogicalResourceId": logical_id,
+        "PhysicalResourceId": resource.physical_resource_id,
+        "ResourceType": resource_type,
+        "Timestamp": datetime.now(timezone.utc),
+        "PropertyDifferences": [],
+    }
+    check = DRIFT_CHECKS.get(resource_type)
+    if check is None:
+        drift["StackResourceDriftStatus"] = "NOT_CHECKED"
+        return drift
+    expected = cfn_parsing.clean_json(resource_json.get("Properties", {}), stack.resource_map)
+    actual = check(stack, resource, expected)
+    if actual is None:
+        drift["StackResourceDriftStatus"] = "DELETED"
+        return drift
+    differences = [
+        {
+            "PropertyPath": f"/{key}",
+            "ExpectedValue": str(expected[key]),
+            "ActualValue": value,
+            "DifferenceType": "NOT_EQUAL",
+        }
+        for key, value in sorted(actual.items())
+        if str(expected[key]) != value
+    ]
+    drift["ExpectedProperties"] = json.dumps({k: str(expected[k]) for k in actual})
+    drift["ActualProperties"] = json.dumps(actual)
+    drift["PropertyDifferences"] = differences
+    drift["StackResourceDriftStatus"] = "MODIFIED" if differences else "IN_SYNC"
+    return drift
+
+
+class NoOutputs(dict):
+    """The outputs of a stack that has none."""
+
+    exports = []
+
+
+def cloudformation_lifecycle():
+    """Patches moto's CloudFormation (see the module's doc)."""
+    stacks = {}
+    detections = {}
+    stack_init = Stack.__init__
+    create_resources = Stack.create_resources
+    update = Stack.update
+    create_resource = cfn_parsing.parse_and_create_resource
+    update_resource = cfn_parsing.parse_and_update_resource
+    delete_resource = cfn_parsing.ResourceMap._delete_resource
+    create_stack = CloudFormationBackend.create_stack
+    update_stack = CloudFormationBackend.update_stack
+    describe_stacks = CloudFormationResponse.describe_stacks
+    validate_different_update = CloudFormationResponse._validate_different_update
+
+    def patched_init(self, stack_id, *args, **kwargs):
+        stacks[stack_id] = self
+        stack_init(self, stack_id, *args, **kwargs)
+
+    def with_events(make, verb):
+        def patched(logical_id, resource_json, resources_map, *args, **kwargs):
+            stack = stacks.get(resources_map.stack_id)
+            resource_type = resource_json.get("Type")
+            if stack is not None:
+                resource_event(stack, logical_id, resource_type, f"{verb}_IN_PROGRESS")
+            try:
+                made = make(logical_id, resource_json, resources_map, *args, **kwargs)
+            except Exception as e:
+                if stack is not None:
+                    resource_event(stack, logical_id, resource_type, f"{verb}_FAILED", handler_reason(e))
+                raise
+            if stack is not None and made is not None:
+                physical = getattr(made, "physical_resource_id", None)
+                resource_event(stack, logical_id, resource_type, f"{verb}_COMPLETE", physical=physical)
+            return made
+
+        return patched
+
+    def failed_resources(stack):
+        return sorted({e.logical_resource_id for e in stack.events if e.resource_status.endswith("_FAILED")})
+
+    def patched_create_resources(self):
+        try:
+            create_resources(self)
+        except Exception:
+            failed = ", ".join(failed_resources(self))
+            self._add_stack_event(
+                "ROLLBACK_IN_PROGRESS",
+                f"The following resource(s) failed to create: [{failed}]. Rollback requested by user.",
+            )
+            self.resource_map.delete()
+            # A rolled back stack has no outputs (moto's would make their resources again).
+            self.output_map = NoOutputs()
+            self._add_stack_event("ROLLBACK_COMPLETE")
+            self.status = "ROLLBACK_COMPLETE"
+
+    def patched_update(self, template, role_arn=None, parameters=None, tags=None):
+        before = (self.template, dict(self.parameters), dict(self.tags))
+        try:
+            update(self, template, role_arn, parameters, tags)
+        except Exception:
+            failed = ", ".join(failed_resources(self))
+            self._add_stack_event(
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                f"The following resource(s) failed to update: [{failed}].",
+            )
+            self.template, self.parameters, self.tags = before
+            self._parse_template()
+            self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+            self.status = "UPDATE_ROLLBACK_COMPLETE"
+
+    def patched_delete_resource(self, resource, resource_json):
+        # What is gone already counts as deleted, as CloudFormation's handlers count it.
+        try:
+            delete_resource(self, resource, resource_json)
+        except Exception as e:
+            code = str(getattr(e, "error_type", None) or getattr(e, "code", ""))
+            if not any(gone in code for gone in ("NonExistent", "NotFound", "NoSuch")):
+                raise
+
+    def in_progress(stack, status):
+        """Shows `stack` in `status` until a DescribeStacks has seen it so."""
+        stack.adf_settles_to = stack.status
+        stack.adf_seen = False
+        stack.status = status
+
+    def patched_create_stack(self, *args, **kwargs):
+        stack = create_stack(self, *args, **kwargs)
+        in_progress(stack, "CREATE_IN_PROGRESS")
+        return stack
+
+    def patched_update_stack(self, *args, **kwargs):
+        stack = update_stack(self, *args, **kwargs)
+        in_progress(stack, "UPDATE_IN_PROGRESS")
+        return stack
+
+    def patched_validate_different_update(self, incoming_params, stack_body, old_stack):
+        # New tags alone are an update too (moto compares only the template and parameters).
+        tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", [])}
+        if tags and tags != old_stack.tags:
+            return
+        validate_different_update(self, incoming_params, stack_body, old_stack)
+
+    def patched_describe_stacks(self):
+        # A stack seen changing once has settled by the next look.
+        for stack in list(stacks.values()):
+            if getattr(stack, "adf_seen", False):
+                stack.status = stack.adf_settles_to
+                del stack.adf_settles_to, stack.adf_seen
+        out = describe_stacks(self)
+        for stack in stacks.values():
+            if hasattr(stack, "adf_settles_to"):
+                stack.adf_seen = True
+        return out
+
+    def detect_stack_drift(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        resources = stack.resource_map._parsed_resources
+        drifts = [
+            resource_drift(stack, logical_id, resource)
+            for logical_id, resource in resources.items()
+            if getattr(resource, "logical_resource_id", None) == logical_id
+        ]
+        detection_id = str(uuid.uuid4())
+        detections[detection_id] = (stack, drifts, datetime.now(timezone.utc))
+        stack.adf_drifts = drifts
+        return ActionResult({"StackDriftDetectionId": detection_id})
+
+    def describe_stack_drift_detection_status(self):
+        detection_id = self._get_param("StackDriftDetectionId")
+        stack, drifts, at = detections[detection_id]
+        drifted = [d for d in drifts if d["StackResourceDriftStatus"] in ("MODIFIED", "DELETED")]
+        return ActionResult(
+            {
+                "StackId": stack.stack_id,
+                "StackDriftDetectionId": detection_id,
+                "StackDriftStatus": "DRIFTED" if drifted else "IN_SYNC",
+                "DetectionStatus": "DETECTION_COMPLETE",
+                "DriftedStackResourceCount": len(drifted),
+                "Timestamp": at,
+            }
+        )
+
+    def describe_stack_resource_drifts(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        wanted = self._get_param("StackResourceDriftStatusFilters", [])
+        drifts = [
+            d for d in getattr(stack, "adf_drifts", []) if not wanted or d["StackResourceDriftStatus"] in wanted
+        ]
+        return ActionResult({"StackResourceDrifts": drifts})
+
+    cfn_parsing.ResourceMap._delete_resource = patched_delete_resource
+    Stack.__init__ = patched_init
+    Stack.create_resources = patched_create_resources
+    Stack.update = patched_update
+    cfn_parsing.parse_and_create_resource = with_events(create_resource, "CREATE")
+    cfn_parsing.parse_and_update_resource = with_events(update_resource, "UPDATE")
+    CloudFormationBackend.create_stack = patched_create_stack
+    CloudFormationBackend.update_stack = patched_update_stack
+    CloudFormationResponse.describe_stacks = patched_describe_stacks
+    CloudFormationResponse._validate_different_update = patched_validate_different_update
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    CloudFormationResponse.describe_stack_drift_detection_status = describe_stack_drift_detection_status
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -226,6 +518,7 @@ def main():
     args = parser.parse_args()
     keep_lambda_settings()
     msk_lifecycle()
+    cloudformation_lifecycle()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
     run_simple(

@@ -177,6 +177,10 @@ impl<'a> Target<'a> {
     pub fn cluster(name: &'a str) -> Self {
         Self("MSK cluster", name)
     }
+    /// A CloudFormation stack.
+    pub fn stack(name: &'a str) -> Self {
+        Self("CloudFormation stack", name)
+    }
     /// An API Gateway HTTP API.
     pub fn api(name: &'a str) -> Self {
         Self("HTTP API", name)

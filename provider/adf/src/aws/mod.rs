@@ -4,6 +4,7 @@
 //! one mapper from SDK errors ([`error::call`]). Resources call these; they never call the SDK
 //! themselves and never import each other.
 
+pub mod cloudformation;
 pub mod dynamodb;
 pub mod ecr;
 pub mod error;
@@ -20,8 +21,10 @@ pub mod s3;
 pub mod sqs;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -97,6 +100,8 @@ pub struct AwsClients {
     pub apigateway: aws_sdk_apigatewayv2::Client,
     /// MSK (the `kafka` endpoint).
     pub kafka: aws_sdk_kafka::Client,
+    /// CloudFormation.
+    pub cloudformation: aws_sdk_cloudformation::Client,
     /// The shared SDK configuration, for clients of services added later.
     pub sdk: SdkConfig,
     /// Endpoint overrides from the `endpoints` block.
@@ -195,6 +200,7 @@ impl AwsClients {
         );
         let (events, ecr) = (client!(aws_sdk_eventbridge, "events"), client!(aws_sdk_ecr, "ecr"));
         let (apigateway, kafka) = (client!(aws_sdk_apigatewayv2, "apigatewayv2"), client!(aws_sdk_kafka, "kafka"));
+        let cloudformation = client!(aws_sdk_cloudformation, "cloudformation");
         // The runtimes' own rule, so the provider and the Lambdas it deploys address S3 alike.
         let s3_force_path_style = adf_common::sdk::s3_path_style(s.s3_use_path_style, s.endpoints.contains_key("s3"));
         let s3 = {
@@ -217,6 +223,7 @@ impl AwsClients {
             ecr,
             apigateway,
             kafka,
+            cloudformation,
             sdk,
             s3_force_path_style,
             endpoints: s.endpoints,
@@ -241,6 +248,23 @@ impl AwsClients {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| error::cause_of(&e))?;
         let partition = out.arn.as_deref().and_then(partition_of_arn).unwrap_or(&self.partition).to_string();
         Ok(Identity { account: out.account.unwrap_or_default(), partition })
+    }
+}
+
+/// Looks with `look` until it answers, pausing `first` after the first look and twice as long
+/// after each next one, up to `max`. The driver's deadline bounds the whole.
+pub async fn poll<T, F, Fut>(first: Duration, max: Duration, mut look: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, AwsError>>,
+{
+    let mut pause = first;
+    loop {
+        if let Some(answer) = look().await? {
+            return Ok(answer);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(max);
     }
 }
 

@@ -15,7 +15,7 @@ use aws_sdk_kafka::types::{
 };
 
 use super::error::{AwsError, Sent, Target, call};
-use super::{Owner, TagChanges};
+use super::{Owner, TagChanges, poll};
 
 /// What the services layer calls a cluster in errors.
 const KIND: &str = "MSK cluster";
@@ -150,27 +150,22 @@ async fn describe(msk: &Client, name: &str, arn: &str) -> Result<Option<ClusterS
 
 /// Waits until cluster `arn` is ACTIVE again; an error when it fails or disappears.
 async fn wait_active(msk: &Client, name: &str, arn: &str) -> Result<ClusterState, AwsError> {
-    let mut pause = FIRST_POLL;
-    loop {
+    poll(FIRST_POLL, MAX_POLL, || async {
         let c =
             describe(msk, name, arn).await?.ok_or_else(|| AwsError::Vanished { kind: KIND, target: name.into() })?;
         match c.state.as_str() {
-            "ACTIVE" => return Ok(c),
+            "ACTIVE" => Ok(Some(c)),
             "FAILED" | "DELETING" => {
                 let why = c.state_reason.as_deref().unwrap_or("MSK gives no reason");
-                return Err(AwsError::other(
-                    "waiting for ACTIVE",
-                    format!("{KIND} {name}"),
-                    format!("{}: {why}", c.state),
-                ));
+                Err(AwsError::other("waiting for ACTIVE", format!("{KIND} {name}"), format!("{}: {why}", c.state)))
             }
             _ => {
                 tracing::debug!(cluster = name, state = %c.state, "waiting for the cluster to be ACTIVE");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_POLL);
+                Ok(None)
             }
         }
-    }
+    })
+    .await
 }
 
 fn client_authentication() -> ClientAuthentication {
@@ -343,12 +338,7 @@ pub async fn delete(msk: &Client, name: &str, owner: &Owner) -> Result<(), AwsEr
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => return Ok(()),
         Err(e) => return Err(call("DeleteCluster", Target::cluster(name), &e)),
     }
-    let mut pause = FIRST_POLL;
-    while describe(msk, name, &arn).await?.is_some() {
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_POLL);
-    }
-    Ok(())
+    poll(FIRST_POLL, MAX_POLL, || async { Ok(describe(msk, name, &arn).await?.is_none().then_some(())) }).await
 }
 
 #[cfg(test)]

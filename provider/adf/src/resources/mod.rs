@@ -2,6 +2,7 @@
 //! layer ([`crate::aws`]). No resource imports another.
 
 pub mod cache;
+pub mod cloudformation_stack;
 pub mod driver;
 pub mod ecr_repository;
 pub mod event_source;

@@ -1,0 +1,2 @@
+# The import id is the stack name.
+terraform import adf_cloudformation_stack.alerts alerts
