@@ -17,7 +17,7 @@ const OWNER_TAG: &str = "adf:cloudformation-stack";
 fn config(stack: &str, queue: &str, visibility: u32, extra: &str) -> String {
     format!(
         r#"{PROVIDER}
-resource "adf_cloudformation_stack" "s" {{
+resource "adf_cloudformation_stack" "alerts" {{
   name = "{stack}"
   template_body = jsonencode({{
     Parameters = {{ Visibility = {{ Type = "Number", Default = "30" }} }}
@@ -37,7 +37,7 @@ resource "adf_cloudformation_stack" "s" {{
 }}
 
 output "queue_url" {{
-  value = adf_cloudformation_stack.s.outputs["QueueUrl"]
+  value = adf_cloudformation_stack.alerts.outputs["QueueUrl"]
 }}
 "#
     )
@@ -118,7 +118,7 @@ async fn stack_lifecycle_outputs_import_update_drift_failure_disappears_destroy(
     let s = aws.get(&name).await?;
     assert_eq!(status(&s), "CREATE_COMPLETE");
     assert_eq!(aws.visibility(&queue).await?.as_deref(), Some("40"), "the parameter reached the queue");
-    let state = ws.state_values("adf_cloudformation_stack.s")?;
+    let state = ws.state_values("adf_cloudformation_stack.alerts")?;
     let tag = |k: &str| s.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
     assert_eq!(tag(OWNER_TAG).as_deref(), state["owner_id"].as_str(), "owner tag");
     assert_eq!(tag("team").as_deref(), Some("orders"));
@@ -133,12 +133,12 @@ async fn stack_lifecycle_outputs_import_update_drift_failure_disappears_destroy(
 
     // 2. An empty second plan; import (the example's import.sh) gives the applied state.
     ws.assert_empty_plan()?;
-    ws.run(&["state", "rm", "adf_cloudformation_stack.s"])?.ok()?;
+    ws.run(&["state", "rm", "adf_cloudformation_stack.alerts"])?.ok()?;
     let args = example_import_args("adf_cloudformation_stack", &name)?;
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("-no-color");
     ws.run(&args)?.ok()?;
-    assert_eq!(ws.state_values("adf_cloudformation_stack.s")?, state, "the imported state is the applied one");
+    assert_eq!(ws.state_values("adf_cloudformation_stack.alerts")?, state, "the imported state is the applied one");
     ws.assert_empty_plan()?;
 
     // 3. A parameter changed: one update, waited for, reaching the queue.
@@ -158,12 +158,12 @@ async fn stack_lifecycle_outputs_import_update_drift_failure_disappears_destroy(
     assert_eq!(plan.code, 2, "{}", plan.stdout);
     assert!(plan.stdout.contains("MODIFIED: /VisibilityTimeout expected 50, actual 90"), "{}", plan.stdout);
     ws.apply()?;
-    let drifted = ws.state_values("adf_cloudformation_stack.s")?["drifted_resources"].clone();
+    let drifted = ws.state_values("adf_cloudformation_stack.alerts")?["drifted_resources"].clone();
     assert!(drifted["Queue"].as_str().is_some_and(|d| d.starts_with("MODIFIED")), "{drifted}");
     aws.set_visibility(&queue, "50").await?;
     ws.assert_empty_plan()?;
     ws.apply()?;
-    assert_eq!(ws.state_values("adf_cloudformation_stack.s")?["drifted_resources"], serde_json::json!({}));
+    assert_eq!(ws.state_values("adf_cloudformation_stack.alerts")?["drifted_resources"], serde_json::json!({}));
 
     // 5. A failed update names the resource and CloudFormation's reason; the stack rolls back
     //    and keeps its state, so going back to the last configuration plans nothing.
@@ -256,7 +256,7 @@ async fn a_stack_made_outside_terraform_is_refused_and_left_alone() -> Result<()
         "{}",
         out.stderr
     );
-    let import = ws.run(&["import", "-no-color", "adf_cloudformation_stack.s", &name])?;
+    let import = ws.run(&["import", "-no-color", "adf_cloudformation_stack.alerts", &name])?;
     ensure!(import.code != 0 && import.stderr.contains("did not make it"), "{}", import.stderr);
     ensure!(aws.find(&name).await?.is_some(), "their stack stays");
     Ok(())

@@ -33,6 +33,16 @@ pub enum Template {
     Url(String),
 }
 
+impl Template {
+    /// The `TemplateBody` and `TemplateURL` of a request: one of them.
+    fn parts(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Template::Body(b) => (Some(b.clone()), None),
+            Template::Url(u) => (None, Some(u.clone())),
+        }
+    }
+}
+
 /// What a plan asks of a stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackSpec {
@@ -169,10 +179,7 @@ fn tags(spec: &StackSpec) -> Vec<Tag> {
 
 async fn create(cf: &Client, spec: &StackSpec, owner: &Owner) -> Result<StackState, AwsError> {
     let name = spec.name.as_str();
-    let (body, url) = match &spec.template {
-        Template::Body(b) => (Some(b.clone()), None),
-        Template::Url(u) => (None, Some(u.clone())),
-    };
+    let (body, url) = spec.template.parts();
     let out = cf
         .create_stack()
         .stack_name(name)
@@ -201,10 +208,7 @@ async fn create(cf: &Client, spec: &StackSpec, owner: &Owner) -> Result<StackSta
 
 async fn update(cf: &Client, spec: &StackSpec, current: &StackState) -> Result<StackState, AwsError> {
     let name = spec.name.as_str();
-    let (body, url) = match &spec.template {
-        Template::Body(b) => (Some(b.clone()), None),
-        Template::Url(u) => (None, Some(u.clone())),
-    };
+    let (body, url) = spec.template.parts();
     let sent = cf
         .update_stack()
         .stack_name(&current.id)

@@ -16,7 +16,7 @@ use aws_sdk_lambda::types::{
 
 use super::error::{AwsError, Sent, Target, call};
 use super::function::{Code, Spec, UrlSpec};
-use super::{Owner, TagChanges};
+use super::{Owner, TagChanges, poll};
 
 /// How long Lambda may take to make a function active or finish an update.
 const STATE_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -422,8 +422,7 @@ pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str)
     let code = code(spec).await?;
     let tags: HashMap<String, String> = owner.tagged(&spec.tags_all).into_iter().collect();
     let started = std::time::Instant::now();
-    let mut pause = FIRST_RETRY_PAUSE;
-    loop {
+    poll(FIRST_RETRY_PAUSE, MAX_RETRY_PAUSE, || async {
         let mut req = lambda
             .create_function()
             .function_name(&spec.name)
@@ -453,13 +452,13 @@ pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str)
         match req.send().await {
             Ok(_) => {
                 owner.made_one();
-                return Ok(true);
+                Ok(Some(true))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
                 // Made by someone else since we looked: ours only if it carries our tag.
                 let tags = observe(lambda, &spec.name).await?.map(|o| o.tags).unwrap_or_default();
                 owner.check("Lambda function", &spec.name, &tags)?;
-                return Ok(false);
+                Ok(Some(false))
             }
             Err(e) => {
                 let text = adf_common::error_chain(&e);
@@ -469,11 +468,11 @@ pub async fn create(lambda: &Client, spec: &Spec, owner: &Owner, role_arn: &str)
                     return Err(call("CreateFunction", Target::function(&spec.name), &e));
                 }
                 tracing::info!(function = %spec.name, "role not assumable yet; retrying while IAM propagates");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                Ok(None)
             }
         }
-    }
+    })
+    .await
 }
 
 /// Waits until the function is active and its last update finished.
