@@ -1,7 +1,9 @@
 //! `cargo xtask bench --only stream`: the stream engine's AWS requests per 1,000 records of
 //! 1 KB at batch sizes 1, 10, 100 and 1,000, its throughput against the seed's design (one
 //! object and one counter update per record) on the same emulator in the same run, and bytes
-//! stored per record with and without compression.
+//! stored per record with and without compression; and multi-partition segments: 64 partitions
+//! at 100 randomly keyed records per request, one segment per request against one per
+//! partition reached.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -76,6 +78,104 @@ async fn seed_produce(c: &Clients, t: &TopicConfig) -> Result<()> {
     Ok(())
 }
 
+/// Records in the multi-partition rows.
+const MULTI_RECORDS: usize = 10_000;
+/// Partitions of the multi-partition topic.
+const MULTI_PARTITIONS: u32 = 64;
+
+/// The same 10,000 randomly keyed records over 64 partitions, 100 per request: produced as one
+/// segment per request (`produce_many`), and as one segment per partition each request reaches
+/// (how a producer had to send them before); then 1,000 per request in one segment each. After
+/// each, one partition is read back.
+async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
+    println!(
+        "\n| {MULTI_PARTITIONS} partitions, random keys | records per request | S3 PUT per record | DynamoDB write requests per record | DynamoDB items written per record | produce records/s | consume one partition: S3 GET per record | bytes fetched per record |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (per_request, one_segment) in [(100, true), (100, false), (1000, true)] {
+        // xorshift: random keys, the same in every row.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let requests: Vec<Vec<Record>> = (0..MULTI_RECORDS / per_request)
+            .map(|r| {
+                (0..per_request)
+                    .map(|i| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let key = Bytes::from(format!("user-{}", seed % 1_000_000));
+                        Record { key: Some(key), value: value(r * per_request + i), timestamp: 0 }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut t = topic(c, true).await?;
+        t.partitions = MULTI_PARTITIONS;
+        let stream = Stream::new(c.s3.clone(), c.ddb.clone(), t.clone());
+        counter.reset();
+        let (start, mut items) = (Instant::now(), 0usize);
+        for records in &requests {
+            let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
+            for r in records {
+                let p = stream.partition_for(r.key.as_deref().unwrap_or_default());
+                match batches.iter_mut().find(|(bp, _)| *bp == p) {
+                    Some((_, rs)) => rs.push(r.clone()),
+                    None => batches.push((p, vec![r.clone()])),
+                }
+            }
+            if one_segment {
+                // An index entry per partition reached, and the head item.
+                items += batches.len() + 1;
+                stream.produce_many(batches, None).await?;
+            } else {
+                for (p, records) in batches {
+                    items += 2;
+                    stream.produce(Partitioning::Partition(p), records).await?;
+                }
+            }
+        }
+        let rate = MULTI_RECORDS as f64 / start.elapsed().as_secs_f64();
+        let produced = counter.snapshot();
+        counter.reset();
+        let (mut offset, mut read, mut high) = (0, 0usize, 1);
+        while offset < high {
+            let batch = stream.consume(0, offset, 1000, 8 << 20).await?;
+            (offset, high, read) = (batch.next_offset, batch.high_watermark, read + batch.records.len());
+        }
+        let consumed = counter.snapshot();
+        let fetched = section_bytes(c, &t.table, 0).await?;
+        let per =
+            |counts: &BTreeMap<String, u64>, op: &str, n: usize| counts.get(op).copied().unwrap_or(0) as f64 / n as f64;
+        println!(
+            "| {} | {per_request} | {:.3} | {:.3} | {:.3} | {rate:.0} | {:.3} | {:.0} |",
+            if one_segment { "one segment per request (`produce_many`)" } else { "one segment per partition reached" },
+            per(&produced, "S3.PutObject", MULTI_RECORDS),
+            per(&produced, "DynamoDB.TransactWriteItems", MULTI_RECORDS),
+            items as f64 / MULTI_RECORDS as f64,
+            per(&consumed, "S3.GetObject", read),
+            fetched as f64 / read as f64,
+        );
+    }
+    Ok(())
+}
+
+/// Bytes of partition `p`'s sections, from its index entries: what its consumer fetches.
+async fn section_bytes(c: &Clients, table: &str, p: u32) -> Result<u64> {
+    let mut total = 0;
+    let mut pages = c
+        .ddb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("seg#{p}")))
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        total += item?.get("bytes").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Ok(total)
+}
+
 pub fn run() -> Result<()> {
     let root = adf_acceptance::repo_root();
     adf_acceptance::emulator::install(&root)?;
@@ -126,6 +226,8 @@ pub fn run() -> Result<()> {
         println!("|---|---|---|");
         println!("| seed (object + counter per record) | {} | {seed_rate:.0} |", per_thousand(&seed, RECORDS));
         println!("| adf-stream, batch 100 | see above | {adf_100_rate:.0} ({:.1}x) |", adf_100_rate / seed_rate);
+
+        multi_partition(&c, &counter).await?;
 
         println!("\n| compression | bytes stored per 1 KB record (batch 100) |");
         println!("|---|---|");

@@ -50,8 +50,9 @@ impl Client {
         &self.topic
     }
 
-    /// Appends `records` to one partition as one segment: `partition`, or the partition of
-    /// the first record's key, or round-robin when it has none.
+    /// Appends `records` as one segment: all to `partition`; without it, each record to its
+    /// own [`NewRecord::partition`], else its key's partition, and keyless records together to
+    /// one partition, round-robin. One request may reach up to 96 partitions.
     ///
     /// Not safe to retry after an error that leaves the outcome unknown (a 5xx or a lost
     /// answer): the batch may have been appended. [`Client::produce_sequenced`] is.
@@ -60,9 +61,11 @@ impl Client {
     }
 
     /// As [`Client::produce`], appended at most once when `sequenced` is `(producer id,
-    /// sequence)`: the producer numbers its batches to each partition 0, 1, 2, ..., and sending
-    /// a batch again with the same number is answered with its first offsets
-    /// ([`Produced::duplicate`]). So any error may be retried with the same number.
+    /// sequence)`: the producer numbers its batches 0, 1, 2, ... (to each partition with
+    /// `partition`; to the whole topic without), and sending a batch again with the same number
+    /// is answered with its first offsets ([`Produced::duplicate`]). So any error may be
+    /// retried with the same number. Without `partition`, every record needs a partition or a
+    /// key, so that a retry reaches the same partitions.
     pub async fn produce_sequenced(
         &self,
         records: &[NewRecord],

@@ -1,6 +1,7 @@
 //! A batching producer: `send` queues a record at once and returns a future of where it went;
 //! a background task gathers records into per-partition batches (see [`accumulator`]) and one
-//! task per partition sends them, one request at a time.
+//! sender sends them, one request at a time, each request carrying every batch that is ready,
+//! for many partitions at once (see [`sender`]).
 
 mod accumulator;
 mod sender;
@@ -22,7 +23,7 @@ use crate::{Client, Error, NewRecord, RecordMetadata};
 const API_MAX_RECORDS: usize = 10_000;
 /// The largest request body the API takes (Lambda's 6 MB payload limit).
 const API_MAX_BYTES: usize = 6 * 1024 * 1024;
-/// Batches queued per partition before the producer waits for that partition.
+/// Batches queued per partition before the producer waits for the sender.
 const QUEUED_BATCHES: usize = 4;
 
 /// How a [`Producer`] batches and retries.
@@ -70,9 +71,10 @@ impl Future for Delivery {
     }
 }
 
-/// Sends records in batches, one request in flight per partition.
+/// Sends records in batches, one request in flight, which carries the batches of every
+/// partition that are ready.
 ///
-/// Delivery is exactly once: a batch that failed with a 5xx, 429 or transport error is sent
+/// Delivery is exactly once: a request that failed with a 5xx, 429 or transport error is sent
 /// again (up to `retries` times) with the same producer id and sequence, so if an attempt that
 /// seemed to fail had in fact been written, the stream answers its original offsets instead of
 /// appending it twice. Records of a key keep their order, retries included.
@@ -128,7 +130,7 @@ impl Producer {
     }
 }
 
-/// The background task: accumulates, closes batches on time, hands them to the partitions.
+/// The background task: accumulates, closes batches on time, hands them to the sender.
 async fn run(
     mut acc: Accumulator<Ticket>,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -136,12 +138,8 @@ async fn run(
     retry: Retry,
     partitions: u32,
 ) {
-    let (queues, senders): (Vec<_>, Vec<_>) = (0..partitions)
-        .map(|_| {
-            let (queue, jobs) = mpsc::channel(QUEUED_BATCHES);
-            (queue, tokio::spawn(sender::run(client.clone(), retry, jobs)))
-        })
-        .unzip();
+    let (queue, jobs) = mpsc::channel(QUEUED_BATCHES * partitions as usize);
+    let sender = tokio::spawn(sender::run(client, retry, jobs));
     loop {
         let command = match acc.next_deadline() {
             Some(deadline) => tokio::select! {
@@ -154,39 +152,30 @@ async fn run(
             None => acc.expired(std::time::Instant::now()),
             Some(Some(Command::Send(record, ticket))) => acc.add(record, ticket, std::time::Instant::now()),
             Some(Some(Command::Flush(done))) => {
-                dispatch(&queues, acc.drain()).await;
-                let mut barriers = Vec::new();
-                for queue in &queues {
-                    let (barrier, passed) = oneshot::channel();
-                    let _ = queue.send(Job::Barrier(barrier)).await;
-                    barriers.push(passed);
-                }
+                dispatch(&queue, acc.drain()).await;
+                let (barrier, passed) = oneshot::channel();
+                let _ = queue.send(Job::Barrier(barrier)).await;
                 // Wait elsewhere, so records sent meanwhile keep being batched.
                 tokio::spawn(async move {
-                    for passed in barriers {
-                        let _ = passed.await;
-                    }
+                    let _ = passed.await;
                     let _ = done.send(());
                 });
                 continue;
             }
             Some(None) => {
-                dispatch(&queues, acc.drain()).await;
+                dispatch(&queue, acc.drain()).await;
                 break;
             }
         };
-        dispatch(&queues, closed).await;
+        dispatch(&queue, closed).await;
     }
-    drop(queues);
-    for sender in senders {
-        let _ = sender.await;
-    }
+    drop(queue);
+    let _ = sender.await;
 }
 
-/// Queues batches on their partitions; a batch that cannot be queued answers `Closed`.
-async fn dispatch(queues: &[mpsc::Sender<Job>], batches: Vec<accumulator::Batch<Ticket>>) {
+/// Queues batches for the sender; a batch that cannot be queued answers `Closed`.
+async fn dispatch(queue: &mpsc::Sender<Job>, batches: Vec<accumulator::Batch<Ticket>>) {
     for batch in batches {
-        let Some(queue) = usize::try_from(batch.partition).ok().and_then(|p| queues.get(p)) else { continue };
         if let Err(mpsc::error::SendError(Job::Deliver(batch))) = queue.send(Job::Deliver(batch)).await {
             batch.tickets.into_iter().for_each(|t| drop(t.send(Err(Error::Closed))));
         }
@@ -214,11 +203,18 @@ mod tests {
         (Producer::new(client, config).await.expect("producer"), topic, server)
     }
 
-    fn produce_requests(server: &TestServer) -> Vec<(u64, usize)> {
+    /// Each produce request's records per partition.
+    fn produce_requests(server: &TestServer) -> Vec<std::collections::BTreeMap<u64, usize>> {
         let seen = server.seen();
         let produces = seen.iter().filter(|r| r.target.ends_with("/produce"));
         produces
-            .map(|r| (r.body["partition"].as_u64().unwrap_or(99), r.body["records"].as_array().map_or(0, Vec::len)))
+            .map(|r| {
+                let mut per_partition = std::collections::BTreeMap::new();
+                for record in r.body["records"].as_array().into_iter().flatten() {
+                    *per_partition.entry(record["partition"].as_u64().unwrap_or(99)).or_insert(0) += 1;
+                }
+                per_partition
+            })
             .collect()
     }
 
@@ -252,12 +248,10 @@ mod tests {
             *expected += 1;
             assert_eq!(topic.values(meta.partition)[meta.offset as usize], (Some(key), format!("v{i}")));
         }
-        // 25 records of `a`: batches of 10, 10 and 5 (flushed); 5 of `b`: one flushed batch.
-        let mut requests = produce_requests(&server);
-        requests.sort_unstable();
-        let mut expected = vec![(u64::from(pa), 10), (u64::from(pa), 10), (u64::from(pa), 5), (u64::from(pb), 5)];
-        expected.sort_unstable();
-        assert_eq!(requests, expected);
+        // 25 records of `a` (batches of 10, 10 and 5, flushed) and 5 of `b` (one flushed batch):
+        // every batch was ready when the sender first looked, so one request carries them all.
+        let (pa, pb) = (u64::from(pa), u64::from(pb));
+        assert_eq!(produce_requests(&server), [std::collections::BTreeMap::from([(pa, 25), (pb, 5)])]);
         producer.close().await
     }
 
@@ -269,7 +263,7 @@ mod tests {
         let first = producer.send(None, "a");
         let second = producer.send(None, "b");
         assert_eq!((first.await?.offset, second.await?.offset), (0, 1));
-        assert_eq!(produce_requests(&server), [(0, 2)]);
+        assert_eq!(produce_requests(&server), [std::collections::BTreeMap::from([(0, 2)])]);
         producer.close().await
     }
 

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 /// A record to produce.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NewRecord {
+    /// The partition it must go to; without one, its key's (or, keyless, the request's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
     /// Records with the same key go to the same partition and keep their order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -15,26 +18,34 @@ pub struct NewRecord {
 impl NewRecord {
     /// A record with an optional key.
     pub fn new(key: Option<&str>, value: impl Into<String>) -> Self {
-        Self { key: key.map(str::to_string), value: value.into() }
+        Self { partition: None, key: key.map(str::to_string), value: value.into() }
+    }
+
+    /// The same record, bound for `partition`.
+    pub fn to_partition(self, partition: u32) -> Self {
+        Self { partition: Some(partition), ..self }
     }
 }
 
-/// Where a produced batch went: one partition, dense offsets in the order sent.
+/// Where a produced request's records went: one segment, dense offsets in each partition.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Produced {
-    /// The partition.
-    pub partition: u32,
-    /// The first record's offset.
-    pub offset: u64,
-    /// Every record's offset.
-    pub offsets: Vec<u64>,
-    /// A sequenced batch that had been appended before: these are its original offsets.
+    /// Each record's partition and offset, in the order sent.
+    pub records: Vec<RecordMetadata>,
+    /// A sequenced request that had been appended before: these are its original offsets.
     #[serde(default)]
     pub duplicate: bool,
 }
 
+impl Produced {
+    /// The records' offsets, in the order sent.
+    pub fn offsets(&self) -> Vec<u64> {
+        self.records.iter().map(|r| r.offset).collect()
+    }
+}
+
 /// Where one produced record went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 pub struct RecordMetadata {
     /// The partition.
     pub partition: u32,

@@ -165,15 +165,17 @@ impl FakeTopic {
                     let status = s.failures.remove(0);
                     return (status, json!({"message": format!("failing with {status}")}));
                 }
-                let p = r.body["partition"].as_u64().expect("the client always names the partition") as usize;
+                // Each record goes to the request's partition or its own: the clients name one.
                 let records = r.body["records"].as_array().cloned().unwrap_or_default();
-                let base = s.partitions[p].len() as u64;
+                let mut placed = Vec::new();
                 for rec in &records {
+                    let p = r.body["partition"].as_u64().or(rec["partition"].as_u64()).expect("a partition") as usize;
+                    let offset = s.partitions[p].len();
                     s.partitions[p]
                         .push((rec["key"].as_str().map(String::from), rec["value"].as_str().unwrap_or("").to_string()));
+                    placed.push(json!({"partition": p, "offset": offset}));
                 }
-                let offsets: Vec<u64> = (base..base + records.len() as u64).collect();
-                (200, json!({"partition": p, "offset": base, "offsets": offsets}))
+                (200, json!({"records": placed}))
             }
             ("GET", ["topics", "t", "consume"]) => {
                 read(&s, q("partition").unwrap_or(0), q("offset").unwrap_or(0), q("limit").unwrap_or(100))

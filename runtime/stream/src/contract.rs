@@ -8,14 +8,16 @@ use adf_common::contract::{Access, EnvError, EnvSettings, Key, TableSchema, pars
 
 use crate::TopicConfig;
 
-/// A topic's table: offsets (`head#<p>`/0), the segment index (`seg#<p>`/<base offset>, which
-/// expire through TTL `expires`, epoch seconds), group commits (`group#<g>#<p>`/0) and each
-/// sequenced producer's last batch (`producer#<id>#<p>`/0, expiring with the index).
+/// A topic's table: offsets (`head`/0, every partition's high watermark), the segment index
+/// (`seg#<p>`/<base offset>, which expire through TTL `expires`, epoch seconds), group commits
+/// (`group#<g>#<p>`/0) and each sequenced producer's last batch (`producer#<id>#<p>`/0 or, for
+/// a topic-wide sequence, `producer#<id>`/0, expiring with the index).
 pub const TABLE: TableSchema =
     TableSchema { hash: Key::s("pk"), range: Some(Key::n("sk")), index: None, ttl: Some("expires") };
 
 /// The key prefix under which the stream writes topic `topic`'s segment objects, given the
-/// topic's `prefix` (empty or ending in `/`): `<prefix><topic>/`, then `<partition>/...`.
+/// topic's `prefix` (empty or ending in `/`): `<prefix><topic>/`, then `<partition>/...` for a
+/// segment of one partition, `m/...` for one of many.
 pub fn segments_prefix(prefix: &str, topic: &str) -> String {
     format!("{prefix}{topic}/")
 }
@@ -81,12 +83,12 @@ pub enum LambdaResource {
 ///   `HeadObject` when looking for the earliest segment retention kept), `s3:DeleteObject` (a
 ///   produce that lost every commit attempt, or whose sequenced batch was committed before,
 ///   removes its segment, which nothing references).
-/// - `Offsets`: `dynamodb:GetItem` (a partition's high watermark, a group's commit),
-///   `dynamodb:BatchGetItem` (every partition's high watermark: describe, long polls),
-///   `dynamodb:Query` (the segment index), `dynamodb:UpdateItem` (the high watermark, in the
-///   commit transaction; group commits), `dynamodb:PutItem` (the index entry and a sequenced
-///   producer's last batch, in the commit transaction). `TransactWriteItems` is authorized per element (Update, Put); it has no
-///   ConditionCheck element, so no `ConditionCheckItem`.
+/// - `Offsets`: `dynamodb:GetItem` (the head item with every partition's high watermark, a
+///   group's commit), `dynamodb:Query` (the segment index), `dynamodb:UpdateItem` (the head
+///   item, in the commit transaction; group commits), `dynamodb:PutItem` (the index entries
+///   and a sequenced producer's last batch, in the commit transaction).
+///   `TransactWriteItems` is authorized per element (Update, Put); it has no ConditionCheck
+///   element, so no `ConditionCheckItem`.
 /// - `Encryption`: `kms:Decrypt` and `kms:GenerateDataKey`, to read and write segments and
 ///   items encrypted with a customer managed key.
 pub const LAMBDA_ACCESS: &[Access<LambdaResource>] = &[
@@ -98,13 +100,7 @@ pub const LAMBDA_ACCESS: &[Access<LambdaResource>] = &[
     Access {
         sid: "Offsets",
         resource: LambdaResource::Table,
-        actions: &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:Query",
-            "dynamodb:UpdateItem",
-        ],
+        actions: &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
     },
     Access { sid: "Encryption", resource: LambdaResource::KmsKey, actions: &["kms:Decrypt", "kms:GenerateDataKey"] },
 ];

@@ -30,7 +30,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Consumed, MAX_BATCH_BYTES, Partitioning, Record, Sequenced, Stream, StreamError};
+use crate::{
+    Consumed, MAX_BATCH_BYTES, MAX_PRODUCE_PARTITIONS, Partitioning, Produced, Record, Sequenced, Stream, StreamError,
+};
 
 /// Records returned by one consume unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
@@ -46,6 +48,7 @@ const RETRY_AFTER_SECONDS: &str = "1";
 
 #[derive(Deserialize)]
 struct InRecord {
+    partition: Option<u32>,
     key: Option<String>,
     value: Value,
 }
@@ -189,31 +192,129 @@ async fn produce(stream: &Stream, body: &Body) -> Response<Body> {
     };
     let records: Vec<InRecord> = match (parsed.records, parsed.value) {
         (Some(r), None) => r,
-        (None, Some(value)) => vec![InRecord { key: parsed.key, value }],
+        (None, Some(value)) => vec![InRecord { partition: None, key: parsed.key, value }],
         _ => return error(400, "send {\"key\", \"value\"} or {\"records\": [...]}"),
     };
-    let records: Vec<Record> = records
-        .into_iter()
-        .map(|r| Record { key: r.key.map(Bytes::from), value: value_bytes(r.value), timestamp: 0 })
-        .collect();
     let sequenced = match (parsed.producer_id, parsed.sequence) {
         (Some(producer), Some(sequence)) => Some(Sequenced { producer, sequence }),
         (None, None) => None,
         _ => return error(400, "producer_id and sequence go together"),
     };
-    let partitioning = parsed.partition.map_or(Partitioning::ByKey, Partitioning::Partition);
-    match stream.produce_sequenced(partitioning, records, sequenced.as_ref()).await {
-        Ok(p) => reply(
-            200,
-            &json!({
-                "partition": p.partition,
-                "offset": p.base_offset,
-                "offsets": (p.base_offset..p.base_offset + p.count).collect::<Vec<u64>>(),
-                "duplicate": p.duplicate,
-            }),
-        ),
+    let (batches, places) = match parsed.partition {
+        Some(p) if records.iter().any(|r| r.partition.is_some_and(|rp| rp != p)) => {
+            return error(400, "a record's partition differs from the request's");
+        }
+        Some(p) => {
+            let places = (0..records.len() as u64).map(|rank| (p, rank)).collect();
+            (vec![(p, records.into_iter().map(to_record).collect())], places)
+        }
+        None => match spread(stream, records, sequenced.is_some()) {
+            Ok(spread) => spread,
+            Err(m) => return error(400, m),
+        },
+    };
+    let result = match (parsed.partition, batches) {
+        (Some(p), mut one) => {
+            let records = one.pop().map(|(_, r)| r).unwrap_or_default();
+            stream.produce_sequenced(Partitioning::Partition(p), records, sequenced.as_ref()).await.map(|b| vec![b])
+        }
+        (None, batches) => produce_spread(stream, batches, sequenced.as_ref()).await,
+    }
+    .map(|batches| {
+        // Each record's place: its partition's base plus its rank there.
+        let bases: std::collections::HashMap<u32, u64> = batches.iter().map(|b| (b.partition, b.base_offset)).collect();
+        let records = places.iter().map(|(p, rank)| (*p, bases.get(p).copied().unwrap_or(0) + rank)).collect();
+        ProducedRecords { batches, records }
+    });
+    match result {
+        Ok(produced) => reply(200, &produced_json(&produced)),
         Err(e) => from_stream_error(&e),
     }
+}
+
+/// An API record as the engine's (its time set on append).
+fn to_record(r: InRecord) -> Record {
+    Record { key: r.key.map(Bytes::from), value: value_bytes(r.value), timestamp: 0 }
+}
+
+/// Groups records by partition (their own, else their key's, else one round-robin partition
+/// for the request's keyless records), in the order each partition first appears. Also each
+/// record's partition and rank within it, in request order.
+#[allow(clippy::type_complexity)]
+fn spread(
+    stream: &Stream,
+    records: Vec<InRecord>,
+    sequenced: bool,
+) -> Result<(Vec<(u32, Vec<Record>)>, Vec<(u32, u64)>), String> {
+    let mut keyless = None;
+    let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
+    let mut places = Vec::with_capacity(records.len());
+    for r in records {
+        let p = match (r.partition, &r.key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => stream.partition_for(k.as_bytes()),
+            // A retry must reach the partitions the first attempt did.
+            (None, None) if sequenced => return Err("a sequenced produce's records need a partition or a key".into()),
+            (None, None) => *keyless.get_or_insert_with(|| stream.next_round_robin()),
+        };
+        let i = match batches.iter().position(|(bp, _)| *bp == p) {
+            Some(i) => i,
+            None => {
+                batches.push((p, Vec::new()));
+                batches.len() - 1
+            }
+        };
+        places.push((p, batches[i].1.len() as u64));
+        batches[i].1.push(to_record(r));
+    }
+    Ok((batches, places))
+}
+
+/// Produces `batches` as one segment when they reach at most [`MAX_PRODUCE_PARTITIONS`]
+/// partitions; more, unsequenced, as one segment per that many.
+async fn produce_spread(
+    stream: &Stream,
+    batches: Vec<(u32, Vec<Record>)>,
+    sequenced: Option<&Sequenced>,
+) -> Result<Vec<Produced>, StreamError> {
+    if sequenced.is_some() || batches.len() <= MAX_PRODUCE_PARTITIONS {
+        return stream.produce_many(batches, sequenced).await;
+    }
+    let mut produced = Vec::with_capacity(batches.len());
+    let mut rest = batches.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<_> = rest.by_ref().take(MAX_PRODUCE_PARTITIONS).collect();
+        produced.extend(stream.produce_many(chunk, None).await?);
+    }
+    Ok(produced)
+}
+
+/// What a produce answers: the partitions' batches and each record's place, in request order.
+struct ProducedRecords {
+    batches: Vec<Produced>,
+    records: Vec<(u32, u64)>,
+}
+
+/// `{"records": [{"partition", "offset"}], "partitions": [{"partition", "offset", "count"}],
+/// "duplicate"}`, and for one partition also its `partition`, first `offset` and `offsets`.
+fn produced_json(p: &ProducedRecords) -> Value {
+    let records: Vec<Value> = p.records.iter().map(|(p, o)| json!({ "partition": p, "offset": o })).collect();
+    let partitions: Vec<Value> = p
+        .batches
+        .iter()
+        .map(|b| json!({ "partition": b.partition, "offset": b.base_offset, "count": b.count }))
+        .collect();
+    let mut out = json!({
+        "records": records,
+        "partitions": partitions,
+        "duplicate": p.batches.iter().any(|b| b.duplicate),
+    });
+    if let [one] = p.batches.as_slice() {
+        out["partition"] = json!(one.partition);
+        out["offset"] = json!(one.base_offset);
+        out["offsets"] = json!((one.base_offset..one.base_offset + one.count).collect::<Vec<u64>>());
+    }
+    out
 }
 
 /// The long-poll wait a `wait_ms` parameter asks for (none: zero).

@@ -2,8 +2,10 @@
 //!
 //! Guarantees:
 //! - a produced batch becomes one segment object in S3, written *before* any offset is
-//!   assigned; offsets are assigned by one DynamoDB transaction that advances the partition's
-//!   high watermark and records the segment in the index. So an acknowledged record is
+//!   assigned, whether it holds one partition's records or many ([`Stream::produce_many`]: one
+//!   section per partition, each read alone with a ranged GET); offsets are assigned by one
+//!   DynamoDB transaction that advances the high watermark of every partition the batch
+//!   reaches and records each section in its partition's index. So an acknowledged record is
 //!   durable, offsets in a partition are dense and unique, and a producer that dies between
 //!   the PUT and the commit leaves no gap and nothing visible;
 //! - a consumer reads only below the high watermark it read first, and every index entry
@@ -11,18 +13,20 @@
 //!   visible later can be skipped;
 //! - a segment that cannot be read is an error (retried by the SDK), never silently dropped;
 //! - consumer-group commits are conditional writes that never move backwards;
-//! - a [`Sequenced`] batch (a producer id and a per-partition batch sequence, as in Kafka's
-//!   idempotent producer) is appended at most once: the commit transaction also moves the
-//!   producer's last sequence, so a batch retried after an ambiguous commit is answered with
-//!   its original offsets, never appended again;
+//! - a [`Sequenced`] batch (a producer id and a batch sequence, per partition as in Kafka's
+//!   idempotent producer, or per topic for [`Stream::produce_many`]) is appended at most once:
+//!   the commit transaction also moves the producer's last sequence, so a batch retried after
+//!   an ambiguous commit is answered with its original offsets, never appended again;
 //! - an offset that retention removed is [`StreamError::OutOfRange`], carrying the earliest
 //!   offset still readable.
 //!
 //! Table layout (one table per topic, hash key `pk` string, range key `sk` number, TTL
-//! `expires`: [`contract::TABLE`]): `head#<p>`/0 holds `hw`; `seg#<p>`/<base offset> holds the
-//! segment's S3 key (under [`contract::segments_prefix`]), count and size; `group#<g>#<p>`/0
-//! holds `committed`; `producer#<id>#<p>`/0 holds a producer's last `seq` there with its `base`,
-//! `count` and `object` (expiring with the index).
+//! `expires`: [`contract::TABLE`]): `head`/0 holds every partition's high watermark as `h<p>`;
+//! `seg#<p>`/<base offset> holds the segment's S3 key (under [`contract::segments_prefix`]),
+//! count, and the byte range of the partition's section (`at`, `bytes`); `group#<g>#<p>`/0
+//! holds `committed`; `producer#<id>#<p>`/0 (or `producer#<id>`/0 for a topic-wide sequence)
+//! holds a producer's last `seq` with the `parts` it was given (`p:base:count,...`) and its
+//! `object` (expiring with the index).
 
 pub mod contract;
 pub mod http;
@@ -34,7 +38,7 @@ use std::time::Duration;
 
 use adf_common::metrics::{Metrics, Unit};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
 pub use segment::Record;
@@ -88,6 +92,9 @@ pub const MAX_WAIT: Duration = Duration::from_secs(20);
 const MAX_COMMIT_PAUSE_MS: u64 = 250;
 /// Segments listed per index query while consuming.
 const INDEX_PAGE: i32 = 16;
+/// The most partitions one [`Stream::produce_many`] reaches: its transaction holds an index
+/// entry per partition, the head item and the producer's item, under DynamoDB's 100.
+pub const MAX_PRODUCE_PARTITIONS: usize = 96;
 
 /// Why a stream operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +144,13 @@ pub enum StreamError {
         earliest: u64,
     },
     /// A sequenced batch does not follow its producer's last one.
-    #[error("producer {producer} on partition {partition}: {why}")]
+    #[error("producer {producer} on {place}: {why}")]
     Sequence {
         /// The producer.
         producer: String,
-        /// The partition.
-        partition: u32,
+        /// Where the sequence runs: `partition <p>`, or `topic <name>` for
+        /// [`Stream::produce_many`].
+        place: String,
         /// What the sequence should have been.
         why: String,
     },
@@ -340,40 +348,7 @@ impl Stream {
         records: Vec<Record>,
         sequenced: Option<&Sequenced>,
     ) -> Result<Produced, StreamError> {
-        let started = std::time::Instant::now();
-        let bytes: usize = records.iter().map(|r| r.value.len() + r.key.as_ref().map_or(0, |k| k.len())).sum();
-        let produced = self.append(partitioning, records, sequenced).await?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let values = [("Produced", produced.count as f64, Unit::Count), ("ProducedBytes", bytes as f64, Unit::Bytes)];
-        self.metrics.emit(&[values[0], values[1], ("ProduceLatency", ms, Unit::Milliseconds)]).await;
-        Ok(produced)
-    }
-
-    async fn append(
-        &self,
-        partitioning: Partitioning,
-        mut records: Vec<Record>,
-        sequenced: Option<&Sequenced>,
-    ) -> Result<Produced, StreamError> {
-        if records.is_empty() {
-            return Err(StreamError::Invalid("a batch needs at least one record".into()));
-        }
-        if records.len() > MAX_BATCH_RECORDS {
-            return Err(StreamError::TooLarge("batch (records)"));
-        }
-        let mut total = 0usize;
-        for r in &records {
-            if r.value.len() > MAX_RECORD_BYTES {
-                return Err(StreamError::TooLarge("record"));
-            }
-            total += r.value.len() + r.key.as_ref().map_or(0, Bytes::len);
-        }
-        if total > MAX_BATCH_BYTES {
-            return Err(StreamError::TooLarge("batch (bytes)"));
-        }
-        if let Some(sq) = sequenced {
-            check_name("producer id", &sq.producer)?;
-        }
+        check_batch(records.iter())?;
         let partition = match partitioning {
             Partitioning::Partition(p) => p,
             Partitioning::ByKey => match &records[0].key {
@@ -382,20 +357,100 @@ impl Stream {
                 None if sequenced.is_some() => {
                     return Err(StreamError::Invalid("a sequenced batch needs a partition or a key".into()));
                 }
-                None => self.round_robin.fetch_add(1, Ordering::Relaxed) % self.topic.partitions.max(1),
+                None => self.next_round_robin(),
             },
         };
         self.check_partition(partition)?;
-        let ts = now_ms();
-        for r in &mut records {
-            if r.timestamp == 0 {
-                r.timestamp = ts;
+        let scope = sequenced.map(|sq| (format!("producer#{}#{partition}", sq.producer), sq));
+        let mut produced = self.measured(vec![(partition, records)], scope).await?;
+        Ok(produced.remove(0))
+    }
+
+    /// Appends records to many partitions at once (`batches`: each partition once, with its
+    /// records in order) as one segment object, one section per partition, whose offsets are
+    /// all committed in one transaction. Returns where each batch went, in the same order.
+    ///
+    /// A [`Sequenced`] call numbers the producer's calls to this topic 0, 1, 2, ... (one
+    /// sequence for the whole topic, not one per partition), with the same at-most-once answer
+    /// as [`Stream::produce_sequenced`]. At most [`MAX_PRODUCE_PARTITIONS`] partitions.
+    pub async fn produce_many(
+        &self,
+        batches: Vec<(u32, Vec<Record>)>,
+        sequenced: Option<&Sequenced>,
+    ) -> Result<Vec<Produced>, StreamError> {
+        if batches.len() > MAX_PRODUCE_PARTITIONS {
+            return Err(StreamError::Invalid(format!(
+                "a produce reaches at most {MAX_PRODUCE_PARTITIONS} partitions, not {}",
+                batches.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (p, records) in &batches {
+            self.check_partition(*p)?;
+            if records.is_empty() || !seen.insert(*p) {
+                return Err(StreamError::Invalid(format!("partition {p} needs one non-empty batch")));
             }
         }
-        let body = segment::encode(&records, self.topic.compress)?;
-        let size = body.len() as u64;
+        check_batch(batches.iter().flat_map(|(_, r)| r))?;
+        let scope = sequenced.map(|sq| (format!("producer#{}", sq.producer), sq));
+        self.measured(batches, scope).await
+    }
+
+    /// The next partition of a keyless batch.
+    pub fn next_round_robin(&self) -> u32 {
+        self.round_robin.fetch_add(1, Ordering::Relaxed) % self.topic.partitions.max(1)
+    }
+
+    /// [`Stream::append`], with its metrics.
+    async fn measured(
+        &self,
+        batches: Vec<(u32, Vec<Record>)>,
+        scope: Option<(String, &Sequenced)>,
+    ) -> Result<Vec<Produced>, StreamError> {
+        let started = std::time::Instant::now();
+        let bytes: usize = batches.iter().flat_map(|(_, r)| r).map(record_bytes).sum();
+        let produced = self.append(batches, scope).await?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let count: u64 = produced.iter().map(|p| p.count).sum();
+        self.metrics
+            .emit(&[
+                ("Produced", count as f64, Unit::Count),
+                ("ProducedBytes", bytes as f64, Unit::Bytes),
+                ("ProduceLatency", ms, Unit::Milliseconds),
+            ])
+            .await;
+        Ok(produced)
+    }
+
+    /// Writes `batches` as one segment object, then commits their offsets. `scope` is the
+    /// sequenced producer's item key and its sequence.
+    async fn append(
+        &self,
+        mut batches: Vec<(u32, Vec<Record>)>,
+        scope: Option<(String, &Sequenced)>,
+    ) -> Result<Vec<Produced>, StreamError> {
+        if let Some((_, sq)) = &scope {
+            check_name("producer id", &sq.producer)?;
+        }
+        let ts = now_ms();
+        let mut body = Vec::new();
+        let mut sections = Vec::with_capacity(batches.len());
+        for (partition, records) in &mut batches {
+            for r in records.iter_mut().filter(|r| r.timestamp == 0) {
+                r.timestamp = ts;
+            }
+            let part = segment::encode(records, self.topic.compress)?;
+            let at = body.len() as u64;
+            body.extend_from_slice(&part);
+            sections.push(Section { partition: *partition, count: records.len() as u64, at, len: part.len() as u64 });
+        }
+        // One partition's objects sit under its number, as they always have; others under `m/`.
+        let dir = match sections.as_slice() {
+            [one] => one.partition.to_string(),
+            _ => "m".to_string(),
+        };
         let key = format!(
-            "{}{partition}/{:016x}-{:08x}.seg",
+            "{}{dir}/{:016x}-{:08x}.seg",
             contract::segments_prefix(&self.topic.prefix, &self.topic.name),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
             crc32fast::hash(&body) ^ std::process::id()
@@ -410,24 +465,36 @@ impl Stream {
             .send()
             .await
             .map_err(aws("PutObject"))?;
-        // 2. Offsets: advance the high watermark and index the segment in one transaction.
-        let segment = Segment { partition, count: records.len() as u64, key: &key, size };
+        // 2. Offsets: advance the high watermarks and index the sections in one transaction.
+        let segment = Segment { key: &key, sections };
+        let partitions: Vec<u32> = segment.sections.iter().map(|s| s.partition).collect();
         let started = std::time::Instant::now();
         let random = std::collections::hash_map::RandomState::new();
         for attempt in 0u32.. {
-            let base = self.high_watermark(partition).await?;
-            match self.commit_segment(&segment, base, sequenced).await {
-                Ok(()) => return Ok(Produced { partition, base_offset: base, count: segment.count, duplicate: false }),
+            let bases = self.high_watermarks(&partitions).await?;
+            match self.commit_segment(&segment, &bases, scope.as_ref()).await {
+                Ok(()) => {
+                    return Ok(segment
+                        .sections
+                        .iter()
+                        .map(|s| Produced {
+                            partition: s.partition,
+                            base_offset: bases.get(&s.partition).copied().unwrap_or(0),
+                            count: s.count,
+                            duplicate: false,
+                        })
+                        .collect());
+                }
                 Err(Commit::Conflict) => {
-                    if let Some(sq) = sequenced
-                        && let Some(answer) = self.settled(&segment, sq).await?
+                    if let Some(scope) = &scope
+                        && let Some(answer) = self.settled(&segment, scope).await?
                     {
                         return answer;
                     }
                     if started.elapsed() >= COMMIT_DEADLINE {
                         break;
                     }
-                    // Another producer won this base; our segment is still valid at the next.
+                    // Another producer won these bases; our segment is still valid at the next.
                     // Full-jitter backoff spreads the contenders out.
                     let cap = (2u64 << attempt.min(7)).min(MAX_COMMIT_PAUSE_MS);
                     let pause = std::hash::BuildHasher::hash_one(&random, (attempt, &key)) % cap;
@@ -439,7 +506,7 @@ impl Stream {
         }
         // Every attempt conflicted, so nothing references the object: remove it.
         self.discard(&key).await;
-        Err(StreamError::Contended(partition))
+        Err(StreamError::Contended(partitions[0]))
     }
 
     /// After a conflict, what the producer's last committed batch says about `segment`: its
@@ -449,37 +516,39 @@ impl Stream {
     async fn settled(
         &self,
         segment: &Segment<'_>,
-        sq: &Sequenced,
-    ) -> Result<Option<Result<Produced, StreamError>>, StreamError> {
-        let p = segment.partition;
+        (item_key, sq): &(String, &Sequenced),
+    ) -> Result<Option<Result<Vec<Produced>, StreamError>>, StreamError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.topic.table)
-            .key("pk", s(format!("producer#{}#{p}", sq.producer)))
+            .key("pk", s(item_key))
             .key("sk", n(0))
             .consistent_read(true)
             .send()
             .await
             .map_err(aws("GetItem"))?;
         let item = out.item.unwrap_or_default();
-        let last = num(&item, "seq");
-        let why = match last {
+        let why = match num(&item, "seq") {
             Some(last) if last == sq.sequence => {
                 let object = item.get("object").and_then(|v| v.as_s().ok());
                 if object.is_none_or(|o| o != segment.key) {
                     self.discard(segment.key).await;
                 }
-                let (base, count) = (num(&item, "base").unwrap_or(0), num(&item, "count").unwrap_or(0));
-                return Ok(Some(Ok(Produced { partition: p, base_offset: base, count, duplicate: true })));
+                let parts = item.get("parts").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
+                return Ok(Some(parse_parts(parts)));
             }
             Some(last) if last + 1 == sq.sequence => return Ok(None),
             None if sq.sequence == 0 => return Ok(None),
-            Some(last) => format!("its last batch here was {last}, so the next is {}, not {}", last + 1, sq.sequence),
-            None => format!("it has no batch here, so the first is 0, not {}", sq.sequence),
+            Some(last) => format!("its last batch was {last}, so the next is {}, not {}", last + 1, sq.sequence),
+            None => format!("it has no batch yet, so the first is 0, not {}", sq.sequence),
         };
         self.discard(segment.key).await;
-        Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), partition: p, why })))
+        let place = match segment.sections.as_slice() {
+            [one] if item_key.ends_with(&format!("#{}", one.partition)) => format!("partition {}", one.partition),
+            _ => format!("topic {}", self.topic.name),
+        };
+        Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), place, why })))
     }
 
     /// Removes a segment object that no index entry references (best effort: the bucket's
@@ -488,47 +557,62 @@ impl Stream {
         let _ = self.s3.delete_object().bucket(&self.topic.bucket).key(key).send().await;
     }
 
-    async fn commit_segment(&self, seg: &Segment<'_>, base: u64, sequenced: Option<&Sequenced>) -> Result<(), Commit> {
+    /// One transaction: every section's partition moves from its base in `bases` (the head
+    /// item, conditioned on each), each section is indexed, and a sequenced producer's last
+    /// batch moves only from the one before.
+    async fn commit_segment(
+        &self,
+        seg: &Segment<'_>,
+        bases: &HashMap<u32, u64>,
+        scope: Option<&(String, &Sequenced)>,
+    ) -> Result<(), Commit> {
         let t = &self.topic;
-        let p = seg.partition;
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| Commit::Failed(StreamError::Invalid(e.to_string()));
-        let condition = if base == 0 { "attribute_not_exists(hw) OR hw = :base" } else { "hw = :base" };
-        let head = Update::builder()
-            .table_name(&t.table)
-            .key("pk", s(format!("head#{p}")))
-            .key("sk", n(0))
-            .update_expression("SET hw = :new")
-            .condition_expression(condition)
-            .expression_attribute_values(":base", n(base))
-            .expression_attribute_values(":new", n(base + seg.count))
-            .build()
-            .map_err(invalid)?;
         let expires = AttributeValue::N((now_ms() / 1000 + i64::from(t.retention_days) * 86_400).to_string());
-        let index = Put::builder()
-            .table_name(&t.table)
-            .item("pk", s(format!("seg#{p}")))
-            .item("sk", n(base))
-            .item("object", s(seg.key))
-            .item("count", n(seg.count))
-            .item("bytes", n(seg.size))
-            .item("expires", expires.clone())
-            .condition_expression("attribute_not_exists(pk)")
+        let mut head = Update::builder().table_name(&t.table).key("pk", s(HEAD)).key("sk", n(0));
+        let (mut set, mut conditions, mut parts) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tx = self.ddb.transact_write_items();
+        for (i, sec) in seg.sections.iter().enumerate() {
+            let base = bases.get(&sec.partition).copied().unwrap_or(0);
+            head = head
+                .expression_attribute_names(format!("#h{i}"), head_attr(sec.partition))
+                .expression_attribute_values(format!(":b{i}"), n(base))
+                .expression_attribute_values(format!(":n{i}"), n(base + sec.count));
+            set.push(format!("#h{i} = :n{i}"));
+            conditions.push(if base == 0 {
+                format!("(attribute_not_exists(#h{i}) OR #h{i} = :b{i})")
+            } else {
+                format!("#h{i} = :b{i}")
+            });
+            parts.push(format!("{}:{base}:{}", sec.partition, sec.count));
+            let index = Put::builder()
+                .table_name(&t.table)
+                .item("pk", s(format!("seg#{}", sec.partition)))
+                .item("sk", n(base))
+                .item("object", s(seg.key))
+                .item("count", n(sec.count))
+                .item("at", n(sec.at))
+                .item("bytes", n(sec.len))
+                .item("expires", expires.clone())
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(invalid)?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(index).build());
+        }
+        let head = head
+            .update_expression(format!("SET {}", set.join(", ")))
+            .condition_expression(conditions.join(" AND "))
             .build()
             .map_err(invalid)?;
-        let mut tx = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(head).build())
-            .transact_items(TransactWriteItem::builder().put(index).build());
-        if let Some(sq) = sequenced {
+        tx = tx.transact_items(TransactWriteItem::builder().update(head).build());
+        if let Some((item_key, sq)) = scope {
             // The producer's last batch moves in the same transaction, only from the one before.
             let mut last = Put::builder()
                 .table_name(&t.table)
-                .item("pk", s(format!("producer#{}#{p}", sq.producer)))
+                .item("pk", s(item_key))
                 .item("sk", n(0))
                 .item("seq", n(sq.sequence))
-                .item("base", n(base))
-                .item("count", n(seg.count))
+                .item("parts", s(parts.join(",")))
                 .item("object", s(seg.key))
                 .item("expires", expires)
                 .expression_attribute_names("#seq", "seq");
@@ -549,57 +633,28 @@ impl Stream {
 
     /// The partition's high watermark: the offset the next record will get.
     pub async fn high_watermark(&self, p: u32) -> Result<u64, StreamError> {
-        self.check_partition(p)?;
+        Ok(self.high_watermarks(&[p]).await?.get(&p).copied().unwrap_or(0))
+    }
+
+    /// The high watermarks of `partitions`, read together: one consistent `GetItem` of the
+    /// head item, which holds them all.
+    pub async fn high_watermarks(&self, partitions: &[u32]) -> Result<HashMap<u32, u64>, StreamError> {
+        for p in partitions {
+            self.check_partition(*p)?;
+        }
         let out = self
             .ddb
             .get_item()
             .table_name(&self.topic.table)
-            .key("pk", s(format!("head#{p}")))
+            .key("pk", s(HEAD))
             .key("sk", n(0))
             .consistent_read(true)
             .send()
             .await
             .map_err(aws("GetItem"))?;
-        Ok(out.item.as_ref().and_then(|i| num(i, "hw")).unwrap_or(0))
-    }
-
-    /// The high watermarks of `partitions`, read together (one `BatchGetItem` per 100).
-    pub async fn high_watermarks(&self, partitions: &[u32]) -> Result<HashMap<u32, u64>, StreamError> {
-        let mut found: HashMap<u32, u64> = HashMap::new();
-        for chunk in partitions.chunks(100) {
-            let mut keys = Vec::new();
-            for p in chunk {
-                self.check_partition(*p)?;
-                keys.push(HashMap::from([("pk".to_string(), s(format!("head#{p}"))), ("sk".to_string(), n(0))]));
-            }
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression("pk, hw")
-                    .build()
-                    .map_err(|e| StreamError::Invalid(e.to_string()))?,
-            );
-            // BatchGetItem may answer part of the keys and hand back the rest.
-            while let Some(keys) = request.take() {
-                let out = self
-                    .ddb
-                    .batch_get_item()
-                    .request_items(&self.topic.table, keys)
-                    .send()
-                    .await
-                    .map_err(aws("BatchGetItem"))?;
-                for item in out.responses.unwrap_or_default().remove(&self.topic.table).unwrap_or_default() {
-                    let p = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|k| k.strip_prefix("head#"));
-                    if let (Some(Ok(p)), Some(hw)) = (p.map(str::parse::<u32>), num(&item, "hw")) {
-                        found.insert(p, hw);
-                    }
-                }
-                request = out.unprocessed_keys.unwrap_or_default().remove(&self.topic.table);
-            }
-        }
-        // A partition never written to has no head item yet.
-        Ok(partitions.iter().map(|p| (*p, found.get(p).copied().unwrap_or(0))).collect())
+        let item = out.item.unwrap_or_default();
+        // A partition never written to has no watermark yet.
+        Ok(partitions.iter().map(|p| (*p, num(&item, &head_attr(*p)).unwrap_or(0))).collect())
     }
 
     /// Waits up to `wait` for records past any of `positions` (partition, next offset to
@@ -622,8 +677,8 @@ impl Stream {
         }
     }
 
-    /// Index entries (base offset, object key, count) of partition `p` whose base is in
-    /// `range`, ascending or descending, at most `limit`.
+    /// Index entries of partition `p` whose base is in `range`, ascending or descending, at
+    /// most `limit`.
     async fn segments(
         &self,
         p: u32,
@@ -631,7 +686,7 @@ impl Stream {
         values: &[(&str, u64)],
         forward: bool,
         limit: i32,
-    ) -> Result<Vec<(u64, String, u64)>, StreamError> {
+    ) -> Result<Vec<Indexed>, StreamError> {
         let mut q = self
             .ddb
             .query()
@@ -651,14 +706,20 @@ impl Stream {
             .iter()
             .filter_map(|i| {
                 let object = i.get("object").and_then(|v| v.as_s().ok())?.clone();
-                Some((num(i, "sk")?, object, num(i, "count")?))
+                let range = num(i, "at").zip(num(i, "bytes"));
+                Some(Indexed { base: num(i, "sk")?, object, count: num(i, "count")?, range })
             })
             .collect())
     }
 
-    /// A segment object's bytes; `None` when the bucket's lifecycle removed it.
-    async fn fetch(&self, object: &str) -> Result<Option<Vec<u8>>, StreamError> {
-        let out = match self.s3.get_object().bucket(&self.topic.bucket).key(object).send().await {
+    /// A segment's bytes (only its section's, with a ranged GET, when it has one); `None`
+    /// when the bucket's lifecycle removed the object.
+    async fn fetch(&self, entry: &Indexed) -> Result<Option<Vec<u8>>, StreamError> {
+        let mut get = self.s3.get_object().bucket(&self.topic.bucket).key(&entry.object);
+        if let Some((at, len)) = entry.range.filter(|(_, len)| *len > 0) {
+            get = get.range(format!("bytes={at}-{}", at + len - 1));
+        }
+        let out = match get.send().await {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(aws("GetObject")(e)),
@@ -706,14 +767,15 @@ impl Stream {
         // and indexed in the transaction that made them, so a missing one was expired by
         // retention (the index's TTL).
         let mut queue = self.segments(p, "sk <= :o", &[(":o", offset)], false, 1).await?;
-        if queue.first().is_none_or(|(base, _, count)| base + count <= offset) {
+        if queue.first().is_none_or(|e| e.base + e.count <= offset) {
             return Err(self.out_of_range(p, offset, offset, hw).await?);
         }
         let mut bytes = 0usize;
         let mut next = offset;
-        while let Some((base, object, count)) = queue.first().cloned() {
-            queue.remove(0);
-            let Some(data) = self.fetch(&object).await? else {
+        while !queue.is_empty() {
+            let entry = queue.remove(0);
+            let (base, count) = (entry.base, entry.count);
+            let Some(data) = self.fetch(&entry).await? else {
                 // The bucket's lifecycle removed it before the TTL removed its entry.
                 if batch.records.is_empty() {
                     return Err(self.out_of_range(p, offset, base + count, hw).await?);
@@ -739,7 +801,7 @@ impl Stream {
                 queue = self
                     .segments(p, "sk BETWEEN :o AND :hw", &[(":o", next), (":hw", hw - 1)], true, INDEX_PAGE)
                     .await?;
-                if queue.first().is_some_and(|(b, _, _)| *b != next) {
+                if queue.first().is_some_and(|e| e.base != next) {
                     // Retention expired the entries in between: what was read stands, the next
                     // read from `next` is out of range.
                     return Ok(batch);
@@ -758,12 +820,12 @@ impl Stream {
         if from < hw {
             let found =
                 self.segments(p, "sk BETWEEN :o AND :hw", &[(":o", from), (":hw", hw - 1)], true, INDEX_PAGE).await?;
-            for (base, object, count) in found {
-                earliest = base + count;
-                let head = self.s3.head_object().bucket(&self.topic.bucket).key(&object).send().await;
+            for entry in found {
+                earliest = entry.base + entry.count;
+                let head = self.s3.head_object().bucket(&self.topic.bucket).key(&entry.object).send().await;
                 match head {
                     Ok(_) => {
-                        earliest = base;
+                        earliest = entry.base;
                         break;
                     }
                     Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {}
@@ -827,10 +889,82 @@ enum Commit {
 
 /// A segment object written and waiting for its offsets.
 struct Segment<'a> {
+    key: &'a str,
+    sections: Vec<Section>,
+}
+
+/// One partition's records in a segment object: bytes `at..at + len`, themselves a segment.
+struct Section {
     partition: u32,
     count: u64,
-    key: &'a str,
-    size: u64,
+    at: u64,
+    len: u64,
+}
+
+/// An index entry: a segment's records of one partition from offset `base`.
+#[derive(Clone, Debug)]
+struct Indexed {
+    base: u64,
+    object: String,
+    count: u64,
+    /// The section's bytes in the object (`at`, `len`); `None` for the whole object.
+    range: Option<(u64, u64)>,
+}
+
+/// The head item's key.
+const HEAD: &str = "head";
+
+/// The head item's attribute holding partition `p`'s high watermark.
+fn head_attr(p: u32) -> String {
+    format!("h{p}")
+}
+
+/// A record's counted bytes: value and key.
+fn record_bytes(r: &Record) -> usize {
+    r.value.len() + r.key.as_ref().map_or(0, Bytes::len)
+}
+
+/// Checks one produce's records against the limits: at least one, at most
+/// [`MAX_BATCH_RECORDS`] and [`MAX_BATCH_BYTES`], none over [`MAX_RECORD_BYTES`].
+fn check_batch<'a>(records: impl Iterator<Item = &'a Record>) -> Result<(), StreamError> {
+    let (mut count, mut total) = (0usize, 0usize);
+    for r in records {
+        if r.value.len() > MAX_RECORD_BYTES {
+            return Err(StreamError::TooLarge("record"));
+        }
+        count += 1;
+        total += record_bytes(r);
+    }
+    if count == 0 {
+        return Err(StreamError::Invalid("a batch needs at least one record".into()));
+    }
+    if count > MAX_BATCH_RECORDS {
+        return Err(StreamError::TooLarge("batch (records)"));
+    }
+    if total > MAX_BATCH_BYTES {
+        return Err(StreamError::TooLarge("batch (bytes)"));
+    }
+    Ok(())
+}
+
+/// The answer a sequenced producer's item recorded: `p:base:count` for each partition.
+fn parse_parts(parts: &str) -> Result<Vec<Produced>, StreamError> {
+    parts
+        .split(',')
+        .map(|part| {
+            let mut fields = part.split(':').map(str::parse::<u64>);
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(Ok(p)), Some(Ok(base_offset)), Some(Ok(count))) => Ok(Produced {
+                    partition: u32::try_from(p)
+                        .map_err(|_| StreamError::Corrupt(format!("producer item {parts:?}")))?,
+                    base_offset,
+                    count,
+                    duplicate: true,
+                }),
+                _ => Err(StreamError::Corrupt(format!("producer item {parts:?}"))),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

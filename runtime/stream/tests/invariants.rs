@@ -392,3 +392,158 @@ async fn a_long_poll_answers_when_a_record_arrives_and_names_only_its_partition(
     assert_eq!((hws[&0], hws[&1], hws[&2]), (1, 0, 1));
     Ok(())
 }
+
+/// `records` spread by key over `partitions`, as the HTTP API does: each partition once, in
+/// the order it first appears.
+fn by_partition(stream: &Stream, records: Vec<Record>) -> Vec<(u32, Vec<Record>)> {
+    let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
+    for r in records {
+        let p = stream.partition_for(r.key.as_deref().unwrap_or_default());
+        match batches.iter_mut().find(|(bp, _)| *bp == p) {
+            Some((_, rs)) => rs.push(r),
+            None => batches.push((p, vec![r])),
+        }
+    }
+    batches
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_partition_produces_commit_every_partition_at_once_dense_and_ordered_per_key() -> Result<()> {
+    const PRODUCERS: usize = 4;
+    const REQUESTS: usize = 10;
+    const PER_REQUEST: usize = 100;
+    const PARTITIONS: u32 = 16;
+    let fx = Fixture::new(PARTITIONS).await?;
+    let stream = Arc::new(fx.stream());
+    let mut tasks = Vec::new();
+    for producer in 0..PRODUCERS {
+        let stream = Arc::clone(&stream);
+        tasks.push(tokio::spawn(async move {
+            let mut acked = 0;
+            for request in 0..REQUESTS {
+                // Keys of this producer, so that order per key is order per producer and key.
+                let records = (0..PER_REQUEST)
+                    .map(|i| {
+                        let n = request * PER_REQUEST + i;
+                        record(&format!("{producer}-{}", n % 37), format!("{producer}-{}:{n}", n % 37))
+                    })
+                    .collect();
+                let batches = by_partition(&stream, records);
+                let reached = batches.len();
+                let produced = stream.produce_many(batches, None).await?;
+                assert_eq!(produced.len(), reached, "one answer per partition reached");
+                acked += produced.iter().map(|p| p.count).sum::<u64>();
+            }
+            Ok::<_, StreamError>(acked)
+        }));
+    }
+    let mut acked = 0;
+    for t in tasks {
+        acked += t.await??;
+    }
+    assert_eq!(acked, (PRODUCERS * REQUESTS * PER_REQUEST) as u64);
+    // One object per request, each holding many partitions' sections.
+    let listed = fx.s3.list_objects_v2().bucket(&fx.topic.bucket).prefix("segments/").send().await?;
+    assert_eq!(listed.contents().len(), PRODUCERS * REQUESTS, "one segment object per produce");
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for p in 0..PARTITIONS {
+        let records = read_all(&stream, p).await?;
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.offset, i as u64, "offsets in partition {p} are dense and unique");
+            assert_eq!(
+                stream.partition_for(r.key.as_deref().unwrap_or_default()),
+                p,
+                "a record in its key's partition"
+            );
+            let text = String::from_utf8_lossy(&r.value).into_owned();
+            let (key, n) = text.split_once(':').expect("value");
+            let n: i64 = n.parse()?;
+            let prev = last.insert(key.to_string(), n).unwrap_or(-1);
+            assert!(n > prev, "order kept for key {key}: {n} after {prev}");
+            *seen.entry(text).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), PRODUCERS * REQUESTS * PER_REQUEST, "every acknowledged record is read");
+    assert!(seen.values().all(|n| *n == 1), "and read exactly once");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_is_read_from_its_own_section_without_the_others_bytes() -> Result<()> {
+    let fx = Fixture::new(4).await?;
+    let stream = fx.stream();
+    let batches: Vec<(u32, Vec<Record>)> =
+        (0..4).map(|p| (p, (0..20).map(|i| record("k", format!("p{p}-{i}-{}", "x".repeat(64)))).collect())).collect();
+    let produced = stream.produce_many(batches, None).await?;
+    assert_eq!(
+        produced.iter().map(|p| (p.partition, p.base_offset, p.count)).collect::<Vec<_>>(),
+        [(0, 0, 20), (1, 0, 20), (2, 0, 20), (3, 0, 20)]
+    );
+    // Damage every byte of the object outside partition 2's section: partition 2 still reads,
+    // so its consumer fetched only its range; the others are corrupt, not misread.
+    let entry = fx
+        .ddb
+        .get_item()
+        .table_name(&fx.topic.table)
+        .key("pk", AttributeValue::S("seg#2".into()))
+        .key("sk", AttributeValue::N("0".into()))
+        .send()
+        .await?
+        .item
+        .expect("partition 2's index entry");
+    let field = |k: &str| entry.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<usize>().ok());
+    let (at, len) = (field("at").expect("at"), field("bytes").expect("bytes"));
+    let object = entry.get("object").and_then(|v| v.as_s().ok()).expect("object").clone();
+    let body = fx.s3.get_object().bucket(&fx.topic.bucket).key(&object).send().await?.body.collect().await?;
+    let mut damaged = body.to_vec();
+    assert!(at > 0 && at + len < damaged.len(), "a section inside a larger object");
+    for (i, b) in damaged.iter_mut().enumerate() {
+        if !(at..at + len).contains(&i) {
+            *b ^= 0x5a;
+        }
+    }
+    fx.s3.put_object().bucket(&fx.topic.bucket).key(&object).body(damaged.into()).send().await?;
+    let read = read_all(&stream, 2).await?;
+    assert_eq!(read.len(), 20);
+    assert!(read.iter().all(|r| r.value.starts_with(b"p2-")));
+    for p in [0, 1, 3] {
+        let err = stream.consume(p, 0, 100, 1 << 20).await.expect_err("damaged");
+        assert!(matches!(err, StreamError::Corrupt(_)), "partition {p}: {err}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sequenced_multi_partition_produce_is_appended_once_with_its_first_offsets() -> Result<()> {
+    let fx = Fixture::new(4).await?;
+    let stream = fx.stream();
+    stream.produce(Partitioning::Partition(1), vec![record("k", "before".into())]).await?;
+    let batch =
+        || vec![(1, vec![record("a", "a1".into()), record("a", "a2".into())]), (3, vec![record("b", "b1".into())])];
+    let first = Sequenced { producer: "multi".into(), sequence: 0 };
+    let got = stream.produce_many(batch(), Some(&first)).await?;
+    let placed = |ps: &[adf_stream::Produced]| {
+        ps.iter().map(|p| (p.partition, p.base_offset, p.count, p.duplicate)).collect::<Vec<_>>()
+    };
+    assert_eq!(placed(&got), [(1, 1, 2, false), (3, 0, 1, false)]);
+    // Sent again (its answer lost, say): the first answer, nothing appended.
+    let again = stream.produce_many(batch(), Some(&first)).await?;
+    assert_eq!(placed(&again), [(1, 1, 2, true), (3, 0, 1, true)]);
+    assert_eq!(stream.high_watermarks(&[1, 3]).await?, HashMap::from([(1, 3), (3, 1)]));
+    // One sequence for the whole topic: the next number appends, a gap is refused.
+    let skipped = stream.produce_many(batch(), Some(&Sequenced { sequence: 5, ..first.clone() })).await;
+    let Err(StreamError::Sequence { place, .. }) = skipped else { panic!("{skipped:?}") };
+    assert_eq!(place, format!("topic {}", fx.topic.name));
+    let next = stream.produce_many(batch(), Some(&Sequenced { sequence: 1, ..first.clone() })).await?;
+    assert_eq!(placed(&next), [(1, 3, 2, false), (3, 1, 1, false)]);
+    // Bad requests are refused before anything is written.
+    for bad in
+        [vec![(1, vec![])], vec![(1, batch()[0].1.clone()), (1, batch()[0].1.clone())], vec![(9, batch()[0].1.clone())]]
+    {
+        assert!(matches!(stream.produce_many(bad, None).await, Err(StreamError::Invalid(_))));
+    }
+    assert_eq!(stream.high_watermarks(&[1, 3]).await?, HashMap::from([(1, 5), (3, 2)]));
+    Ok(())
+}

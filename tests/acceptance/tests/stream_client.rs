@@ -169,15 +169,15 @@ async fn producer_consumer_groups_and_errors_through_the_lambda() -> Result<()> 
     let batch = [NewRecord::new(None, "once-a"), NewRecord::new(None, "once-b")];
     let first = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 0))).await?;
     let again = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 0))).await?;
-    assert_eq!((again.offsets.clone(), first.duplicate, again.duplicate), (first.offsets.clone(), false, true));
-    assert_eq!(client.describe().await?.partitions[2].high_watermark, first.offset + 2, "appended once");
+    assert_eq!((again.offsets(), first.duplicate, again.duplicate), (first.offsets(), false, true));
+    assert_eq!(client.describe().await?.partitions[2].high_watermark, first.offsets()[0] + 2, "appended once");
     let skipped = client.produce_sequenced(&batch, Some(2), Some(("acceptance-p", 5))).await;
     assert!(matches!(skipped, Err(Error::Conflict(_))), "{skipped:?}");
 
     // Answers over 2 MB (axum's default body limit) still come back whole.
     let big: Vec<NewRecord> = (0..3).map(|i| NewRecord::new(None, format!("{i}").repeat(900 * 1024))).collect();
     let produced = client.produce(&big, Some(1)).await?;
-    let fetched = client.consume(1, produced.offset, 10, Duration::ZERO).await?;
+    let fetched = client.consume(1, produced.offsets()[0], 10, Duration::ZERO).await?;
     let lengths: Vec<usize> = fetched.records.iter().map(|r| r.value.len()).collect();
     assert_eq!(lengths, [900 * 1024; 3]);
 

@@ -387,6 +387,31 @@ async fn http_api_through_the_deployed_lambda() -> Result<()> {
     assert_eq!(described["partitions"].as_array().map(Vec::len), Some(2));
     assert_eq!(described["partitions"][p as usize]["high_watermark"], 6);
 
+    // One request for both partitions: one segment, each record placed in its own partition.
+    let q = 1 - p;
+    let spread = json!({"records": [
+        {"partition": p, "value": "p-first"},
+        {"partition": q, "value": "q-first"},
+        {"partition": p, "value": "p-second"},
+    ]});
+    let (status, many) = served.call("POST", &format!("{base}/produce"), Some(spread)).await?;
+    assert_eq!(status, 200, "{many}");
+    let placed: Vec<(u64, u64)> = many["records"]
+        .as_array()
+        .context("records")?
+        .iter()
+        .filter_map(|r| Some((r["partition"].as_u64()?, r["offset"].as_u64()?)))
+        .collect();
+    assert_eq!(placed, [(p, 6), (q, 0), (p, 7)]);
+    assert_eq!(many["partitions"].as_array().map(Vec::len), Some(2));
+    assert!(many.get("partition").is_none(), "no single partition to name: {many}");
+    let (_, got) = served.call("GET", &format!("{base}/consume?partition={q}&offset=0"), None).await?;
+    assert_eq!(got["records"][0]["value"], "q-first");
+    let (_, got) = served.call("GET", &format!("{base}/consume?partition={p}&offset=6"), None).await?;
+    let values: Vec<&str> =
+        got["records"].as_array().context("records")?.iter().filter_map(|r| r["value"].as_str()).collect();
+    assert_eq!(values, ["p-first", "p-second"]);
+
     // Every error is JSON with a message and the right status.
     let too_big = json!({"value": "x".repeat(adf_stream::MAX_RECORD_BYTES + 1)});
     let cases = [
@@ -396,6 +421,13 @@ async fn http_api_through_the_deployed_lambda() -> Result<()> {
         ("GET", format!("{base}/consume?partition=0"), None, 400),
         ("POST", format!("{base}/produce"), Some(json!({"nothing": true})), 400),
         ("POST", format!("{base}/produce"), Some(too_big), 413),
+        // A retry of a keyless record could land elsewhere: a sequenced one needs a partition.
+        (
+            "POST",
+            format!("{base}/produce"),
+            Some(json!({"records": [{"value": "v"}], "producer_id": "p", "sequence": 0})),
+            400,
+        ),
         ("DELETE", base.clone(), None, 405),
         ("GET", format!("{base}/produce"), None, 405),
         ("POST", format!("{base}/groups/a%23b/commit"), Some(json!({"partition": 0, "offset": 0})), 400),

@@ -8,6 +8,11 @@ DynamoDB itself makes each request atomic; serializing DynamoDB requests makes t
 the same, so tests of conditional writes and transactions prove what they claim. Other services
 keep moto's threaded server (SQS long polls must not block everything).
 
+moto 5.2's TransactWriteItems deep-copies a table once for each of the transaction's items
+that names it, to restore on failure: a transaction of 60 items copies the table 60 times, and
+the copies' garbage grew the server past 10 GB in a benchmark. `snapshot_tables_once` makes one
+copy per table per transaction, which restores the same state.
+
 moto 5.2 drops a function's LoggingConfig and DeadLetterConfig, and UpdateFunctionConfiguration
 ignores TracingConfig and EphemeralStorage. `keep_lambda_settings` stores them and reports them
 as Lambda's GetFunction does, so a plan after an apply can show what AWS would.
@@ -75,6 +80,36 @@ class SerializeDynamoDB:
         with DYNAMODB_LOCK:
             # Consume the body inside the lock: the work happens while it is produced.
             return list(self.app(environ, start_response))
+
+
+def snapshot_tables_once():
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    class OneCopyEach:
+        """`copy` as moto's transaction sees it: one deep copy of each object per call."""
+
+        def __init__(self):
+            self.copies = {}
+
+        def deepcopy(self, obj):
+            if id(obj) not in self.copies:
+                self.copies[id(obj)] = (obj, copy.deepcopy(obj))
+            return self.copies[id(obj)][1]
+
+    original = DynamoDBBackend.transact_write_items
+
+    def patched(self, transact_items):
+        # DynamoDB requests are serialized (SerializeDynamoDB), so nothing else sees the swap.
+        models.copy = OneCopyEach()
+        try:
+            return original(self, transact_items)
+        finally:
+            models.copy = copy
+
+    DynamoDBBackend.transact_write_items = patched
 
 
 def logging_config(fn, given):
@@ -516,6 +551,7 @@ def main():
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args()
+    snapshot_tables_once()
     keep_lambda_settings()
     msk_lifecycle()
     cloudformation_lifecycle()

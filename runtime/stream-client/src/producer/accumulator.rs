@@ -30,11 +30,12 @@ pub(crate) struct Batch<T> {
     pub partition: u32,
     pub records: Vec<NewRecord>,
     pub tickets: Vec<T>,
+    /// Its request-body bytes, envelope included.
+    pub bytes: usize,
 }
 
 struct Open<T> {
     batch: Batch<T>,
-    bytes: usize,
     deadline: Instant,
 }
 
@@ -57,18 +58,17 @@ impl<T> Accumulator<T> {
         let partition = record.key.as_deref().map_or(self.sticky, |k| partition_for(k, self.partitions));
         let size = serde_json::to_vec(&record).map_or(0, |v| v.len()) + 1;
         let mut closed = Vec::new();
-        if self.open.get(&partition).is_some_and(|o| o.bytes + size > self.limits.max_batch_bytes) {
+        if self.open.get(&partition).is_some_and(|o| o.batch.bytes + size > self.limits.max_batch_bytes) {
             closed.extend(self.close(partition));
         }
         let open = self.open.entry(partition).or_insert_with(|| Open {
-            batch: Batch { partition, records: Vec::new(), tickets: Vec::new() },
-            bytes: ENVELOPE_BYTES,
+            batch: Batch { partition, records: Vec::new(), tickets: Vec::new(), bytes: ENVELOPE_BYTES },
             deadline: now + self.limits.linger,
         });
         open.batch.records.push(record);
         open.batch.tickets.push(ticket);
-        open.bytes += size;
-        if open.batch.records.len() >= self.limits.batch_size || open.bytes >= self.limits.max_batch_bytes {
+        open.batch.bytes += size;
+        if open.batch.records.len() >= self.limits.batch_size || open.batch.bytes >= self.limits.max_batch_bytes {
             closed.extend(self.close(partition));
         }
         closed
