@@ -114,14 +114,7 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
         counter.reset();
         let (start, mut items) = (Instant::now(), 0usize);
         for records in &requests {
-            let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
-            for r in records {
-                let p = stream.partition_for(r.key.as_deref().unwrap_or_default());
-                match batches.iter_mut().find(|(bp, _)| *bp == p) {
-                    Some((_, rs)) => rs.push(r.clone()),
-                    None => batches.push((p, vec![r.clone()])),
-                }
-            }
+            let batches = stream.by_key(records.clone());
             if one_segment {
                 // An index entry per partition reached, and the head item.
                 items += batches.len() + 1;

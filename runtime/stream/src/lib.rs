@@ -396,6 +396,25 @@ impl Stream {
         self.measured(batches, scope).await
     }
 
+    /// `records` grouped by their key's partition (keyless ones together, in the next
+    /// round-robin partition), each partition once, in the order it first appears: what
+    /// [`Stream::produce_many`] takes.
+    pub fn by_key(&self, records: Vec<Record>) -> Vec<(u32, Vec<Record>)> {
+        let mut keyless = None;
+        let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
+        for r in records {
+            let p = match &r.key {
+                Some(k) => self.partition_for(k),
+                None => *keyless.get_or_insert_with(|| self.next_round_robin()),
+            };
+            match batches.iter_mut().find(|(bp, _)| *bp == p) {
+                Some((_, rs)) => rs.push(r),
+                None => batches.push((p, vec![r])),
+            }
+        }
+        batches
+    }
+
     /// The next partition of a keyless batch.
     pub fn next_round_robin(&self) -> u32 {
         self.round_robin.fetch_add(1, Ordering::Relaxed) % self.topic.partitions.max(1)

@@ -393,20 +393,6 @@ async fn a_long_poll_answers_when_a_record_arrives_and_names_only_its_partition(
     Ok(())
 }
 
-/// `records` spread by key over `partitions`, as the HTTP API does: each partition once, in
-/// the order it first appears.
-fn by_partition(stream: &Stream, records: Vec<Record>) -> Vec<(u32, Vec<Record>)> {
-    let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
-    for r in records {
-        let p = stream.partition_for(r.key.as_deref().unwrap_or_default());
-        match batches.iter_mut().find(|(bp, _)| *bp == p) {
-            Some((_, rs)) => rs.push(r),
-            None => batches.push((p, vec![r])),
-        }
-    }
-    batches
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn multi_partition_produces_commit_every_partition_at_once_dense_and_ordered_per_key() -> Result<()> {
     const PRODUCERS: usize = 4;
@@ -428,7 +414,7 @@ async fn multi_partition_produces_commit_every_partition_at_once_dense_and_order
                         record(&format!("{producer}-{}", n % 37), format!("{producer}-{}:{n}", n % 37))
                     })
                     .collect();
-                let batches = by_partition(&stream, records);
+                let batches = stream.by_key(records);
                 let reached = batches.len();
                 let produced = stream.produce_many(batches, None).await?;
                 assert_eq!(produced.len(), reached, "one answer per partition reached");

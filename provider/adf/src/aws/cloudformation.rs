@@ -111,6 +111,11 @@ impl StackState {
     pub fn is_changing(&self) -> bool {
         self.status.ends_with("_IN_PROGRESS") && self.status != "REVIEW_IN_PROGRESS"
     }
+
+    /// Whether its creation failed and rolled back: it holds nothing and can only be deleted.
+    pub fn is_rolled_back(&self) -> bool {
+        self.status == "ROLLBACK_COMPLETE"
+    }
 }
 
 /// Stack `name_or_id`, or None when there is none (or only a deleted one).
@@ -155,7 +160,7 @@ pub async fn ensure(cf: &Client, spec: &StackSpec, owner: &Owner) -> Result<Stac
         None => None,
     };
     match current {
-        Some(s) if s.status == "ROLLBACK_COMPLETE" => {
+        Some(s) if s.is_rolled_back() => {
             // Only deletion is left for a stack whose creation rolled back.
             delete_stack(cf, name, &s.id).await?;
             create(cf, spec, owner).await
@@ -199,7 +204,7 @@ async fn create(cf: &Client, spec: &StackSpec, owner: &Owner) -> Result<StackSta
         return Ok(s);
     }
     let why = failure(cf, name, &id, &s).await?;
-    if s.status == "ROLLBACK_COMPLETE" {
+    if s.is_rolled_back() {
         // Nothing is left in it, and it can only be deleted: do so, so the next apply starts clean.
         delete_stack(cf, name, &id).await?;
     }

@@ -194,6 +194,9 @@ pub async fn ensure(msk: &Client, spec: &ClusterSpec, owner: &Owner) -> Result<C
         current = converge_brokers(msk, name, &current, want, &have).await?;
     }
     let changes = TagChanges::new(&current.tags, &spec.tags);
+    if changes.stale.is_empty() && changes.set.is_empty() {
+        return Ok(current);
+    }
     if !changes.stale.is_empty() {
         let keys = Some(changes.stale);
         msk.untag_resource().resource_arn(&current.arn).set_tag_keys(keys).send().await.at(Target::cluster(name))?;

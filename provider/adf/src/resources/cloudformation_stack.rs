@@ -267,8 +267,15 @@ fn observed_parameters(prior: &Dynamic, actual: &BTreeMap<String, String>) -> Dy
 }
 
 /// What read and import report of stack `s` (named `name`), built over `prior`: what it is
-/// now, its template when `prior` has a body, and its drift when `prior` asks for detection.
-async fn observed(data: &AdfData, name: &str, s: &StackState, prior: &Dynamic) -> Result<Dynamic, AwsError> {
+/// now, its template when `prior` has a body (`template`, when already read), and its drift
+/// when `prior` asks for detection.
+async fn observed(
+    data: &AdfData,
+    name: &str,
+    s: &StackState,
+    prior: &Dynamic,
+    template: Option<String>,
+) -> Result<Dynamic, AwsError> {
     let cf = &data.aws.cloudformation;
     let mut v = prior.clone();
     v.set("arn", s.id.clone().into_dynamic());
@@ -276,7 +283,10 @@ async fn observed(data: &AdfData, name: &str, s: &StackState, prior: &Dynamic) -
     v.set("tags_all", untagged(OWNER_TAG, &s.tags).into_dynamic());
     v.set("parameters", observed_parameters(prior.get("parameters"), &s.parameters));
     if let Dynamic::String(body) = prior.get("template_body") {
-        let now = cloudformation::template(cf, name).await?;
+        let now = match template {
+            Some(now) => now,
+            None => cloudformation::template(cf, name).await?,
+        };
         if !same_template(body, &now) {
             v.set("template_body", now.into_dynamic());
         }
@@ -328,8 +338,8 @@ impl Managed for CloudFormationStack {
     async fn observe(&self, data: &AdfData, name: &str, prior: &Dynamic) -> Result<Option<Dynamic>, Failure> {
         match cloudformation::find(&data.aws.cloudformation, name).await? {
             // A stack whose creation rolled back holds nothing: the next apply makes it again.
-            Some(s) if s.status == "ROLLBACK_COMPLETE" => Ok(None),
-            Some(s) => Ok(Some(observed(data, name, &s, prior).await?)),
+            Some(s) if s.is_rolled_back() => Ok(None),
+            Some(s) => Ok(Some(observed(data, name, &s, prior, None).await?)),
             None => Ok(None),
         }
     }
@@ -345,7 +355,7 @@ impl Managed for CloudFormationStack {
             return Err(d.into());
         }
         let cf = &data.aws.cloudformation;
-        let Some(s) = cloudformation::find(cf, id).await?.filter(|s| s.status != "ROLLBACK_COMPLETE") else {
+        let Some(s) = cloudformation::find(cf, id).await?.filter(|s| !s.is_rolled_back()) else {
             return Err(Diagnostic::error(
                 format!("importing {} ({id})", Self::KIND.type_name),
                 format!("no CloudFormation stack named {id} exists"),
@@ -356,16 +366,17 @@ impl Managed for CloudFormationStack {
         let capabilities =
             if s.capabilities.is_empty() { Dynamic::Null } else { s.capabilities.clone().into_dynamic() };
         let parameters = if s.parameters.is_empty() { Dynamic::Null } else { s.parameters.clone().into_dynamic() };
+        let template = cloudformation::template(cf, id).await?;
         let prior = Dynamic::object([
             ("name", id.into()),
-            ("template_body", cloudformation::template(cf, id).await?.into_dynamic()),
+            ("template_body", template.clone().into_dynamic()),
             ("template_url", Dynamic::Null),
             ("parameters", parameters),
             ("capabilities", capabilities),
             ("timeout_in_minutes", s.timeout_in_minutes.map_or(Dynamic::Null, |t| i64::from(t).into_dynamic())),
             ("detect_drift", Dynamic::Bool(true)),
         ]);
-        Ok(Imported { value: observed(data, id, &s, &prior).await?, owner })
+        Ok(Imported { value: observed(data, id, &s, &prior, Some(template)).await?, owner })
     }
 }
 
