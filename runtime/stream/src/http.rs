@@ -200,27 +200,22 @@ async fn produce(stream: &Stream, body: &Body) -> Response<Body> {
         (None, None) => None,
         _ => return error(400, "producer_id and sequence go together"),
     };
-    let (batches, places) = match parsed.partition {
+    let (result, places) = match parsed.partition {
         Some(p) if records.iter().any(|r| r.partition.is_some_and(|rp| rp != p)) => {
             return error(400, "a record's partition differs from the request's");
         }
         Some(p) => {
-            let places = (0..records.len() as u64).map(|rank| (p, rank)).collect();
-            (vec![(p, records.into_iter().map(to_record).collect())], places)
+            let places = (0..records.len() as u64).map(|rank| (p, rank)).collect::<Vec<_>>();
+            let records = records.into_iter().map(to_record).collect();
+            let one = stream.produce_sequenced(Partitioning::Partition(p), records, sequenced.as_ref()).await;
+            (one.map(|b| vec![b]), places)
         }
         None => match spread(stream, records, sequenced.is_some()) {
-            Ok(spread) => spread,
+            Ok((batches, places)) => (produce_spread(stream, batches, sequenced.as_ref()).await, places),
             Err(m) => return error(400, m),
         },
     };
-    let result = match (parsed.partition, batches) {
-        (Some(p), mut one) => {
-            let records = one.pop().map(|(_, r)| r).unwrap_or_default();
-            stream.produce_sequenced(Partitioning::Partition(p), records, sequenced.as_ref()).await.map(|b| vec![b])
-        }
-        (None, batches) => produce_spread(stream, batches, sequenced.as_ref()).await,
-    }
-    .map(|batches| {
+    let result = result.map(|batches| {
         // Each record's place: its partition's base plus its rank there.
         let bases: std::collections::HashMap<u32, u64> = batches.iter().map(|b| (b.partition, b.base_offset)).collect();
         let records = places.iter().map(|(p, rank)| (*p, bases.get(p).copied().unwrap_or(0) + rank)).collect();

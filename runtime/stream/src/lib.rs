@@ -361,7 +361,11 @@ impl Stream {
             },
         };
         self.check_partition(partition)?;
-        let scope = sequenced.map(|sq| (format!("producer#{}#{partition}", sq.producer), sq));
+        let scope = sequenced.map(|sq| Scope {
+            item: format!("producer#{}#{partition}", sq.producer),
+            place: format!("partition {partition}"),
+            sq,
+        });
         let mut produced = self.measured(vec![(partition, records)], scope).await?;
         Ok(produced.remove(0))
     }
@@ -392,7 +396,11 @@ impl Stream {
             }
         }
         check_batch(batches.iter().flat_map(|(_, r)| r))?;
-        let scope = sequenced.map(|sq| (format!("producer#{}", sq.producer), sq));
+        let scope = sequenced.map(|sq| Scope {
+            item: format!("producer#{}", sq.producer),
+            place: format!("topic {}", self.topic.name),
+            sq,
+        });
         self.measured(batches, scope).await
     }
 
@@ -424,7 +432,7 @@ impl Stream {
     async fn measured(
         &self,
         batches: Vec<(u32, Vec<Record>)>,
-        scope: Option<(String, &Sequenced)>,
+        scope: Option<Scope<'_>>,
     ) -> Result<Vec<Produced>, StreamError> {
         let started = std::time::Instant::now();
         let bytes: usize = batches.iter().flat_map(|(_, r)| r).map(record_bytes).sum();
@@ -441,15 +449,15 @@ impl Stream {
         Ok(produced)
     }
 
-    /// Writes `batches` as one segment object, then commits their offsets. `scope` is the
-    /// sequenced producer's item key and its sequence.
+    /// Writes `batches` as one segment object, then commits their offsets, at most once for a
+    /// sequenced producer's `scope`.
     async fn append(
         &self,
         mut batches: Vec<(u32, Vec<Record>)>,
-        scope: Option<(String, &Sequenced)>,
+        scope: Option<Scope<'_>>,
     ) -> Result<Vec<Produced>, StreamError> {
-        if let Some((_, sq)) = &scope {
-            check_name("producer id", &sq.producer)?;
+        if let Some(scope) = &scope {
+            check_name("producer id", &scope.sq.producer)?;
         }
         let ts = now_ms();
         let mut body = Vec::new();
@@ -535,13 +543,13 @@ impl Stream {
     async fn settled(
         &self,
         segment: &Segment<'_>,
-        (item_key, sq): &(String, &Sequenced),
+        Scope { item, place, sq }: &Scope<'_>,
     ) -> Result<Option<Result<Vec<Produced>, StreamError>>, StreamError> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.topic.table)
-            .key("pk", s(item_key))
+            .key("pk", s(item))
             .key("sk", n(0))
             .consistent_read(true)
             .send()
@@ -563,11 +571,7 @@ impl Stream {
             None => format!("it has no batch yet, so the first is 0, not {}", sq.sequence),
         };
         self.discard(segment.key).await;
-        let place = match segment.sections.as_slice() {
-            [one] if item_key.ends_with(&format!("#{}", one.partition)) => format!("partition {}", one.partition),
-            _ => format!("topic {}", self.topic.name),
-        };
-        Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), place, why })))
+        Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), place: place.clone(), why })))
     }
 
     /// Removes a segment object that no index entry references (best effort: the bucket's
@@ -583,7 +587,7 @@ impl Stream {
         &self,
         seg: &Segment<'_>,
         bases: &HashMap<u32, u64>,
-        scope: Option<&(String, &Sequenced)>,
+        scope: Option<&Scope<'_>>,
     ) -> Result<(), Commit> {
         let t = &self.topic;
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| Commit::Failed(StreamError::Invalid(e.to_string()));
@@ -624,11 +628,11 @@ impl Stream {
             .build()
             .map_err(invalid)?;
         tx = tx.transact_items(TransactWriteItem::builder().update(head).build());
-        if let Some((item_key, sq)) = scope {
+        if let Some(Scope { item, sq, .. }) = scope {
             // The producer's last batch moves in the same transaction, only from the one before.
             let mut last = Put::builder()
                 .table_name(&t.table)
-                .item("pk", s(item_key))
+                .item("pk", s(item))
                 .item("sk", n(0))
                 .item("seq", n(sq.sequence))
                 .item("parts", s(parts.join(",")))
@@ -904,6 +908,14 @@ impl Stream {
 enum Commit {
     Conflict,
     Failed(StreamError),
+}
+
+/// A sequenced producer's place: its item's key, where its sequence runs (for errors), and
+/// its batch's number.
+struct Scope<'a> {
+    item: String,
+    place: String,
+    sq: &'a Sequenced,
 }
 
 /// A segment object written and waiting for its offsets.
