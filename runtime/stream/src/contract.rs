@@ -8,8 +8,8 @@ use adf_common::contract::{Access, EnvError, EnvSettings, Key, TableSchema, pars
 
 use crate::TopicConfig;
 
-/// A topic's table: offsets (`head`/0, every partition's high watermark), the segment index
-/// (`seg#<p>`/<base offset>, which expire through TTL `expires`, epoch seconds), group commits
+/// A topic's table: offsets (`head`/0, every partition's high watermark), the log of segment
+/// objects (`log`/<n>, which expire through TTL `expires`, epoch seconds), group commits
 /// (`group#<g>#<p>`/0) and each sequenced producer's last batch (`producer#<id>#<p>`/0 or, for
 /// a topic-wide sequence, `producer#<id>`/0, expiring with the index).
 pub const TABLE: TableSchema =

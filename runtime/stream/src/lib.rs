@@ -5,10 +5,11 @@
 //!   assigned, whether it holds one partition's records or many ([`Stream::produce_many`]: one
 //!   section per partition, each read alone with a ranged GET); offsets are assigned by one
 //!   DynamoDB transaction that advances the high watermark of every partition the batch
-//!   reaches and records each section in its partition's index. So an acknowledged record is
-//!   durable, offsets in a partition are dense and unique, and a producer that dies between
-//!   the PUT and the commit leaves no gap and nothing visible;
-//! - a consumer reads only below the high watermark it read first, and every index entry
+//!   reaches and appends the object, with its sections, to the topic's log: two items
+//!   written per produce, whatever its partitions. So an acknowledged record is durable,
+//!   offsets in a partition are dense and unique, and a producer that dies between the PUT
+//!   and the commit leaves no gap and nothing visible;
+//! - a consumer reads only below the high watermark it read first, and every log entry
 //!   below it was written in the same transaction that moved it: no offset that becomes
 //!   visible later can be skipped;
 //! - a segment that cannot be read is an error (retried by the SDK), never silently dropped;
@@ -21,18 +22,20 @@
 //!   offset still readable.
 //!
 //! Table layout (one table per topic, hash key `pk` string, range key `sk` number, TTL
-//! `expires`: [`contract::TABLE`]): `head`/0 holds every partition's high watermark as `h<p>`;
-//! `seg#<p>`/<base offset> holds the segment's S3 key (under [`contract::segments_prefix`]),
-//! count, and the byte range of the partition's section (`at`, `bytes`); `group#<g>#<p>`/0
-//! holds `committed`; `producer#<id>#<p>`/0 (or `producer#<id>`/0 for a topic-wide sequence)
-//! holds a producer's last `seq` with the `parts` it was given (`p:base:count,...`) and its
-//! `object` (expiring with the index).
+//! `expires`: [`contract::TABLE`]): the head item and the log (`head`/0, `log`/<n>, and the
+//! per-partition `seg#<p>`/<base> entries of earlier builds; see the `index` module);
+//! `group#<g>#<p>`/0 holds `committed`; `producer#<id>#<p>`/0 (or `producer#<id>`/0 for a
+//! topic-wide sequence) holds a producer's last `seq` with the `parts` it was given
+//! (`p:base:count,...`) and its `object` (expiring with the log). Segment objects live under
+//! [`contract::segments_prefix`].
 
 pub mod contract;
 pub mod http;
+mod index;
 mod segment;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -41,6 +44,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
+use index::{Head, Indexed, Section};
 pub use segment::Record;
 
 /// The CloudWatch namespace of the stream's metrics.
@@ -90,10 +94,10 @@ pub const WAIT_POLL: Duration = Duration::from_millis(50);
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
 /// Upper bound of the random pause between commit attempts (full jitter, doubling from 2 ms).
 const MAX_COMMIT_PAUSE_MS: u64 = 250;
-/// Segments listed per index query while consuming.
+/// Log entries read per query while consuming.
 const INDEX_PAGE: i32 = 16;
-/// The most partitions one [`Stream::produce_many`] reaches: its transaction holds an index
-/// entry per partition, the head item and the producer's item, under DynamoDB's 100.
+/// The most partitions one [`Stream::produce_many`] reaches: the sections of one object, named
+/// in one log entry.
 pub const MAX_PRODUCE_PARTITIONS: usize = 96;
 
 /// Why a stream operation failed.
@@ -268,6 +272,9 @@ pub struct Stream {
     topic: TopicConfig,
     round_robin: AtomicU32,
     metrics: Metrics,
+    /// Per partition, the offset its last read stopped at and the log sequence to read on
+    /// from: a consumer reading on finds its next sections without searching the log.
+    resume: Mutex<HashMap<u32, (u64, u64)>>,
 }
 
 fn n(v: u64) -> AttributeValue {
@@ -291,7 +298,7 @@ fn now_ms() -> i64 {
 impl Stream {
     /// An engine for `topic` over the given clients.
     pub fn new(s3: aws_sdk_s3::Client, ddb: aws_sdk_dynamodb::Client, topic: TopicConfig) -> Self {
-        Self { s3, ddb, topic, round_robin: AtomicU32::new(0), metrics: Metrics::off() }
+        Self { s3, ddb, topic, round_robin: AtomicU32::new(0), metrics: Metrics::off(), resume: Mutex::default() }
     }
 
     /// The same engine emitting its produce and consume counts, bytes and durations to
@@ -469,7 +476,8 @@ impl Stream {
             let part = segment::encode(records, self.topic.compress)?;
             let at = body.len() as u64;
             body.extend_from_slice(&part);
-            sections.push(Section { partition: *partition, count: records.len() as u64, at, len: part.len() as u64 });
+            let (count, len) = (records.len() as u64, part.len() as u64);
+            sections.push(Section { partition: *partition, base: 0, count, at, len });
         }
         // One partition's objects sit under its number, as they always have; others under `m/`.
         let dir = match sections.as_slice() {
@@ -492,21 +500,20 @@ impl Stream {
             .send()
             .await
             .map_err(aws("PutObject"))?;
-        // 2. Offsets: advance the high watermarks and index the sections in one transaction.
+        // 2. Offsets: advance the high watermarks and log the object in one transaction.
         let segment = Segment { key: &key, sections };
-        let partitions: Vec<u32> = segment.sections.iter().map(|s| s.partition).collect();
         let started = std::time::Instant::now();
         let random = std::collections::hash_map::RandomState::new();
         for attempt in 0u32.. {
-            let bases = self.high_watermarks(&partitions).await?;
-            match self.commit_segment(&segment, &bases, scope.as_ref()).await {
+            let head = self.head().await?;
+            match self.commit_segment(&segment, &head, scope.as_ref()).await {
                 Ok(()) => {
                     return Ok(segment
                         .sections
                         .iter()
                         .map(|s| Produced {
                             partition: s.partition,
-                            base_offset: bases.get(&s.partition).copied().unwrap_or(0),
+                            base_offset: head.hw(s.partition),
                             count: s.count,
                             duplicate: false,
                         })
@@ -533,7 +540,7 @@ impl Stream {
         }
         // Every attempt conflicted, so nothing references the object: remove it.
         self.discard(&key).await;
-        Err(StreamError::Contended(partitions[0]))
+        Err(StreamError::Contended(segment.sections[0].partition))
     }
 
     /// After a conflict, what the producer's last committed batch says about `segment`: its
@@ -580,48 +587,55 @@ impl Stream {
         let _ = self.s3.delete_object().bucket(&self.topic.bucket).key(key).send().await;
     }
 
-    /// One transaction: every section's partition moves from its base in `bases` (the head
-    /// item, conditioned on each), each section is indexed, and a sequenced producer's last
-    /// batch moves only from the one before.
-    async fn commit_segment(
-        &self,
-        seg: &Segment<'_>,
-        bases: &HashMap<u32, u64>,
-        scope: Option<&Scope<'_>>,
-    ) -> Result<(), Commit> {
+    /// One transaction: every section's partition moves from its base in `head` (the head
+    /// item, conditioned on each and on the log's last sequence), the object becomes the log's
+    /// next entry, and a sequenced producer's last batch moves only from the one before.
+    async fn commit_segment(&self, seg: &Segment<'_>, at: &Head, scope: Option<&Scope<'_>>) -> Result<(), Commit> {
         let t = &self.topic;
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| Commit::Failed(StreamError::Invalid(e.to_string()));
         let expires = AttributeValue::N((now_ms() / 1000 + i64::from(t.retention_days) * 86_400).to_string());
-        let mut head = Update::builder().table_name(&t.table).key("pk", s(HEAD)).key("sk", n(0));
-        let (mut set, mut conditions, mut parts) = (Vec::new(), Vec::new(), Vec::new());
-        let mut tx = self.ddb.transact_write_items();
+        let seq = at.n + 1;
+        let mut head = Update::builder()
+            .table_name(&t.table)
+            .key("pk", s(index::HEAD))
+            .key("sk", n(0))
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":seq", n(seq));
+        let mut set = vec!["#n = :seq".to_string()];
+        let mut conditions =
+            vec![if at.n == 0 { "attribute_not_exists(#n)".to_string() } else { "#n = :last".to_string() }];
+        if at.n > 0 {
+            head = head.expression_attribute_values(":last", n(at.n));
+        }
+        let mut parts = Vec::with_capacity(seg.sections.len());
         for (i, sec) in seg.sections.iter().enumerate() {
-            let base = bases.get(&sec.partition).copied().unwrap_or(0);
+            let base = at.hw(sec.partition);
             head = head
-                .expression_attribute_names(format!("#h{i}"), head_attr(sec.partition))
+                .expression_attribute_names(format!("#h{i}"), index::hw_attr(sec.partition))
+                .expression_attribute_names(format!("#l{i}"), index::last_attr(sec.partition))
                 .expression_attribute_values(format!(":b{i}"), n(base))
                 .expression_attribute_values(format!(":n{i}"), n(base + sec.count));
-            set.push(format!("#h{i} = :n{i}"));
+            set.push(format!("#h{i} = :n{i}, #l{i} = :seq"));
+            // A build before the log moves `h<p>` alone: the watermark is conditioned too.
             conditions.push(if base == 0 {
                 format!("(attribute_not_exists(#h{i}) OR #h{i} = :b{i})")
             } else {
                 format!("#h{i} = :b{i}")
             });
-            parts.push(format!("{}:{base}:{}", sec.partition, sec.count));
-            let index = Put::builder()
-                .table_name(&t.table)
-                .item("pk", s(format!("seg#{}", sec.partition)))
-                .item("sk", n(base))
-                .item("object", s(seg.key))
-                .item("count", n(sec.count))
-                .item("at", n(sec.at))
-                .item("bytes", n(sec.len))
-                .item("expires", expires.clone())
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(invalid)?;
-            tx = tx.transact_items(TransactWriteItem::builder().put(index).build());
+            parts.push(Section { base, ..*sec });
         }
+        let log = Put::builder()
+            .table_name(&t.table)
+            .item("pk", s(index::LOG))
+            .item("sk", n(seq))
+            .item("object", s(seg.key))
+            .item("parts", s(parts.iter().map(Section::encode).collect::<Vec<_>>().join(",")))
+            .item("after", s(index::after(at, &parts, t.partitions)))
+            .item("expires", expires.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid)?;
+        let mut tx = self.ddb.transact_write_items().transact_items(TransactWriteItem::builder().put(log).build());
         let head = head
             .update_expression(format!("SET {}", set.join(", ")))
             .condition_expression(conditions.join(" AND "))
@@ -635,7 +649,7 @@ impl Stream {
                 .item("pk", s(item))
                 .item("sk", n(0))
                 .item("seq", n(sq.sequence))
-                .item("parts", s(parts.join(",")))
+                .item("parts", s(produced_parts(&parts)))
                 .item("object", s(seg.key))
                 .item("expires", expires)
                 .expression_attribute_names("#seq", "seq");
@@ -665,19 +679,8 @@ impl Stream {
         for p in partitions {
             self.check_partition(*p)?;
         }
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.topic.table)
-            .key("pk", s(HEAD))
-            .key("sk", n(0))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        let item = out.item.unwrap_or_default();
-        // A partition never written to has no watermark yet.
-        Ok(partitions.iter().map(|p| (*p, num(&item, &head_attr(*p)).unwrap_or(0))).collect())
+        let head = self.head().await?;
+        Ok(partitions.iter().map(|p| (*p, head.hw(*p))).collect())
     }
 
     /// Waits up to `wait` for records past any of `positions` (partition, next offset to
@@ -698,41 +701,6 @@ impl Stream {
             }
             tokio::time::sleep(WAIT_POLL).await;
         }
-    }
-
-    /// Index entries of partition `p` whose base is in `range`, ascending or descending, at
-    /// most `limit`.
-    async fn segments(
-        &self,
-        p: u32,
-        cond: &str,
-        values: &[(&str, u64)],
-        forward: bool,
-        limit: i32,
-    ) -> Result<Vec<Indexed>, StreamError> {
-        let mut q = self
-            .ddb
-            .query()
-            .table_name(&self.topic.table)
-            .key_condition_expression(format!("pk = :pk AND {cond}"))
-            .expression_attribute_values(":pk", s(format!("seg#{p}")))
-            .scan_index_forward(forward)
-            .consistent_read(true)
-            .limit(limit);
-        for (k, v) in values {
-            q = q.expression_attribute_values(*k, n(*v));
-        }
-        let out = q.send().await.map_err(aws("Query"))?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| {
-                let object = i.get("object").and_then(|v| v.as_s().ok())?.clone();
-                let range = num(i, "at").zip(num(i, "bytes"));
-                Some(Indexed { base: num(i, "sk")?, object, count: num(i, "count")?, range })
-            })
-            .collect())
     }
 
     /// A segment's bytes (only its section's, with a ranged GET, when it has one); `None`
@@ -776,7 +744,9 @@ impl Stream {
     }
 
     async fn read(&self, p: u32, offset: u64, max_records: usize, max_bytes: usize) -> Result<Batch, StreamError> {
-        let hw = self.high_watermark(p).await?;
+        self.check_partition(p)?;
+        let head = self.head().await?;
+        let hw = head.hw(p);
         if offset > hw {
             return Err(StreamError::Invalid(format!(
                 "offset {offset} is past the high watermark {hw} of partition {p}"
@@ -786,69 +756,80 @@ impl Stream {
         if offset == hw || max_records == 0 {
             return Ok(batch);
         }
-        // The segment holding `offset`: the last one based at or before it. Offsets are dense
-        // and indexed in the transaction that made them, so a missing one was expired by
-        // retention (the index's TTL).
-        let mut queue = self.segments(p, "sk <= :o", &[(":o", offset)], false, 1).await?;
-        if queue.first().is_none_or(|e| e.base + e.count <= offset) {
-            return Err(self.out_of_range(p, offset, offset, hw).await?);
-        }
+        // Where the last read of `p` stopped, if it stopped at `offset`.
+        let mut from = self.lock_resume().get(&p).filter(|(o, _)| *o == offset).map(|(_, seq)| *seq);
         let mut bytes = 0usize;
         let mut next = offset;
-        while !queue.is_empty() {
-            let entry = queue.remove(0);
-            let (base, count) = (entry.base, entry.count);
-            let Some(data) = self.fetch(&entry).await? else {
-                // The bucket's lifecycle removed it before the TTL removed its entry.
+        // Offsets are dense and logged in the transaction that made them, so a section that
+        // is missing was expired by retention (the log's TTL or the bucket's lifecycle).
+        'sections: while next < hw {
+            let sections = self.sections_at(p, next, &head, &mut from).await?;
+            if sections.first().is_none_or(|i| i.base > next) {
                 if batch.records.is_empty() {
-                    return Err(self.out_of_range(p, offset, base + count, hw).await?);
+                    return Err(self.out_of_range(p, offset, next, &head).await?);
                 }
-                return Ok(batch);
-            };
-            let skip = usize::try_from(next.saturating_sub(base)).unwrap_or(usize::MAX);
-            for (i, r) in segment::decode(&data, skip)?.into_iter().enumerate() {
-                let o = base + skip as u64 + i as u64;
-                if o >= hw || batch.records.len() >= max_records || (bytes >= max_bytes && !batch.records.is_empty()) {
-                    batch.next_offset = o.min(hw);
-                    return Ok(batch);
-                }
-                bytes += r.value.len();
-                batch.records.push(Consumed { offset: o, key: r.key, value: r.value, timestamp: r.timestamp });
-            }
-            next = base + count;
-            batch.next_offset = next;
-            if next >= hw {
                 break;
             }
-            if queue.is_empty() {
-                queue = self
-                    .segments(p, "sk BETWEEN :o AND :hw", &[(":o", next), (":hw", hw - 1)], true, INDEX_PAGE)
-                    .await?;
-                if queue.first().is_some_and(|e| e.base != next) {
-                    // Retention expired the entries in between: what was read stands, the next
-                    // read from `next` is out of range.
-                    return Ok(batch);
+            for entry in sections {
+                if entry.base > next {
+                    // Retention removed what lies between: what was read stands.
+                    break 'sections;
+                }
+                let Some(data) = self.fetch(&entry).await? else {
+                    if batch.records.is_empty() {
+                        return Err(self.out_of_range(p, offset, entry.end(), &head).await?);
+                    }
+                    break 'sections;
+                };
+                let skip = usize::try_from(next.saturating_sub(entry.base)).unwrap_or(usize::MAX);
+                for (i, r) in segment::decode(&data, skip)?.into_iter().enumerate() {
+                    let o = entry.base + skip as u64 + i as u64;
+                    if o >= hw
+                        || batch.records.len() >= max_records
+                        || (bytes >= max_bytes && !batch.records.is_empty())
+                    {
+                        // Stopped inside this section: the next read starts from its entry.
+                        from = entry.seq;
+                        next = o.min(hw);
+                        break 'sections;
+                    }
+                    bytes += r.value.len();
+                    batch.records.push(Consumed { offset: o, key: r.key, value: r.value, timestamp: r.timestamp });
+                }
+                next = entry.end();
+                if next >= hw {
+                    break 'sections;
                 }
             }
         }
+        batch.next_offset = next;
+        let mut resume = self.lock_resume();
+        match from {
+            Some(seq) => resume.insert(p, (next, seq)),
+            None => resume.remove(&p),
+        };
         Ok(batch)
+    }
+
+    /// The per-partition resume points, even if a reader panicked holding them (they are
+    /// hints: a wrong one costs a search, never a wrong record).
+    fn lock_resume(&self) -> std::sync::MutexGuard<'_, HashMap<u32, (u64, u64)>> {
+        self.resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The answer for `offset` when retention removed it: out of range, with the earliest
     /// offset at or after `from` whose segment is still indexed and stored (the high
     /// watermark when none is). Looks one index page ahead; past that, the earliest it names
     /// may itself turn out to be out of range, and the next read says so.
-    async fn out_of_range(&self, p: u32, offset: u64, from: u64, hw: u64) -> Result<StreamError, StreamError> {
-        let mut earliest = hw;
-        if from < hw {
-            let found =
-                self.segments(p, "sk BETWEEN :o AND :hw", &[(":o", from), (":hw", hw - 1)], true, INDEX_PAGE).await?;
-            for entry in found {
-                earliest = entry.base + entry.count;
-                let head = self.s3.head_object().bucket(&self.topic.bucket).key(&entry.object).send().await;
-                match head {
+    async fn out_of_range(&self, p: u32, offset: u64, from: u64, head: &Head) -> Result<StreamError, StreamError> {
+        let mut earliest = head.hw(p);
+        if from < earliest {
+            for entry in self.sections_after(p, from, head).await? {
+                earliest = entry.end();
+                let found = self.s3.head_object().bucket(&self.topic.bucket).key(&entry.object).send().await;
+                match found {
                     Ok(_) => {
-                        earliest = entry.base;
+                        earliest = entry.base.max(from);
                         break;
                     }
                     Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {}
@@ -918,36 +899,11 @@ struct Scope<'a> {
     sq: &'a Sequenced,
 }
 
-/// A segment object written and waiting for its offsets.
+/// A segment object written and waiting for its offsets: its sections' bases are set when
+/// committed.
 struct Segment<'a> {
     key: &'a str,
     sections: Vec<Section>,
-}
-
-/// One partition's records in a segment object: bytes `at..at + len`, themselves a segment.
-struct Section {
-    partition: u32,
-    count: u64,
-    at: u64,
-    len: u64,
-}
-
-/// An index entry: a segment's records of one partition from offset `base`.
-#[derive(Clone, Debug)]
-struct Indexed {
-    base: u64,
-    object: String,
-    count: u64,
-    /// The section's bytes in the object (`at`, `len`); `None` for the whole object.
-    range: Option<(u64, u64)>,
-}
-
-/// The head item's key.
-const HEAD: &str = "head";
-
-/// The head item's attribute holding partition `p`'s high watermark.
-fn head_attr(p: u32) -> String {
-    format!("h{p}")
 }
 
 /// A record's counted bytes: value and key.
@@ -976,6 +932,11 @@ fn check_batch<'a>(records: impl Iterator<Item = &'a Record>) -> Result<(), Stre
         return Err(StreamError::TooLarge("batch (bytes)"));
     }
     Ok(())
+}
+
+/// What a sequenced producer's item records of its batch: `p:base:count` for each section.
+fn produced_parts(sections: &[Section]) -> String {
+    sections.iter().map(|s| format!("{}:{}:{}", s.partition, s.base, s.count)).collect::<Vec<_>>().join(",")
 }
 
 /// The answer a sequenced producer's item recorded: `p:base:count` for each partition.

@@ -24,6 +24,45 @@ fn record(key: &str, value: String) -> Record {
     Record { key: Some(Bytes::from(key.to_string())), value: Bytes::from(value), timestamp: 0 }
 }
 
+/// A section a log entry names: `p:base:count:at:len`.
+#[derive(Clone, Debug)]
+struct LoggedSection {
+    partition: u32,
+    base: u64,
+    count: u64,
+    at: u64,
+    len: u64,
+}
+
+/// The topic's log entries in order: sequence, object and sections.
+async fn log_entries(fx: &Fixture) -> Result<Vec<(u64, (String, Vec<LoggedSection>))>> {
+    let mut out = Vec::new();
+    let mut pages = fx
+        .ddb
+        .query()
+        .table_name(&fx.topic.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("log".into()))
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item?;
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let seq: u64 = item.get("sk").and_then(|v| v.as_n().ok()).expect("sk").parse()?;
+        let sections = text("parts")
+            .split(',')
+            .map(|part| {
+                let f: Vec<u64> = part.split(':').map(str::parse).collect::<Result<_, _>>()?;
+                anyhow::ensure!(f.len() == 5, "a section of five fields: {part}");
+                Ok(LoggedSection { partition: f[0] as u32, base: f[1], count: f[2], at: f[3], len: f[4] })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push((seq, (text("object"), sections)));
+    }
+    Ok(out)
+}
+
 /// Reads partition `p` from 0 to its high watermark.
 async fn read_all(stream: &Stream, p: u32) -> Result<Vec<Consumed>> {
     let mut out = Vec::new();
@@ -264,12 +303,12 @@ async fn offsets_retention_removed_are_out_of_range_with_the_earliest_kept() -> 
     for b in 0..4 {
         stream.produce(Partitioning::Partition(0), (0..5).map(|i| record("k", format!("{b}:{i}"))).collect()).await?;
     }
-    // The index's TTL removed the first segment's entry.
+    // The log's TTL removed the first segment's entry.
     fx.ddb
         .delete_item()
         .table_name(&fx.topic.table)
-        .key("pk", AttributeValue::S("seg#0".into()))
-        .key("sk", AttributeValue::N("0".into()))
+        .key("pk", AttributeValue::S("log".into()))
+        .key("sk", AttributeValue::N("1".into()))
         .send()
         .await?;
     let err = stream.consume(0, 2, 100, 1 << 20).await.expect_err("expired");
@@ -469,20 +508,12 @@ async fn a_partition_is_read_from_its_own_section_without_the_others_bytes() -> 
     );
     // Damage every byte of the object outside partition 2's section: partition 2 still reads,
     // so its consumer fetched only its range; the others are corrupt, not misread.
-    let entry = fx
-        .ddb
-        .get_item()
-        .table_name(&fx.topic.table)
-        .key("pk", AttributeValue::S("seg#2".into()))
-        .key("sk", AttributeValue::N("0".into()))
-        .send()
-        .await?
-        .item
-        .expect("partition 2's index entry");
-    let field = |k: &str| entry.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<usize>().ok());
-    let (at, len) = (field("at").expect("at"), field("bytes").expect("bytes"));
-    let object = entry.get("object").and_then(|v| v.as_s().ok()).expect("object").clone();
-    let body = fx.s3.get_object().bucket(&fx.topic.bucket).key(&object).send().await?.body.collect().await?;
+    let entries = log_entries(&fx).await?;
+    assert_eq!(entries.len(), 1, "one log entry for the produce, whatever its partitions");
+    let (object, sections) = &entries[0].1;
+    let section = sections.iter().find(|s| s.partition == 2).expect("partition 2's section");
+    let (at, len) = (section.at as usize, section.len as usize);
+    let body = fx.s3.get_object().bucket(&fx.topic.bucket).key(object.as_str()).send().await?.body.collect().await?;
     let mut damaged = body.to_vec();
     assert!(at > 0 && at + len < damaged.len(), "a section inside a larger object");
     for (i, b) in damaged.iter_mut().enumerate() {
@@ -490,7 +521,7 @@ async fn a_partition_is_read_from_its_own_section_without_the_others_bytes() -> 
             *b ^= 0x5a;
         }
     }
-    fx.s3.put_object().bucket(&fx.topic.bucket).key(&object).body(damaged.into()).send().await?;
+    fx.s3.put_object().bucket(&fx.topic.bucket).key(object.as_str()).body(damaged.into()).send().await?;
     let read = read_all(&stream, 2).await?;
     assert_eq!(read.len(), 20);
     assert!(read.iter().all(|r| r.value.starts_with(b"p2-")));
@@ -531,5 +562,105 @@ async fn a_sequenced_multi_partition_produce_is_appended_once_with_its_first_off
         assert!(matches!(stream.produce_many(bad, None).await, Err(StreamError::Invalid(_))));
     }
     assert_eq!(stream.high_watermarks(&[1, 3]).await?, HashMap::from([(1, 5), (3, 2)]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_starting_at_any_offset_finds_it_in_the_log() -> Result<()> {
+    const PARTITIONS: u32 = 4;
+    let fx = Fixture::new(PARTITIONS).await?;
+    let stream = fx.stream();
+    // Single-partition produces, many partitions' at once, and runs of one partition: each
+    // partition's sections are spread over the log with others' entries between them.
+    let mut expected: Vec<Vec<String>> = vec![Vec::new(); PARTITIONS as usize];
+    for round in 0..12u32 {
+        let reach: Vec<u32> = match round % 3 {
+            0 => vec![round % PARTITIONS],
+            1 => (0..PARTITIONS).collect(),
+            _ => vec![1, 3],
+        };
+        let batches = reach
+            .iter()
+            .map(|p| (*p, (0..3).map(|i| record("k", format!("p{p}-r{round}-{i}"))).collect::<Vec<_>>()))
+            .collect::<Vec<_>>();
+        for (p, records) in &batches {
+            expected[*p as usize].extend(records.iter().map(|r| String::from_utf8_lossy(&r.value).into_owned()));
+        }
+        stream.produce_many(batches, None).await?;
+    }
+    assert_eq!(log_entries(&fx).await?.len(), 12, "a log entry per produce");
+    for p in 0..PARTITIONS {
+        let want = &expected[p as usize];
+        for (offset, value) in want.iter().enumerate() {
+            // A new engine each time: no resume point, so the log is searched.
+            let fresh = fx.stream();
+            let b = fresh.consume(p, offset as u64, 1, 1 << 20).await?;
+            let got: Vec<(u64, String)> =
+                b.records.iter().map(|r| (r.offset, String::from_utf8_lossy(&r.value).into_owned())).collect();
+            assert_eq!(got, [(offset as u64, value.clone())], "partition {p} at {offset}");
+            assert_eq!((b.next_offset, b.high_watermark), (offset as u64 + 1, want.len() as u64));
+        }
+        let all: Vec<String> =
+            read_all(&stream, p).await?.iter().map(|r| String::from_utf8_lossy(&r.value).into_owned()).collect();
+        assert_eq!(&all, want, "partition {p} read on from resume points");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_indexed_per_partition_by_an_earlier_build_reads_on_into_the_log() -> Result<()> {
+    let fx = Fixture::new(2).await?;
+    let stream = fx.stream();
+    for b in 0..3 {
+        stream
+            .produce(Partitioning::Partition(0), (0..4).map(|i| record("k", format!("old-{b}-{i}"))).collect())
+            .await?;
+    }
+    // Rewrite the index as builds before the log kept it: an entry per partition's section
+    // (`seg#<p>`/<base>), and a head item with the watermarks alone.
+    let table = &fx.topic.table;
+    for (seq, (object, sections)) in log_entries(&fx).await? {
+        for s in sections {
+            fx.ddb
+                .put_item()
+                .table_name(table)
+                .item("pk", AttributeValue::S(format!("seg#{}", s.partition)))
+                .item("sk", AttributeValue::N(s.base.to_string()))
+                .item("object", AttributeValue::S(object.clone()))
+                .item("count", AttributeValue::N(s.count.to_string()))
+                .item("at", AttributeValue::N(s.at.to_string()))
+                .item("bytes", AttributeValue::N(s.len.to_string()))
+                .send()
+                .await?;
+        }
+        fx.ddb
+            .delete_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S("log".into()))
+            .key("sk", AttributeValue::N(seq.to_string()))
+            .send()
+            .await?;
+    }
+    fx.ddb
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("head".into()))
+        .key("sk", AttributeValue::N("0".into()))
+        .update_expression("REMOVE #n, l0")
+        .expression_attribute_names("#n", "n")
+        .send()
+        .await?;
+    // This build appends after the earlier build's offsets, in the log.
+    let upgraded = fx.stream();
+    let produced =
+        upgraded.produce(Partitioning::Partition(0), (0..4).map(|i| record("k", format!("new-{i}"))).collect()).await?;
+    assert_eq!((produced.base_offset, produced.count), (12, 4));
+    let values: Vec<String> =
+        read_all(&upgraded, 0).await?.iter().map(|r| String::from_utf8_lossy(&r.value).into_owned()).collect();
+    assert_eq!(values.len(), 16);
+    assert_eq!((values[0].as_str(), values[11].as_str(), values[12].as_str()), ("old-0-0", "old-2-3", "new-0"));
+    // From the middle of the earlier build's entries, across into the log.
+    let b = fx.stream().consume(0, 6, 100, 1 << 20).await?;
+    assert_eq!(b.records.iter().map(|r| r.offset).collect::<Vec<_>>(), (6..16).collect::<Vec<_>>());
     Ok(())
 }
