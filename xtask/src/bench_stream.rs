@@ -5,7 +5,7 @@
 //! at 100 randomly keyed records per request, one segment per request against one per
 //! partition reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use adf_acceptance::request_counter::RequestCounter;
@@ -89,9 +89,9 @@ const MULTI_PARTITIONS: u32 = 64;
 /// each, one partition is read back.
 async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
     println!(
-        "\n| {MULTI_PARTITIONS} partitions, random keys | records per request | S3 PUT per record | DynamoDB write requests per record | DynamoDB items written per record | produce records/s | consume one partition: S3 GET per record | DynamoDB reads per record | bytes fetched per record |"
+        "\n| {MULTI_PARTITIONS} partitions, random keys | records per request | S3 PUT per record | DynamoDB write requests per record | DynamoDB items written per record | DynamoDB write units per record | produce records/s | consume one partition: S3 GET per record | DynamoDB reads per record | bytes fetched per record |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (per_request, one_segment) in [(100, true), (100, false), (1000, true)] {
         // xorshift: random keys, the same in every row.
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -112,16 +112,16 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
         t.partitions = MULTI_PARTITIONS;
         let stream = Stream::new(c.s3.clone(), c.ddb.clone(), t.clone());
         counter.reset();
-        let (start, mut items) = (Instant::now(), 0usize);
+        let (start, mut items, mut commits) = (Instant::now(), 0usize, 0usize);
         for records in &requests {
             let batches = stream.by_key(records.clone());
             // Each produce writes its log entry and the head item.
             if one_segment {
-                items += 2;
+                (items, commits) = (items + 2, commits + 1);
                 stream.produce_many(batches, None).await?;
             } else {
                 for (p, records) in batches {
-                    items += 2;
+                    (items, commits) = (items + 2, commits + 1);
                     stream.produce(Partitioning::Partition(p), records).await?;
                 }
             }
@@ -135,15 +135,26 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
             (offset, high, read) = (batch.next_offset, batch.high_watermark, read + batch.records.len());
         }
         let consumed = counter.snapshot();
-        let fetched = section_bytes(c, &t.table, 0).await?;
+        let (fetched, log_units) = log_stats(c, &t.table, 0).await?;
+        // Every commit updates the head item: billed at its size (its last, the largest).
+        let head = c
+            .ddb
+            .get_item()
+            .table_name(&t.table)
+            .key("pk", AttributeValue::S("head".into()))
+            .key("sk", AttributeValue::N("0".into()))
+            .send()
+            .await?;
+        let head_units = tx_write_units(head.item().map_or(0, item_bytes)) * commits;
         let per =
             |counts: &BTreeMap<String, u64>, op: &str, n: usize| counts.get(op).copied().unwrap_or(0) as f64 / n as f64;
         println!(
-            "| {} | {per_request} | {:.3} | {:.3} | {:.3} | {rate:.0} | {:.3} | {:.3} | {:.0} |",
+            "| {} | {per_request} | {:.3} | {:.3} | {:.3} | {:.3} | {rate:.0} | {:.3} | {:.3} | {:.0} |",
             if one_segment { "one segment per request (`produce_many`)" } else { "one segment per partition reached" },
             per(&produced, "S3.PutObject", MULTI_RECORDS),
             per(&produced, "DynamoDB.TransactWriteItems", MULTI_RECORDS),
             items as f64 / MULTI_RECORDS as f64,
+            (head_units + log_units) as f64 / MULTI_RECORDS as f64,
             per(&consumed, "S3.GetObject", read),
             per(&consumed, "DynamoDB.GetItem", read) + per(&consumed, "DynamoDB.Query", read),
             fetched as f64 / read as f64,
@@ -152,10 +163,26 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
     Ok(())
 }
 
-/// Bytes of partition `p`'s sections, from the topic's log (`p:base:count:at:len` per
-/// section): what its consumer fetches.
-async fn section_bytes(c: &Clients, table: &str, p: u32) -> Result<u64> {
-    let mut total = 0;
+/// An item's size as DynamoDB bills it: each attribute's name and value (a number's digits
+/// in half, plus one).
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    let value = |v: &AttributeValue| match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+        _ => 0,
+    };
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// The write units of a transaction's write of an item of `bytes`: two per kilobyte begun.
+fn tx_write_units(bytes: usize) -> usize {
+    2 * bytes.div_ceil(1024)
+}
+
+/// From the topic's log (`p:base:count:at:len` per section): the bytes of partition `p`'s
+/// sections, what its consumer fetches, and the write units its entries cost.
+async fn log_stats(c: &Clients, table: &str, p: u32) -> Result<(u64, usize)> {
+    let (mut total, mut units) = (0, 0);
     let mut pages = c
         .ddb
         .query()
@@ -167,6 +194,7 @@ async fn section_bytes(c: &Clients, table: &str, p: u32) -> Result<u64> {
         .send();
     while let Some(item) = pages.next().await {
         let item = item?;
+        units += tx_write_units(item_bytes(&item));
         let parts = item.get("parts").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
         for part in parts.split(',') {
             let f: Vec<&str> = part.split(':').collect();
@@ -175,7 +203,7 @@ async fn section_bytes(c: &Clients, table: &str, p: u32) -> Result<u64> {
             }
         }
     }
-    Ok(total)
+    Ok((total, units))
 }
 
 pub fn run() -> Result<()> {
