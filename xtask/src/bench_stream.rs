@@ -135,7 +135,9 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
             (offset, high, read) = (batch.next_offset, batch.high_watermark, read + batch.records.len());
         }
         let consumed = counter.snapshot();
-        let (fetched, log_units) = log_stats(c, &t.table, 0).await?;
+        let fetched: u64 =
+            stream.log().await?.iter().flat_map(|e| &e.parts).filter(|s| s.partition == 0).map(|s| s.len).sum();
+        let log_units = log_write_units(c, &t.table).await?;
         // Every commit updates the head item: billed at its size (its last, the largest).
         let head = c
             .ddb
@@ -179,10 +181,9 @@ fn tx_write_units(bytes: usize) -> usize {
     2 * bytes.div_ceil(1024)
 }
 
-/// From the topic's log (`p:base:count:at:len` per section): the bytes of partition `p`'s
-/// sections, what its consumer fetches, and the write units its entries cost.
-async fn log_stats(c: &Clients, table: &str, p: u32) -> Result<(u64, usize)> {
-    let (mut total, mut units) = (0, 0);
+/// The write units the topic's log entries cost, from their stored sizes.
+async fn log_write_units(c: &Clients, table: &str) -> Result<usize> {
+    let mut units = 0;
     let mut pages = c
         .ddb
         .query()
@@ -193,17 +194,9 @@ async fn log_stats(c: &Clients, table: &str, p: u32) -> Result<(u64, usize)> {
         .items()
         .send();
     while let Some(item) = pages.next().await {
-        let item = item?;
-        units += tx_write_units(item_bytes(&item));
-        let parts = item.get("parts").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
-        for part in parts.split(',') {
-            let f: Vec<&str> = part.split(':').collect();
-            if f.first() == Some(&p.to_string().as_str()) {
-                total += f.get(4).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            }
-        }
+        units += tx_write_units(item_bytes(&item?));
     }
-    Ok((total, units))
+    Ok(units)
 }
 
 pub fn run() -> Result<()> {

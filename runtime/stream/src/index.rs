@@ -67,12 +67,17 @@ impl Head {
 
 /// One partition's records in a segment object: bytes `at..at + len`, themselves a segment.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Section {
-    pub(crate) partition: u32,
-    pub(crate) base: u64,
-    pub(crate) count: u64,
-    pub(crate) at: u64,
-    pub(crate) len: u64,
+pub struct Section {
+    /// The partition.
+    pub partition: u32,
+    /// Its first record's offset.
+    pub base: u64,
+    /// Its records.
+    pub count: u64,
+    /// Where its bytes start in the object.
+    pub at: u64,
+    /// How many bytes it has.
+    pub len: u64,
 }
 
 impl Section {
@@ -111,10 +116,13 @@ impl Indexed {
 
 /// A log entry: a committed segment object and the watermarks it left.
 #[derive(Debug)]
-pub(crate) struct LogEntry {
-    seq: u64,
-    object: String,
-    parts: Vec<Section>,
+pub struct LogEntry {
+    /// Its sequence in the log, from 1.
+    pub seq: u64,
+    /// The segment object's key.
+    pub object: String,
+    /// The object's sections, a partition each.
+    pub parts: Vec<Section>,
     after: Vec<u64>,
 }
 
@@ -172,6 +180,25 @@ impl Stream {
             .await
             .map_err(aws("GetItem"))?;
         Ok(out.item.as_ref().map(Head::from_item).unwrap_or_default())
+    }
+
+    /// The whole log, in order, as far as retention kept it: what tools and tests inspect.
+    pub async fn log(&self) -> Result<Vec<LogEntry>, StreamError> {
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.topic.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(LOG))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut entries = Vec::new();
+        while let Some(item) = pages.next().await {
+            entries.push(LogEntry::from_item(&item.map_err(aws("Query"))?)?);
+        }
+        Ok(entries)
     }
 
     /// Log entry `seq`; `None` when retention (the TTL) removed it.

@@ -44,7 +44,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use bytes::Bytes;
 
-use index::{Head, Indexed, Section};
+use index::{Head, Indexed};
+pub use index::{LogEntry, Section};
 pub use segment::Record;
 
 /// The CloudWatch namespace of the stream's metrics.
@@ -540,7 +541,7 @@ impl Stream {
         }
         // Every attempt conflicted, so nothing references the object: remove it.
         self.discard(&key).await;
-        Err(StreamError::Contended(segment.sections[0].partition))
+        Err(StreamError::Contended(segment.sections.first().map_or(0, |s| s.partition)))
     }
 
     /// After a conflict, what the producer's last committed batch says about `segment`: its

@@ -24,45 +24,6 @@ fn record(key: &str, value: String) -> Record {
     Record { key: Some(Bytes::from(key.to_string())), value: Bytes::from(value), timestamp: 0 }
 }
 
-/// A section a log entry names: `p:base:count:at:len`.
-#[derive(Clone, Debug)]
-struct LoggedSection {
-    partition: u32,
-    base: u64,
-    count: u64,
-    at: u64,
-    len: u64,
-}
-
-/// The topic's log entries in order: sequence, object and sections.
-async fn log_entries(fx: &Fixture) -> Result<Vec<(u64, (String, Vec<LoggedSection>))>> {
-    let mut out = Vec::new();
-    let mut pages = fx
-        .ddb
-        .query()
-        .table_name(&fx.topic.table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("log".into()))
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let item = item?;
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        let seq: u64 = item.get("sk").and_then(|v| v.as_n().ok()).expect("sk").parse()?;
-        let sections = text("parts")
-            .split(',')
-            .map(|part| {
-                let f: Vec<u64> = part.split(':').map(str::parse).collect::<Result<_, _>>()?;
-                anyhow::ensure!(f.len() == 5, "a section of five fields: {part}");
-                Ok(LoggedSection { partition: f[0] as u32, base: f[1], count: f[2], at: f[3], len: f[4] })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push((seq, (text("object"), sections)));
-    }
-    Ok(out)
-}
-
 /// Reads partition `p` from 0 to its high watermark.
 async fn read_all(stream: &Stream, p: u32) -> Result<Vec<Consumed>> {
     let mut out = Vec::new();
@@ -508,10 +469,10 @@ async fn a_partition_is_read_from_its_own_section_without_the_others_bytes() -> 
     );
     // Damage every byte of the object outside partition 2's section: partition 2 still reads,
     // so its consumer fetched only its range; the others are corrupt, not misread.
-    let entries = log_entries(&fx).await?;
+    let entries = stream.log().await?;
     assert_eq!(entries.len(), 1, "one log entry for the produce, whatever its partitions");
-    let (object, sections) = &entries[0].1;
-    let section = sections.iter().find(|s| s.partition == 2).expect("partition 2's section");
+    let object = &entries[0].object;
+    let section = entries[0].parts.iter().find(|s| s.partition == 2).expect("partition 2's section");
     let (at, len) = (section.at as usize, section.len as usize);
     let body = fx.s3.get_object().bucket(&fx.topic.bucket).key(object.as_str()).send().await?.body.collect().await?;
     let mut damaged = body.to_vec();
@@ -588,7 +549,7 @@ async fn a_consumer_starting_at_any_offset_finds_it_in_the_log() -> Result<()> {
         }
         stream.produce_many(batches, None).await?;
     }
-    assert_eq!(log_entries(&fx).await?.len(), 12, "a log entry per produce");
+    assert_eq!(stream.log().await?.len(), 12, "a log entry per produce");
     for p in 0..PARTITIONS {
         let want = &expected[p as usize];
         for (offset, value) in want.iter().enumerate() {
@@ -619,14 +580,14 @@ async fn a_topic_indexed_per_partition_by_an_earlier_build_reads_on_into_the_log
     // Rewrite the index as builds before the log kept it: an entry per partition's section
     // (`seg#<p>`/<base>), and a head item with the watermarks alone.
     let table = &fx.topic.table;
-    for (seq, (object, sections)) in log_entries(&fx).await? {
-        for s in sections {
+    for entry in stream.log().await? {
+        for s in entry.parts {
             fx.ddb
                 .put_item()
                 .table_name(table)
                 .item("pk", AttributeValue::S(format!("seg#{}", s.partition)))
                 .item("sk", AttributeValue::N(s.base.to_string()))
-                .item("object", AttributeValue::S(object.clone()))
+                .item("object", AttributeValue::S(entry.object.clone()))
                 .item("count", AttributeValue::N(s.count.to_string()))
                 .item("at", AttributeValue::N(s.at.to_string()))
                 .item("bytes", AttributeValue::N(s.len.to_string()))
@@ -637,7 +598,7 @@ async fn a_topic_indexed_per_partition_by_an_earlier_build_reads_on_into_the_log
             .delete_item()
             .table_name(table)
             .key("pk", AttributeValue::S("log".into()))
-            .key("sk", AttributeValue::N(seq.to_string()))
+            .key("sk", AttributeValue::N(entry.seq.to_string()))
             .send()
             .await?;
     }
