@@ -84,9 +84,10 @@ pub enum LambdaResource {
 ///   produce that lost every commit attempt, or whose sequenced batch was committed before,
 ///   removes its segment, which nothing references).
 /// - `Offsets`: `dynamodb:GetItem` (the head item with every partition's high watermark, a
-///   group's commit), `dynamodb:Query` (the segment index), `dynamodb:UpdateItem` (the head
-///   item, in the commit transaction; group commits), `dynamodb:PutItem` (the index entries
-///   and a sequenced producer's last batch, in the commit transaction).
+///   group's commit, a log entry), `dynamodb:Query` (the log, and the per-partition index of
+///   earlier builds), `dynamodb:UpdateItem` (the head item, in the commit transaction; group
+///   commits), `dynamodb:PutItem` (the log entry and a sequenced producer's last batch, in the
+///   commit transaction).
 ///   `TransactWriteItems` is authorized per element (Update, Put); it has no ConditionCheck
 ///   element, so no `ConditionCheckItem`.
 /// - `Encryption`: `kms:Decrypt` and `kms:GenerateDataKey`, to read and write segments and

@@ -31,7 +31,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    Consumed, MAX_BATCH_BYTES, MAX_PRODUCE_PARTITIONS, Partitioning, Produced, Record, Sequenced, Stream, StreamError,
+    Batches, Consumed, MAX_BATCH_BYTES, MAX_PRODUCE_PARTITIONS, Partitioning, Produced, Record, Sequenced, Stream,
+    StreamError, group_by_partition,
 };
 
 /// Records returned by one consume unless `limit` says otherwise.
@@ -235,34 +236,22 @@ fn to_record(r: InRecord) -> Record {
 /// Groups records by partition (their own, else their key's, else one round-robin partition
 /// for the request's keyless records), in the order each partition first appears. Also each
 /// record's partition and rank within it, in request order.
-#[allow(clippy::type_complexity)]
-fn spread(
-    stream: &Stream,
-    records: Vec<InRecord>,
-    sequenced: bool,
-) -> Result<(Vec<(u32, Vec<Record>)>, Vec<(u32, u64)>), String> {
+fn spread(stream: &Stream, records: Vec<InRecord>, sequenced: bool) -> Result<(Batches, Vec<(u32, u64)>), String> {
     let mut keyless = None;
-    let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
-    let mut places = Vec::with_capacity(records.len());
-    for r in records {
-        let p = match (r.partition, &r.key) {
-            (Some(p), _) => p,
-            (None, Some(k)) => stream.partition_for(k.as_bytes()),
-            // A retry must reach the partitions the first attempt did.
-            (None, None) if sequenced => return Err("a sequenced produce's records need a partition or a key".into()),
-            (None, None) => *keyless.get_or_insert_with(|| stream.next_round_robin()),
-        };
-        let i = match batches.iter().position(|(bp, _)| *bp == p) {
-            Some(i) => i,
-            None => {
-                batches.push((p, Vec::new()));
-                batches.len() - 1
-            }
-        };
-        places.push((p, batches[i].1.len() as u64));
-        batches[i].1.push(to_record(r));
-    }
-    Ok((batches, places))
+    let placed = records
+        .into_iter()
+        .map(|r| {
+            let p = match (r.partition, &r.key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => stream.partition_for(k.as_bytes()),
+                // A retry must reach the partitions the first attempt did.
+                (None, None) if sequenced => return Err("a sequenced produce's records need a partition or a key"),
+                (None, None) => *keyless.get_or_insert_with(|| stream.next_round_robin()),
+            };
+            Ok((p, to_record(r)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(group_by_partition(placed))
 }
 
 /// Produces `batches` as one segment when they reach at most [`MAX_PRODUCE_PARTITIONS`]

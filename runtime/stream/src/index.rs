@@ -16,7 +16,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::{INDEX_PAGE, Stream, StreamError, aws, n, num, s};
+use crate::{Stream, StreamError, aws, n, num, s};
+
+/// Log entries one query reads while a consumer reads on (DynamoDB returns only those with its
+/// partition's section).
+const LOG_SCAN: i32 = 256;
+/// Queries a consumer reading on makes before searching the log instead.
+const LOG_SCAN_QUERIES: usize = 4;
+/// Entries of the legacy index read per query.
+const LEGACY_PAGE: i32 = 16;
 
 /// The head item's key.
 pub(crate) const HEAD: &str = "head";
@@ -216,22 +224,48 @@ impl Stream {
         out.item.as_ref().map(LogEntry::from_item).transpose()
     }
 
-    /// Log entries `from..=to`, at most [`INDEX_PAGE`] of them.
-    async fn log_page(&self, from: u64, to: u64) -> Result<Vec<LogEntry>, StreamError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.topic.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(LOG))
-            .expression_attribute_values(":from", n(from))
-            .expression_attribute_values(":to", n(to))
-            .consistent_read(true)
-            .limit(INDEX_PAGE)
-            .send()
-            .await
-            .map_err(aws("Query"))?;
-        out.items.unwrap_or_default().iter().map(LogEntry::from_item).collect()
+    /// Partition `p`'s sections in log entries `from..=to`, read [`LOG_SCAN`] entries a
+    /// query and filtered to `p`'s by DynamoDB, until a query finds some or
+    /// [`LOG_SCAN_QUERIES`] found none; and the sequence after the last entry read.
+    async fn log_sections(&self, p: u32, from: u64, to: u64) -> Result<(Vec<Indexed>, u64), StreamError> {
+        let mut start = from;
+        for _ in 0..LOG_SCAN_QUERIES {
+            if start > to {
+                break;
+            }
+            // `parts` is `p:base:count:at:len,...`: `p`'s section begins it or follows a comma.
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.topic.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .filter_expression("begins_with(parts, :first) OR contains(parts, :later)")
+                .expression_attribute_values(":pk", s(LOG))
+                .expression_attribute_values(":from", n(start))
+                .expression_attribute_values(":to", n(to))
+                .expression_attribute_values(":first", s(format!("{p}:")))
+                .expression_attribute_values(":later", s(format!(",{p}:")))
+                .consistent_read(true)
+                .limit(LOG_SCAN)
+                .send()
+                .await
+                .map_err(aws("Query"))?;
+            let found = out
+                .items()
+                .iter()
+                .map(LogEntry::from_item)
+                .filter_map(|e| e.map(|e| e.section(p)).transpose())
+                .collect::<Result<Vec<_>, _>>()?;
+            // Entries up to the last one read hold nothing of `p` but what was found.
+            start = match out.last_evaluated_key().and_then(|k| num(k, "sk")) {
+                Some(last) => last + 1,
+                None => to + 1,
+            };
+            if !found.is_empty() {
+                return Ok((found, start));
+            }
+        }
+        Ok((Vec::new(), start))
     }
 
     /// The first log entry still kept whose watermark for `p` is past `offset`: the one
@@ -269,9 +303,9 @@ impl Stream {
         from: &mut Option<u64>,
     ) -> Result<Vec<Indexed>, StreamError> {
         if let Some(start) = from.filter(|f| *f <= head.n) {
-            let page = self.log_page(start, head.n).await?;
-            *from = page.last().map(|e| e.seq + 1);
-            let found: Vec<Indexed> = page.iter().filter_map(|e| e.section(p)).filter(|i| i.end() > next).collect();
+            let (mut found, after) = self.log_sections(p, start, head.n).await?;
+            *from = Some(after);
+            found.retain(|i| i.end() > next);
             if found.first().is_some_and(|i| i.base <= next) {
                 return Ok(found);
             }
@@ -290,8 +324,8 @@ impl Stream {
     /// then the legacy index's: what an out-of-range answer names the earliest of.
     pub(crate) async fn sections_after(&self, p: u32, from: u64, head: &Head) -> Result<Vec<Indexed>, StreamError> {
         if let Some(entry) = self.seek(p, from, head).await? {
-            let page = self.log_page(entry.seq, head.n).await?;
-            let found: Vec<Indexed> = page.iter().filter_map(|e| e.section(p)).filter(|i| i.end() > from).collect();
+            let (mut found, _) = self.log_sections(p, entry.seq, head.n).await?;
+            found.retain(|i| i.end() > from);
             if !found.is_empty() {
                 return Ok(found);
             }
@@ -310,12 +344,12 @@ impl Stream {
         let after = found.last().map_or(next, Indexed::end);
         if after < hw {
             let rest = [(":o", after), (":hw", hw - 1)];
-            found.extend(self.legacy_page(p, "sk BETWEEN :o AND :hw", &rest, true, INDEX_PAGE).await?);
+            found.extend(self.legacy_page(p, "sk BETWEEN :o AND :hw", &rest, true, LEGACY_PAGE).await?);
         }
         Ok(found)
     }
 
-    /// Legacy index entries of partition `p` matching `cond`, ascending or descending, at
+    /// Legacy (`seg#<p>`) entries of partition `p` matching `cond`, ascending or descending, at
     /// most `limit`.
     async fn legacy_page(
         &self,

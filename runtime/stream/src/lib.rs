@@ -95,8 +95,6 @@ pub const WAIT_POLL: Duration = Duration::from_millis(50);
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
 /// Upper bound of the random pause between commit attempts (full jitter, doubling from 2 ms).
 const MAX_COMMIT_PAUSE_MS: u64 = 250;
-/// Log entries read per query while consuming.
-const INDEX_PAGE: i32 = 16;
 /// The most partitions one [`Stream::produce_many`] reaches: the sections of one object, named
 /// in one log entry.
 pub const MAX_PRODUCE_PARTITIONS: usize = 96;
@@ -212,7 +210,7 @@ pub struct TopicConfig {
     pub prefix: String,
     /// The offsets and index table.
     pub table: String,
-    /// Days before index entries expire (the bucket's lifecycle expires the objects).
+    /// Days before log entries expire (the bucket's lifecycle expires the objects).
     pub retention_days: u32,
     /// zstd-compress segments.
     pub compress: bool,
@@ -417,18 +415,14 @@ impl Stream {
     /// [`Stream::produce_many`] takes.
     pub fn by_key(&self, records: Vec<Record>) -> Vec<(u32, Vec<Record>)> {
         let mut keyless = None;
-        let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
-        for r in records {
+        let placed = records.into_iter().map(|r| {
             let p = match &r.key {
                 Some(k) => self.partition_for(k),
                 None => *keyless.get_or_insert_with(|| self.next_round_robin()),
             };
-            match batches.iter_mut().find(|(bp, _)| *bp == p) {
-                Some((_, rs)) => rs.push(r),
-                None => batches.push((p, vec![r])),
-            }
-        }
-        batches
+            (p, r)
+        });
+        group_by_partition(placed).0
     }
 
     /// The next partition of a keyless batch.
@@ -905,6 +899,26 @@ struct Scope<'a> {
 struct Segment<'a> {
     key: &'a str,
     sections: Vec<Section>,
+}
+
+/// Batches of records, each partition's once: what [`Stream::produce_many`] takes.
+pub type Batches = Vec<(u32, Vec<Record>)>;
+
+/// Records grouped by their partition, each partition once, in the order it first appears
+/// (what [`Stream::produce_many`] takes); and each record's partition and rank within it, in
+/// the order given.
+fn group_by_partition(placed: impl IntoIterator<Item = (u32, Record)>) -> (Batches, Vec<(u32, u64)>) {
+    let mut batches: Vec<(u32, Vec<Record>)> = Vec::new();
+    let mut ranks = Vec::new();
+    for (p, r) in placed {
+        let i = batches.iter().position(|(bp, _)| *bp == p).unwrap_or_else(|| {
+            batches.push((p, Vec::new()));
+            batches.len() - 1
+        });
+        ranks.push((p, batches[i].1.len() as u64));
+        batches[i].1.push(r);
+    }
+    (batches, ranks)
 }
 
 /// A record's counted bytes: value and key.

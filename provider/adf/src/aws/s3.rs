@@ -17,8 +17,8 @@ use serde_json::json;
 use super::error::{AwsError, Sent, Target, call};
 use super::{AwsClients, Owner};
 
-/// Days segments outlive their index entries: DynamoDB TTL deletes within about 48 hours, so
-/// no index entry points at an expired segment.
+/// Days segments outlive their log entries: DynamoDB TTL deletes within about 48 hours, so
+/// no log entry points at an expired segment.
 pub const EXPIRY_MARGIN_DAYS: i64 = 2;
 
 /// Where and how segments are stored.

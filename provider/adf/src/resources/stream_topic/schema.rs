@@ -42,7 +42,7 @@ pub(super) fn schema() -> Schema {
             "retention_days",
             Type::Number,
             "Days records are kept, at least 1. Segments expire by S3 lifecycle (kept 2 days longer than their \
-             index entries, which expire by DynamoDB TTL). Default `7`.",
+             log entries, which expire by DynamoDB TTL). Default `7`.",
             7i64,
         )
         .check(Check::Range(1, 36_500))
