@@ -3,7 +3,7 @@
 //! object and one counter update per record) on the same emulator in the same run, and bytes
 //! stored per record with and without compression; and multi-partition segments: 64 partitions
 //! at 100 randomly keyed records per request, one segment per request against one per
-//! partition reached.
+//! partition reached; and producers committing at once (`--only stream-commits` alone).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -17,6 +17,9 @@ use bytes::Bytes;
 
 const RECORDS: usize = 1_000;
 const RECORD_BYTES: usize = 1_024;
+/// Produces each contending producer makes, and their records.
+const COMMITS_EACH: usize = 10;
+const CONTENTION_BATCH: usize = 10;
 
 struct Clients {
     s3: aws_sdk_s3::Client,
@@ -165,6 +168,56 @@ async fn multi_partition(c: &Clients, counter: &RequestCounter) -> Result<()> {
     Ok(())
 }
 
+/// Producers committing at once, each to a partition of its own: every commit moves the head
+/// item and appends to the log, so they contend however disjoint their partitions are.
+async fn contention(c: &Clients, counter: &RequestCounter) -> Result<()> {
+    println!(
+        "\n| producers at once, a partition each | commits/s | TransactWriteItems per commit | GetItem per commit | produce p50 / p99 |"
+    );
+    println!("|---|---|---|---|---|");
+    for producers in [1u32, 4, 16] {
+        let mut t = topic(c, true).await?;
+        t.partitions = 16;
+        let stream = std::sync::Arc::new(Stream::new(c.s3.clone(), c.ddb.clone(), t));
+        counter.reset();
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in 0..producers {
+            let stream = stream.clone();
+            tasks.spawn(async move {
+                let mut took = Vec::with_capacity(COMMITS_EACH);
+                for b in 0..COMMITS_EACH {
+                    let records = (0..CONTENTION_BATCH)
+                        .map(|i| Record { key: None, value: value(b * CONTENTION_BATCH + i), timestamp: 0 })
+                        .collect();
+                    let begun = Instant::now();
+                    stream.produce(Partitioning::Partition(p), records).await?;
+                    took.push(begun.elapsed());
+                }
+                anyhow::Ok(took)
+            });
+        }
+        let mut took = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            took.extend(done??);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let counts = counter.snapshot();
+        let commits = took.len();
+        took.sort();
+        let per = |op: &str| counts.get(op).copied().unwrap_or(0) as f64 / commits as f64;
+        println!(
+            "| {producers} | {:.1} | {:.2} | {:.2} | {:?} / {:?} |",
+            commits as f64 / elapsed,
+            per("DynamoDB.TransactWriteItems"),
+            per("DynamoDB.GetItem"),
+            took[commits / 2],
+            took[(commits * 99 / 100).min(commits - 1)],
+        );
+    }
+    Ok(())
+}
+
 /// An item's size as DynamoDB bills it: each attribute's name and value (a number's digits
 /// in half, plus one).
 fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
@@ -199,7 +252,8 @@ async fn log_write_units(c: &Clients, table: &str) -> Result<usize> {
     Ok(units)
 }
 
-pub fn run() -> Result<()> {
+/// The engine's figures; with `commits_only`, only the contending producers'.
+pub fn run(commits_only: bool) -> Result<()> {
     let root = adf_acceptance::repo_root();
     adf_acceptance::emulator::install(&root)?;
     let emu = Emulator::start()?;
@@ -213,6 +267,10 @@ pub fn run() -> Result<()> {
             ),
             ddb: aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&config).interceptor(counter.clone()).build()),
         };
+        contention(&c, &counter).await?;
+        if commits_only {
+            return Ok(());
+        }
         println!("\n| batch size | produce: requests per 1,000 records | consume: requests per 1,000 records | produce records/s |");
         println!("|---|---|---|---|");
         let mut adf_100_rate = 0.0;

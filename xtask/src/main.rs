@@ -67,7 +67,8 @@ enum Task {
         /// Runs per measurement.
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// Only `provider`, `lambda`, `stream`, `workflow`, `storage` or `scale`.
+        /// Only `provider`, `lambda`, `stream` (`stream-commits`: its contending producers
+        /// alone), `workflow`, `storage` or `scale`.
         #[arg(long)]
         only: Option<String>,
         /// How many `adf_workflow_tables` and how many `adf_function` the scale benchmark plans.
@@ -161,18 +162,21 @@ fn main() -> Result<()> {
         Task::Bench { runs, only, resources } => match only.as_deref() {
             Some("provider") => bench::run(&root, runs),
             Some("lambda") => bench_lambda::run(&root, runs),
-            Some("stream") => bench_stream::run().and_then(|()| stream_lambda_bench(&root, runs)),
+            Some("stream") => bench_stream::run(false).and_then(|()| stream_lambda_bench(&root, runs)),
+            Some("stream-commits") => bench_stream::run(true),
             Some("workflow") => bench_workflow::run(),
             Some("storage") => bench_storage::run(),
             Some("scale") => bench_scale::run(&root, resources),
             None => bench::run(&root, runs)
-                .and_then(|()| bench_stream::run())
+                .and_then(|()| bench_stream::run(false))
                 .and_then(|()| stream_lambda_bench(&root, runs))
                 .and_then(|()| bench_workflow::run())
                 .and_then(|()| bench_storage::run())
                 .and_then(|()| bench_lambda::run(&root, runs))
                 .and_then(|()| bench_scale::run(&root, resources)),
-            Some(other) => bail!("unknown benchmark {other:?}: provider, lambda, stream, workflow, storage or scale"),
+            Some(other) => bail!(
+                "unknown benchmark {other:?}: provider, lambda, stream, stream-commits, workflow, storage or scale"
+            ),
         },
     }
 }

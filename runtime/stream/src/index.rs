@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::{Stream, StreamError, aws, n, num, s};
+use crate::{Produced, Stream, StreamError, aws, n, num, s};
 
 /// Log entries one query reads while a consumer reads on (DynamoDB returns only those with its
 /// partition's section).
@@ -51,7 +51,7 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
+    pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
         let mut head = Head { n: num(item, "n").unwrap_or(0), ..Head::default() };
         for (k, v) in item {
             let value = v.as_n().ok().and_then(|v| v.parse::<u64>().ok());
@@ -90,17 +90,40 @@ pub struct Section {
 
 impl Section {
     /// `p:base:count:at:len`, as a log entry's `parts` holds it.
-    pub(crate) fn encode(&self) -> String {
+    fn encode(&self) -> String {
         format!("{}:{}:{}:{}:{}", self.partition, self.base, self.count, self.at, self.len)
     }
 
     fn parse(text: &str) -> Option<Section> {
-        let mut f = text.split(':');
-        let mut next = || f.next()?.parse::<u64>().ok();
-        let partition = u32::try_from(next()?).ok()?;
-        let section = Section { partition, base: next()?, count: next()?, at: next()?, len: next()? };
-        f.next().is_none().then_some(section)
+        match *fields(text)? {
+            [p, base, count, at, len] => Some(Section { partition: u32::try_from(p).ok()?, base, count, at, len }),
+            _ => None,
+        }
     }
+}
+
+/// `sections` as a log entry's (and a sequenced producer's item's) `parts`.
+pub(crate) fn encode_parts(sections: &[Section]) -> String {
+    sections.iter().map(Section::encode).collect::<Vec<_>>().join(",")
+}
+
+/// The answer a sequenced producer's item records in `parts`: a section per partition, as
+/// [`encode_parts`] writes them, or `p:base:count` as builds before the log did.
+pub(crate) fn produced(parts: &str) -> Option<Vec<Produced>> {
+    parts
+        .split(',')
+        .map(|part| match *fields(part)? {
+            [p, base_offset, count] | [p, base_offset, count, _, _] => {
+                Some(Produced { partition: u32::try_from(p).ok()?, base_offset, count, duplicate: true })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The numbers of a colon-separated part.
+fn fields(part: &str) -> Option<Vec<u64>> {
+    part.split(':').map(|f| f.parse().ok()).collect()
 }
 
 /// Where a consumer finds a run of a partition's records: a section of an object.
@@ -177,17 +200,7 @@ pub(crate) fn after(head: &Head, sections: &[Section], partitions: u32) -> Strin
 impl Stream {
     /// The head item: one consistent `GetItem`.
     pub(crate) async fn head(&self) -> Result<Head, StreamError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.topic.table)
-            .key("pk", s(HEAD))
-            .key("sk", n(0))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        Ok(out.item.as_ref().map(Head::from_item).unwrap_or_default())
+        Ok(self.item(HEAD, 0).await?.as_ref().map(Head::from_item).unwrap_or_default())
     }
 
     /// The whole log, in order, as far as retention kept it: what tools and tests inspect.
@@ -211,17 +224,7 @@ impl Stream {
 
     /// Log entry `seq`; `None` when retention (the TTL) removed it.
     async fn log_entry(&self, seq: u64) -> Result<Option<LogEntry>, StreamError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.topic.table)
-            .key("pk", s(LOG))
-            .key("sk", n(seq))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        out.item.as_ref().map(LogEntry::from_item).transpose()
+        self.item(LOG, seq).await?.as_ref().map(LogEntry::from_item).transpose()
     }
 
     /// Partition `p`'s sections in log entries `from..=to`, read [`LOG_SCAN`] entries a
@@ -239,7 +242,8 @@ impl Stream {
                 .query()
                 .table_name(&self.topic.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .filter_expression("begins_with(parts, :first) OR contains(parts, :later)")
+                .filter_expression("begins_with(#parts, :first) OR contains(#parts, :later)")
+                .expression_attribute_names("#parts", "parts")
                 .expression_attribute_values(":pk", s(LOG))
                 .expression_attribute_values(":from", n(start))
                 .expression_attribute_values(":to", n(to))
@@ -419,7 +423,7 @@ mod tests {
         let entry = LogEntry::from_item(&item(&[
             ("sk", n(4)),
             ("object", s("t/m/x.seg")),
-            ("parts", s(parts.iter().map(Section::encode).collect::<Vec<_>>().join(","))),
+            ("parts", s(encode_parts(&parts))),
             ("after", s(after(&head, &parts, 3))),
         ]))?;
         assert_eq!((entry.after(0), entry.after(1), entry.after(2), entry.after(9)), (0, 8, 2, 0));
@@ -427,6 +431,16 @@ mod tests {
         assert_eq!((one.base, one.end(), one.range, one.seq), (5, 8, Some((0, 40)), Some(4)));
         assert!(entry.section(0).is_none());
         Ok(())
+    }
+
+    #[test]
+    fn a_producer_item_reads_in_the_logs_form_and_the_earlier_builds() {
+        let both = produced("3:10:2:0:40,5:0:1").expect("five fields and three");
+        let places: Vec<_> = both.iter().map(|p| (p.partition, p.base_offset, p.count, p.duplicate)).collect();
+        assert_eq!(places, [(3, 10, 2, true), (5, 0, 1, true)]);
+        for bad in ["", "3:10", "3:10:2:0", "3:10:2:0:40:1", "3:x:2", "4294967296:0:1"] {
+            assert!(produced(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ use std::time::Duration;
 
 use adf_common::metrics::{Metrics, Unit};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use bytes::Bytes;
 
 use index::{Head, Indexed};
@@ -499,8 +500,13 @@ impl Stream {
         let segment = Segment { key: &key, sections };
         let started = std::time::Instant::now();
         let random = std::collections::hash_map::RandomState::new();
+        // The head a conflict returned: the next attempt commits onto it without reading it.
+        let mut current = None;
         for attempt in 0u32.. {
-            let head = self.head().await?;
+            let head = match current.take() {
+                Some(head) => head,
+                None => self.head().await?,
+            };
             match self.commit_segment(&segment, &head, scope.as_ref()).await {
                 Ok(()) => {
                     return Ok(segment
@@ -514,7 +520,7 @@ impl Stream {
                         })
                         .collect());
                 }
-                Err(Commit::Conflict) => {
+                Err(Commit::Conflict(returned)) => {
                     if let Some(scope) = &scope
                         && let Some(answer) = self.settled(&segment, scope).await?
                     {
@@ -523,8 +529,14 @@ impl Stream {
                     if started.elapsed() >= COMMIT_DEADLINE {
                         break;
                     }
-                    // Another producer won these bases; our segment is still valid at the next.
-                    // Full-jitter backoff spreads the contenders out.
+                    // Another producer won these bases; our segment is still valid at the next,
+                    // which the conflict returned (else it is read again). The first retry goes
+                    // at once; later ones after a full-jitter backoff, which spreads the
+                    // contenders out.
+                    current = returned;
+                    if attempt == 0 && current.is_some() {
+                        continue;
+                    }
                     let cap = (2u64 << attempt.min(7)).min(MAX_COMMIT_PAUSE_MS);
                     let pause = std::hash::BuildHasher::hash_one(&random, (attempt, &key)) % cap;
                     tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -547,17 +559,7 @@ impl Stream {
         segment: &Segment<'_>,
         Scope { item, place, sq }: &Scope<'_>,
     ) -> Result<Option<Result<Vec<Produced>, StreamError>>, StreamError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.topic.table)
-            .key("pk", s(item))
-            .key("sk", n(0))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        let item = out.item.unwrap_or_default();
+        let item = self.item(item.as_str(), 0).await?.unwrap_or_default();
         let why = match num(&item, "seq") {
             Some(last) if last == sq.sequence => {
                 let object = item.get("object").and_then(|v| v.as_s().ok());
@@ -565,7 +567,8 @@ impl Stream {
                     self.discard(segment.key).await;
                 }
                 let parts = item.get("parts").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
-                return Ok(Some(parse_parts(parts)));
+                let corrupt = || StreamError::Corrupt(format!("producer item {parts:?}"));
+                return Ok(Some(index::produced(parts).ok_or_else(corrupt)));
             }
             Some(last) if last + 1 == sq.sequence => return Ok(None),
             None if sq.sequence == 0 => return Ok(None),
@@ -574,6 +577,16 @@ impl Stream {
         };
         self.discard(segment.key).await;
         Ok(Some(Err(StreamError::Sequence { producer: sq.producer.clone(), place: place.clone(), why })))
+    }
+
+    /// The item at (`pk`, `sk`), read consistently; `None` when there is none.
+    pub(crate) async fn item(
+        &self,
+        pk: impl Into<String>,
+        sk: u64,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StreamError> {
+        let get = self.ddb.get_item().table_name(&self.topic.table).key("pk", s(pk)).key("sk", n(sk));
+        Ok(get.consistent_read(true).send().await.map_err(aws("GetItem"))?.item)
     }
 
     /// Removes a segment object that no index entry references (best effort: the bucket's
@@ -595,7 +608,8 @@ impl Stream {
             .key("pk", s(index::HEAD))
             .key("sk", n(0))
             .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":seq", n(seq));
+            .expression_attribute_values(":seq", n(seq))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut set = vec!["#n = :seq".to_string()];
         let mut conditions =
             vec![if at.n == 0 { "attribute_not_exists(#n)".to_string() } else { "#n = :last".to_string() }];
@@ -619,12 +633,13 @@ impl Stream {
             });
             parts.push(Section { base, ..*sec });
         }
+        let encoded = index::encode_parts(&parts);
         let log = Put::builder()
             .table_name(&t.table)
             .item("pk", s(index::LOG))
             .item("sk", n(seq))
             .item("object", s(seg.key))
-            .item("parts", s(parts.iter().map(Section::encode).collect::<Vec<_>>().join(",")))
+            .item("parts", s(&encoded))
             .item("after", s(index::after(at, &parts, t.partitions)))
             .item("expires", expires.clone())
             .condition_expression("attribute_not_exists(pk)")
@@ -644,7 +659,7 @@ impl Stream {
                 .item("pk", s(item))
                 .item("sk", n(0))
                 .item("seq", n(sq.sequence))
-                .item("parts", s(produced_parts(&parts)))
+                .item("parts", s(encoded))
                 .item("object", s(seg.key))
                 .item("expires", expires)
                 .expression_attribute_names("#seq", "seq");
@@ -656,8 +671,13 @@ impl Stream {
         }
         match tx.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
-                Err(Commit::Conflict)
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                // The head update is the transaction's second item; a failed condition returns it.
+                let reasons = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons(),
+                    _ => &[],
+                };
+                Err(Commit::Conflict(reasons.get(1).and_then(|r| r.item()).map(Head::from_item)))
             }
             Err(e) => Err(Commit::Failed(aws("TransactWriteItems")(e))),
         }
@@ -867,22 +887,13 @@ impl Stream {
     pub async fn committed(&self, group: &str, p: u32) -> Result<Option<u64>, StreamError> {
         check_group(group)?;
         self.check_partition(p)?;
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.topic.table)
-            .key("pk", s(format!("group#{group}#{p}")))
-            .key("sk", n(0))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        Ok(out.item.as_ref().and_then(|i| num(i, "committed")))
+        Ok(self.item(format!("group#{group}#{p}"), 0).await?.as_ref().and_then(|i| num(i, "committed")))
     }
 }
 
 enum Commit {
-    Conflict,
+    /// Another commit moved the head first: the head it left, when DynamoDB returned it.
+    Conflict(Option<Head>),
     Failed(StreamError),
 }
 
@@ -947,31 +958,6 @@ fn check_batch<'a>(records: impl Iterator<Item = &'a Record>) -> Result<(), Stre
         return Err(StreamError::TooLarge("batch (bytes)"));
     }
     Ok(())
-}
-
-/// What a sequenced producer's item records of its batch: `p:base:count` for each section.
-fn produced_parts(sections: &[Section]) -> String {
-    sections.iter().map(|s| format!("{}:{}:{}", s.partition, s.base, s.count)).collect::<Vec<_>>().join(",")
-}
-
-/// The answer a sequenced producer's item recorded: `p:base:count` for each partition.
-fn parse_parts(parts: &str) -> Result<Vec<Produced>, StreamError> {
-    parts
-        .split(',')
-        .map(|part| {
-            let mut fields = part.split(':').map(str::parse::<u64>);
-            match (fields.next(), fields.next(), fields.next()) {
-                (Some(Ok(p)), Some(Ok(base_offset)), Some(Ok(count))) => Ok(Produced {
-                    partition: u32::try_from(p)
-                        .map_err(|_| StreamError::Corrupt(format!("producer item {parts:?}")))?,
-                    base_offset,
-                    count,
-                    duplicate: true,
-                }),
-                _ => Err(StreamError::Corrupt(format!("producer item {parts:?}"))),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
